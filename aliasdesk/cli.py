@@ -1,0 +1,114 @@
+"""The ``aliasdesk`` command (CONTRACT §1). Exit codes: 0 ok, 1 runtime failure, 2 bad
+usage or configuration. Only this module (and ``__main__``) exits the process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aliasdesk import __version__
+from aliasdesk.settings.errors import ConfigurationError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aliasdesk", description="Department mail aliases turned into owned tickets."
+    )
+    parser.add_argument("--version", action="version", version=f"aliasdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="the whole system on embedded parts, with a story")
+    demo.add_argument("--serve", action="store_true", help="keep running and accept mail")
+    run = sub.add_parser("run", help="gateway and worker in one process")
+    run.add_argument("--once", action="store_true", help="process what is waiting, then exit")
+    sub.add_parser("gateway", help="only the IMAP side")
+    sub.add_parser("worker", help="only the workers")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    rules = sub.add_parser("rules", help="check or explain routing")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate a routing file")
+    check.add_argument("file", nargs="?")
+    explain = rules_sub.add_parser("explain", help="what would happen to a mail, and why")
+    explain.add_argument("mail")
+    explain.add_argument("--json", action="store_true")
+    tickets = sub.add_parser("tickets", help="list or show tickets")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    listing = tickets_sub.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--department")
+    listing.add_argument("--status", choices=["new", "open", "pending", "resolved", "closed"])
+    show = tickets_sub.add_parser("show")
+    show.add_argument("ref")
+    show.add_argument("--json", action="store_true")
+    quarantine = sub.add_parser("quarantine", help="mail that could not become work")
+    q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True)
+    q_list = q_sub.add_parser("list")
+    q_list.add_argument("--json", action="store_true")
+    q_retry = q_sub.add_parser("retry")
+    q_retry.add_argument("ids", nargs="*", type=int)
+    q_retry.add_argument("--all", action="store_true")
+    mail = sub.add_parser("mail", help="the inbound log")
+    mail_sub = mail.add_subparsers(dest="mail_command", required=True)
+    m_list = mail_sub.add_parser("list")
+    m_list.add_argument("--json", action="store_true")
+    m_list.add_argument("--limit", type=int, default=100)
+    importer = sub.add_parser("import", help="backfill from mbox, Maildir or .eml files")
+    importer.add_argument("path")
+    importer.add_argument("--no-mail", action="store_true", help="send no mail for old mail")
+    sub.add_parser("status", help="health summary; exit 1 when something needs attention")
+    return parser
+
+
+def _handlers() -> dict[str, Handler]:
+    from aliasdesk import commands
+
+    return {
+        "demo": commands.demo,
+        "run": commands.run,
+        "gateway": commands.gateway,
+        "worker": commands.worker,
+        "db": commands.db_upgrade,
+        "rules": commands.rules,
+        "tickets": commands.tickets,
+        "quarantine": commands.quarantine,
+        "mail": commands.mail,
+        "import": commands.import_mail,
+        "status": commands.status,
+    }
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        return _handlers()[args.command](args)
+    except ConfigurationError as error:
+        for line in error.describe():
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as error:  # the last line of defence: one clear line, exit 1
+        logging.getLogger("aliasdesk").debug("fatal", exc_info=True)
+        print(f"aliasdesk: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Read-only commands: rules check/explain, tickets, quarantine list, mail list, status."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from aliasdesk.cli import print_json
+from aliasdesk.db.models import Delivery, InboundMail, Job, SlaTimer
+from aliasdesk.db.queries import ticket_by_ref
+from aliasdesk.domain.refs import RefError
+from aliasdesk.runtime import Runtime
+from aliasdesk.services import reports
+from aliasdesk.settings.routing_file import check_routing, load_routing
+
+
+def rules_check(file: str | None) -> int:
+    path = Path(file or os.environ.get("ALIASDESK_ROUTING_FILE", "config/routing.yaml"))
+    errors = check_routing(path)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors:
+        return 2
+    config = load_routing(path)
+    print(f"{path}: ok ({len(config.departments)} departments, {len(config.rules)} rules)")
+    return 0
+
+
+def rules_explain(mail_path: Path, *, as_json: bool) -> int:
+    from aliasdesk.inbound.explain import explain
+    from aliasdesk.settings.env import load_settings
+
+    settings = load_settings()
+    try:
+        raw = mail_path.read_bytes()
+    except OSError as error:
+        print(
+            f"aliasdesk rules explain: cannot read {mail_path}: {error.strerror}", file=sys.stderr
+        )
+        return 2
+    config = load_routing(settings.routing_file)
+    db = _existing_database(settings.database_url)
+    result = explain(raw, config, db)
+    if as_json:
+        print_json(result)
+        return 0
+    print(f"{mail_path}: {result['action']}", end="")
+    if result["departments"]:
+        print(f" in {', '.join(result['departments'])} (priority {result['priority']})", end="")
+    print(f"\n  why: {result['reason']}")
+    for line in result["trace"]:
+        print(f"  - {line}")
+    return 0
+
+
+def _existing_database(url: str) -> Any:
+    """The database if it already has our schema (threading checks need it), else None."""
+    from aliasdesk.db.schema import is_current
+    from aliasdesk.db.session import Database
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        db = Database(url)
+        return db if is_current(db) else None
+    except Exception:
+        return None
+
+
+def tickets_list(
+    runtime: Runtime, department: str | None, status: str | None, *, as_json: bool
+) -> int:
+    with runtime.db.reader() as session:
+        rows = reports.list_tickets(session, department, status)
+    if as_json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no tickets")
+    for t in rows:
+        owner = t["owner"] or "unassigned"
+        print(f"{t['ref']:<9} {t['status']:<9} {t['priority']:<7} {owner:<28} {t['subject'][:60]}")
+    return 0
+
+
+def tickets_show(runtime: Runtime, ref: str, *, as_json: bool) -> int:
+    with runtime.db.reader() as session:
+        try:
+            ticket = ticket_by_ref(session, ref)
+        except RefError as error:
+            print(f"aliasdesk tickets show: {error}", file=sys.stderr)
+            return 2
+        if ticket is None:
+            print(f"aliasdesk tickets show: no ticket {ref.upper()}", file=sys.stderr)
+            return 1
+        data = reports.show_ticket(session, ticket)
+    if as_json:
+        print_json(data)
+        return 0
+    print(f"{data['ref']}  {data['subject']}")
+    print(
+        f"  status {data['status']}, priority {data['priority']}, "
+        f"owner {data['owner'] or 'nobody'}, requester {data['requester']}"
+    )
+    if data["links"]:
+        print(f"  linked: {', '.join(data['links'])}")
+    if data["rating"]:
+        print(f"  rating: {data['rating']}/5 {data.get('rating_comment') or ''}")
+    print("history:")
+    for event in data["events"]:
+        print(f"  {event['at'][:19]}  {event['kind']:<9} {event['actor']}: {event['detail']}")
+    print("messages:")
+    for message in data["messages"]:
+        flag = " (internal)" if message["internal"] else ""
+        print(f"  {message['at'][:19]}  {message['direction']} {message['from']}{flag}")
+        for line in message["text"].splitlines()[:6]:
+            print(f"      {line}")
+    failed = [d for d in data["deliveries"] if d["state"] == "failed"]
+    for d in failed:
+        print(f"  FAILED delivery: {d['kind']} to {d['recipient']}: {d['error']}")
+    return 0
+
+
+def quarantine_list(runtime: Runtime, *, as_json: bool) -> int:
+    with runtime.db.reader() as session:
+        rows = reports.list_quarantine(session)
+    if as_json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("quarantine is empty")
+    for r in rows:
+        print(f"#{r['id']:<6} {r['received_at'][:19]}  {r['from'] or '-'}  {r['subject'] or '-'}")
+        print(f"        reason: {r['reason']}")
+    return 0
+
+
+def mail_list(runtime: Runtime, limit: int, *, as_json: bool) -> int:
+    with runtime.db.reader() as session:
+        rows = reports.list_mail(session, limit)
+    if as_json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        refs = ",".join(r["tickets"]) or "-"
+        print(
+            f"#{r['id']:<6} {r['outcome']:<13} {refs:<12} {(r['from'] or '-')[:30]:<30} "
+            f"{(r['subject'] or '')[:50]}"
+        )
+    return 0
+
+
+def show_status(runtime: Runtime) -> int:
+    now = datetime.now(UTC)
+    with runtime.db.reader() as session:
+
+        def count(query: Any) -> int:
+            return int(session.scalar(query) or 0)
+
+        facts = {
+            "mail waiting to be processed": count(
+                select(func.count()).select_from(InboundMail).where(InboundMail.state == "received")
+            ),
+            "mail in quarantine": count(
+                select(func.count())
+                .select_from(InboundMail)
+                .where(InboundMail.state == "quarantined")
+            ),
+            "jobs waiting": count(select(func.count()).select_from(Job).where(Job.state != "done")),
+            "failed deliveries": count(
+                select(func.count()).select_from(Delivery).where(Delivery.state == "failed")
+            ),
+            "SLA breaches": count(
+                select(func.count())
+                .select_from(SlaTimer)
+                .where(SlaTimer.kind.like("%breach"), SlaTimer.fired_at.is_not(None))
+            ),
+        }
+        last = session.scalar(select(func.max(InboundMail.received_at)))
+    for name, value in facts.items():
+        print(f"{name:<30} {value}")
+    print(f"{'last mail taken in':<30} {last.isoformat() if last else 'never'}")
+    attention = facts["mail in quarantine"] or facts["failed deliveries"]
+    stuck = facts["mail waiting to be processed"] and last and (now - last).total_seconds() > 300
+    return 1 if attention or stuck else 0

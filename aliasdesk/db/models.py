@@ -1,0 +1,283 @@
+"""Typed SQLAlchemy models: the durable record of every mail, ticket and sent notification.
+
+The schema itself is only ever created by the Alembic migrations (aliasdesk/db/migrations);
+tests check that these models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Stamp(TypeDecorator[datetime]):
+    """UTC timestamps that come back timezone-aware on every backend.
+
+    SQLite keeps no zone, so values are stored as naive UTC and tagged UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class InboundMail(Base):
+    """One entry per mail taken in: the raw bytes first, then what became of it."""
+
+    __tablename__ = "inbound_mail"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_inbound_mail_location"),
+        Index("ix_inbound_mail_state", "state"),
+        Index("ix_inbound_mail_content_hash", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # imap | import | demo
+    mailbox: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    trace: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    ticket_refs: Mapped[str | None] = mapped_column(Text)  # JSON list, e.g. ["HR-1","IT-1"]
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    send_mail: Mapped[bool] = mapped_column(Boolean, default=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(Stamp())
+
+
+class MessageKey(Base):
+    """The dedupe key of every processed mail: the unique index turns a repeat into a duplicate."""
+
+    __tablename__ = "message_keys"
+
+    key: Mapped[str] = mapped_column(String(998), primary_key=True)
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_mail.id"))
+
+
+class DepartmentCounter(Base):
+    """Per-department ticket numbers and the round-robin cursor, updated under a row lock."""
+
+    __tablename__ = "department_counters"
+
+    department: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+    round_robin_cursor: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("department", "number", name="uq_tickets_ref"),
+        Index("ix_tickets_status", "status"),
+        Index("ix_tickets_owner", "owner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(String(320))
+    requester_name: Mapped[str] = mapped_column(String(255), default="")
+    owner: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    reply_token: Mapped[str] = mapped_column(String(32), unique=True)
+    origin_message_id: Mapped[str | None] = mapped_column(String(998))
+    created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(Stamp())
+    resolved_at: Mapped[datetime | None] = mapped_column(Stamp())
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    assigned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    messages: Mapped[list[TicketMessage]] = relationship(
+        back_populates="ticket", order_by="TicketMessage.id"
+    )
+    events: Mapped[list[TicketEvent]] = relationship(order_by="TicketEvent.id")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.department}-{self.number}"
+
+
+class TicketLink(Base):
+    """Tickets opened from one mail in several departments, or a new ticket after a closed one."""
+
+    __tablename__ = "ticket_links"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    linked_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+
+
+class Watcher(Base):
+    """People in Cc of the request: they get the requester's updates too."""
+
+    __tablename__ = "watchers"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
+class TicketMessage(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_message_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    direction: Mapped[str] = mapped_column(String(4))  # in | out
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    from_address: Mapped[str] = mapped_column(String(320))
+    to_addresses: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text, default="")
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mail.id"))
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+
+
+class StoredAttachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TicketEvent(Base):
+    """Every change with actor and time: the ticket's history."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+
+
+class Job(Base):
+    """The outbox: work for the workers, written in the same transaction as its cause."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_available", "state", "available_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(Stamp())
+    created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(Stamp())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """One notification to one recipient; unique per cause, kind and recipient.
+
+    The Message-ID is fixed when the row is made and the bytes when it is first claimed,
+    so a crash-and-retry can only resend the very same mail.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("cause", "kind", "recipient", name="uq_deliveries_cause"),
+        Index("ix_deliveries_recipient_at", "recipient", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    cause: Mapped[str] = mapped_column(String(128))
+    recipient: Mapped[str] = mapped_column(String(320))
+    sender: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    auto_submitted: Mapped[str] = mapped_column(String(32))
+    context: Mapped[str] = mapped_column(Text, default="{}")  # JSON facts for rendering
+    rendered: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Stamp())
+    sent_at: Mapped[datetime | None] = mapped_column(Stamp())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+
+
+class SlaTimer(Base):
+    """A warning or breach moment, fired once (fired_at set in the firing transaction)."""
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind", name="uq_sla_timers_ticket_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(Stamp(), index=True)
+    fired_at: Mapped[datetime | None] = mapped_column(Stamp())

@@ -1,0 +1,74 @@
+"""Queries shared by services: counters under row locks, ticket lookups, inbound log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import DepartmentCounter, Ticket
+from aliasdesk.domain.refs import parse_ref
+
+ACTIVE = ("new", "open", "pending")
+
+
+def _counter(session: Session, department: str) -> DepartmentCounter:
+    """The department's counter row, locked for this transaction (created on first use)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(DepartmentCounter).values(
+        department=department, last_number=0, round_robin_cursor=0
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["department"]))
+    row = session.scalar(
+        select(DepartmentCounter)
+        .where(DepartmentCounter.department == department)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+def next_ticket_number(session: Session, department: str) -> int:
+    row = _counter(session, department)
+    row.last_number += 1
+    session.flush()
+    return row.last_number
+
+
+def take_round_robin_turn(session: Session, department: str) -> int:
+    """The cursor before this turn; the caller stores the advanced value via set_cursor."""
+    return _counter(session, department).round_robin_cursor
+
+
+def set_round_robin_cursor(session: Session, department: str, value: int) -> None:
+    session.execute(
+        update(DepartmentCounter)
+        .where(DepartmentCounter.department == department)
+        .values(round_robin_cursor=value)
+    )
+
+
+def active_counts(session: Session, members: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(Ticket.owner, func.count())
+        .where(Ticket.owner.in_(list(members)), Ticket.status.in_(ACTIVE))
+        .group_by(Ticket.owner)
+    )
+    return {owner: count for owner, count in rows if owner}
+
+
+def ticket_by_ref(session: Session, ref: str) -> Ticket | None:
+    parsed = parse_ref(ref)
+    return session.scalar(
+        select(Ticket).where(Ticket.department == parsed.department, Ticket.number == parsed.number)
+    )
+
+
+def touch(ticket: Ticket, now: datetime) -> None:
+    ticket.updated_at = now

@@ -1,0 +1,154 @@
+"""The organisation as the routing file describes it: departments, their aliases and rules.
+
+These are plain frozen values built once by ``aliasdesk.settings.routing_file`` after the
+whole file has been validated, so everything downstream (routing, assignment, SLAs) can
+trust them without re-checking. Addresses are stored lower-cased because mail addresses
+are compared case-insensitively in practice, whatever RFC 5321 says about local parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+
+ASSIGNMENTS = ("round_robin", "least_loaded", "fixed", "none")
+PRIORITIES = ("low", "normal", "high", "urgent")
+ACTIONS = ("ticket", "ignore", "quarantine")
+CONDITION_FIELDS = ("to", "from", "from_domain", "subject", "body", "header")
+MULTI_DEPARTMENT = ("each", "first")
+
+# A "plain" address or domain in a rule is compared exactly instead of searched as a
+# regex: "hr@example.com" must not also match "xhr@example.com.evil.net".
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+'=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+# Fields whose values are addresses or domains: case never matters there, so their
+# regexes are compiled case-insensitively. Subject, body and header regexes are taken as
+# written; admins add (?i) where they want it.
+_ADDRESS_FIELDS = ("to", "from", "from_domain")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``when`` key of a rule.
+
+    Exactly one of ``address`` (an exact, lower-cased address or domain) and ``regex``
+    is set. Build conditions with :meth:`build`, which decides between the two.
+    """
+
+    field: str
+    pattern: str
+    header_name: str | None = None
+    address: str | None = None
+    regex: re.Pattern[str] | None = dataclasses.field(default=None, compare=False)
+
+    @classmethod
+    def build(cls, field_name: str, pattern: str, header_name: str | None = None) -> Condition:
+        """Make a condition; raises ``re.error`` when ``pattern`` is not a valid regex."""
+        plain = PLAIN_DOMAIN if field_name == "from_domain" else PLAIN_ADDRESS
+        if field_name in _ADDRESS_FIELDS and plain.fullmatch(pattern):
+            return cls(field_name, pattern, header_name, address=pattern.lower())
+        flags = re.IGNORECASE if field_name in _ADDRESS_FIELDS else 0
+        lowered = header_name.lower() if header_name else None
+        return cls(field_name, pattern, lowered, regex=re.compile(pattern, flags))
+
+    @property
+    def label(self) -> str:
+        """How the condition is named in traces: ``subject`` or ``header X-Priority``."""
+        if self.field == "header":
+            return f"header {self.header_name}"
+        return self.field
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A routing rule: when every condition matches, it decides alone.
+
+    ``department`` may be None for a ``ticket`` rule: the mail is then routed by its
+    aliases as if no rule had matched, but with the rule's priority.
+    """
+
+    name: str
+    conditions: tuple[Condition, ...]
+    department: str | None = None
+    priority: str | None = None
+    action: str = "ticket"
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Department:
+    """A team with its own aliases, members and ticket series (``KEY-1``, ``KEY-2``, …).
+
+    ``members`` includes the ones in ``away``: away members keep their tickets and may
+    act on them, they just get no new ones (see :attr:`available_members`).
+    """
+
+    key: str
+    name: str
+    aliases: tuple[str, ...]
+    members: tuple[str, ...] = ()
+    away: tuple[str, ...] = ()
+    assignment: str = "round_robin"
+    fixed_member: str | None = None
+    sla_first_response: timedelta | None = None
+    sla_resolution: timedelta | None = None
+
+    @property
+    def available_members(self) -> tuple[str, ...]:
+        """Members who may be given new tickets, in file order."""
+        away = set(self.away)
+        return tuple(member for member in self.members if member not in away)
+
+    @property
+    def primary_alias(self) -> str:
+        """The alias acknowledgements are sent from when no other one applies."""
+        return self.aliases[0]
+
+    def has_member(self, address: str) -> bool:
+        return address.strip().lower() in self.members
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Everything the routing file says, validated. ``departments`` keeps file order."""
+
+    name: str
+    domains: tuple[str, ...]
+    departments: dict[str, Department]
+    rules: tuple[Rule, ...] = ()
+    default_department: str | None = None
+    multi_department: str = "each"
+    admins: tuple[str, ...] = ()
+    source: str = ""
+
+    @cached_property
+    def _alias_index(self) -> dict[str, Department]:
+        return {alias: dept for dept in self.departments.values() for alias in dept.aliases}
+
+    def department_for_alias(self, address: str) -> Department | None:
+        """The department that owns this alias, or None if it is not one of ours."""
+        return self._alias_index.get(address.strip().lower())
+
+    def all_aliases(self) -> frozenset[str]:
+        """Every alias of every department: mail from these is our own (loop protection)."""
+        return frozenset(self._alias_index)
+
+    def is_member(self, address: str, dept_key: str) -> bool:
+        department = self.departments.get(dept_key)
+        return department is not None and department.has_member(address)
+
+    def departments_of_member(self, address: str) -> list[str]:
+        """Keys of the departments this address is a member of, in file order."""
+        return [key for key, dept in self.departments.items() if dept.has_member(address)]
+
+    def is_employee(self, address: str) -> bool:
+        """Whether the sender's domain (or a subdomain of it) is one of the organisation's."""
+        domain = address.strip().lower().rpartition("@")[2]
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+
+Organisation = RoutingConfig

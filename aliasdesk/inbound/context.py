@@ -1,0 +1,80 @@
+"""What travels through the inbound pipeline, and what the stages may touch.
+
+Stages read and write the context; only the ``persist`` and ``outbox`` stages write to the
+session. No stage commits, sends mail or talks to a broker: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.domain.routing import RouteDecision
+from aliasdesk.mail.machine import MachineVerdict
+from aliasdesk.mail.model import ParsedMail
+
+OUTCOMES = ("new_ticket", "update_ticket", "ignored", "quarantined", "duplicate")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The settings the stages need, copied out of Settings so stages stay easy to test."""
+
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    instance_id: str = "aliasdesk"
+    require_authentication_results: bool = False
+    send_mail: bool = True
+
+
+@dataclass
+class ThreadMatch:
+    """The ticket a mail belongs to, and how we know."""
+
+    ticket_id: int | None
+    ref: str | None
+    how: str
+    closed: bool = False
+
+
+@dataclass
+class InboundContext:
+    raw: bytes
+    config: RoutingConfig
+    settings: PipelineSettings
+    session: Session | None
+    inbound_id: int | None = None
+    now: datetime | None = None
+    dry_run: bool = False
+    parsed: ParsedMail | None = None
+    dedupe_key: str | None = None
+    verdict: MachineVerdict | None = None
+    thread: ThreadMatch | None = None
+    decision: RouteDecision | None = None
+    outcome: str | None = None
+    reason: str = ""
+    ticket_refs: list[str] = field(default_factory=list)
+    ticket_ids: list[int] = field(default_factory=list)
+    duplicate_of: int | None = None
+    trace: list[str] = field(default_factory=list)
+    bounce_delivery_ids: list[int] = field(default_factory=list)
+
+    def note(self, stage: str, text: str) -> None:
+        self.trace.append(f"{stage}: {text}")
+
+    def finish(self, outcome: str, reason: str) -> None:
+        """Settle the outcome; later stages see ``done`` and leave the mail alone."""
+        assert outcome in OUTCOMES, outcome
+        self.outcome = outcome
+        self.reason = reason
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def mail(self) -> ParsedMail:
+        assert self.parsed is not None, "parse stage has not run"
+        return self.parsed

@@ -1,0 +1,1 @@
+"""One module per pipeline stage; the order lives in aliasdesk.inbound.pipeline.STAGES."""

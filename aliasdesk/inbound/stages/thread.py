@@ -1,0 +1,78 @@
+"""Stage 4: is this a reply to a ticket we know?
+
+Tried in the order of CONTRACT §5: the ``[KEY-N]`` subject tag, then In-Reply-To and
+References (RFC 5322 §3.6.4) against every Message-ID we stored or sent, then the reply
+address token (``alias+TOKEN@domain``). A tag naming no ticket opens a new ticket.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from aliasdesk.db.models import Delivery, Ticket, TicketMessage
+from aliasdesk.domain.refs import refs_in_subject
+from aliasdesk.inbound.context import InboundContext, ThreadMatch
+
+NAME = "thread"
+
+
+def run(ctx: InboundContext) -> None:
+    if ctx.session is None:
+        return
+    match = _by_tag(ctx) or _by_headers(ctx) or _by_token(ctx)
+    if match is None:
+        ctx.note(NAME, "not a reply to a known ticket: a new request")
+        return
+    ctx.thread = match
+    ctx.note(
+        NAME, f"reply to {match.ref} ({match.how})" + (", which is closed" if match.closed else "")
+    )
+
+
+def _found(ticket: Ticket, how: str) -> ThreadMatch:
+    return ThreadMatch(ticket.id, ticket.ref, how, closed=ticket.status == "closed")
+
+
+def _by_tag(ctx: InboundContext) -> ThreadMatch | None:
+    assert ctx.session is not None
+    for ref in refs_in_subject(ctx.mail.subject):
+        ticket = ctx.session.scalar(
+            select(Ticket).where(Ticket.department == ref.department, Ticket.number == ref.number)
+        )
+        if ticket is not None:
+            return _found(ticket, f"subject tag {ref.tag}")
+        ctx.note(NAME, f"subject tag {ref.tag} names no ticket")
+    return None
+
+
+def _by_headers(ctx: InboundContext) -> ThreadMatch | None:
+    assert ctx.session is not None
+    ids = list(dict.fromkeys(ctx.mail.in_reply_to + tuple(reversed(ctx.mail.references))))[:40]
+    if not ids:
+        return None
+    ticket_id = ctx.session.scalar(
+        select(TicketMessage.ticket_id).where(TicketMessage.message_id.in_(ids)).limit(1)
+    )
+    if ticket_id is None:
+        ticket_id = ctx.session.scalar(
+            select(Delivery.ticket_id)
+            .where(Delivery.message_id.in_(ids), Delivery.ticket_id.is_not(None))
+            .limit(1)
+        )
+    if ticket_id is None:
+        return None
+    ticket = ctx.session.get(Ticket, ticket_id)
+    return _found(ticket, "In-Reply-To/References") if ticket else None
+
+
+def _by_token(ctx: InboundContext) -> ThreadMatch | None:
+    assert ctx.session is not None
+    for address in ctx.mail.recipients():
+        local, _, domain = address.address.partition("@")
+        base, plus, token = local.partition("+")
+        if not plus or not token or ctx.config.department_for_alias(f"{base}@{domain}") is None:
+            continue
+        ticket = ctx.session.scalar(select(Ticket).where(Ticket.reply_token == token.lower()))
+        if ticket is not None:
+            return _found(ticket, f"reply address {address.address}")
+    return None

@@ -1,0 +1,357 @@
+"""What a reply adds to a ticket: the new text, without quoted history or signatures.
+
+A ticket already holds every earlier message, so storing the quoted history again on each
+reply would bury the one new sentence under pages of repeats (contract, section 5: "Only
+the new text is stored"). Mail clients mark history in a handful of ways, all handled
+here line by line, without backtracking regular expressions, so a 50 KB body costs a few
+milliseconds and hostile input cannot stall the worker:
+
+* quoted lines starting with ``>`` (RFC 3676, section 4.5), removed wherever they are, so
+  text written below or between quotes (bottom-posting, inline answers) is kept;
+* an attribution header ("On … wrote:", "Am … schrieb …:", "Le … a écrit :", …), possibly
+  wrapped over up to three lines: with quoted lines after it, it goes with them; with plain
+  text after it, everything from it on is history;
+* Outlook-style header blocks ("From: / Sent: / To: / Subject:" in many languages),
+  "-----Original Message-----"-style separators and underscore rules: history to the end;
+* signatures: the "-- " delimiter (RFC 3676, section 4.3, also without its space), device
+  lines ("Sent from my iPhone", "Get Outlook for iOS"), and a trailing "Regards,\\nName"
+  or "-Name" block.
+
+The vocabulary (languages, clients, phrases) lives in :mod:`aliasdesk.mail.reply_patterns`.
+"""
+
+from __future__ import annotations
+
+from aliasdesk.mail import reply_patterns as vocab
+
+__all__ = ["extract_reply"]
+
+#: Lines longer than this are never part of a reply header (a header is a short line that
+#: a client may have wrapped; long lines are pasted data, logs or base64).
+_MAX_HEADER_LINE_CHARS = 400
+
+#: The closing verb sits at the very end of a header ("wrote:", "wrote ----"), so only the
+#: tail is searched; scanning whole candidate lines made colon-heavy input needlessly slow.
+_VERB_TAIL_CHARS = 60
+
+
+def extract_reply(text: str) -> str:
+    """Return only the text the sender wrote in this reply.
+
+    ``text`` is the plain-text body of the mail. Quoted history and signatures are removed,
+    line endings become ``\\n``, trailing spaces and surrounding blank lines are dropped.
+    Never raises: a body that cannot be understood is returned tidied but whole, since
+    showing too much on a ticket is better than losing what the requester wrote.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return ""
+    try:
+        return _extract(text)
+    except Exception:  # extraction must never cost the mail its text
+        return text.strip()
+
+
+def _extract(text: str) -> str:
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    headers = _find_reply_headers(lines)
+    kept: list[str | None] = []  # None marks a place where quoted text was cut out
+    count = len(lines)
+    i = 0
+    while i < count:
+        line = lines[i]
+        if _is_quoted(line):
+            i = _end_of_quote(lines, i)
+            kept.append(None)
+            continue
+        stripped = line.strip()
+        if not stripped:
+            kept.append("")
+            i += 1
+            continue
+        header_end = headers.get(i)
+        if header_end is not None:
+            after = _next_non_blank(lines, header_end + 1)
+            if after < count and _is_quoted(lines[after]):
+                i = _end_of_quote(lines, after)
+                kept.append(None)
+                continue
+            break  # unquoted history follows the header: the rest is not new
+        if _starts_history(lines, i, stripped) or _starts_signature(stripped):
+            break
+        kept.append(line)
+        i += 1
+    return _tidy(kept)
+
+
+def _is_quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _next_non_blank(lines: list[str], start: int) -> int:
+    index = start
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    return index
+
+
+def _end_of_quote(lines: list[str], start: int) -> int:
+    """Index of the first line after the quoted block that begins at ``start``.
+
+    Blank lines inside the block belong to it when quoting resumes after them. A plain
+    line or two squeezed between quoted lines with no blank line around them is a quoted
+    line the sender's client re-wrapped without its ``>``, not an answer.
+    """
+    count = len(lines)
+    index = start
+    while index < count:
+        line = lines[index]
+        if _is_quoted(line):
+            index += 1
+            continue
+        if not line.strip():
+            resume = _next_non_blank(lines, index)
+            if resume < count and _is_quoted(lines[resume]):
+                index = resume
+                continue
+            return index
+        probe = index
+        while probe < count and probe - index < 2:
+            if not lines[probe].strip() or _is_quoted(lines[probe]):
+                break
+            probe += 1
+        if probe < count and _is_quoted(lines[probe]):
+            index = probe
+            continue
+        return index
+    return count
+
+
+# --- attribution headers ("On … wrote:") --------------------------------------------
+
+
+def _find_reply_headers(lines: list[str]) -> dict[int, int]:
+    """Map the first line of every attribution header to its last line.
+
+    Headers are found from their last line, the one that ends with the verb or the colon,
+    because that end is what all languages and clients share; the start is then the
+    fewest preceding lines that make a whole header.
+    """
+    headers: dict[int, int] = {}
+    floor = -1
+    for end, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or len(stripped) > _MAX_HEADER_LINE_CHARS:
+            continue
+        if not _may_end_header(stripped):
+            continue
+        if _is_quoted(line) and stripped.lstrip(">").strip() != ":":
+            continue  # quoted headers go with their quote; ">:" ends a wrapped "<address"
+        start = _header_start(lines, end, floor)
+        if start is not None:
+            headers[start] = end
+            floor = end
+    return headers
+
+
+def _may_end_header(stripped: str) -> bool:
+    return stripped[-1] in ":：-" or stripped[-5:].lower() == "wrote"
+
+
+def _header_start(lines: list[str], end: int, floor: int) -> int | None:
+    after = _next_non_blank(lines, end + 1)
+    quote_follows = after < len(lines) and _is_quoted(lines[after])
+    lowest = max(floor + 1, end - vocab.MAX_HEADER_LINES + 1)
+    for start in range(end, lowest - 1, -1):
+        line = lines[start]
+        if not line.strip() or len(line) > _MAX_HEADER_LINE_CHARS:
+            return None
+        if _is_quoted(line):
+            if start == end:
+                continue
+            return None
+        joined = " ".join(" ".join(lines[start : end + 1]).split())  # no long blank runs
+        if _is_reply_header(joined, quote_follows):
+            return _pull_in_opening_line(lines, start, lowest)
+    return None
+
+
+def _pull_in_opening_line(lines: list[str], start: int, lowest: int) -> int:
+    """Extend a header found from its tail back to the line that opens it.
+
+    "John Doe <john@doe123.com> wrote:" is already a header on its own, but when it is the
+    last line of "On Nov 21, 2014," / "at 10:18," / "John Doe … wrote:", the whole three
+    lines are the header. Reply text above a header does not start like one, so it stays.
+    """
+    if _opens_header(lines[start].strip()):
+        return start
+    for earlier in range(start - 1, lowest - 1, -1):
+        candidate = lines[earlier].strip()
+        if not candidate or _is_quoted(lines[earlier]):
+            break
+        if _opens_header(candidate):
+            return earlier
+    return start
+
+
+def _opens_header(stripped: str) -> bool:
+    if not stripped:
+        return False
+    if stripped[0].isdigit() or stripped[0] == "-":
+        return True
+    first_word = stripped.split(None, 1)[0].strip(",.").lower()
+    return first_word in vocab.HEADER_OPENERS
+
+
+def _is_reply_header(header: str, quote_follows: bool) -> bool:
+    if len(header) > vocab.MAX_HEADER_CHARS:
+        return False
+    has_digit = any(char.isdigit() for char in header)
+    verb = vocab.VERB_AT_END.search(header, max(0, len(header) - _VERB_TAIL_CHARS))
+    if verb is not None:
+        colon = verb.group("colon") is not None
+        anchored = "@" in header or _opens_header(header)
+        if has_digit and anchored and (colon or header.startswith(("On ", "-"))):
+            return True
+        if colon and quote_follows and len(header) <= 80:
+            return True  # "Bob wrote:" directly above a quote
+    if not has_digit or header[-1] not in ":：":
+        return False
+    sender_follows = vocab.VERB_BEFORE_SENDER.search(header)
+    if sender_follows is not None and len(header) - sender_follows.end() <= 200:
+        return True
+    return (
+        vocab.ADDRESS_AT_END.search(header) is not None
+        and vocab.DATE_TOKEN.search(header) is not None
+    )
+
+
+# --- history separators and header blocks ---------------------------------------------
+
+
+def _starts_history(lines: list[str], index: int, stripped: str) -> bool:
+    if len(stripped) >= 2 and not stripped.strip("_"):
+        return True  # Outlook's and mailing lists' "_____" rule
+    if stripped[0] in "-_=*":
+        core = stripped.strip("-_=*~ \t").lower()
+        if core in vocab.SEPARATOR_PHRASES:
+            return True
+    if stripped.lower() in vocab.BARE_SEPARATORS:
+        return True
+    return _is_header_block(lines, index)
+
+
+def _field_kind(line: str) -> str | None:
+    text = line.strip().lstrip("*").lstrip()
+    limit = vocab.MAX_FIELD_LABEL + 3
+    colon = -1
+    for position, char in enumerate(text[:limit]):
+        if char in ":：":
+            colon = position
+            break
+    if colon <= 0:
+        return None
+    label = text[:colon].strip().strip("*").strip().lower()
+    return vocab.HEADER_FIELDS.get(label)
+
+
+def _is_header_block(lines: list[str], index: int) -> bool:
+    """True when ``index`` starts a "From: / Sent: / To: / Subject:" block.
+
+    One field alone is ordinary prose ("To: everyone"); two different fields with the
+    sender among them, or three different ones, are a client's summary of a message.
+    Wrapped values (a long address on its own line) may sit between the fields.
+    """
+    first = _field_kind(lines[index])
+    if first is None:
+        return False
+    kinds = {first}
+    for line in lines[index + 1 : index + 8]:
+        if not line.strip():
+            break
+        kind = _field_kind(line)
+        if kind is not None:
+            kinds.add(kind)
+    return ("from" in kinds and len(kinds) >= 2) or len(kinds) >= 3
+
+
+# --- signatures -----------------------------------------------------------------------
+
+
+def _starts_signature(stripped: str) -> bool:
+    if stripped == "--":
+        return True  # RFC 3676 section 4.3 "-- ", often sent without its trailing space
+    lowered = stripped.lower()
+    if vocab.DEVICE_SIGNATURE.match(lowered) is None:
+        return False
+    words = [word for word in lowered.split() if "http" not in word and "<" not in word]
+    return len(words) <= vocab.MAX_DEVICE_SIGNATURE_WORDS
+
+
+def _is_rule(stripped: str) -> bool:
+    return all(char in vocab.RULE_CHARS for char in stripped)
+
+
+def _trim_closing(lines: list[str]) -> list[str]:
+    """Drop a trailing "Regards,\\nName\\nTitle" block when text remains above it."""
+    content = [index for index, line in enumerate(lines) if line.strip()]
+    tail = content[-(vocab.MAX_VALEDICTION_TAIL_LINES + 1) :]
+    for position, index in enumerate(tail):
+        closing = lines[index].strip().rstrip(",.!").strip().lower()
+        if closing not in vocab.VALEDICTIONS:
+            continue
+        after = tail[position + 1 :]
+        short = all(len(lines[i].strip()) <= vocab.MAX_SIGNATURE_LINE_CHARS for i in after)
+        if short and index > content[0]:
+            return lines[:index]
+    return lines
+
+
+def _trim_dash_name(lines: list[str]) -> list[str]:
+    """Drop a last line such as "-Abhishek Kona", a common way to sign a short note."""
+    content = [index for index, line in enumerate(lines) if line.strip()]
+    if len(content) < 2:
+        return lines
+    last = content[-1]
+    text = lines[last].strip()
+    if not text.startswith("-") or text.startswith("--") or text[1:2].isspace():
+        return lines
+    words = text[1:].split()
+    if not 1 <= len(words) <= 3 or lines[last - 1].strip():
+        return lines
+    if all(word[0].isupper() and word.replace(".", "").isalpha() for word in words):
+        return lines[:last]
+    return lines
+
+
+def _tidy(kept: list[str | None]) -> str:
+    """Join what was kept: one blank line where quotes were cut, no trailing debris."""
+    lines: list[str] = []
+    gap = False
+    for line in kept:
+        if line is None:
+            gap = True
+            continue
+        if not line.strip():
+            if not gap:
+                lines.append("")
+            continue
+        if gap and lines:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            lines.append("")
+        gap = False
+        lines.append(line.rstrip())
+    lines = _strip_trailing_debris(lines)
+    lines = _strip_trailing_debris(_trim_closing(lines))
+    lines = _strip_trailing_debris(_trim_dash_name(lines))
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    return "\n".join(lines[start:])
+
+
+def _strip_trailing_debris(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or _is_rule(lines[end - 1].strip())):
+        end -= 1
+    return lines[:end]

@@ -1,0 +1,276 @@
+"""Notification kinds: the typed context each outgoing mail template is rendered from.
+
+One frozen dataclass per kind, so a service that builds a notification gets a type error
+(not a half-rendered mail) when it forgets a fact the template needs, and the templates
+can rely on exactly these names. ``KINDS`` maps the kind name (also the template folder
+name) to its context class; ``AUTO_SUBMITTED`` says which RFC 3834 ``Auto-Submitted``
+value each kind carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+SlaTarget = Literal["first_response", "resolution"]
+Audience = Literal["requester", "owner"]
+
+TICKET_TEXT_LIMIT = 2000
+"""Characters of the request quoted in a notification; the full text stays in the ticket."""
+
+
+def friendly_name(address: str, display_name: str | None = None) -> str:
+    """A name to greet someone by: the display name if there is one, else the local part.
+
+    "alice@example.com" -> "Alice", "john.smith@…" -> "John Smith". Mail clients show the
+    display name anyway; this is only for sentences such as "Alice has got this."
+    """
+    if display_name and display_name.strip():
+        return " ".join(display_name.split())
+    local = address.split("@", 1)[0].split("+", 1)[0]
+    words = [w for w in local.replace("_", ".").replace("-", ".").split(".") if w]
+    return " ".join(w[:1].upper() + w[1:] for w in words) or address
+
+
+def trim_text(text: str, limit: int = TICKET_TEXT_LIMIT) -> str:
+    """Strip the request text and cut it at a word boundary so a notification stays short."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(None, 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip() + " […]"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHelp:
+    """One reply command a department member can use, and what it does."""
+
+    syntax: str
+    meaning: str
+
+
+REPLY_COMMANDS: tuple[CommandHelp, ...] = (
+    CommandHelp("#take", "make yourself the owner"),
+    CommandHelp("#assign <member>", "hand the ticket to another member of the department"),
+    CommandHelp("#status open|pending|resolved", "set the status"),
+    CommandHelp("#resolve", "mark it resolved; the requester is asked for feedback"),
+    CommandHelp("#close", "close it for good; a later reply opens a new ticket"),
+    CommandHelp("#priority low|normal|high|urgent", "change the priority"),
+    CommandHelp("#note", "keep this reply internal: it is not sent to the requester"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RatingLevel:
+    """One step of the feedback scale."""
+
+    value: int
+    meaning: str
+
+
+RATING_SCALE: tuple[RatingLevel, ...] = (
+    RatingLevel(1, "very poor"),
+    RatingLevel(2, "poor"),
+    RatingLevel(3, "okay"),
+    RatingLevel(4, "good"),
+    RatingLevel(5, "excellent"),
+)
+
+FEEDBACK_HOW_TO_ANSWER = (
+    "Reply to this mail with a single digit 1–5 as the first word, optionally followed by "
+    "a comment."
+)
+
+NEXT_STEP_BY_STATUS: dict[str, str] = {
+    "new": "The department will pick your request up shortly.",
+    "open": "Someone is working on your request; you will hear back by mail.",
+    "pending": (
+        "We are waiting for something (often more information from you). Reply to this "
+        "mail to add it."
+    ),
+    "resolved": (
+        "We believe this is done. If it is not, reply to this mail and the ticket opens again."
+    ),
+    "closed": (
+        "This ticket is closed. Write to the department again (a new mail) if you need "
+        "anything else."
+    ),
+}
+
+
+def next_step_for(status: str) -> str:
+    """What the requester can expect after a status change, in the helpdesk's words."""
+    return NEXT_STEP_BY_STATUS.get(status, "Reply to this mail if you have anything to add.")
+
+
+def describe_duration(delta: timedelta) -> str:
+    """'2 days 3 hours', '45 minutes': coarse on purpose, people read it, not machines."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour")] if days else [(hours, "hour"), (mins, "minute")]
+    words = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
+    return " ".join(words) or "less than a minute"
+
+
+SLA_TARGET_LABELS: dict[str, str] = {"first_response": "first response", "resolution": "resolution"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketMailContext:
+    """Facts every mail about a ticket may mention; the base of every ticket kind."""
+
+    ref: str
+    subject: str
+    department_key: str
+    department_name: str
+    department_alias: str
+    requester: str
+    requester_name: str
+    owner: str | None
+    owner_name: str | None
+    status: str
+    priority: str
+    created_at: datetime
+    ticket_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcknowledgementContext(TicketMailContext):
+    """Sent to the requester when a request becomes a ticket."""
+
+    first_response_within: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssignmentContext(TicketMailContext):
+    """Sent to the new owner; ``assigned_by`` is None when the assignment policy chose."""
+
+    assigned_by: str | None = None
+    commands: tuple[CommandHelp, ...] = REPLY_COMMANDS
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusUpdateContext(TicketMailContext):
+    """Sent to the requester when the status changes."""
+
+    old_status: str
+    new_status: str
+    changed_by: str
+
+    @property
+    def next_step(self) -> str:
+        return next_step_for(self.new_status)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyRelayContext(TicketMailContext):
+    """A person's reply passed on: member -> requester, or requester -> owner."""
+
+    author: str
+    author_name: str
+    reply_text: str
+    attachment_names: tuple[str, ...] = ()
+    audience: Audience = "requester"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """One command line from a reply and what became of it (or why it was refused)."""
+
+    command: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandResultContext(TicketMailContext):
+    """Sent to whoever wrote commands: which were applied and which were refused, and why."""
+
+    recipient_name: str
+    applied: tuple[CommandOutcome, ...] = ()
+    refused: tuple[CommandOutcome, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackRequestContext(TicketMailContext):
+    """Sent to the requester when the ticket is resolved."""
+
+    resolved_by: str | None = None
+    rating_scale: tuple[RatingLevel, ...] = RATING_SCALE
+    how_to_answer: str = FEEDBACK_HOW_TO_ANSWER
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaWarningContext(TicketMailContext):
+    """Sent to the owner (or department) before a service-level target is missed."""
+
+    target: SlaTarget
+    due_at: datetime
+    remaining: timedelta
+
+    @property
+    def target_label(self) -> str:
+        return SLA_TARGET_LABELS[self.target]
+
+    @property
+    def remaining_text(self) -> str:
+        return describe_duration(self.remaining)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationContext(TicketMailContext):
+    """Sent to the department when a service-level target was missed."""
+
+    target: SlaTarget
+    due_at: datetime
+    overdue_by: timedelta = field(default_factory=timedelta)
+
+    @property
+    def target_label(self) -> str:
+        return SLA_TARGET_LABELS[self.target]
+
+    @property
+    def overdue_text(self) -> str:
+        return describe_duration(self.overdue_by)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuarantineAlertContext:
+    """Sent to the admins when a mail could not be turned into work. Not about a ticket."""
+
+    quarantine_id: int
+    reason: str
+    message_id: str | None
+    from_address: str | None
+    subject: str | None
+    received_at: datetime
+
+    @property
+    def retry_command(self) -> str:
+        return f"aliasdesk quarantine retry {self.quarantine_id}"
+
+
+MailContext = TicketMailContext | QuarantineAlertContext
+
+KINDS: dict[str, type[MailContext]] = {
+    "acknowledgement": AcknowledgementContext,
+    "assignment": AssignmentContext,
+    "status_update": StatusUpdateContext,
+    "reply_relay": ReplyRelayContext,
+    "command_result": CommandResultContext,
+    "feedback_request": FeedbackRequestContext,
+    "sla_warning": SlaWarningContext,
+    "escalation": EscalationContext,
+    "quarantine_alert": QuarantineAlertContext,
+}
+
+# RFC 3834 §5: "auto-replied" marks a direct automatic response to a mail, which is what
+# the acknowledgement is (and what the per-sender hourly limit in CONTRACT §5 counts).
+# Everything else is "auto-generated", including reply_relay: the words are a person's,
+# but aliasdesk composes and sends the mail on its own initiative. Marking it keeps
+# vacation responders and other robots from answering it, which is the loop protection
+# the header exists for; a person replying is not affected.
+AUTO_SUBMITTED: dict[str, str] = {
+    kind: ("auto-replied" if kind == "acknowledgement" else "auto-generated") for kind in KINDS
+}

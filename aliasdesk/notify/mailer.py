@@ -1,0 +1,343 @@
+"""Hand composed mail to the SMTP server, over one reused connection.
+
+Errors are split the way the delivery actor needs them: ``TransientDeliveryError`` means
+"keep the mail and try again later" (4xx, timeouts, dropped connections, a server we
+cannot talk to as configured), ``PermanentDeliveryError`` means "the server refused this
+mail for good" (5xx). When in doubt the error is transient: a duplicate with the same
+Message-ID is better than a lost mail. Security is never downgraded: ``starttls``
+against a server that does not offer it fails before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import aiosmtplib
+
+log = logging.getLogger(__name__)
+
+Security = Literal["ssl", "starttls", "none"]
+DEFAULT_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
+T = TypeVar("T")
+
+
+class DeliveryError(Exception):
+    """Root of the mailer's errors; ``code`` is the SMTP reply code when there was one."""
+
+    def __init__(
+        self,
+        code: int | None,
+        message: str,
+        refused: Mapping[str, tuple[int, str]] | None = None,
+    ) -> None:
+        super().__init__(f"{code} {message}" if code is not None else message)
+        self.code = code
+        self.message = message
+        self.refused: dict[str, tuple[int, str]] = dict(refused or {})
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later: 4xx, a timeout, a dropped connection, a server unreachable."""
+
+
+class SmtpSetupError(TransientDeliveryError):
+    """The server cannot be used as configured (no STARTTLS offered, login refused).
+
+    Transient on purpose: the mail is fine and must be kept until an admin fixes the
+    configuration; only then will a retry succeed.
+    """
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The server refused the mail with a 5xx reply; retrying will not help."""
+
+
+class PartialDeliveryError(PermanentDeliveryError):
+    """Accepted for some recipients, refused for the others (``refused``).
+
+    A subclass of the permanent error so that a caller that does not look closer never
+    resends, which would duplicate the mail for the ``accepted`` recipients.
+    ``refused`` keeps each address's own code: one refused with 4xx may succeed if a
+    careful caller retries it alone later.
+    """
+
+    def __init__(
+        self, reply: str, accepted: Sequence[str], refused: Mapping[str, tuple[int, str]]
+    ) -> None:
+        code = max(code for code, _ in refused.values())
+        summary = "; ".join(f"{addr}: {c} {msg}" for addr, (c, msg) in refused.items())
+        super().__init__(code, f"refused for some recipients: {summary}", refused)
+        self.reply = reply
+        self.accepted = tuple(accepted)
+
+
+def _classify(
+    code: int, message: str, refused: Mapping[str, tuple[int, str]] | None = None
+) -> DeliveryError:
+    if 500 <= code < 600:
+        return PermanentDeliveryError(code, message, refused)
+    return TransientDeliveryError(code, message, refused)
+
+
+class _StaleConnection(Exception):
+    """The reused connection was gone before the first command: safe to reconnect."""
+
+
+class SmtpMailer:
+    """An aiosmtplib client that keeps its connection between sends.
+
+    One instance belongs to one event loop; ``send`` calls are serialised by a lock, as
+    SMTP allows one transaction at a time on a connection.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        security: Security = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
+        if security not in DEFAULT_PORTS:
+            raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
+        self.host = host
+        self.port = port if port is not None else DEFAULT_PORTS[security]
+        self.security: Security = security
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self._tls_context = tls_context
+        self._local_hostname = local_hostname
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock: asyncio.Lock | None = None
+        self.connections_opened = 0
+
+    def __repr__(self) -> str:  # never shows the password
+        return f"SmtpMailer({self.host}:{self.port}, security={self.security})"
+
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
+        """Send ``message`` (complete bytes) and return the server's final reply text."""
+        targets = list(recipients)
+        if not targets:
+            raise ValueError("no recipients")
+        for address in (sender, *targets):
+            if not address.isascii():
+                # Would need SMTPUTF8 (RFC 6531); refused before anything is sent.
+                raise PermanentDeliveryError(None, f"address is not ASCII: {address!r}")
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            reused = await self._ensure_connected()
+            try:
+                return await self._transaction(sender, targets, message, stale_ok=reused)
+            except _StaleConnection:
+                log.info("event=smtp_reconnect host=%s reason=stale", self.host)
+                await self._ensure_connected()
+                return await self._transaction(sender, targets, message, stale_ok=False)
+
+    async def close(self) -> None:
+        """Say QUIT politely if still connected; never raises."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await client.quit(timeout=min(self.timeout, 5.0))
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+        finally:
+            client.close()
+
+    def _new_client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self._password,
+            timeout=self.timeout,
+            use_tls=self.security == "ssl",
+            # True, not None: None would mean "upgrade if offered", i.e. plain if not.
+            start_tls=self.security == "starttls",
+            tls_context=self._tls_context,
+            local_hostname=self._local_hostname,
+        )
+
+    async def _ensure_connected(self) -> bool:
+        """Connect if needed; True when an existing connection is being reused."""
+        if self._client is not None and self._client.is_connected:
+            return True
+        if self._client is not None:
+            self._client.close()
+        client = self._new_client()
+        try:
+            await client.connect()
+            self._check_encrypted(client)
+        except Exception as e:
+            client.close()
+            raise self._connect_error(e) from e
+        self._client = client
+        self.connections_opened += 1
+        log.info(
+            "event=smtp_connected host=%s port=%s security=%s", self.host, self.port, self.security
+        )
+        return False
+
+    def _check_encrypted(self, client: aiosmtplib.SMTP) -> None:
+        if self.security != "none" and client.get_transport_info("sslcontext") is None:
+            raise SmtpSetupError(
+                None, f"{self.security} requested but the connection is not encrypted"
+            )
+
+    def _connect_error(self, error: Exception) -> Exception:
+        if isinstance(error, DeliveryError):
+            return error
+        if isinstance(error, ssl.SSLError):  # before OSError, its base class
+            return SmtpSetupError(None, f"TLS failed: {error}")
+        if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+            return SmtpSetupError(error.code, f"login refused: {error.message}")
+        if isinstance(error, aiosmtplib.SMTPResponseException):
+            return TransientDeliveryError(error.code, f"connect: {error.message}")
+        if isinstance(error, aiosmtplib.SMTPTimeoutError | TimeoutError):
+            return TransientDeliveryError(None, f"connect timed out: {error}")
+        if isinstance(
+            error, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError
+        ):
+            return TransientDeliveryError(None, f"cannot connect: {error}")
+        if isinstance(error, aiosmtplib.SMTPException):
+            # STARTTLS not offered or failed, TLS handshake failed: never fall back to plain.
+            return SmtpSetupError(None, f"cannot secure the connection: {error}")
+        return error
+
+    async def _transaction(
+        self, sender: str, recipients: list[str], message: bytes, *, stale_ok: bool
+    ) -> str:
+        client = self._client
+        assert client is not None
+        try:
+            try:
+                await client.mail(sender)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as e:
+                if stale_ok:
+                    raise _StaleConnection() from e
+                raise
+            refused = await self._recipients(client, recipients)
+            if len(refused) == len(recipients):
+                await self._reset(client)
+                raise self._all_refused(refused)
+            response = await client.data(message)
+        except aiosmtplib.SMTPResponseException as e:
+            await self._reset(client)
+            raise _classify(e.code, e.message) from e
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as e:
+            self._drop()
+            raise TransientDeliveryError(None, f"timed out: {e}") from e
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as e:
+            self._drop()
+            raise TransientDeliveryError(None, f"connection lost: {e}") from e
+        if refused:
+            accepted = [r for r in recipients if r not in refused]
+            raise PartialDeliveryError(response.message, accepted, refused)
+        return response.message
+
+    async def _recipients(
+        self, client: aiosmtplib.SMTP, recipients: list[str]
+    ) -> dict[str, tuple[int, str]]:
+        refused: dict[str, tuple[int, str]] = {}
+        for address in recipients:
+            try:
+                await client.rcpt(address)
+            except aiosmtplib.SMTPRecipientRefused as e:
+                if e.code == 421:  # the server is closing the channel (RFC 5321 §3.8)
+                    raise TransientDeliveryError(e.code, e.message) from e
+                refused[address] = (e.code, e.message)
+        return refused
+
+    def _all_refused(self, refused: Mapping[str, tuple[int, str]]) -> DeliveryError:
+        summary = "; ".join(f"{addr}: {code} {msg}" for addr, (code, msg) in refused.items())
+        codes = [code for code, _ in refused.values()]
+        if all(500 <= code < 600 for code in codes):
+            return PermanentDeliveryError(codes[0], f"all recipients refused: {summary}", refused)
+        transient = next(code for code in codes if not 500 <= code < 600)
+        return TransientDeliveryError(transient, f"recipients refused: {summary}", refused)
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> None:
+        """RSET after a refusal so the reused connection starts the next mail clean."""
+        if not client.is_connected:
+            self._drop()
+            return
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+
+class SyncSmtpMailer:
+    """``SmtpMailer`` for synchronous callers (Dramatiq actors, the CLI).
+
+    A private event loop runs in a daemon thread for the mailer's whole life, so the SMTP
+    connection survives between calls; calls from several threads are serialised by the
+    mailer's lock inside that loop.
+    """
+
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="aliasdesk-smtp", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
+        """Blocking ``SmtpMailer.send``; raises the same errors."""
+        if self._closed:
+            raise RuntimeError("the mailer is closed")
+        return self._run(self.mailer.send(sender, recipients, message))
+
+    @property
+    def connections_opened(self) -> int:
+        return self.mailer.connections_opened
+
+    def close(self) -> None:
+        """QUIT, stop the loop and its thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._run(self.mailer.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    def __enter__(self) -> SyncSmtpMailer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result()

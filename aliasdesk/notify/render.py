@@ -1,0 +1,271 @@
+"""Render a notification kind's templates (subject, text, HTML) from its typed context.
+
+Templates live in ``templates/email/<kind>/{subject.txt, body.txt, body.html}``; a
+department may override any single file in ``templates/email/<DEPT>/<kind>/``. Rendering
+is strict (a missing fact is an error, never an empty gap in a mail to a person) and
+HTML is autoescaped because subjects, names and texts come from inbound mail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+
+from aliasdesk.notify.kinds import (
+    KINDS,
+    AcknowledgementContext,
+    AssignmentContext,
+    CommandOutcome,
+    CommandResultContext,
+    EscalationContext,
+    FeedbackRequestContext,
+    MailContext,
+    QuarantineAlertContext,
+    ReplyRelayContext,
+    SlaWarningContext,
+    StatusUpdateContext,
+    describe_duration,
+)
+
+TEMPLATE_FILES = ("subject.txt", "body.txt", "body.html")
+_DEPARTMENT_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class TemplateError(Exception):
+    """A template is missing, broken, or asks for a fact its context does not have."""
+
+    def __init__(self, kind: str, file: str, message: str) -> None:
+        super().__init__(f"{kind}/{file}: {message}")
+        self.kind = kind
+        self.file = file
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    """The three parts of one notification, ready for ``aliasdesk.mail.compose``."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def one_line(value: str) -> str:
+    """Collapse all whitespace (CR/LF included) so a subject can never become two headers."""
+    return " ".join(value.split())
+
+
+def without_tag(subject: str, ref: str) -> str:
+    """The ticket subject without a copy of its own tag, so "[HR-42] [HR-42] …" never happens."""
+    cleaned = one_line(re.sub(r"\[\s*" + re.escape(ref) + r"\s*\]", " ", subject, flags=re.I))
+    return cleaned or "(no subject)"
+
+
+def format_when(value: datetime) -> str:
+    """'Mon 3 Mar 2025, 14:05 UTC': unambiguous across the locales of an organisation."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    zone = value.tzname() or "UTC"
+    return f"{value:%a} {value.day} {value:%b %Y, %H:%M} {zone}"
+
+
+def format_duration(value: timedelta) -> str:
+    return describe_duration(value)
+
+
+def text_to_html(value: str) -> markupsafe.Markup:
+    """Escape text and keep its line breaks; Outlook ignores CSS white-space, <br> works."""
+    lines = str(value).splitlines() or [""]
+    return markupsafe.Markup("<br>\n").join(markupsafe.escape(line) for line in lines)
+
+
+def _select_autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith(".html")
+
+
+def _context_values(context: MailContext) -> dict[str, Any]:
+    """Fields and read-only properties of a context, as template variables."""
+    values: dict[str, Any] = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
+    for klass in type(context).__mro__:
+        for name, member in vars(klass).items():
+            if isinstance(member, property) and not name.startswith("_"):
+                values.setdefault(name, getattr(context, name))
+    return values
+
+
+class TemplateRenderer:
+    """Renders notification kinds from one template directory (normally templates/email)."""
+
+    def __init__(self, template_dir: Path) -> None:
+        self.template_dir = Path(template_dir)
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.template_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=_select_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self._env.filters["when"] = format_when
+        self._env.filters["duration"] = format_duration
+        self._env.filters["without_tag"] = without_tag
+        self._env.filters["text_to_html"] = text_to_html
+
+    def render(
+        self, kind: str, context: MailContext, department_key: str | None = None
+    ) -> RenderedMail:
+        """Render all three parts; each file is looked up in the department's folder first."""
+        expected = KINDS.get(kind)
+        if expected is None:
+            raise TemplateError(kind, "-", "unknown notification kind")
+        if not isinstance(context, expected):
+            raise TemplateError(
+                kind, "-", f"context is {type(context).__name__}, expected {expected.__name__}"
+            )
+        values = _context_values(context)
+        subject = one_line(self._render_file(kind, "subject.txt", values, department_key))
+        if not subject:
+            raise TemplateError(kind, "subject.txt", "renders to an empty subject")
+        text = self._render_file(kind, "body.txt", values, department_key).strip() + "\n"
+        html = self._render_file(kind, "body.html", values, department_key).strip() + "\n"
+        return RenderedMail(subject=subject, text=text, html=html)
+
+    def overrides(self) -> dict[str, list[str]]:
+        """Department key -> kinds it overrides (any file), as found on disk."""
+        found: dict[str, list[str]] = {}
+        if not self.template_dir.is_dir():
+            return found
+        for entry in sorted(self.template_dir.iterdir()):
+            if not entry.is_dir() or entry.name in KINDS or not _DEPARTMENT_KEY.match(entry.name):
+                continue
+            kinds = sorted(k.name for k in entry.iterdir() if k.is_dir() and k.name in KINDS)
+            if kinds:
+                found[entry.name] = kinds
+        return found
+
+    def check_templates(self) -> list[str]:
+        """Render every kind (and every department override) with a sample context.
+
+        Returns the problems found, one line each; an empty list means every template
+        renders. Run at start-up so a broken template fails the process, not a mail.
+        """
+        problems: list[str] = []
+        targets: list[tuple[str, str | None]] = [(kind, None) for kind in KINDS]
+        for key, kinds in self.overrides().items():
+            targets.extend((kind, key) for kind in kinds)
+        for kind, department in targets:
+            try:
+                self.render(kind, sample_context(kind, department), department)
+            except TemplateError as e:
+                where = f"{department}/" if department else ""
+                problems.append(f"{where}{e}")
+        return problems
+
+    def _render_file(
+        self, kind: str, file: str, values: dict[str, Any], department_key: str | None
+    ) -> str:
+        names = [f"{kind}/{file}"]
+        if department_key is not None and _DEPARTMENT_KEY.match(department_key):
+            names.insert(0, f"{department_key}/{kind}/{file}")
+        try:
+            template = self._env.select_template(names)
+            return template.render(values)
+        except jinja2.TemplatesNotFound as e:
+            raise TemplateError(kind, file, "template not found") from e
+        except jinja2.TemplateSyntaxError as e:
+            raise TemplateError(kind, file, f"syntax error line {e.lineno}: {e.message}") from e
+        except jinja2.UndefinedError as e:
+            raise TemplateError(kind, file, f"undefined value: {e.message}") from e
+        except jinja2.TemplateError as e:
+            raise TemplateError(kind, file, str(e)) from e
+
+
+_SAMPLE_CREATED = datetime(2025, 3, 3, 9, 15, tzinfo=UTC)
+
+_SAMPLE_DEPARTMENTS = {
+    "HR": ("Human Resources", "hr@example.com"),
+    "IT": ("IT Support", "it@example.com"),
+}
+
+
+def _sample_base(department: str | None) -> dict[str, Any]:
+    key = department or "HR"
+    name, alias = _SAMPLE_DEPARTMENTS.get(key, (f"{key} Department", f"{key.lower()}@example.com"))
+    return {
+        "ref": f"{key}-42",
+        "subject": "Parental leave from June",
+        "department_key": key,
+        "department_name": name,
+        "department_alias": alias,
+        "requester": "dave@example.com",
+        "requester_name": "Dave Miller",
+        "owner": "alice@example.com",
+        "owner_name": "Alice",
+        "status": "new",
+        "priority": "normal",
+        "created_at": _SAMPLE_CREATED,
+        "ticket_text": "Hello, I would like to take parental leave from 1 June.\n"
+        "Which form do I need?",
+    }
+
+
+def sample_context(kind: str, department: str | None = None) -> MailContext:
+    """A realistic context for ``kind``: for template checks, tests and the demo."""
+    base = _sample_base(department)
+    due = _SAMPLE_CREATED + timedelta(hours=4)
+    if kind == "acknowledgement":
+        return AcknowledgementContext(**base, first_response_within="4 hours")
+    if kind == "assignment":
+        return AssignmentContext(**base, assigned_by=None)
+    if kind == "status_update":
+        return StatusUpdateContext(
+            **{**base, "status": "pending"},
+            old_status="open",
+            new_status="pending",
+            changed_by="Alice",
+        )
+    if kind == "reply_relay":
+        return ReplyRelayContext(
+            **{**base, "status": "open"},
+            author="alice@example.com",
+            author_name="Alice",
+            reply_text="Hi Dave, please fill in the attached form and send it back.",
+            attachment_names=("leave-form.pdf",),
+        )
+    if kind == "command_result":
+        return CommandResultContext(
+            **{**base, "status": "open"},
+            recipient_name="Alice",
+            applied=(CommandOutcome("#status pending", "status is now pending"),),
+            refused=(CommandOutcome("#assign zoe", "zoe is not a member of Human Resources"),),
+        )
+    if kind == "feedback_request":
+        return FeedbackRequestContext(**{**base, "status": "resolved"}, resolved_by="Alice")
+    if kind == "sla_warning":
+        return SlaWarningContext(
+            **base, target="first_response", due_at=due, remaining=timedelta(minutes=45)
+        )
+    if kind == "escalation":
+        return EscalationContext(
+            **{**base, "status": "open"},
+            target="resolution",
+            due_at=due,
+            overdue_by=timedelta(hours=2, minutes=10),
+        )
+    if kind == "quarantine_alert":
+        return QuarantineAlertContext(
+            quarantine_id=7,
+            reason="no-department: sent to no known alias",
+            message_id="<abc123@mail.example.net>",
+            from_address="someone@example.net",
+            subject="Question about invoices",
+            received_at=_SAMPLE_CREATED,
+        )
+    raise TemplateError(kind, "-", "unknown notification kind")

@@ -1,0 +1,93 @@
+"""Wiring one process from Settings: database, routing rules, templates, mail sender.
+
+Configuration is validated here, before any network call: a bad routing file or setting
+stops start-up with file:line:field messages instead of failing on the first mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from aliasdesk.db import schema
+from aliasdesk.db.models import InboundMail
+from aliasdesk.db.session import Database
+from aliasdesk.inbound.context import PipelineSettings
+from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
+from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.services.jobs import JobRunner
+from aliasdesk.services.routing_holder import RoutingHolder
+from aliasdesk.settings.env import Settings
+
+log = logging.getLogger("aliasdesk.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    routing: RoutingHolder
+    renderer: TemplateRenderer
+    _mailer: SyncSmtpMailer | None = field(default=None, repr=False)
+
+    @property
+    def pipeline_settings(self) -> PipelineSettings:
+        return PipelineSettings(
+            max_attachment_bytes=self.settings.max_attachment_bytes,
+            instance_id=self.settings.instance_id,
+            require_authentication_results=self.settings.require_authentication_results,
+        )
+
+    @property
+    def mailer(self) -> SyncSmtpMailer:
+        if self._mailer is None:
+            s = self.settings
+            if not s.smtp_host:
+                raise RuntimeError("ALIASDESK_SMTP_HOST is not set: no way to send mail")
+            self._mailer = SyncSmtpMailer(
+                SmtpMailer(
+                    s.smtp_host,
+                    s.smtp_port,
+                    security=s.smtp_security,  # type: ignore[arg-type]
+                    username=s.smtp_username,
+                    password=s.smtp_password,
+                )
+            )
+        return self._mailer
+
+    def job_runner(self) -> JobRunner:
+        return JobRunner(
+            db=self.db,
+            config_source=self.routing.current,
+            renderer=self.renderer,
+            sender=self.mailer,
+            instance_id=self.settings.instance_id,
+        )
+
+    def known_high_uid(self, mailbox: str, uidvalidity: int) -> int:
+        with self.db.reader() as session:
+            value = session.scalar(
+                select(func.max(InboundMail.uid)).where(
+                    InboundMail.mailbox == mailbox, InboundMail.uidvalidity == uidvalidity
+                )
+            )
+        return int(value or 0)
+
+    def close(self) -> None:
+        if self._mailer is not None:
+            self._mailer.close()
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    routing = RoutingHolder(Path(settings.routing_file))
+    renderer = TemplateRenderer(Path(settings.template_dir))
+    db = Database(settings.database_url)
+    if migrate:
+        schema.upgrade(db)
+    log.info("event=start at=%s database=%s", datetime.now(UTC).isoformat(), db.engine.dialect.name)
+    return Runtime(settings=settings, db=db, routing=routing, renderer=renderer)

@@ -1,0 +1,94 @@
+"""A new ticket gets an owner, then its acknowledgement (which names the owner), and its
+SLA clocks. Runs as the ``ticket_created`` job; safe to run twice (``ticket.assigned``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import SlaTimer, Ticket
+from aliasdesk.db.queries import active_counts, set_round_robin_cursor, take_round_robin_turn
+from aliasdesk.domain.assignment import choose_owner
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.mail.addresses import is_noreply
+from aliasdesk.services.notifications import queue_notification
+from aliasdesk.services.transitions import change_owner
+
+SYSTEM_ACTOR = "aliasdesk"
+
+
+def assign_new_ticket(
+    session: Session, ticket: Ticket, config: RoutingConfig, now: datetime, *, send_mail: bool
+) -> str:
+    """Choose the owner, queue the owner's and the requester's mail; returns what happened."""
+    if ticket.assigned:
+        return f"{ticket.ref} was assigned already"
+    department = config.departments.get(ticket.department)
+    ticket.assigned = True
+    if department is None:
+        return f"{ticket.ref}: department {ticket.department} is no longer in the routing file"
+    cursor = take_round_robin_turn(session, department.key)
+    choice = choose_owner(
+        department.assignment,
+        department.members,
+        department.away,
+        fixed_member=department.fixed_member,
+        cursor=cursor,
+        open_counts=active_counts(session, department.members)
+        if department.assignment == "least_loaded"
+        else None,
+    )
+    if choice.next_cursor is not None:
+        set_round_robin_cursor(session, department.key, choice.next_cursor)
+    cause = f"ticket:{ticket.id}:created"
+    if choice.owner is not None:
+        change_owner(
+            session,
+            ticket,
+            choice.owner,
+            actor=SYSTEM_ACTOR,
+            config=config,
+            cause=cause,
+            now=now,
+            reason=choice.reason,
+            notify=send_mail,
+        )
+    _start_sla_clocks(session, ticket, config)
+    if send_mail and not is_noreply(ticket.requester):
+        queue_notification(
+            session,
+            kind="acknowledgement",
+            recipient=ticket.requester,
+            sender=_sending_alias(ticket, config),
+            cause=cause,
+            now=now,
+            ticket=ticket,
+            domain=config.domains[0] if config.domains else "aliasdesk.invalid",
+        )
+    return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
+
+
+def _sending_alias(ticket: Ticket, config: RoutingConfig) -> str:
+    department = config.departments[ticket.department]
+    return department.primary_alias
+
+
+def _start_sla_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:
+    """Warning at 80 % of each target, escalation at the target (rows fire once)."""
+    department = config.departments[ticket.department]
+    targets = (
+        ("first_response", department.sla_first_response),
+        ("resolution", department.sla_resolution),
+    )
+    for name, target in targets:
+        if target is None:
+            continue
+        session.add(
+            SlaTimer(
+                ticket_id=ticket.id, kind=f"{name}_warning", due_at=ticket.created_at + target * 0.8
+            )
+        )
+        session.add(
+            SlaTimer(ticket_id=ticket.id, kind=f"{name}_breach", due_at=ticket.created_at + target)
+        )

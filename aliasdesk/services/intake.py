@@ -1,0 +1,229 @@
+"""Taking mail in: raw bytes are committed first, then each mail is processed in one
+transaction, and only then may the caller flag it on IMAP (STYLE.md, the crash story).
+
+An unexpected error quarantines that one mail with its traceback; a database outage
+propagates so the caller backs off and the mail stays ``received`` for the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import InboundMail, MessageKey
+from aliasdesk.db.session import Database
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.inbound.context import InboundContext, PipelineSettings
+from aliasdesk.inbound.pipeline import run_pipeline
+from aliasdesk.inbound.stages.dedupe import dedupe_key
+
+log = logging.getLogger("aliasdesk.intake")
+FINAL_STATES = ("processed", "ignored", "quarantined", "duplicate")
+
+
+@dataclass(frozen=True)
+class RawMail:
+    """One mail as fetched: where it came from and its bytes."""
+
+    raw: bytes
+    uid: int | None = None
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    inbound_id: int
+    outcome: str
+    ticket_refs: tuple[str, ...]
+    reason: str
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def store_raw(
+    db: Database,
+    *,
+    source: str,
+    mailbox: str,
+    uidvalidity: int | None,
+    mails: Sequence[RawMail],
+    send_mail: bool = True,
+) -> dict[int | None, int]:
+    """Commit the raw bytes of a batch (state ``received``); returns uid -> inbound id.
+
+    A mail already stored at the same (mailbox, UIDVALIDITY, UID) is not stored again; one
+    whose mailbox changed UIDVALIDITY is found by its bytes and its location updated, so
+    the inbound log keeps one entry per mail.
+    """
+    stored: dict[int | None, int] = {}
+    with db.unit_of_work() as session:
+        for mail in mails:
+            stored[mail.uid] = _store_one(session, source, mailbox, uidvalidity, mail, send_mail)
+    return stored
+
+
+def _store_one(
+    session: Session,
+    source: str,
+    mailbox: str,
+    uidvalidity: int | None,
+    mail: RawMail,
+    send_mail: bool,
+) -> int:
+    digest = content_hash(mail.raw)
+    if mail.uid is not None:
+        existing = session.scalar(
+            select(InboundMail.id).where(
+                InboundMail.mailbox == mailbox,
+                InboundMail.uidvalidity == uidvalidity,
+                InboundMail.uid == mail.uid,
+            )
+        )
+        if existing is not None:
+            return existing
+        moved = session.scalar(
+            select(InboundMail)
+            .where(
+                InboundMail.mailbox == mailbox,
+                InboundMail.content_hash == digest,
+                InboundMail.uidvalidity != uidvalidity,
+            )
+            .limit(1)
+        )
+        if moved is not None:
+            moved.uidvalidity, moved.uid = uidvalidity, mail.uid
+            return moved.id
+    row = InboundMail(
+        source=source,
+        mailbox=mailbox,
+        uidvalidity=uidvalidity,
+        uid=mail.uid,
+        raw=mail.raw,
+        size=len(mail.raw),
+        content_hash=digest,
+        state="received",
+        send_mail=send_mail,
+        received_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def process_inbound(
+    db: Database, inbound_id: int, config: RoutingConfig, settings: PipelineSettings
+) -> IntakeResult:
+    """Run the pipeline for one stored mail in one transaction; never raises on bad mail."""
+    try:
+        with db.unit_of_work() as session:
+            row = session.get(InboundMail, inbound_id)
+            assert row is not None, f"inbound mail {inbound_id} vanished"
+            if row.state in FINAL_STATES:
+                return _result(row)
+            return _run(session, row, config, settings)
+    except IntegrityError:
+        # Another gateway committed the same message first (unique dedupe key).
+        return _settle_alone(db, inbound_id, "duplicate", "same message processed concurrently")
+    except OperationalError:
+        raise
+    except Exception:
+        log.exception("event=internal_error inbound_id=%s", inbound_id)
+        return _settle_alone(
+            db, inbound_id, "quarantined", "internal-error", error=traceback.format_exc()
+        )
+
+
+def _run(
+    session: Session, row: InboundMail, config: RoutingConfig, settings: PipelineSettings
+) -> IntakeResult:
+    if not row.send_mail:
+        settings = PipelineSettings(**{**settings.__dict__, "send_mail": False})
+    ctx = InboundContext(
+        raw=row.raw,
+        config=config,
+        settings=settings,
+        session=session,
+        inbound_id=row.id,
+        now=datetime.now(UTC),
+    )
+    run_pipeline(ctx)
+    mail = ctx.parsed
+    row.message_id = mail.message_id[:998] if mail and mail.message_id else None
+    row.from_address = mail.from_.address[:320] if mail and mail.from_ else None
+    row.subject = mail.subject if mail else None
+    _finish_row(row, ctx.outcome or "quarantined", ctx.reason, ctx.trace, ctx.ticket_refs)
+    row.duplicate_of = ctx.duplicate_of
+    if ctx.outcome != "duplicate":
+        key = ctx.dedupe_key or dedupe_key(row.message_id, row.raw)
+        session.add(MessageKey(key=key, inbound_id=row.id))
+        session.flush()
+    return _result(row)
+
+
+def _finish_row(
+    row: InboundMail, outcome: str, reason: str, trace: Sequence[str], refs: Sequence[str]
+) -> None:
+    row.outcome = outcome
+    row.state = {
+        "new_ticket": "processed",
+        "update_ticket": "processed",
+        "ignored": "ignored",
+        "quarantined": "quarantined",
+        "duplicate": "duplicate",
+    }[outcome]
+    row.reason = reason
+    row.trace = json.dumps(list(trace))
+    row.ticket_refs = json.dumps(list(refs))
+    row.processed_at = datetime.now(UTC)
+    row.attempts += 1
+
+
+def _settle_alone(
+    db: Database, inbound_id: int, outcome: str, reason: str, error: str | None = None
+) -> IntakeResult:
+    with db.unit_of_work() as session:
+        row = session.get(InboundMail, inbound_id)
+        assert row is not None
+        _finish_row(row, outcome, reason, [f"pipeline: {reason}"], [])
+        row.error = error
+        return _result(row)
+
+
+def _result(row: InboundMail) -> IntakeResult:
+    refs = tuple(json.loads(row.ticket_refs or "[]"))
+    return IntakeResult(row.id, row.outcome or row.state, refs, row.reason or "")
+
+
+def pending_ids(db: Database, limit: int = 1000) -> list[int]:
+    with db.reader() as session:
+        return list(
+            session.scalars(
+                select(InboundMail.id)
+                .where(InboundMail.state == "received")
+                .order_by(InboundMail.id)
+                .limit(limit)
+            )
+        )
+
+
+def process_pending(
+    db: Database,
+    config_source: Callable[[], RoutingConfig],
+    settings: PipelineSettings,
+) -> list[IntakeResult]:
+    """Process every stored mail still ``received`` (new ones and a crash's leftovers)."""
+    results: list[IntakeResult] = []
+    while ids := pending_ids(db):
+        for inbound_id in ids:
+            results.append(process_inbound(db, inbound_id, config_source(), settings))
+    return results

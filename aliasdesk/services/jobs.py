@@ -1,0 +1,94 @@
+"""Running outbox jobs. Every job is idempotent: it checks its own row (and the row it
+works on) first, because a broker may deliver a job twice (FIELD-NOTES, Dramatiq)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aliasdesk.db.models import Job, Ticket
+from aliasdesk.db.session import Database
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.services.assignment import assign_new_ticket
+from aliasdesk.services.delivery import CLAIM_LEASE, MailSender, deliver
+
+log = logging.getLogger("aliasdesk.jobs")
+
+
+@dataclass
+class JobRunner:
+    """What a job needs from the outside world, gathered once per process."""
+
+    db: Database
+    config_source: Callable[[], RoutingConfig]
+    renderer: TemplateRenderer
+    sender: MailSender
+    instance_id: str = "aliasdesk"
+
+    def run(self, job_id: int) -> str:
+        with self.db.reader() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return "missing"
+            if job.state == "done":
+                return "done already"
+            kind = job.kind
+        if kind == "ticket_created":
+            return self._ticket_created(job_id)
+        if kind == "deliver":
+            return self._deliver(job_id)
+        return self._finish(job_id, f"unknown job kind {kind}")
+
+    def _ticket_created(self, job_id: int) -> str:
+        now = datetime.now(UTC)
+        with self.db.unit_of_work() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is None or job.state == "done":
+                return "done already"
+            ticket = session.get(Ticket, job.ticket_id) if job.ticket_id else None
+            payload = json.loads(job.payload or "{}")
+            detail = "ticket missing"
+            if ticket is not None:
+                detail = assign_new_ticket(
+                    session,
+                    ticket,
+                    self.config_source(),
+                    now,
+                    send_mail=bool(payload.get("send_mail", True)),
+                )
+            job.state, job.done_at = "done", now
+        log.info("event=ticket_created job=%s %s", job_id, detail)
+        return detail
+
+    def _deliver(self, job_id: int) -> str:
+        with self.db.reader() as session:
+            job = session.get(Job, job_id)
+            delivery_id = job.delivery_id if job else None
+        if delivery_id is None:
+            return self._finish(job_id, "no delivery")
+        outcome = deliver(
+            self.db, delivery_id, self.sender, self.config_source(), self.renderer, self.instance_id
+        )
+        if outcome.state == "busy":
+            self._later(job_id, CLAIM_LEASE)
+        elif outcome.state in {"sent", "failed"}:
+            self._finish(job_id, outcome.state)
+        return outcome.state
+
+    def _finish(self, job_id: int, detail: str) -> str:
+        with self.db.unit_of_work() as session:
+            job = session.get(Job, job_id)
+            if job is not None and job.state != "done":
+                job.state, job.done_at, job.last_error = "done", datetime.now(UTC), None
+        return detail
+
+    def _later(self, job_id: int, delay: timedelta) -> None:
+        with self.db.unit_of_work() as session:
+            job = session.get(Job, job_id)
+            if job is not None and job.state != "done":
+                job.state, job.published_at = "pending", None
+                job.available_at = datetime.now(UTC) + delay

@@ -1,0 +1,51 @@
+"""The relay's side of the outbox: which committed jobs are due, claimed for publishing.
+
+Claiming flips ``pending`` to ``published`` with a conditional UPDATE, so two relays never
+publish one job; a job published but not done within the lease (a broker that lost it, a
+worker that died) goes back to ``pending``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from aliasdesk.db.models import Job
+from aliasdesk.db.session import Database
+
+PUBLISH_LEASE = timedelta(seconds=180)
+
+
+def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
+    now = datetime.now(UTC)
+    claimed: list[tuple[int, str]] = []
+    with db.unit_of_work() as session:
+        session.execute(
+            update(Job)
+            .where(Job.state == "published", Job.published_at < now - PUBLISH_LEASE)
+            .values(state="pending", published_at=None)
+        )
+        due = session.execute(
+            select(Job.id, Job.kind)
+            .where(Job.state == "pending", Job.available_at <= now)
+            .order_by(Job.id)
+            .limit(limit)
+        ).all()
+        for job_id, kind in due:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "pending")
+                .values(state="published", published_at=now)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append((job_id, kind))
+    return claimed
+
+
+def unfinished_jobs(db: Database) -> tuple[int, datetime | None]:
+    """How many jobs are not done, and when the next pending one becomes due."""
+    with db.reader() as session:
+        count = session.scalar(select(func.count()).select_from(Job).where(Job.state != "done"))
+        next_due = session.scalar(select(func.min(Job.available_at)).where(Job.state == "pending"))
+    return int(count or 0), next_due

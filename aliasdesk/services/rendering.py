@@ -1,0 +1,133 @@
+"""From a delivery row to the bytes of the mail: the typed context, the templates, the
+headers. Done once, when the delivery is first claimed; the bytes are then stored so a
+retry sends exactly the same mail."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import Delivery, Ticket, TicketMessage
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.mail.compose import compose
+from aliasdesk.notify.kinds import (
+    KINDS,
+    CommandOutcome,
+    TicketMailContext,
+    friendly_name,
+    trim_text,
+)
+from aliasdesk.notify.render import TemplateRenderer
+
+LOOP_HEADER = "X-Aliasdesk-Loop"
+
+
+def _base(ticket: Ticket, config: RoutingConfig, session: Session) -> dict[str, Any]:
+    department = config.departments.get(ticket.department)
+    first = session.scalar(
+        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(TicketMessage.id)
+    )
+    return {
+        "ref": ticket.ref,
+        "subject": ticket.subject,
+        "department_key": ticket.department,
+        "department_name": department.name if department else ticket.department,
+        "department_alias": department.primary_alias if department else "",
+        "requester": ticket.requester,
+        "requester_name": friendly_name(ticket.requester, ticket.requester_name),
+        "owner": ticket.owner,
+        "owner_name": friendly_name(ticket.owner) if ticket.owner else None,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "created_at": ticket.created_at,
+        "ticket_text": trim_text(first.text if first else ""),
+    }
+
+
+def _outcomes(lines: list[str]) -> tuple[CommandOutcome, ...]:
+    result = []
+    for line in lines:
+        command, _, detail = line.partition(": ")
+        result.append(CommandOutcome(command=command, detail=detail or command))
+    return tuple(result)
+
+
+def build_context(
+    delivery: Delivery, ticket: Ticket, config: RoutingConfig, session: Session
+) -> TicketMailContext:
+    facts: dict[str, Any] = json.loads(delivery.context or "{}")
+    values = _base(ticket, config, session)
+    kind = delivery.kind
+    if kind == "assignment":
+        values["assigned_by"] = facts.get("assigned_by")
+    elif kind == "status_update":
+        values.update(
+            old_status=facts.get("old_status", ""),
+            new_status=ticket.status,
+            changed_by=facts.get("changed_by", ""),
+        )
+    elif kind == "reply_relay":
+        values.update(
+            author=facts.get("author", ""),
+            author_name=friendly_name(facts.get("author", ""), facts.get("author_name")),
+            reply_text=facts.get("reply_text", ""),
+            attachment_names=tuple(facts.get("attachments", [])),
+            audience="requester" if delivery.recipient != ticket.owner else "owner",
+        )
+    elif kind == "command_result":
+        values.update(
+            recipient_name=friendly_name(delivery.recipient),
+            applied=_outcomes(facts.get("applied", [])),
+            refused=_outcomes(facts.get("refused", [])),
+        )
+    elif kind == "feedback_request":
+        values["resolved_by"] = facts.get("changed_by")
+    elif kind in {"sla_warning", "escalation"}:
+        due = datetime.fromisoformat(facts["due_at"])
+        values.update(target=facts["target"], due_at=due)
+        if kind == "sla_warning":
+            values["remaining"] = max(due - datetime.now(UTC), timedelta())
+        else:
+            values["overdue_by"] = max(datetime.now(UTC) - due, timedelta())
+    context_type = KINDS[kind]
+    context = context_type(**values)
+    assert isinstance(context, TicketMailContext)
+    return context
+
+
+def render_delivery(
+    session: Session,
+    delivery: Delivery,
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+) -> bytes:
+    """The bytes to send for ``delivery``: threaded to the requester's original mail."""
+    ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
+    if ticket is None:
+        raise ValueError(f"delivery {delivery.id} has no ticket")
+    rendered = renderer.render(
+        delivery.kind, build_context(delivery, ticket, config, session), ticket.department
+    )
+    department = config.departments.get(ticket.department)
+    # Thread every mail into the requester's original conversation (RFC 5322 §3.6.4).
+    origin = ticket.origin_message_id
+    references = [origin] if origin else []
+    return compose(
+        from_address=delivery.sender,
+        from_name=department.name if department else "",
+        to=[delivery.recipient],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=delivery.message_id,
+        in_reply_to=references[-1] if references else None,
+        references=references,
+        auto_submitted=delivery.auto_submitted,
+        reply_to=delivery.sender,
+        extra_headers={LOOP_HEADER: instance_id},
+    )

@@ -1,0 +1,249 @@
+"""Process settings from ``ALIASDESK_*`` environment variables and ``.env`` (CONTRACT §2).
+
+Every process validates its settings before its first network call, so a typo in a port
+or a security mode stops it at once with the variable's name instead of failing later
+in a connection attempt. The real environment wins over ``.env``, as in most tools, so
+a deployment can override a checked-in file. Passwords (and passwords inside URLs) never
+appear in ``repr()`` or :meth:`Settings.redacted`, which is what logs and ``--debug``
+output are built from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dotenv import dotenv_values
+
+from aliasdesk.settings.errors import ConfigError, SettingsError
+
+PREFIX = "ALIASDESK_"
+SECURITY_MODES = ("ssl", "starttls", "none")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+MASK = "********"
+
+# Ports implied by the security mode when none is given (RFC 8314 for implicit TLS).
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)([^/@]*)@")
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Everything a process needs to know before it starts; see CONTRACT §2 for meanings."""
+
+    database_url: str = "sqlite:///aliasdesk.db"
+    broker_url: str = "embedded"
+    routing_file: Path = Path("config/routing.yaml")
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_username: str | None = None
+    imap_password: str | None = None
+    imap_security: str = "ssl"
+    imap_folder: str = "INBOX"
+    imap_poll_interval: int = 30
+    imap_batch_size: int = 100
+    imap_processed_folder: str | None = None  # None: processed mail is only flagged
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: str = "starttls"
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    template_dir: Path = TEMPLATE_DIR
+    require_authentication_results: bool = False
+    instance_id: str = "aliasdesk"
+    log_level: str = "INFO"
+    metrics_port: int | None = None
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url == "embedded"
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings as plain values, safe to log: passwords masked, paths as text."""
+        shown: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name.endswith("_password"):
+                value = MASK if value else None
+            elif item.name.endswith("_url"):
+                value = mask_url(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[item.name] = value
+        return shown
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{name}={value!r}" for name, value in self.redacted().items())
+        return f"Settings({body})"
+
+
+def mask_url(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:********@h/db``."""
+    return _URL_PASSWORD.sub(lambda match: f"{match.group(1)}{MASK}@", url)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Read, check and return the settings; raises :class:`SettingsError` with every problem.
+
+    ``environ`` defaults to ``os.environ``; ``env_file`` is read when it exists (None: never).
+    Empty values count as unset, so a ``.env`` template with ``ALIASDESK_IMAP_PASSWORD=``
+    keeps the default.
+    """
+    reader = _Reader(os.environ if environ is None else environ, env_file)
+    return reader.settings()
+
+
+class _Reader:
+    """Looks variables up (environment first, then ``.env``) and collects every error."""
+
+    def __init__(self, environ: Mapping[str, str], env_file: Path | None) -> None:
+        self.environ = environ
+        self.env_file = env_file
+        self.file_values: dict[str, str] = {}
+        self.lines: list[str] = []
+        self.errors: list[ConfigError] = []
+        if env_file is not None and env_file.is_file():
+            self._read_env_file(env_file)
+
+    def _read_env_file(self, env_file: Path) -> None:
+        try:
+            # interpolate=False: a "$" in a password must stay a "$".
+            values = dotenv_values(env_file, interpolate=False, encoding="utf-8")
+            self.lines = env_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            self.errors.append(ConfigError(str(env_file), 0, "file", f"cannot be read: {error}"))
+            return
+        self.file_values = {key: value for key, value in values.items() if value is not None}
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(PREFIX + name)
+        if value is None:
+            value = self.file_values.get(PREFIX + name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def error(self, name: str, message: str) -> None:
+        variable = PREFIX + name
+        if variable in self.environ or self.env_file is None:
+            self.errors.append(ConfigError("environment", 0, variable, message))
+            return
+        pattern = re.compile(rf"^\s*(?:export\s+)?{re.escape(variable)}\s*=")
+        line = next((n for n, text in enumerate(self.lines, 1) if pattern.match(text)), 0)
+        self.errors.append(ConfigError(str(self.env_file), line, variable, message))
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError as error:
+            self.error(name, str(error))
+            return default
+
+    def settings(self) -> Settings:
+        imap_security = self.get("IMAP_SECURITY", _choice(SECURITY_MODES), "ssl")
+        smtp_security = self.get("SMTP_SECURITY", _choice(SECURITY_MODES), "starttls")
+        port = _integer(1, 65535)
+        settings = Settings(
+            database_url=self.get("DATABASE_URL", _url, "sqlite:///aliasdesk.db"),
+            broker_url=self.get("BROKER_URL", _broker_url, "embedded"),
+            routing_file=self.get("ROUTING_FILE", Path, Path("config/routing.yaml")),
+            imap_host=self.raw("IMAP_HOST"),
+            imap_port=self.get("IMAP_PORT", port, IMAP_PORTS[imap_security]),
+            imap_username=self.raw("IMAP_USERNAME"),
+            imap_password=self.raw("IMAP_PASSWORD"),
+            imap_security=imap_security,
+            imap_folder=self.raw("IMAP_FOLDER") or "INBOX",
+            imap_poll_interval=self.get("IMAP_POLL_INTERVAL", _integer(1, 86400), 30),
+            imap_batch_size=self.get("IMAP_BATCH_SIZE", _integer(1, 100_000), 100),
+            imap_processed_folder=self.raw("IMAP_PROCESSED_FOLDER"),
+            smtp_host=self.raw("SMTP_HOST"),
+            smtp_port=self.get("SMTP_PORT", port, SMTP_PORTS[smtp_security]),
+            smtp_username=self.raw("SMTP_USERNAME"),
+            smtp_password=self.raw("SMTP_PASSWORD"),
+            smtp_security=smtp_security,
+            max_attachment_bytes=self.get("MAX_ATTACHMENT_BYTES", _integer(0, 2**40), 25 << 20),
+            template_dir=self.get("TEMPLATE_DIR", Path, TEMPLATE_DIR),
+            require_authentication_results=self.get("REQUIRE_AUTH_RESULTS", _boolean, False),
+            instance_id=self.get("INSTANCE_ID", _instance_id, "aliasdesk"),
+            log_level=self.get("LOG_LEVEL", _log_level, "INFO"),
+            metrics_port=self.get("METRICS_PORT", port, None),
+        )
+        if self.errors:
+            raise SettingsError(self.errors)
+        return settings
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.lower() not in allowed:
+            raise ValueError(f'must be one of {" | ".join(allowed)}, got "{value}"')
+        return value.lower()
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.replace("_", ""))
+        except ValueError:
+            raise ValueError(f'must be a whole number, got "{value}"') from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _boolean(value: str) -> bool:
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise ValueError(f'must be true or false, got "{value}"')
+
+
+def _url(value: str) -> str:
+    if not _URL.match(value):
+        raise ValueError(f'must be a URL such as sqlite:///aliasdesk.db, got "{mask_url(value)}"')
+    return value
+
+
+def _broker_url(value: str) -> str:
+    if value == "embedded":
+        return value
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme not in BROKER_SCHEMES:
+        wanted = "embedded or a redis://, rediss://, amqp:// or amqps:// URL"
+        raise ValueError(f'must be {wanted}, got "{mask_url(value)}"')
+    return value
+
+
+def _instance_id(value: str) -> str:
+    if not _INSTANCE_ID.fullmatch(value):
+        raise ValueError("must be 1 to 64 letters, digits, dots, dashes or underscores")
+    return value
+
+
+def _log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise ValueError(f'must be one of {" | ".join(LOG_LEVELS)}, got "{value}"')
+    return value.upper()

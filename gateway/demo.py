@@ -1,0 +1,166 @@
+"""``aliasdesk demo``: the whole path on embedded parts, told as a short story.
+
+A bundled IMAP server (pymap) and an SMTP sink (aiosmtpd) on free loopback ports, a
+temporary SQLite database and the embedded broker: nothing to install, nothing left behind.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import select
+
+from aliasdesk.db.models import Delivery, InboundMail, Ticket
+from aliasdesk.runtime import Runtime, build_runtime
+from aliasdesk.settings.env import Settings, load_settings
+from gateway.demo_mail import first_wave, second_wave, third_wave
+from gateway.local_servers import LocalImapServer, SmtpSink
+from gateway.process import run_all
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def _settings(workdir: Path, imap: LocalImapServer, sink: SmtpSink) -> Settings:
+    base = load_settings(environ={}, env_file=None)
+    return replace(
+        base,
+        database_url=f"sqlite:///{workdir / 'demo.db'}",
+        broker_url="embedded",
+        routing_file=PROJECT / "config" / "routing.yaml",
+        imap_host=imap.host,
+        imap_port=imap.port,
+        imap_username=imap.username,
+        imap_password=imap.password,
+        imap_security="none",
+        imap_poll_interval=1,
+        smtp_host=sink.host,
+        smtp_port=sink.port,
+        smtp_security="none",
+    )
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _wave(runtime: Runtime, imap: LocalImapServer, mails: list[tuple[str, bytes]]) -> list[int]:
+    with runtime.db.reader() as session:
+        before = session.scalar(select(InboundMail.id).order_by(InboundMail.id.desc())) or 0
+    for label, raw in mails:
+        _say(f"  -> {label}")
+        imap.append(raw)
+    run_all(runtime, once=True, stop=None)
+    with runtime.db.reader() as session:
+        return list(
+            session.scalars(
+                select(InboundMail.id).where(InboundMail.id > before).order_by(InboundMail.id)
+            )
+        )
+
+
+def _tell(runtime: Runtime, inbound_ids: list[int], sink: SmtpSink) -> None:
+    with runtime.db.reader() as session:
+        for inbound_id in inbound_ids:
+            row = session.get(InboundMail, inbound_id)
+            assert row is not None
+            refs = json.loads(row.ticket_refs or "[]")
+            _say(f'  mail #{row.id} from {row.from_address or "(nobody)"}: "{row.subject or ""}"')
+            _say(f"     {row.outcome}: {row.reason}")
+            for ref in refs:
+                dept, _, number = ref.partition("-")
+                ticket = session.scalar(
+                    select(Ticket).where(Ticket.department == dept, Ticket.number == int(number))
+                )
+                if ticket is None:
+                    continue
+                _say(
+                    f"     {ref}: status {ticket.status}, owner {ticket.owner or 'nobody'}"
+                    + (f", rated {ticket.rating}/5" if ticket.rating else "")
+                )
+    _say("  mail sent:")
+    for message in sink.messages:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        _say(
+            f'     to {", ".join(message.rcpt_tos)}: "{parsed["Subject"]}" '
+            f"({parsed['Auto-Submitted']})"
+        )
+    sink.messages.clear()
+
+
+def run_demo(*, serve: bool = False) -> int:
+    started = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="aliasdesk-demo-") as tmp,
+        LocalImapServer() as imap,
+        SmtpSink() as sink,
+    ):
+        workdir = Path(tmp)
+        runtime = build_runtime(_settings(workdir, imap, sink))
+        try:
+            _say(
+                f"aliasdesk demo: IMAP on 127.0.0.1:{imap.port}, "
+                f"SMTP sink on 127.0.0.1:{sink.port}, SQLite in {workdir}"
+            )
+            _say("\n1. A morning's mail arrives at the department aliases:")
+            _tell(runtime, _wave(runtime, imap, first_wave()), sink)
+            hr_ref, hr_owner = _hr_ticket(runtime)
+            _say(f"\n2. {hr_owner} works {hr_ref} by replying from their own mail client:")
+            _tell(runtime, _wave(runtime, imap, second_wave(hr_ref, hr_owner)), sink)
+            _say("\n3. The requester answers the feedback request:")
+            _tell(runtime, _wave(runtime, imap, third_wave(hr_ref)), sink)
+            _summary(runtime)
+            _say(f"\nDone in {time.monotonic() - started:.1f} s.")
+            if serve:
+                _serve(runtime, imap, sink)
+        finally:
+            runtime.close()
+    return 0
+
+
+def _hr_ticket(runtime: Runtime) -> tuple[str, str]:
+    with runtime.db.reader() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.department == "HR").order_by(Ticket.id))
+        assert ticket is not None and ticket.owner is not None, "the HR request has no owner"
+        return ticket.ref, ticket.owner
+
+
+def _summary(runtime: Runtime) -> None:
+    with runtime.db.reader() as session:
+        tickets = session.scalars(select(Ticket).order_by(Ticket.id)).all()
+        sent = session.scalars(select(Delivery).where(Delivery.state == "sent")).all()
+        quarantined = session.scalars(
+            select(InboundMail).where(InboundMail.state == "quarantined")
+        ).all()
+    _say("\nWhere things stand:")
+    for t in tickets:
+        _say(f"  {t.ref:<7} {t.status:<9} owner {t.owner or 'nobody':<22} {t.subject}")
+    _say(
+        f"  {len(sent)} mails sent, {len(quarantined)} mail(s) in quarantine "
+        "(see `aliasdesk quarantine list`)"
+    )
+
+
+def _serve(runtime: Runtime, imap: LocalImapServer, sink: SmtpSink) -> None:
+    from aliasdesk.commands import _stop_event
+
+    _say(
+        f"\nServing. Append mail to IMAP 127.0.0.1:{imap.port} "
+        f"(user {imap.username}, password {imap.password}); sent mail is printed here. "
+        "Ctrl-C stops."
+    )
+    stop = _stop_event()
+    thread = threading.Thread(
+        target=run_all, args=(runtime,), kwargs={"once": False, "stop": stop}, daemon=True
+    )
+    thread.start()
+    while not stop.is_set():
+        stop.wait(1.0)
+        if sink.messages:
+            _tell(runtime, [], sink)

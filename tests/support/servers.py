@@ -1,0 +1,1 @@
+"""Server fixtures (filled in below)."""

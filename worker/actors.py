@@ -1,0 +1,45 @@
+"""Thin Dramatiq actors: each takes a job id and hands it to the JobRunner.
+
+Retries of the mail itself are scheduled in the database (durable across broker restarts);
+Dramatiq's own retries only cover a job that crashed, e.g. while the database was down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dramatiq
+
+from aliasdesk.services.jobs import JobRunner
+
+QUEUE = "aliasdesk"
+_runner: JobRunner | None = None
+
+
+def install_runner(runner: JobRunner) -> None:
+    global _runner
+    _runner = runner
+
+
+def _run(job_id: int) -> None:
+    if _runner is None:
+        raise RuntimeError("worker started without a job runner")
+    _runner.run(job_id)
+
+
+def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[[int], None]]:
+    """One actor per job kind, all on the aliasdesk queue."""
+
+    def make(name: str) -> dramatiq.Actor[[int], None]:
+        fn: Callable[[int], None] = _run
+        return dramatiq.actor(  # type: ignore[call-overload,no-any-return]
+            fn,
+            actor_name=name,
+            queue_name=QUEUE,
+            broker=broker,
+            max_retries=5,
+            min_backoff=1000,
+            max_backoff=60_000,
+        )
+
+    return {"ticket_created": make("assign_owner"), "deliver": make("deliver_notification")}

@@ -1,0 +1,45 @@
+"""The ``aliasdesk worker`` process: Dramatiq workers over the configured broker, or, on
+the embedded broker, a loop draining the outbox table (durable, no server needed)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import dramatiq
+from dramatiq import Worker
+
+from aliasdesk.runtime import Runtime
+from gateway.service import inline_dispatch, relay_forever
+from worker.actors import declare_actors, install_runner
+from worker.broker import is_embedded, make_broker
+
+log = logging.getLogger("aliasdesk.worker")
+
+
+def start_dramatiq_worker(runtime: Runtime, broker: dramatiq.Broker, threads: int = 4) -> Worker:
+    install_runner(runtime.job_runner())
+    worker = Worker(
+        broker,
+        worker_threads=threads,
+        worker_timeout=int(os.environ.get("ALIASDESK_WORKER_IDLE_MS", "100")),
+    )
+    worker.start()
+    return worker
+
+
+def run_worker(runtime: Runtime, stop: threading.Event) -> int:
+    if is_embedded(runtime.settings.broker_url):
+        log.info("event=worker mode=embedded")
+        relay_forever(runtime, inline_dispatch(runtime), stop)
+        return 0
+    broker = make_broker(runtime.settings.broker_url)
+    declare_actors(broker)
+    worker = start_dramatiq_worker(
+        runtime, broker, threads=int(os.environ.get("ALIASDESK_WORKER_THREADS", "4"))
+    )
+    log.info("event=worker mode=dramatiq broker=%s", type(broker).__name__)
+    stop.wait()
+    worker.stop()
+    return 0
