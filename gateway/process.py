@@ -7,10 +7,11 @@ import threading
 
 import dramatiq
 
+from aliasdesk.relay import Dispatch, drain, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from gateway.imap import ImapConfig
 from gateway.poller import MailboxPoller
-from gateway.service import Dispatch, Intake, drain, imap_config, inline_dispatch, relay_forever
+from gateway.service import Intake, imap_config
 
 log = logging.getLogger("aliasdesk.gateway")
 

@@ -10,8 +10,8 @@ import threading
 import dramatiq
 from dramatiq import Worker
 
+from aliasdesk.relay import inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
-from gateway.service import inline_dispatch, relay_forever
 from worker.actors import declare_actors, install_runner
 from worker.broker import is_embedded, make_broker
 

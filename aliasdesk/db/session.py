@@ -44,7 +44,8 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
+            # close() ends the transaction without expiring loaded objects, so callers
+            # may read what they fetched after the block.
             session.close()
 
     def dispose(self) -> None:

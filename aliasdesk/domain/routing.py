@@ -103,12 +103,12 @@ def _route_by_alias(
     priority: str | None,
 ) -> RouteDecision:
     chosen: list[tuple[str, Department]] = []
-    others = 0
+    others: list[str] = []
     for attribute, header in _RECIPIENT_HEADERS:
         for address in getattr(facts, attribute):
             department = config.department_for_alias(address)
             if department is None:
-                others += 1
+                others.append(address)
                 continue
             if any(dept.key == department.key for _, dept in chosen):
                 trace.append(
@@ -118,7 +118,8 @@ def _route_by_alias(
             trace.append(f"alias: {header} {address} is department {department.key}")
             chosen.append((address.lower(), department))
     if others:
-        trace.append(f"alias: {others} other recipient address(es) are not known aliases")
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        trace.append(f"alias: not a known alias: {shown}")
     if len(chosen) > 1 and config.multi_department == "first":
         dropped = ", ".join(dept.key for _, dept in chosen[1:])
         trace.append(f"multi_department: first keeps {chosen[0][1].key}, drops {dropped}")

@@ -216,13 +216,13 @@ def _is_reply_header(header: str, quote_follows: bool) -> bool:
             return True  # "Bob wrote:" directly above a quote
     if not has_digit or header[-1] not in ":：":
         return False
-    sender_follows = vocab.VERB_BEFORE_SENDER.search(header)
+    # The verb sits at most 200 characters (a sender name and address) before the colon.
+    sender_follows = vocab.VERB_BEFORE_SENDER.search(header, max(0, len(header) - 220))
     if sender_follows is not None and len(header) - sender_follows.end() <= 200:
         return True
-    return (
-        vocab.ADDRESS_AT_END.search(header) is not None
-        and vocab.DATE_TOKEN.search(header) is not None
-    )
+    # Only the last "<" can open an address that ends the header.
+    address = vocab.ADDRESS_AT_END.search(header, max(0, header.rfind("<")))
+    return address is not None and vocab.DATE_TOKEN.search(header) is not None
 
 
 # --- history separators and header blocks ---------------------------------------------

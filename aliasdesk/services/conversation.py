@@ -108,7 +108,8 @@ def apply_reply(
     role = role_of(session, ticket, sender, config)
     if role == "requester" and try_record_feedback(session, ticket, mail, inbound_id, now):
         return ReplyOutcome(role, reason=f"feedback {ticket.rating}/5 on {ticket.ref}")
-    block = parse_commands(extract_reply(mail.text))
+    # A reply that is only a forward or a signature has no "new text": keep the whole body.
+    block = parse_commands(extract_reply(mail.text) or mail.text.strip())
     outcome = ReplyOutcome(role)
     cause = f"in:{inbound_id}" if inbound_id is not None else f"in:{mail.message_id}"
     if role == "member":
@@ -226,7 +227,7 @@ def _other_reply(
             f"this mail came from {who}"
         )
     internal = outcome.role not in {"requester", "watcher"}
-    body = text if commands else extract_reply(mail.text)
+    body = text if commands else (extract_reply(mail.text) or mail.text.strip())
     add_message(session, ticket, mail, text=body, internal=internal, inbound_id=inbound_id, now=now)
     add_event(
         session,

@@ -119,9 +119,10 @@ def _sent(db: Database, delivery_id: int, reply: str) -> DeliveryOutcome:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
+        kind = delivery.kind
         _record_outbound(session, delivery, now)
         _finish_jobs(session, delivery_id, now)
-    log.info("event=sent delivery=%s kind=%s", delivery_id, delivery.kind)
+    log.info("event=sent delivery=%s kind=%s", delivery_id, kind)
     return DeliveryOutcome("sent", reply)
 
 

@@ -85,7 +85,7 @@ def import_path(runtime: Runtime, path: Path, *, send_mail: bool, out: TextIO = 
     if fresh:
         out.write("\n")
     if send_mail and fresh:
-        from gateway.service import drain, inline_dispatch
+        from aliasdesk.relay import drain, inline_dispatch
         from worker.broker import is_embedded
 
         if is_embedded(runtime.settings.broker_url):

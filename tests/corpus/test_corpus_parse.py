@@ -139,23 +139,23 @@ ZAMMAD_DIFFERS: dict[str, set[str]] = {
     "zammad/mail/mail015.box": {"files"},
     "zammad/mail/mail042.box": {"files"},
     "zammad/mail/mail018.box": {"subject"},  # UTF-7 word folded mid-word: spacing differs
-    "zammad/mail/mail080.box": {"files"},  # Zammad renames a clashing name ("video.mov")
+    "zammad/mail/mail017.box": {"from", "name"},  # From is literally "??????"
+    "zammad/mail/mail064.box": {"files"},  # Zammad's NFD mojibake ("eìcran")
     "zammad/mail/mail102.box": {"files"},  # Zammad's "091.00.38" vs the written "09.00.38"
     "zammad/mail/mail016.box": {"from"},  # no usable address in From
     "zammad/mail/mail054.box": {"from", "name", "subject"},  # no header block at all
     "zammad/mail/mail068.box": {"from", "name", "subject"},
-    "zammad/mail/mail062.box": {"from", "name"},
+    "zammad/mail/mail062.box": {"from", "name", "files"},  # Zammad renames to "video.mov"
     "zammad/mail/mail045.box": {"subject", "name"},
     "zammad/mail/mail046.box": {"subject", "name"},
     "zammad/mail/mail093.box": {"subject", "name"},
     # Zammad keeps spaces/quotes inside broken local parts; we remove whitespace.
     "zammad/mail/mail035.box": {"from"},
     "zammad/mail/mail071.box": {"from"},
-    "zammad/mail/mail076.box": {"from"},
-    "zammad/mail/mail087.box": {"from"},
+    "zammad/mail/mail076.box": {"from", "name"},
+    "zammad/mail/mail087.box": {"from", "name"},
     # Zammad's own mis-decodings (an unquoted comma in an encoded-word; NFD mojibake).
     "zammad/mail/mail065.box": {"name"},
-    "zammad/mail/mail082.box": {"files"},
     # "MAILER-DAEMON (Mail Delivery System)": Zammad drops the comment, we keep it as name.
     "zammad/mail/mail092.box": {"name"},
 }

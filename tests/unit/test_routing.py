@@ -232,7 +232,7 @@ def test_alias_order_to_cc_delivered_to_x_original_to(tmp_path: Path) -> None:
         "alias: Cc it@example.com is department IT",
         "alias: Delivered-To finance@example.com is department FIN",
         "alias: X-Original-To hr@example.com is department HR",
-        "alias: 1 other recipient address(es) are not known aliases",
+        "alias: not a known alias: someone@example.com",
         "outcome: ticket in FAC, IT, FIN, HR",
     )
 
@@ -271,6 +271,17 @@ def test_no_alias_and_no_default_is_quarantined(tmp_path: Path) -> None:
     assert decision.reason == NO_DEPARTMENT
     assert decision.reason == "no department: mail is not addressed to a known alias"
     assert decision.trace[-1] == f"outcome: quarantine ({NO_DEPARTMENT})"
+
+
+def test_many_unknown_recipients_are_summarised(tmp_path: Path) -> None:
+    facts = mail(to=(*(f"p{n}@example.com" for n in range(500)), "it@example.com"))
+    decision = route(facts, config_of(tmp_path))
+    assert decision.departments == ("IT",)
+    assert decision.trace[-2] == (
+        "alias: not a known alias: p0@example.com, p1@example.com, p2@example.com, "
+        "p3@example.com, p4@example.com and 495 more"
+    )
+    assert len(decision.trace) == 4
 
 
 def test_mail_without_recipients_or_anything(tmp_path: Path) -> None:

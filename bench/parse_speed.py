@@ -1,0 +1,112 @@
+"""Parse cost per mail: aliasdesk's parse_mail against the stdlib parser with policy.default.
+
+Run: .venv/bin/python bench/parse_speed.py [--rounds N]
+Prints median milliseconds per mail over the shared corpus and over a generated typical
+mail (multipart/alternative with an attachment), and the ratio. Absolute figures drift with
+machine load; compare ratios from one run (FIELD-NOTES).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import email
+import statistics
+import time
+from collections.abc import Callable
+from email import policy
+from pathlib import Path
+
+from aliasdesk.mail.machine import machine_verdict
+from aliasdesk.mail.parse import parse_mail
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+GLOBS = (
+    "zammad/mail/*.box",
+    "zammad/smime/*.eml",
+    "cpython-test_email/data/msg_*.txt",
+    "ruby-mail/emails/**/*.eml",
+    "james-mime4j/**/*.msg",
+    "stalwart-mail-parser/eml/*/*.eml",
+    "enmime/**/*.raw",
+    "sisimai/bsd/*.eml",
+    "sisimai/mac-cr-newlines/*.eml",
+    "sisimai/not-a-bounce/*.eml",
+    "django-helpdesk/test_files/*.eml",
+    "talon/standard_replies/*.eml",
+    "talon/reply-quotations-share-block.eml",
+)
+
+
+def typical_mail() -> bytes:
+    """A mail as Outlook or Gmail would send it to hr@: text + HTML + a 40 KB PDF."""
+    pdf = base64.encodebytes(b"%PDF-1.4\n" + bytes(range(256)) * 160).decode()
+    return (
+        "From: =?utf-8?Q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.com>\n"
+        "To: HR <hr@example.com>\nCc: boss@example.com\n"
+        "Subject: =?utf-8?Q?Urlaubsantrag_f=C3=BCr_Mai?=\n"
+        "Message-ID: <typical-1@example.com>\nDate: Mon, 6 May 2024 09:00:00 +0200\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="outer"\n\n'
+        '--outer\nContent-Type: multipart/alternative; boundary="inner"\n\n'
+        "--inner\nContent-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: quoted-printable\n\n"
+        + "Hallo, ich m=C3=B6chte vom 6. bis 10. Mai Urlaub nehmen.\n" * 10
+        + "\n--inner\nContent-Type: text/html; charset=utf-8\n\n"
+        + "<p>Hallo, ich möchte vom 6. bis 10. Mai Urlaub nehmen.</p>\n" * 10
+        + "\n--inner--\n--outer\nContent-Type: application/pdf\n"
+        'Content-Disposition: attachment; filename="antrag.pdf"\n'
+        "Content-Transfer-Encoding: base64\n\n" + pdf + "\n--outer--\n"
+    ).encode()
+
+
+def median_ms(func: Callable[[bytes], object], mails: list[bytes], rounds: int) -> float:
+    """Median over rounds of the mean per-mail time, in milliseconds."""
+    results = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for raw in mails:
+            func(raw)
+        results.append((time.perf_counter() - started) / len(mails) * 1000)
+    return statistics.median(results)
+
+
+def stdlib_default(raw: bytes) -> object:
+    """What a straightforward gateway does: policy.default, then read the usual fields."""
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    try:
+        for name in ("From", "To", "Subject", "Message-ID"):
+            _ = msg[name]
+        body = msg.get_body(("plain", "html"))
+        if body is not None:
+            body.get_content()
+    except Exception:  # the default policy raises on some corpus mails
+        pass
+    return msg
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    corpus = sorted({p for pattern in GLOBS for p in CORPUS.glob(pattern)})
+    corpus_mails = [p.read_bytes() for p in corpus]
+    typical = [typical_mail()] * 200
+    print(f"corpus: {len(corpus_mails)} mails from {CORPUS}")
+    rows = [
+        ("corpus", corpus_mails),
+        ("typical mail (text+html+40KB pdf)", typical),
+    ]
+    for label, mails in rows:
+        ours = median_ms(parse_mail, mails, args.rounds)
+        verdict = median_ms(lambda raw: machine_verdict(parse_mail(raw)), mails, args.rounds)
+        stdlib = median_ms(stdlib_default, mails, args.rounds)
+        print(
+            f"{label:36s} parse_mail {ours:6.3f} ms  +verdict {verdict:6.3f} ms  "
+            f"policy.default {stdlib:6.3f} ms  ratio {stdlib / ours:4.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
