@@ -16,6 +16,7 @@ from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime
 from tests.support.smtp_script import ScriptedSmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
+HEAD = "organisation: {name: X, domains: [x.com]}\ndepartments:\n"
 ALIASDESK = shutil.which("aliasdesk", path=str(Path(sys.executable).parent)) or "aliasdesk"
 
 
@@ -44,13 +45,13 @@ def test_rules_check_accepts_the_shipped_file() -> None:
     ("text", "line", "field"),
     [
         (
-            "organisation: {name: X, domains: [x.com]}\ndepartments:\n  HR:\n    aliases: [hr@x.com]\n"
+            HEAD + "  HR:\n    aliases: [hr@x.com]\n"
             "    members: [a@x.com]\n    assignment: sometimes\n",
             6,
             "departments.HR.assignment",
         ),
         (
-            "organisation: {name: X, domains: [x.com]}\ndepartments:\n  HR:\n    aliases: [hr@x.com]\n"
+            HEAD + "  HR:\n    aliases: [hr@x.com]\n"
             "    colour: blue\n",
             5,
             "departments.HR.colour",
@@ -74,7 +75,7 @@ def test_rules_check_accepts_the_shipped_file() -> None:
             "rules[0].then.department",
         ),
         (
-            "organisation: {name: X, domains: [x.com]}\ndepartments:\n  HR:\n    aliases: [hr@x.com]\n"
+            HEAD + "  HR:\n    aliases: [hr@x.com]\n"
             "    members: [a@x.com]\n    assignment: fixed:b@x.com\n",
             6,
             "departments.HR.assignment",
