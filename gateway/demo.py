@@ -91,7 +91,7 @@ def _tell(runtime: Runtime, inbound_ids: list[int], sink: SmtpSink) -> None:
             f'     to {", ".join(message.rcpt_tos)}: "{parsed["Subject"]}" '
             f"({parsed['Auto-Submitted']})"
         )
-    sink.messages.clear()
+    sink.clear()
 
 
 def run_demo(*, serve: bool = False) -> int:

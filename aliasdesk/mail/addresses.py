@@ -254,8 +254,23 @@ def is_noreply(address: str) -> bool:
     )
 
 
+_DOT_ATOM = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
 def _clean_address(addr: str) -> str:
-    return "".join(addr.split()).strip("<>").lower()
+    """Lower-cased bare address, in the one spelling outgoing mail can use.
+
+    A quoted local part that needs no quotes (``"jo"@x``) names the same mailbox as the
+    unquoted one (RFC 5322 §3.4.1), and a trailing root dot (``x@example.com.``) the same
+    domain; both are written plainly, or mail to the sender could not be addressed.
+    """
+    address = "".join(addr.split()).strip("<>").lower()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    if len(local) > 2 and local[0] == local[-1] == '"' and _DOT_ATOM.match(local[1:-1]):
+        local = local[1:-1]
+    return f"{local}@{domain.rstrip('.')}"
 
 
 def parse_address_list(

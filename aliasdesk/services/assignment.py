@@ -28,6 +28,11 @@ def assign_new_ticket(
     ticket.assigned = True
     if department is None:
         return f"{ticket.ref}: department {ticket.department} is no longer in the routing file"
+    if ticket.owner is not None:
+        # A member took it ("#take") before this job ran: keep them, still acknowledge.
+        _start_sla_clocks(session, ticket, config)
+        _acknowledge(session, ticket, config, now, send_mail)
+        return f"{ticket.ref}: kept owner {ticket.owner}"
     cursor = take_round_robin_turn(session, department.key)
     choice = choose_owner(
         department.assignment,
@@ -55,18 +60,26 @@ def assign_new_ticket(
             notify=send_mail,
         )
     _start_sla_clocks(session, ticket, config)
-    if send_mail and not is_noreply(ticket.requester):
-        queue_notification(
-            session,
-            kind="acknowledgement",
-            recipient=ticket.requester,
-            sender=_sending_alias(ticket, config),
-            cause=cause,
-            now=now,
-            ticket=ticket,
-            domain=config.domains[0] if config.domains else "aliasdesk.invalid",
-        )
+    _acknowledge(session, ticket, config, now, send_mail)
     return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
+
+
+def _acknowledge(
+    session: Session, ticket: Ticket, config: RoutingConfig, now: datetime, send_mail: bool
+) -> None:
+    """CONTRACT §5: one acknowledgement, never to a no-reply address."""
+    if not send_mail or is_noreply(ticket.requester):
+        return
+    queue_notification(
+        session,
+        kind="acknowledgement",
+        recipient=ticket.requester,
+        sender=_sending_alias(ticket, config),
+        cause=f"ticket:{ticket.id}:created",
+        now=now,
+        ticket=ticket,
+        domain=config.domains[0] if config.domains else "aliasdesk.invalid",
+    )
 
 
 def _sending_alias(ticket: Ticket, config: RoutingConfig) -> str:

@@ -2,7 +2,10 @@
 
 Only members of the ticket's department change a ticket; anyone else is told why their
 command was not applied (CONTRACT §5). Mail from people outside the conversation is kept
-for the owner only and never relayed to the requester.
+for the owner only and never relayed to the requester. When the routing file asks for
+authenticated mail, a member's mail that the receiving server did not vouch for is
+treated like an outsider's: its commands are refused and its text stays internal, since
+anyone can write a member's address into a From header.
 """
 
 from __future__ import annotations
@@ -14,17 +17,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Ticket, Watcher
-from aliasdesk.domain.commands import Command, parse_commands
+from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
+from aliasdesk.domain.commands import CommandBlock, parse_commands
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import extract_reply
 from aliasdesk.services.authentication import sender_authenticated
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.tickets import add_event, add_message
-from aliasdesk.services.transitions import apply_command
+from aliasdesk.services.transitions import apply_command, change_status, requester_side
 
-_RATING = re.compile(r"^\s*([1-5])(?:\s*/\s*5)?(?![0-9])[\s.,:;!)-]*(.*)$", re.DOTALL)
+_RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
 
 
 @dataclass
@@ -35,13 +38,38 @@ class ReplyOutcome:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class _Reply:
+    """One reply being worked on: the ticket, the mail, and where it came from."""
+
+    session: Session
+    ticket: Ticket
+    mail: ParsedMail
+    config: RoutingConfig
+    inbound_id: int | None
+    now: datetime
+
+    @property
+    def sender(self) -> str:
+        return self.mail.from_.address if self.mail.from_ else ""
+
+    @property
+    def cause(self) -> str:
+        return (
+            f"in:{self.inbound_id}" if self.inbound_id is not None else f"in:{self.mail.message_id}"
+        )
+
+    @property
+    def has_files(self) -> bool:
+        return any(not a.inline for a in self.mail.attachments)
+
+
 def role_of(session: Session, ticket: Ticket, sender: str, config: RoutingConfig) -> str:
     if config.is_member(sender, ticket.department):
         return "member"
     if sender == ticket.requester:
         return "requester"
-    watcher = session.get(Watcher, (ticket.id, sender))
-    if watcher is not None:
+    if session.get(Watcher, (ticket.id, sender)) is not None:
         return "watcher"
     if config.departments_of_member(sender):
         return "other_member"
@@ -49,11 +77,16 @@ def role_of(session: Session, ticket: Ticket, sender: str, config: RoutingConfig
 
 
 def feedback_rating(text: str) -> tuple[int, str] | None:
-    """A reply whose first word is a digit 1–5 is a rating; the rest is the comment."""
-    match = _RATING.match(text)
+    """A reply whose first word is a digit 1–5 is a rating; the rest is the comment.
+
+    "4 good job", "4/5 thanks", "5!" count; "4.5", "10" or "3pm works" do not.
+    """
+    words = text.strip().split(maxsplit=1)
+    match = _RATING_WORD.match(words[0]) if words else None
     if match is None:
         return None
-    return int(match.group(1)), match.group(2).strip()
+    comment = words[1] if len(words) > 1 else ""
+    return int(match.group(1)), comment.lstrip("-–:, ").strip()
 
 
 def feedback_was_requested(session: Session, ticket: Ticket) -> bool:
@@ -70,26 +103,23 @@ def feedback_was_requested(session: Session, ticket: Ticket) -> bool:
 def try_record_feedback(
     session: Session, ticket: Ticket, mail: ParsedMail, inbound_id: int | None, now: datetime
 ) -> bool:
-    """Record a rating reply from the requester on a resolved or closed ticket."""
+    """Record a rating reply from the requester on a resolved or closed ticket.
+
+    The ticket keeps its status: a rating says how it went, not that work is left.
+    """
     sender = mail.from_.address if mail.from_ else ""
     if sender != ticket.requester or ticket.status not in {"resolved", "closed"}:
         return False
     if not feedback_was_requested(session, ticket):
         return False
-    rating = feedback_rating(extract_reply(mail.text))
+    text = extract_reply(mail.text) or mail.text.strip()
+    rating = feedback_rating(text)
     if rating is None:
         return False
     ticket.rating, ticket.rating_comment = rating[0], rating[1][:4000] or None
-    add_message(
-        session,
-        ticket,
-        mail,
-        text=extract_reply(mail.text),
-        internal=False,
-        inbound_id=inbound_id,
-        now=now,
-    )
-    add_event(session, ticket, "feedback", sender, f"rated {rating[0]}/5", now)
+    add_message(session, ticket, mail, text=text, internal=False, inbound_id=inbound_id, now=now)
+    comment = f": {rating[1][:200]}" if rating[1] else ""
+    add_event(session, ticket, "feedback", sender, f"rated {rating[0]}/5{comment}", now)
     return True
 
 
@@ -104,217 +134,191 @@ def apply_reply(
     require_authentication: bool = False,
 ) -> ReplyOutcome:
     """Add a reply to ``ticket`` and carry out what it asks for, if its sender may."""
-    sender = mail.from_.address if mail.from_ else ""
-    role = role_of(session, ticket, sender, config)
+    reply = _Reply(session, ticket, mail, config, inbound_id, now)
+    role = role_of(session, ticket, reply.sender, config)
     if role == "requester" and try_record_feedback(session, ticket, mail, inbound_id, now):
         return ReplyOutcome(role, reason=f"feedback {ticket.rating}/5 on {ticket.ref}")
     # A reply that is only a forward or a signature has no "new text": keep the whole body.
-    block = parse_commands(extract_reply(mail.text) or mail.text.strip())
+    new_text = extract_reply(mail.text) or mail.text.strip()
+    block = parse_commands(new_text)
     outcome = ReplyOutcome(role)
-    cause = f"in:{inbound_id}" if inbound_id is not None else f"in:{mail.message_id}"
-    if role == "member":
-        authenticated = not require_authentication or sender_authenticated(mail, sender)
-        _member_reply(
-            session,
-            ticket,
-            mail,
-            block.commands,
-            block.remaining_text,
-            outcome,
-            config=config,
-            authenticated=authenticated,
-            inbound_id=inbound_id,
-            cause=cause,
-            now=now,
-        )
+    if role == "member" and require_authentication and not sender_authenticated(mail, reply.sender):
+        outcome.role = "unverified member"
+        domain = reply.sender.rpartition("@")[2]
+        outcome.refused += [
+            f"{c}: commands are only accepted from mail whose Authentication-Results header "
+            f"shows it really came from {domain} (DMARC, DKIM or SPF pass); this mail has "
+            "no such result, so nothing was changed"
+            for c in block.commands
+        ]
+        _outside_reply(reply, new_text, block, outcome, internal=True)
+    elif role == "member":
+        _member_reply(reply, block, outcome)
     else:
-        _other_reply(
-            session,
-            ticket,
-            mail,
-            block.commands,
-            block.remaining_text,
-            outcome,
-            config=config,
-            inbound_id=inbound_id,
-            cause=cause,
-            now=now,
+        who = {"requester": "the requester", "watcher": "someone copied on the ticket"}.get(
+            role, f"{reply.sender}, who is not a member of {ticket.department}"
         )
+        outcome.refused += [
+            f"{c}: only members of {ticket.department} can change a ticket; "
+            f"this mail came from {who}, so nothing was changed"
+            for c in block.commands
+        ]
+        internal = role not in {"requester", "watcher"}
+        _outside_reply(reply, new_text, block, outcome, internal=internal)
     if outcome.refused:
-        _tell_refused(session, ticket, sender, outcome, config, cause, now)
-    outcome.reason = outcome.reason or f"reply from the {role.replace('_', ' ')} on {ticket.ref}"
+        _tell_refused(reply, outcome)
+    outcome.reason = (
+        outcome.reason or f"reply from the {outcome.role.replace('_', ' ')} on {ticket.ref}"
+    )
     return outcome
 
 
-def _member_reply(
-    session: Session,
-    ticket: Ticket,
-    mail: ParsedMail,
-    commands: tuple[Command, ...],
-    text: str,
-    outcome: ReplyOutcome,
-    *,
-    config: RoutingConfig,
-    authenticated: bool,
-    inbound_id: int | None,
-    cause: str,
-    now: datetime,
-) -> None:
-    sender = mail.from_.address if mail.from_ else ""
-    internal = any(c.name == "note" and c.error is None for c in commands)
-    if commands and not authenticated:
-        outcome.refused += [
-            f"{c}: the sender's domain did not pass authentication" for c in commands
-        ]
-        commands = ()
-        internal = True
-    status_before = ticket.status
-    for command in commands:
+def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> None:
+    """Apply the commands, then store and relay the text (kept internal under #note)."""
+    ticket, sender = reply.ticket, reply.sender
+    internal = block.is_note
+    told_requester = False
+    for command in block.commands:
         result = apply_command(
-            session, ticket, command, actor=sender, config=config, cause=cause, now=now
+            reply.session,
+            ticket,
+            command,
+            actor=sender,
+            config=reply.config,
+            cause=reply.cause,
+            now=reply.now,
         )
         (outcome.applied if result.applied else outcome.refused).append(result.message)
-    if ticket.first_response_at is None:
-        ticket.first_response_at = now
+        told_requester |= result.changed and command.name in {"resolve", "close", "status"}
+    text = block.remaining_text
+    if not (text or reply.has_files or outcome.applied):
+        return  # only refused commands: nothing changes, the sender is told why
     if ticket.status == "new":
-        apply_command(
-            session,
+        # The first member action opens the ticket; the reply itself tells the requester.
+        change_status(
+            reply.session,
             ticket,
-            Command("status", "open"),
+            "open",
             actor=sender,
-            config=config,
-            cause=cause,
-            now=now,
+            config=reply.config,
+            cause=reply.cause,
+            now=reply.now,
             quiet=True,
+            why=f"first action by {sender}",
         )
-    if text:
-        add_message(
-            session, ticket, mail, text=text, internal=internal, inbound_id=inbound_id, now=now
-        )
-        add_event(
-            session,
+    if text or reply.has_files:
+        message = add_message(
+            reply.session,
             ticket,
-            "note" if internal else "reply",
-            sender,
-            "internal note" if internal else "reply to the requester",
-            now,
+            reply.mail,
+            text=text,
+            internal=internal,
+            inbound_id=reply.inbound_id,
+            now=reply.now,
         )
+        kind = "note" if internal else "reply"
+        detail = "internal note" if internal else "reply to the requester"
+        add_event(reply.session, ticket, kind, sender, detail, reply.now)
         if not internal:
-            _relay(session, ticket, sender, text, mail, config, cause, now, to_requester=True)
-    del status_before
+            _relay(reply, message, requester_side(reply.session, ticket), "requester")
+            told_requester = True
+        if ticket.owner and ticket.owner != sender:
+            _relay(reply, message, [ticket.owner], "owner")
+    if told_requester and ticket.first_response_at is None:
+        ticket.first_response_at = reply.now
 
 
-def _other_reply(
-    session: Session,
-    ticket: Ticket,
-    mail: ParsedMail,
-    commands: tuple[Command, ...],
-    text: str,
-    outcome: ReplyOutcome,
-    *,
-    config: RoutingConfig,
-    inbound_id: int | None,
-    cause: str,
-    now: datetime,
+def _outside_reply(
+    reply: _Reply, text: str, block: CommandBlock, outcome: ReplyOutcome, *, internal: bool
 ) -> None:
-    sender = mail.from_.address if mail.from_ else ""
-    who = {"requester": "the requester", "watcher": "someone copied on the ticket"}.get(
-        outcome.role, f"{sender}, who is not a member of {ticket.department}"
-    )
-    for command in commands:
-        outcome.refused.append(
-            f"{command}: only members of {ticket.department} can change a ticket; "
-            f"this mail came from {who}"
-        )
-    internal = outcome.role not in {"requester", "watcher"}
-    body = text if commands else (extract_reply(mail.text) or mail.text.strip())
-    add_message(session, ticket, mail, text=body, internal=internal, inbound_id=inbound_id, now=now)
-    add_event(
-        session,
+    """Mail from anyone but a (verified) member: stored, shown to the owner, never applied.
+
+    The command lines stay in the stored text, so the owner sees what was asked for.
+    """
+    ticket, sender = reply.ticket, reply.sender
+    message = add_message(
+        reply.session,
         ticket,
-        "reply",
-        sender,
-        "reply from the requester" if outcome.role == "requester" else f"mail from {who}",
-        now,
+        reply.mail,
+        text=text,
+        internal=internal,
+        inbound_id=reply.inbound_id,
+        now=reply.now,
     )
-    if outcome.role == "requester" and ticket.status in {"resolved", "pending"}:
-        apply_command(
-            session,
-            ticket,
-            Command("status", "open"),
-            actor=sender,
-            config=config,
-            cause=cause,
-            now=now,
-            reopen=True,
+    if internal:
+        detail = f"mail from {sender} ({outcome.role.replace('_', ' ')}), kept for the owner only"
+    else:
+        detail = f"reply from the {outcome.role}"
+    add_event(reply.session, ticket, "note" if internal else "reply", sender, detail, reply.now)
+    substantive = bool(block.remaining_text) or reply.has_files
+    if outcome.role == "requester" and substantive and ticket.status in {"resolved", "pending"}:
+        why = (
+            "reopened by the requester's reply"
+            if ticket.status == "resolved"
+            else "the requester answered"
         )
-    if ticket.owner:
-        _relay(session, ticket, sender, body, mail, config, cause, now, to_requester=False)
+        change_status(
+            reply.session,
+            ticket,
+            "open",
+            actor=sender,
+            config=reply.config,
+            cause=reply.cause,
+            now=reply.now,
+            why=why,
+        )
+    _relay(reply, message, _owner_side(reply), "owner")
 
 
-def _relay(
-    session: Session,
-    ticket: Ticket,
-    author: str,
-    text: str,
-    mail: ParsedMail,
-    config: RoutingConfig,
-    cause: str,
-    now: datetime,
-    *,
-    to_requester: bool,
-) -> None:
-    department = config.departments.get(ticket.department)
+def _owner_side(reply: _Reply) -> list[str]:
+    """The owner; with nobody owning the ticket, every member of its department."""
+    if reply.ticket.owner:
+        return [reply.ticket.owner]
+    department = reply.config.departments.get(reply.ticket.department)
+    return list(department.members) if department else []
+
+
+def _relay(reply: _Reply, message: TicketMessage, recipients: list[str], audience: str) -> None:
+    """Pass the reply on; the files travel along (loaded from the stored message)."""
+    ticket = reply.ticket
+    department = reply.config.departments.get(ticket.department)
     sender = department.primary_alias if department else ticket.requester
     context = {
-        "author": author,
-        "author_name": mail.from_.name if mail.from_ else "",
-        "reply_text": text[:20000],
-        "attachments": [a.filename for a in mail.attachments if not a.inline][:20],
-        "inbound_message_id": mail.message_id,
+        "author": reply.sender,
+        "author_name": reply.mail.from_.name if reply.mail.from_ else "",
+        "reply_text": message.text[:20000],
+        "attachments": [a.filename for a in reply.mail.attachments if not a.inline][:20],
+        "ticket_message_id": message.id,
+        "audience": audience,
+        "inbound_message_id": reply.mail.message_id,
     }
-    if to_requester:
-        recipients = [ticket.requester] + [
-            w.address
-            for w in session.scalars(select(Watcher).where(Watcher.ticket_id == ticket.id))
-        ]
-    else:
-        recipients = [ticket.owner] if ticket.owner else []
-    for recipient in recipients:
-        if recipient and recipient != author:
+    for recipient in dict.fromkeys(recipients):
+        if recipient and recipient != reply.sender:
             queue_notification(
-                session,
+                reply.session,
                 kind="reply_relay",
                 recipient=recipient,
                 sender=sender,
-                cause=cause,
-                now=now,
+                cause=reply.cause,
+                now=reply.now,
                 ticket=ticket,
                 context=context,
-                domain=_domain(config),
+                domain=_domain(reply.config),
             )
 
 
-def _tell_refused(
-    session: Session,
-    ticket: Ticket,
-    sender: str,
-    outcome: ReplyOutcome,
-    config: RoutingConfig,
-    cause: str,
-    now: datetime,
-) -> None:
-    department = config.departments.get(ticket.department)
+def _tell_refused(reply: _Reply, outcome: ReplyOutcome) -> None:
+    department = reply.config.departments.get(reply.ticket.department)
     queue_notification(
-        session,
+        reply.session,
         kind="command_result",
-        recipient=sender,
-        sender=department.primary_alias if department else sender,
-        cause=cause,
-        now=now,
-        ticket=ticket,
+        recipient=reply.sender,
+        sender=department.primary_alias if department else reply.sender,
+        cause=reply.cause,
+        now=reply.now,
+        ticket=reply.ticket,
         context={"applied": outcome.applied, "refused": outcome.refused},
-        domain=_domain(config),
+        domain=_domain(reply.config),
     )
 
 

@@ -25,6 +25,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import InboundContext, PipelineSettings
 from aliasdesk.inbound.pipeline import run_pipeline
 from aliasdesk.inbound.stages.dedupe import dedupe_key
+from aliasdesk.mail.parse import parse_mail
 
 log = logging.getLogger("aliasdesk.intake")
 FINAL_STATES = ("processed", "ignored", "quarantined", "duplicate")
@@ -132,8 +133,7 @@ def process_inbound(
                 return _result(row)
             return _run(session, row, config, settings)
     except IntegrityError:
-        # Another gateway committed the same message first (unique dedupe key).
-        return _settle_alone(db, inbound_id, "duplicate", "same message processed concurrently")
+        return _after_conflict(db, inbound_id, traceback.format_exc())
     except OperationalError:
         raise
     except Exception:
@@ -157,6 +157,8 @@ def _run(
         now=datetime.now(UTC),
     )
     run_pipeline(ctx)
+    if ctx.dedupe_key is None:
+        _dedupe_late(session, ctx, row)
     mail = ctx.parsed
     row.message_id = mail.message_id[:998] if mail and mail.message_id else None
     row.from_address = mail.from_.address[:320] if mail and mail.from_ else None
@@ -168,6 +170,38 @@ def _run(
         session.add(MessageKey(key=key, inbound_id=row.id))
         session.flush()
     return _result(row)
+
+
+def _dedupe_late(session: Session, ctx: InboundContext, row: InboundMail) -> None:
+    """Mail the parse stage settled (empty mail) never met the dedupe stage; a repeat of
+    it must still be logged as a duplicate, not fail on the unique key."""
+    message_id = ctx.parsed.message_id if ctx.parsed else None
+    key = dedupe_key(message_id, row.raw)
+    ctx.dedupe_key = key
+    earlier = session.scalar(select(MessageKey.inbound_id).where(MessageKey.key == key))
+    if earlier is not None and earlier != row.id:
+        ctx.duplicate_of = earlier
+        ctx.ticket_refs = []
+        ctx.finish("duplicate", f"same message as mail #{earlier}")
+
+
+def _after_conflict(db: Database, inbound_id: int, error: str) -> IntakeResult:
+    """The commit failed on a unique key: a duplicate only if the dedupe key is taken.
+
+    Two gateways racing on one mailbox lose this way (the other one committed the key
+    first). Any other unique-key failure is our bug, and the mail must not vanish as a
+    "duplicate": it is quarantined as an internal error with the traceback.
+    """
+    with db.reader() as session:
+        row = session.get(InboundMail, inbound_id)
+        assert row is not None, f"inbound mail {inbound_id} vanished"
+        key = dedupe_key(parse_mail(row.raw).message_id, row.raw)
+        earlier = session.scalar(select(MessageKey.inbound_id).where(MessageKey.key == key))
+    if earlier is not None and earlier != inbound_id:
+        reason = f"same message as mail #{earlier} (processed concurrently)"
+        return _settle_alone(db, inbound_id, "duplicate", reason, duplicate_of=earlier)
+    log.error("event=internal_error inbound_id=%s unique key conflict", inbound_id)
+    return _settle_alone(db, inbound_id, "quarantined", "internal-error", error=error)
 
 
 def _finish_row(
@@ -189,13 +223,19 @@ def _finish_row(
 
 
 def _settle_alone(
-    db: Database, inbound_id: int, outcome: str, reason: str, error: str | None = None
+    db: Database,
+    inbound_id: int,
+    outcome: str,
+    reason: str,
+    error: str | None = None,
+    duplicate_of: int | None = None,
 ) -> IntakeResult:
     with db.unit_of_work() as session:
         row = session.get(InboundMail, inbound_id)
         assert row is not None
         _finish_row(row, outcome, reason, [f"pipeline: {reason}"], [])
         row.error = error
+        row.duplicate_of = duplicate_of
         return _result(row)
 
 

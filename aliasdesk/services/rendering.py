@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Ticket, TicketMessage
+from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import compose
 from aliasdesk.notify.kinds import (
@@ -24,6 +24,46 @@ from aliasdesk.notify.kinds import (
 from aliasdesk.notify.render import TemplateRenderer
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
+RELAY_FILES_LIMIT = 20 * 1024 * 1024
+"""Total bytes of files passed on with one relayed reply; larger ones are named only."""
+SMALL_INLINE_IMAGE = 16 * 1024
+"""Inline images below this are signature logos and icons, not worth passing on."""
+
+FileAttachment = tuple[str, str, bytes]
+
+
+def relayed_files(
+    session: Session, facts: dict[str, Any]
+) -> tuple[list[FileAttachment], list[str]]:
+    """The files of a relayed reply (from its stored message) and the names to list.
+
+    Files dropped at intake for their size, or too big to pass on, are listed with a
+    remark instead of silently missing.
+    """
+    message_id = facts.get("ticket_message_id")
+    if not isinstance(message_id, int):
+        return [], [str(name) for name in facts.get("attachments", [])]
+    files: list[FileAttachment] = []
+    names: list[str] = []
+    total = 0
+    rows = session.scalars(
+        select(StoredAttachment)
+        .where(StoredAttachment.message_id == message_id)
+        .order_by(StoredAttachment.id)
+    )
+    for row in rows:
+        is_image = row.content_type.lower().startswith("image/")
+        if row.inline and is_image and row.size < SMALL_INLINE_IMAGE:
+            continue
+        if row.data is None:
+            names.append(f"{row.filename} (not attached: too large to keep)")
+        elif total + len(row.data) > RELAY_FILES_LIMIT:
+            names.append(f"{row.filename} (not attached: too large to pass on)")
+        else:
+            total += len(row.data)
+            files.append((row.filename, row.content_type, row.data))
+            names.append(row.filename)
+    return files, names
 
 
 def _base(ticket: Ticket, config: RoutingConfig, session: Session) -> dict[str, Any]:
@@ -71,12 +111,15 @@ def build_context(
             changed_by=facts.get("changed_by", ""),
         )
     elif kind == "reply_relay":
+        audience = facts.get("audience")
+        if audience not in {"requester", "owner"}:
+            audience = "requester" if delivery.recipient != ticket.owner else "owner"
         values.update(
             author=facts.get("author", ""),
             author_name=friendly_name(facts.get("author", ""), facts.get("author_name")),
             reply_text=facts.get("reply_text", ""),
-            attachment_names=tuple(facts.get("attachments", [])),
-            audience="requester" if delivery.recipient != ticket.owner else "owner",
+            attachment_names=tuple(relayed_files(session, facts)[1]),
+            audience=audience,
         )
     elif kind == "command_result":
         values.update(
@@ -117,6 +160,9 @@ def render_delivery(
     # Thread every mail into the requester's original conversation (RFC 5322 §3.6.4).
     origin = ticket.origin_message_id
     references = [origin] if origin else []
+    files: list[FileAttachment] = []
+    if delivery.kind == "reply_relay":
+        files = relayed_files(session, json.loads(delivery.context or "{}"))[0]
     return compose(
         from_address=delivery.sender,
         from_name=department.name if department else "",
@@ -130,4 +176,5 @@ def render_delivery(
         auto_submitted=delivery.auto_submitted,
         reply_to=delivery.sender,
         extra_headers={LOOP_HEADER: instance_id},
+        attachments=files,
     )

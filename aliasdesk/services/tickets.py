@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -41,14 +42,20 @@ def add_message(
     internal: bool,
     inbound_id: int | None,
     now: datetime,
+    from_address: str | None = None,
+    with_attachments: bool = True,
 ) -> TicketMessage:
-    """Store the new text of an inbound mail on a ticket, with its attachments."""
-    sender = mail.from_.address if mail.from_ else ""
+    """Store the new text of an inbound mail on a ticket, with its attachments.
+
+    ``from_address`` names the author when it is not the mail's sender (the original
+    writer of a forwarded request).
+    """
+    sender = from_address or (mail.from_.address if mail.from_ else "")
     message = TicketMessage(
         ticket_id=ticket.id,
         direction="in",
         internal=internal,
-        from_address=sender,
+        from_address=sender[:320],
         to_addresses=json.dumps([a.address for a in mail.to + mail.cc]),
         subject=mail.subject,
         message_id=mail.message_id,
@@ -58,7 +65,8 @@ def add_message(
     )
     session.add(message)
     session.flush()
-    _store_attachments(session, message, mail.attachments)
+    if with_attachments:
+        _store_attachments(session, message, mail.attachments)
     ticket.updated_at = now
     return message
 
@@ -79,6 +87,17 @@ def _store_attachments(
         )
 
 
+@dataclass(frozen=True)
+class Requester:
+    """Who a new ticket is for, when that is not simply the mail's sender (a forward)."""
+
+    address: str
+    name: str = ""
+    subject: str | None = None
+    origin_message_id: str | None = None
+    opened_by: str | None = None
+
+
 def open_ticket(
     session: Session,
     *,
@@ -90,27 +109,43 @@ def open_ticket(
     inbound_id: int | None,
     now: datetime,
     send_mail: bool = True,
+    requester: Requester | None = None,
 ) -> Ticket:
     """Create the ticket, its first message and event, watchers, and the assignment job."""
-    requester = mail.from_.address if mail.from_ else ""
+    sender = mail.from_.address if mail.from_ else ""
+    who = requester or Requester(sender, mail.from_.name if mail.from_ else "")
+    subject = who.subject if who.subject is not None else mail.subject
     ticket = Ticket(
         department=department,
         number=next_ticket_number(session, department),
-        subject=(mail.subject.strip() or SUBJECT_FALLBACK)[:1000],
-        requester=requester,
-        requester_name=(mail.from_.name if mail.from_ else "")[:255],
+        subject=(subject.strip() or SUBJECT_FALLBACK)[:1000],
+        requester=who.address[:320],
+        requester_name=who.name[:255],
         status="new",
         priority=priority or "normal",
         reply_token=secrets.token_hex(8),
-        origin_message_id=mail.message_id,
+        origin_message_id=who.origin_message_id or mail.message_id,
         created_at=now,
         updated_at=now,
     )
     session.add(ticket)
     session.flush()
-    add_message(session, ticket, mail, text=text, internal=False, inbound_id=inbound_id, now=now)
-    add_event(session, ticket, "created", requester, f"opened from mail to {department}", now)
-    for address in _watchers(mail, config, requester):
+    add_message(
+        session,
+        ticket,
+        mail,
+        text=text,
+        internal=False,
+        inbound_id=inbound_id,
+        now=now,
+        from_address=who.address,
+    )
+    actor = who.opened_by or who.address
+    detail = f"opened from mail to {department}" + (
+        f", forwarded by {who.opened_by} for {who.address}" if who.opened_by else ""
+    )
+    add_event(session, ticket, "created", actor, detail, now)
+    for address in _watchers(mail, config, department, {who.address, sender}):
         session.add(Watcher(ticket_id=ticket.id, address=address))
     session.add(
         Job(
@@ -124,14 +159,29 @@ def open_ticket(
     return ticket
 
 
-def _watchers(mail: ParsedMail, config: RoutingConfig, requester: str) -> list[str]:
-    """People copied on the request, who are neither us nor the requester."""
+def _watchers(
+    mail: ParsedMail, config: RoutingConfig, department: str, skip: set[str]
+) -> list[str]:
+    """People copied on the request: not us, not the requester (or forwarder), and not the
+    department's members, who follow the ticket as members rather than from the outside."""
     aliases = config.all_aliases()
     seen: list[str] = []
     for address in (a.address for a in mail.cc + mail.to):
-        if address and address != requester and address not in aliases and address not in seen:
+        if (
+            address
+            and address not in skip
+            and address not in aliases
+            and not config.is_member(address, department)
+            and address not in seen
+        ):
             seen.append(address)
     return seen[:20]
+
+
+def link_both_ways(session: Session, ticket: Ticket, other_id: int) -> None:
+    """A new ticket opened by a reply to a closed one: each shows the other in ``links``."""
+    session.add(TicketLink(ticket_id=ticket.id, linked_id=other_id))
+    session.add(TicketLink(ticket_id=other_id, linked_id=ticket.id))
 
 
 def link_tickets(session: Session, tickets: Sequence[Ticket]) -> None:

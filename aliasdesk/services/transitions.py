@@ -1,26 +1,34 @@
 """Changing a ticket: status, owner, priority. Each change is an event and, where someone
-needs to know, a notification (status to the requester, assignment to the new owner,
-a feedback request when the ticket is resolved)."""
+needs to know, a notification (status to the requester and watchers, assignment to the new
+owner, a feedback request when the ticket is resolved).
+
+A command that is refused changes nothing: every check happens before the first write.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Ticket
+from aliasdesk.db.models import Ticket, Watcher
 from aliasdesk.domain.commands import Command
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.states import Status, TransitionError, transition
+from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.tickets import add_event
 
 
 @dataclass(frozen=True)
 class CommandResult:
+    """What became of one command; ``changed`` is False when it was already so."""
+
     applied: bool
     message: str
+    changed: bool = False
 
 
 def apply_command(
@@ -33,41 +41,75 @@ def apply_command(
     cause: str,
     now: datetime,
     quiet: bool = False,
-    reopen: bool = False,
 ) -> CommandResult:
     """Carry out one command already known to come from someone allowed to give it."""
     if command.error:
         return CommandResult(False, f"{command}: {command.error}")
     name = command.name
     if name == "note":
-        return CommandResult(True, "#note: kept as an internal note")
+        return CommandResult(True, "#note: kept as an internal note, not sent to the requester")
     if name in {"resolve", "close", "status"}:
         target = {"resolve": "resolved", "close": "closed"}.get(name, command.argument)
-        return change_status(
-            session,
-            ticket,
-            target,
-            actor=actor,
-            config=config,
-            cause=cause,
-            now=now,
-            quiet=quiet,
-            reopen=reopen,
+        result = change_status(
+            session, ticket, target, actor=actor, config=config, cause=cause, now=now, quiet=quiet
         )
+        return CommandResult(result.applied, f"{command}: {result.message}", result.changed)
     if name == "priority":
-        old = ticket.priority
-        ticket.priority = command.argument
-        add_event(session, ticket, "priority", actor, f"{old} -> {command.argument}", now)
-        return CommandResult(True, f"{command}: priority is now {command.argument}")
+        return _change_priority(session, ticket, command, actor, now)
     if name in {"assign", "take"}:
-        member = actor if name == "take" else command.argument
-        if not config.is_member(member, ticket.department):
-            return CommandResult(
-                False, f"{command}: {member} is not a member of {ticket.department}"
-            )
-        change_owner(session, ticket, member, actor=actor, config=config, cause=cause, now=now)
-        return CommandResult(True, f"{command}: {member} now owns {ticket.ref}")
+        return _assign(session, ticket, command, actor=actor, config=config, cause=cause, now=now)
     return CommandResult(False, f"{command}: not understood")
+
+
+def _change_priority(
+    session: Session, ticket: Ticket, command: Command, actor: str, now: datetime
+) -> CommandResult:
+    old = ticket.priority
+    if old == command.argument:
+        return CommandResult(True, f"{command}: priority was {old} already")
+    ticket.priority = command.argument
+    add_event(session, ticket, "priority", actor, f"{old} -> {command.argument}", now)
+    return CommandResult(True, f"{command}: priority is now {command.argument}", True)
+
+
+def member_address(config: RoutingConfig, department: str, wanted: str) -> str:
+    """``bob`` or ``bob@example.com`` -> the member's address (unchanged if no match).
+
+    A bare local part is accepted when exactly one member of the department has it, so
+    "#assign bob" works as people naturally write it.
+    """
+    if "@" in wanted:
+        return wanted
+    dept = config.departments.get(department)
+    found = [m for m in (dept.members if dept else ()) if m.partition("@")[0] == wanted]
+    return found[0] if len(found) == 1 else wanted
+
+
+def _assign(
+    session: Session,
+    ticket: Ticket,
+    command: Command,
+    *,
+    actor: str,
+    config: RoutingConfig,
+    cause: str,
+    now: datetime,
+) -> CommandResult:
+    member = (
+        actor
+        if command.name == "take"
+        else member_address(config, ticket.department, command.argument)
+    )
+    if not config.is_member(member, ticket.department):
+        return CommandResult(
+            False,
+            f"{command}: {member} is not a member of {ticket.department}, "
+            "so the ticket cannot be given to them; nothing was changed",
+        )
+    if ticket.owner == member:
+        return CommandResult(True, f"{command}: {member} owns {ticket.ref} already")
+    change_owner(session, ticket, member, actor=actor, config=config, cause=cause, now=now)
+    return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
 
 
 def change_status(
@@ -80,28 +122,41 @@ def change_status(
     cause: str,
     now: datetime,
     quiet: bool = False,
-    reopen: bool = False,
+    why: str = "",
 ) -> CommandResult:
+    """Move the ticket to ``target`` if its life cycle allows; ``why`` goes into the event."""
     old = Status(ticket.status)
     if old.value == target:
-        return CommandResult(True, f"{ticket.ref} is already {target}")
+        return CommandResult(True, f"{ticket.ref} is {target} already")
     try:
         new = transition(old, Status(target))
     except TransitionError as error:
-        return CommandResult(False, f"#status {target}: {error}")
+        return CommandResult(False, f"{error}; nothing was changed")
     ticket.status = new.value
     if new is Status.RESOLVED:
         ticket.resolved_at = now
-    detail = f"{old.value} -> {new.value}" + (
-        " (reopened by the requester's reply)" if reopen else ""
-    )
+    elif new is not Status.CLOSED:
+        ticket.resolved_at = None
+    detail = f"{old.value} -> {new.value}" + (f" ({why})" if why else "")
     add_event(session, ticket, "status", actor, detail, now)
     if not quiet:
-        _announce_status(session, ticket, old.value, actor, config, cause, now)
-    return CommandResult(True, f"status is now {new.value}")
+        announce_status(session, ticket, old.value, actor, config, cause, now)
+    return CommandResult(True, f"status is now {new.value}", True)
 
 
-def _announce_status(
+def requester_side(session: Session, ticket: Ticket) -> list[str]:
+    """The requester and the people copied on the request, who hear what the owner says.
+
+    No-reply addresses (a monitoring alert's sender) are left out: nobody reads them.
+    """
+    watchers = session.scalars(
+        select(Watcher.address).where(Watcher.ticket_id == ticket.id).order_by(Watcher.address)
+    )
+    everyone = dict.fromkeys([ticket.requester, *watchers])
+    return [address for address in everyone if address and not is_noreply(address)]
+
+
+def announce_status(
     session: Session,
     ticket: Ticket,
     old: str,
@@ -110,22 +165,26 @@ def _announce_status(
     cause: str,
     now: datetime,
 ) -> None:
+    """Tell the requester side what changed; the requester of a resolved ticket is asked
+    for feedback instead (that mail says it is resolved), watchers get the plain update."""
     department = config.departments.get(ticket.department)
     sender = department.primary_alias if department else actor
     domain = config.domains[0] if config.domains else "aliasdesk.invalid"
-    # A resolved ticket's requester gets the feedback request, which says it is resolved.
-    kind = "feedback_request" if ticket.status == "resolved" else "status_update"
-    queue_notification(
-        session,
-        kind=kind,
-        recipient=ticket.requester,
-        sender=sender,
-        cause=cause,
-        now=now,
-        ticket=ticket,
-        domain=domain,
-        context={"old_status": old, "new_status": ticket.status, "changed_by": actor},
-    )
+    for recipient in requester_side(session, ticket):
+        if not recipient or recipient == actor:
+            continue
+        asks_feedback = ticket.status == "resolved" and recipient == ticket.requester
+        queue_notification(
+            session,
+            kind="feedback_request" if asks_feedback else "status_update",
+            recipient=recipient,
+            sender=sender,
+            cause=cause,
+            now=now,
+            ticket=ticket,
+            domain=domain,
+            context={"old_status": old, "new_status": ticket.status, "changed_by": actor},
+        )
 
 
 def change_owner(
@@ -140,9 +199,13 @@ def change_owner(
     reason: str = "",
     notify: bool = True,
 ) -> None:
+    """Give the ticket to ``owner``; the new owner is mailed unless they did it themselves.
+
+    ``ticket.assigned`` is left alone: it records that the creation job ran (and sent the
+    acknowledgement), which a member's early "#take" must not pretend to have happened.
+    """
     old = ticket.owner
     ticket.owner = owner
-    ticket.assigned = True
     detail = f"{old or 'nobody'} -> {owner or 'nobody'}" + (f" ({reason})" if reason else "")
     add_event(session, ticket, "assigned", actor, detail, now)
     if notify and owner and owner != actor:

@@ -2,6 +2,7 @@
 
 Auto-replies, bounces, reports, bulk mail, our own aliases and our own loop marker open no
 ticket and get no answer. A bounce of a mail we sent is recorded on that mail's ticket.
+Human mail without a sender address is quarantined here, after the machine check.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import Delivery
 from aliasdesk.inbound.context import InboundContext
+from aliasdesk.inbound.stages.parse import NO_SENDER, has_sender_address
 from aliasdesk.mail.machine import machine_verdict
 
 NAME = "loops"
@@ -26,6 +28,9 @@ def run(ctx: InboundContext) -> None:
     ctx.verdict = verdict
     if verdict.kind is None:
         ctx.note(NAME, "written by a person (no machine-mail signal)")
+        if not has_sender_address(ctx.mail):
+            # Checked only now, so a bounce from "<>" is ignored rather than quarantined.
+            ctx.finish("quarantined", NO_SENDER)
         return
     ctx.note(NAME, f"machine mail ({verdict.kind}): {verdict.reason}")
     if verdict.kind in {"bounce", "delivery-report"} and ctx.session is not None:

@@ -1,15 +1,29 @@
-"""Stage 6: write the ticket or the update, and the outbox jobs, in the caller's transaction."""
+"""Stage 6: write the ticket or the update, and the outbox jobs, in the caller's transaction.
+
+A reply to a closed ticket from its requester is either a rating or a new request (a new
+ticket that links the closed one); a department member's mail to a closed ticket is still
+an answer on it. A request a member forwarded is opened for the person who wrote it.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from aliasdesk.db.models import Delivery, Ticket, TicketLink
+from aliasdesk.db.models import Delivery, Ticket
 from aliasdesk.inbound.context import InboundContext
+from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
 from aliasdesk.services.conversation import apply_reply, try_record_feedback
-from aliasdesk.services.tickets import add_event, add_message, link_tickets, open_ticket
+from aliasdesk.services.tickets import (
+    Requester,
+    add_event,
+    add_message,
+    link_both_ways,
+    link_tickets,
+    open_ticket,
+)
 
 NAME = "persist"
 
@@ -27,7 +41,8 @@ def run(ctx: InboundContext) -> None:
     if ctx.thread is not None and ctx.thread.ticket_id is not None:
         ticket = ctx.session.get(Ticket, ctx.thread.ticket_id)
         assert ticket is not None
-        if not ctx.thread.closed:
+        sender = ctx.mail.from_.address if ctx.mail.from_ else ""
+        if not ctx.thread.closed or ctx.config.is_member(sender, ticket.department):
             _reply(ctx, ticket, now)
             return
         if try_record_feedback(ctx.session, ticket, ctx.mail, ctx.inbound_id, now):
@@ -56,6 +71,8 @@ def _reply(ctx: InboundContext, ticket: Ticket, now: datetime) -> None:
 
 def _open(ctx: InboundContext, now: datetime) -> None:
     assert ctx.session is not None and ctx.decision is not None
+    closed = _closed_ticket(ctx)
+    requester, text, note = _requester(ctx, closed)
     tickets: list[Ticket] = []
     for department in ctx.decision.departments:
         if department not in ctx.config.departments:
@@ -65,21 +82,75 @@ def _open(ctx: InboundContext, now: datetime) -> None:
             ctx.session,
             department=department,
             mail=ctx.mail,
-            text=ctx.mail.text,
+            text=text,
             priority=ctx.decision.priority,
             config=ctx.config,
             inbound_id=ctx.inbound_id,
             now=now,
             send_mail=ctx.settings.send_mail,
+            requester=requester,
         )
+        if note and requester is not None and requester.opened_by:
+            _forwarders_note(ctx, ticket, requester.opened_by, note, now)
+        if closed is not None:
+            link_both_ways(ctx.session, ticket, closed.id)
         tickets.append(ticket)
     link_tickets(ctx.session, tickets)
-    if ctx.thread is not None and ctx.thread.closed and ctx.thread.ticket_id is not None:
-        for ticket in tickets:
-            ctx.session.add(TicketLink(ticket_id=ticket.id, linked_id=ctx.thread.ticket_id))
-            ctx.session.add(TicketLink(ticket_id=ctx.thread.ticket_id, linked_id=ticket.id))
     refs = ", ".join(t.ref for t in tickets)
     _settle(ctx, tickets, "new_ticket", f"new ticket {refs}: {ctx.decision.reason}")
+
+
+def _closed_ticket(ctx: InboundContext) -> Ticket | None:
+    """The closed ticket this mail answered, when it opens a new one in its place."""
+    if ctx.session is None or ctx.thread is None or ctx.thread.ticket_id is None:
+        return None
+    return ctx.session.get(Ticket, ctx.thread.ticket_id) if ctx.thread.closed else None
+
+
+def _requester(ctx: InboundContext, closed: Ticket | None) -> tuple[Requester | None, str, str]:
+    """Who the new ticket is for, its first text, and a forwarder's own note (if any)."""
+    mail = ctx.mail
+    sender = mail.from_.address if mail.from_ else ""
+    if closed is not None:
+        # The old tag must not stay in the subject: replies would thread to the closed one.
+        subject = re.sub(r"\[\s*" + re.escape(closed.ref) + r"\s*\]", " ", mail.subject, flags=re.I)
+        subject = " ".join(without_forward_prefix(subject).split()) or closed.subject
+        name = mail.from_.name if mail.from_ else ""
+        return Requester(sender, name, subject=subject), mail.text, ""
+    if not ctx.config.departments_of_member(sender):
+        return None, mail.text, ""  # only staff pass requests on; others ask for themselves
+    forwarded = find_forwarded(mail.text, mail.subject, ctx.raw)
+    if forwarded is None or forwarded.sender in {sender, *ctx.config.all_aliases()}:
+        return None, mail.text, ""
+    ctx.note(NAME, f"forwarded by {sender}: opened for the original sender {forwarded.sender}")
+    requester = Requester(
+        forwarded.sender,
+        forwarded.name,
+        subject=forwarded.subject or without_forward_prefix(mail.subject),
+        origin_message_id=forwarded.message_id,
+        opened_by=sender,
+    )
+    return requester, forwarded.text or mail.text, forwarded.note
+
+
+def _forwarders_note(
+    ctx: InboundContext, ticket: Ticket, forwarder: str, note: str, now: datetime
+) -> None:
+    """What the colleague wrote above the forward is for the team, not for the requester."""
+    assert ctx.session is not None
+    add_message(
+        ctx.session,
+        ticket,
+        ctx.mail,
+        text=note,
+        internal=True,
+        inbound_id=ctx.inbound_id,
+        now=now,
+        with_attachments=False,
+    )
+    add_event(
+        ctx.session, ticket, "note", forwarder, "note from the colleague who forwarded it", now
+    )
 
 
 def _record_bounce(ctx: InboundContext, now: datetime) -> None:

@@ -51,7 +51,10 @@ def _by_headers(ctx: InboundContext) -> ThreadMatch | None:
     if not ids:
         return None
     ticket_id = ctx.session.scalar(
-        select(TicketMessage.ticket_id).where(TicketMessage.message_id.in_(ids)).limit(1)
+        select(TicketMessage.ticket_id)
+        .where(TicketMessage.message_id.in_(ids))
+        .order_by(TicketMessage.id.desc())
+        .limit(1)
     )
     if ticket_id is None:
         ticket_id = ctx.session.scalar(

@@ -1,0 +1,261 @@
+"""The gateway's loop: wait for mail (IDLE or polling), fetch it in batches, hand each batch to
+the intake, and mark on IMAP exactly what the intake says it has committed.
+
+Order matters (see "The flow of one mail"): fetch with PEEK, hand over, and only after the handler
+returned, i.e. after its commit, flag or move. A crash anywhere leaves mail unflagged, so it comes
+again and the intake's unique keys turn it into a logged duplicate. Nothing is ever lost to avoid
+a possible duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.imap import FetchedMail, ImapConfig, ImapError, ImapMailbox
+
+log = logging.getLogger(__name__)
+
+KnownHighUid = Callable[[str, int], int]
+"""(mailbox, uidvalidity) -> highest UID already stored for that key, 0 when none."""
+
+ErrorReporter = Callable[[BaseException], None]
+
+# RFC 2177: servers may drop a client idle for 30 minutes; 25 leaves room for slow clocks.
+DEFAULT_IDLE_TIMEOUT = 25 * 60.0
+
+
+class BatchHandler(Protocol):
+    """Stores and processes one batch durably; returns the UIDs that are committed."""
+
+    def __call__(self, mailbox: str, uidvalidity: int, mails: list[FetchedMail]) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass over the folder did."""
+
+    handed_over: int
+    marked: int
+    handler_failed: bool
+
+
+def backoff_delay(failures: int, *, initial: float = 1.0, maximum: float = 60.0) -> float:
+    """Exponential backoff with jitter: about 1, 2, 4 ... 60 s.
+
+    The jitter (±25 %) keeps several gateways from hammering a server that just came back in
+    lockstep.
+    """
+    base = min(maximum, initial * 2.0 ** max(0, failures - 1))
+    return min(maximum, base * random.uniform(0.75, 1.25))
+
+
+def _batches(uids: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(uids), size):
+        yield list(uids[start : start + size])
+
+
+class MailboxPoller:
+    """Drives one folder for one gateway process."""
+
+    def __init__(
+        self,
+        config: ImapConfig,
+        handler: BatchHandler,
+        *,
+        poll_interval: float,
+        batch_size: int = 100,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        known_high_uid: KnownHighUid | None = None,
+        on_error: ErrorReporter | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.config = config
+        self._handler = handler
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.idle_timeout = idle_timeout
+        self._known_high_uid = known_high_uid
+        self._on_error = on_error
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._mailbox = ImapMailbox(config)
+        # Without a database callback, remember what this process handed over (per UIDVALIDITY).
+        self._high_water: dict[tuple[str, int], int] = {}
+
+    @property
+    def mailbox(self) -> ImapMailbox:
+        return self._mailbox
+
+    # -- one pass ------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Hand over everything waiting now; returns how many mails the handler accepted.
+
+        Raises ImapError when the server cannot be reached or fails; a handler failure is
+        reported (on_error and the log) and ends the pass without marking anything.
+        """
+        return self.run_pass().handed_over
+
+    def run_pass(self) -> PassResult:
+        mailbox = self._mailbox
+        if not mailbox.connected:
+            mailbox.connect()
+        uidvalidity = mailbox.select()
+        key = self.config.mailbox_key
+        high = self._high_uid(key, uidvalidity)
+        # New mail by UID, plus older mail whose mark got lost (a crash between the intake's
+        # commit and our STORE): the intake dedupes the latter.
+        pending = sorted(set(mailbox.uids_after(high)) | set(mailbox.unflagged_uids()))
+        handed_over = marked = 0
+        for batch in _batches(pending, self.batch_size):
+            outcome = self._hand_over(key, uidvalidity, batch)
+            if outcome is None:
+                return PassResult(handed_over, marked, handler_failed=True)
+            handed_over += outcome[0]
+            marked += outcome[1]
+        if pending:
+            log.info(
+                "poller.pass mailbox=%s uidvalidity=%s waiting=%s handed_over=%s marked=%s",
+                key,
+                uidvalidity,
+                len(pending),
+                handed_over,
+                marked,
+            )
+        return PassResult(handed_over, marked, handler_failed=False)
+
+    def _hand_over(self, key: str, uidvalidity: int, uids: list[int]) -> tuple[int, int] | None:
+        """Fetch one batch, give it to the handler, mark what it committed.
+
+        Returns (handed over, marked), or None when the handler failed.
+        """
+        mails = self._mailbox.fetch(uids)
+        if not mails:
+            return 0, 0
+        fetched = {mail.uid for mail in mails}
+        count = len(mails)
+        started = time.monotonic()
+        try:
+            committed = self._handler(key, uidvalidity, mails)
+        except Exception as exc:
+            log.exception(
+                "poller.handler_failed mailbox=%s uidvalidity=%s uids=%s-%s count=%s",
+                key,
+                uidvalidity,
+                min(fetched),
+                max(fetched),
+                count,
+            )
+            self._report(exc)
+            return None
+        finally:
+            del mails  # keep memory flat on a large backlog: the batch is the handler's now
+        done = sorted(fetched.intersection(committed))
+        stray = set(committed) - fetched
+        if stray:
+            log.warning("poller.unknown_uids mailbox=%s uids=%s", key, sorted(stray)[:10])
+        self._mailbox.mark_processed(done)
+        if done:
+            self._note_high(key, uidvalidity, done[-1])
+        log.info(
+            "poller.batch mailbox=%s uidvalidity=%s fetched=%s committed=%s ms=%.0f",
+            key,
+            uidvalidity,
+            count,
+            len(done),
+            (time.monotonic() - started) * 1000,
+        )
+        return count, len(done)
+
+    def _high_uid(self, key: str, uidvalidity: int) -> int:
+        remembered = self._high_water.get((key, uidvalidity), 0)
+        if self._known_high_uid is None:
+            return remembered
+        return max(remembered, self._known_high_uid(key, uidvalidity))
+
+    def _note_high(self, key: str, uidvalidity: int, uid: int) -> None:
+        if self._known_high_uid is None:
+            slot = (key, uidvalidity)
+            self._high_water[slot] = max(self._high_water.get(slot, 0), uid)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Pass, wait, pass again, until ``stop`` is set; survives server restarts."""
+        failures = 0
+        log.info(
+            "poller.start mailbox=%s host=%s port=%s security=%s",
+            self.config.mailbox_key,
+            self.config.host,
+            self.config.port,
+            self.config.security,
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    result = self.run_pass()
+                    if result.handler_failed:
+                        # The intake could not commit (a database outage, say): back off
+                        # instead of idling, or waiting mail would sit until the next wake-up.
+                        failures += 1
+                        stop.wait(self._delay(failures))
+                        continue
+                    failures = 0
+                    self._wait_for_mail(stop)
+                except Exception as exc:
+                    # ImapError is the expected case (server down, restarted, connection cut);
+                    # anything else is a bug met mid-session, and a fresh session is the best
+                    # bet too. Either way the gateway goes on.
+                    failures += 1
+                    self._mailbox.close()
+                    self._after_failure(exc, failures, stop)
+        finally:
+            self._mailbox.close()
+            log.info("poller.stop mailbox=%s", self.config.mailbox_key)
+
+    def _after_failure(self, exc: Exception, failures: int, stop: threading.Event) -> None:
+        delay = self._delay(failures)
+        log.log(
+            logging.WARNING if isinstance(exc, ImapError) else logging.ERROR,
+            "poller.imap_error mailbox=%s error=%s failures=%s retry_in=%.1f detail=%r",
+            self.config.mailbox_key,
+            type(exc).__name__,
+            failures,
+            delay,
+            str(exc),
+            exc_info=not isinstance(exc, ImapError),
+        )
+        self._report(exc)
+        stop.wait(delay)
+
+    def _wait_for_mail(self, stop: threading.Event) -> None:
+        """Sleep until there may be new mail; the caller searches again whatever happened."""
+        if self._mailbox.has_idle():
+            # Re-issued before idle_timeout: RFC 2177 lets servers drop silent clients after
+            # 30 minutes, and some middleboxes forget quiet connections sooner.
+            self._mailbox.idle_wait(self.idle_timeout, stop=stop)
+        else:
+            stop.wait(self.poll_interval)
+
+    def _delay(self, failures: int) -> float:
+        return backoff_delay(failures, initial=self._backoff_initial, maximum=self._backoff_max)
+
+    def _report(self, exc: BaseException) -> None:
+        if self._on_error is None:
+            return
+        try:
+            self._on_error(exc)
+        except Exception:
+            log.exception("poller.on_error_failed")
+
+    def close(self) -> None:
+        self._mailbox.close()
