@@ -392,4 +392,5 @@ def _buffered(client: IMAPClient, sock: Any) -> bool:
     except (BlockingIOError, ssl.SSLWantReadError, OSError):
         return False
     finally:
-        client._set_read_timeout()  # back to blocking with the configured read timeout
+        sock.setblocking(True)
+        client._set_read_timeout()  # and the configured read timeout again

@@ -107,9 +107,9 @@ class MailboxPoller:
 
     def run_pass(self) -> PassResult:
         mailbox = self._mailbox
-        if not mailbox.connected:
-            mailbox.connect()
-        uidvalidity = mailbox.select()
+        # Re-selecting on a live session refreshes UIDVALIDITY: the folder may have been
+        # deleted and recreated since the last pass (RFC 3501 2.3.1.1).
+        uidvalidity = mailbox.select() if mailbox.connected else mailbox.connect()
         key = self.config.mailbox_key
         high = self._high_uid(key, uidvalidity)
         # New mail by UID, plus older mail whose mark got lost (a crash between the intake's

@@ -22,7 +22,7 @@ def imap_config(runtime: Runtime) -> ImapConfig:
         port=s.imap_port,
         username=s.imap_username or "",
         password=s.imap_password or "",
-        security=s.imap_security,
+        security=s.imap_security,  # type: ignore[arg-type]  # validated by load_settings
         folder=s.imap_folder,
         processed_folder=s.imap_processed_folder,
     )

@@ -136,6 +136,7 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(16), default="new")
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     reply_token: Mapped[str] = mapped_column(String(32), unique=True)
+    alias: Mapped[str | None] = mapped_column(String(320))  # the alias the request came to
     origin_message_id: Mapped[str | None] = mapped_column(String(998))
     created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)

@@ -13,6 +13,7 @@ from aliasdesk.domain.assignment import choose_owner
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
+from aliasdesk.services.tickets import department_sender
 from aliasdesk.services.transitions import change_owner
 
 SYSTEM_ACTOR = "aliasdesk"
@@ -83,8 +84,7 @@ def _acknowledge(
 
 
 def _sending_alias(ticket: Ticket, config: RoutingConfig) -> str:
-    department = config.departments[ticket.department]
-    return department.primary_alias
+    return department_sender(ticket, config)
 
 
 def _start_sla_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:

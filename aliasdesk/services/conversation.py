@@ -24,7 +24,7 @@ from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import extract_reply
 from aliasdesk.services.authentication import sender_authenticated
 from aliasdesk.services.notifications import queue_notification
-from aliasdesk.services.tickets import add_event, add_message
+from aliasdesk.services.tickets import add_event, add_message, department_sender
 from aliasdesk.services.transitions import apply_command, change_status, requester_side
 
 _RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
@@ -281,8 +281,7 @@ def _owner_side(reply: _Reply) -> list[str]:
 def _relay(reply: _Reply, message: TicketMessage, recipients: list[str], audience: str) -> None:
     """Pass the reply on; the files travel along (loaded from the stored message)."""
     ticket = reply.ticket
-    department = reply.config.departments.get(ticket.department)
-    sender = department.primary_alias if department else ticket.requester
+    sender = department_sender(ticket, reply.config)
     context = {
         "author": reply.sender,
         "author_name": reply.mail.from_.name if reply.mail.from_ else "",
@@ -308,12 +307,11 @@ def _relay(reply: _Reply, message: TicketMessage, recipients: list[str], audienc
 
 
 def _tell_refused(reply: _Reply, outcome: ReplyOutcome) -> None:
-    department = reply.config.departments.get(reply.ticket.department)
     queue_notification(
         reply.session,
         kind="command_result",
         recipient=reply.sender,
-        sender=department.primary_alias if department else reply.sender,
+        sender=department_sender(reply.ticket, reply.config),
         cause=reply.cause,
         now=reply.now,
         ticket=reply.ticket,

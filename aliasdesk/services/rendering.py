@@ -22,6 +22,7 @@ from aliasdesk.notify.kinds import (
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
 RELAY_FILES_LIMIT = 20 * 1024 * 1024
@@ -76,7 +77,7 @@ def _base(ticket: Ticket, config: RoutingConfig, session: Session) -> dict[str, 
         "subject": ticket.subject,
         "department_key": ticket.department,
         "department_name": department.name if department else ticket.department,
-        "department_alias": department.primary_alias if department else "",
+        "department_alias": department_sender(ticket, config),
         "requester": ticket.requester,
         "requester_name": friendly_name(ticket.requester, ticket.requester_name),
         "owner": ticket.owner,

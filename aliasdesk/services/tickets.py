@@ -124,6 +124,7 @@ def open_ticket(
         status="new",
         priority=priority or "normal",
         reply_token=secrets.token_hex(8),
+        alias=_alias_written_to(mail, config, department),
         origin_message_id=who.origin_message_id or mail.message_id,
         created_at=now,
         updated_at=now,
@@ -157,6 +158,26 @@ def open_ticket(
         )
     )
     return ticket
+
+
+def _alias_written_to(mail: ParsedMail, config: RoutingConfig, department: str) -> str | None:
+    """The department's alias the requester wrote to (people@ rather than hr@), if any."""
+    for address in mail.recipients():
+        owner = config.department_for_alias(address.address)
+        if owner is not None and owner.key == department:
+            return address.address
+    return None
+
+
+def department_sender(ticket: Ticket, config: RoutingConfig) -> str:
+    """The address every mail about ``ticket`` is sent from: the alias the requester used,
+    while it still belongs to the department, else the department's first alias."""
+    department = config.departments.get(ticket.department)
+    if department is None:
+        return ticket.alias or ticket.requester
+    if ticket.alias and ticket.alias in department.aliases:
+        return ticket.alias
+    return department.primary_alias
 
 
 def _watchers(

@@ -19,7 +19,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.states import Status, TransitionError, transition
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
-from aliasdesk.services.tickets import add_event
+from aliasdesk.services.tickets import add_event, department_sender
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,7 @@ def announce_status(
 ) -> None:
     """Tell the requester side what changed; the requester of a resolved ticket is asked
     for feedback instead (that mail says it is resolved), watchers get the plain update."""
-    department = config.departments.get(ticket.department)
-    sender = department.primary_alias if department else actor
+    sender = department_sender(ticket, config)
     domain = config.domains[0] if config.domains else "aliasdesk.invalid"
     for recipient in requester_side(session, ticket):
         if not recipient or recipient == actor:
@@ -209,12 +208,11 @@ def change_owner(
     detail = f"{old or 'nobody'} -> {owner or 'nobody'}" + (f" ({reason})" if reason else "")
     add_event(session, ticket, "assigned", actor, detail, now)
     if notify and owner and owner != actor:
-        department = config.departments.get(ticket.department)
         queue_notification(
             session,
             kind="assignment",
             recipient=owner,
-            sender=department.primary_alias if department else actor,
+            sender=department_sender(ticket, config),
             cause=cause,
             now=now,
             ticket=ticket,

@@ -152,3 +152,13 @@ def test_every_sent_mail_is_recorded_once_with_its_message_id(
     assert sorted(d.state for d in deliveries) == ["sent", "sent"]
     sent_ids = sorted(m["Message-ID"] for _, m in _sent(smtp))
     assert sent_ids == sorted(d.message_id for d in deliveries)
+
+
+def test_acknowledgement_comes_from_the_alias_the_requester_wrote_to(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    feed(runtime, build_mail(to="people@example.com"))
+    drain_jobs(runtime)
+    [ack] = _to(smtp, "dave@example.com")
+    assert ack["From"].addresses[0].addr_spec == "people@example.com"
+    assert ack["Reply-To"].addresses[0].addr_spec == "people@example.com"

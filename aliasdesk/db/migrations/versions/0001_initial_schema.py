@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("priority", sa.String(length=16), nullable=False),
         sa.Column("reply_token", sa.String(length=32), nullable=False),
+        sa.Column("alias", sa.String(length=320), nullable=True),
         sa.Column("origin_message_id", sa.String(length=998), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
