@@ -7,8 +7,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.alerts import queue_admin_alerts
 from aliasdesk.services.outbox import claim_due_jobs, unfinished_jobs
 from aliasdesk.services.sla import fire_due_timers
 
@@ -26,8 +28,10 @@ def inline_dispatch(runtime: Runtime) -> Dispatch:
 
 
 def relay_once(runtime: Runtime, dispatch: Dispatch) -> int:
-    """Publish (or run) every due job; fire due SLA timers. Returns jobs handed over."""
+    """Publish (or run) every due job; fire due SLA timers and queue admin alerts
+    (quarantined mail, a refused routing file). Returns jobs handed over."""
     fire_due_timers(runtime.db, runtime.routing.current())
+    queue_admin_alerts(runtime.db, runtime.routing, datetime.now(UTC))
     total = 0
     while jobs := claim_due_jobs(runtime.db):
         for job_id, kind in jobs:

@@ -251,7 +251,24 @@ class QuarantineAlertContext:
         return f"aliasdesk quarantine retry {self.quarantine_id}"
 
 
-MailContext = TicketMailContext | QuarantineAlertContext
+@dataclass(frozen=True, kw_only=True)
+class RoutingRefusedContext:
+    """Sent to the admins when an edited routing file was refused on reload.
+
+    The previous valid rules stay in force, so nothing visibly breaks: without this mail
+    the admin who made the edit may never notice that it did not take effect.
+    """
+
+    path: str
+    problems: tuple[str, ...]
+    refused_at: datetime
+
+    @property
+    def check_command(self) -> str:
+        return f"aliasdesk rules check {self.path}"
+
+
+MailContext = TicketMailContext | QuarantineAlertContext | RoutingRefusedContext
 
 KINDS: dict[str, type[MailContext]] = {
     "acknowledgement": AcknowledgementContext,
@@ -263,6 +280,7 @@ KINDS: dict[str, type[MailContext]] = {
     "sla_warning": SlaWarningContext,
     "escalation": EscalationContext,
     "quarantine_alert": QuarantineAlertContext,
+    "routing_refused": RoutingRefusedContext,
 }
 
 # RFC 3834 §5: "auto-replied" marks a direct automatic response to a mail, which is what

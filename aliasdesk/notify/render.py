@@ -29,6 +29,7 @@ from aliasdesk.notify.kinds import (
     MailContext,
     QuarantineAlertContext,
     ReplyRelayContext,
+    RoutingRefusedContext,
     SlaWarningContext,
     StatusUpdateContext,
     describe_duration,
@@ -267,5 +268,11 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
             from_address="someone@example.net",
             subject="Question about invoices",
             received_at=_SAMPLE_CREATED,
+        )
+    if kind == "routing_refused":
+        return RoutingRefusedContext(
+            path="config/routing.yaml",
+            problems=("config/routing.yaml:31: departments.IT.assignment: must be one of ...",),
+            refused_at=_SAMPLE_CREATED,
         )
     raise TemplateError(kind, "-", "unknown notification kind")

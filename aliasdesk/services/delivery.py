@@ -3,6 +3,14 @@
 The claim is committed before the SMTP call. A worker that dies after the server's 250
 but before recording it leaves a stale claim; after the lease another worker sends the
 stored bytes again, with the same Message-ID, so the recipient sees one mail.
+
+Two knobs, read from the environment when used so tests and operators can shrink them:
+
+- ``ALIASDESK_CLAIM_LEASE_SECONDS`` (default 120): how long a claim protects a delivery
+  from other workers. Keep it well above the SMTP timeout (30 s), or a slow but healthy
+  send is taken over and the recipient gets the mail twice.
+- ``ALIASDESK_RETRY_BASE_SECONDS`` (default 5): the first retry delay after a transient
+  SMTP error; each further try doubles it, capped at ten minutes.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,9 +36,39 @@ from aliasdesk.services.rendering import render_delivery
 from aliasdesk.services.tickets import add_event
 
 log = logging.getLogger("aliasdesk.delivery")
-CLAIM_LEASE = timedelta(seconds=120)
+LEASE_VARIABLE = "ALIASDESK_CLAIM_LEASE_SECONDS"
+RETRY_BASE_VARIABLE = "ALIASDESK_RETRY_BASE_SECONDS"
+DEFAULT_CLAIM_LEASE = 120.0
+DEFAULT_RETRY_BASE = 5.0
+MAX_BACKOFF = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+PUBLIC_KINDS = frozenset({"acknowledgement", "reply_relay", "status_update", "feedback_request"})
+"""Kinds the requester sees; the others are stored on the ticket as internal messages."""
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; a bad value keeps the default
+    (logged), because a typo here must not stop mail from going out."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        log.error("event=bad_setting variable=%s value=%r default=%s", variable, text, default)
+        return default
+    return value
+
+
+def claim_lease() -> timedelta:
+    return timedelta(seconds=_seconds(LEASE_VARIABLE, DEFAULT_CLAIM_LEASE))
+
+
+CLAIM_LEASE = claim_lease()
+"""The lease as the process started with it (the job runner's wait for a busy delivery)."""
 
 
 class MailSender(Protocol):
@@ -43,8 +82,9 @@ class DeliveryOutcome:
 
 
 def backoff(attempts: int) -> timedelta:
-    """5 s, 10 s, 20 s … capped at 10 minutes."""
-    return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+    """base, 2 × base, 4 × base … capped at 10 minutes (base 5 s unless configured)."""
+    base = _seconds(RETRY_BASE_VARIABLE, DEFAULT_RETRY_BASE)
+    return min(MAX_BACKOFF, timedelta(seconds=base * 2 ** max(0, attempts - 1)))
 
 
 def claim(
@@ -55,7 +95,12 @@ def claim(
     instance_id: str,
     now: datetime,
 ) -> Delivery | None:
-    """Take the delivery for this worker (committed), rendering it on first claim."""
+    """Take the delivery for this worker (committed), rendering it on first claim.
+
+    ``claimed_by`` gets a token unique to this claim, so the outcome is only recorded
+    by the worker that still holds it (see :func:`_transient`).
+    """
+    token = f"{WORKER_NAME}:{secrets.token_hex(4)}"
     with db.unit_of_work() as session:
         claimed = session.execute(
             update(Delivery)
@@ -63,12 +108,12 @@ def claim(
                 Delivery.id == delivery_id,
                 or_(
                     Delivery.state == "pending",
-                    (Delivery.state == "sending") & (Delivery.claimed_at < now - CLAIM_LEASE),
+                    (Delivery.state == "sending") & (Delivery.claimed_at < now - claim_lease()),
                 ),
             )
             .values(
                 state="sending",
-                claimed_by=WORKER_NAME,
+                claimed_by=token,
                 claimed_at=now,
                 attempts=Delivery.attempts + 1,
             )
@@ -78,6 +123,8 @@ def claim(
             return None
         delivery = session.get(Delivery, delivery_id, populate_existing=True)
         assert delivery is not None
+        if delivery.attempts > 1 and delivery.rendered is not None:
+            log.info("event=resend delivery=%s attempt=%s", delivery_id, delivery.attempts)
         if delivery.rendered is None:
             delivery.rendered = render_delivery(session, delivery, config, renderer, instance_id)
         session.expunge(delivery)
@@ -96,13 +143,14 @@ def deliver(
     delivery = claim(db, delivery_id, config, renderer, instance_id, now)
     if delivery is None:
         return _not_claimed(db, delivery_id)
-    assert delivery.rendered is not None
+    assert delivery.rendered is not None and delivery.claimed_by is not None
+    token = delivery.claimed_by
     try:
         reply = sender.send(delivery.sender, [delivery.recipient], delivery.rendered)
     except TransientDeliveryError as error:
-        return _transient(db, delivery_id, str(error))
+        return _transient(db, delivery_id, token, str(error))
     except PermanentDeliveryError as error:
-        return _permanent(db, delivery_id, str(error))
+        return _permanent(db, delivery_id, token, str(error))
     return _sent(db, delivery_id, reply)
 
 
@@ -114,12 +162,20 @@ def _not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
 
 
 def _sent(db: Database, delivery_id: int, reply: str) -> DeliveryOutcome:
+    """The server took the mail: record it, whoever holds the claim by now.
+
+    A second 250 for the same delivery (a stale claim taken over while the first worker
+    was still talking to the server) is not recorded twice.
+    """
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
         assert delivery is not None
-        delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
         kind = delivery.kind
+        if delivery.state == "sent":
+            log.info("event=sent_again delivery=%s kind=%s", delivery_id, kind)
+            return DeliveryOutcome("sent", reply)
+        delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
         _record_outbound(session, delivery, now)
         _finish_jobs(session, delivery_id, now)
     log.info("event=sent delivery=%s kind=%s", delivery_id, kind)
@@ -135,8 +191,7 @@ def _record_outbound(session: Session, delivery: Delivery, now: datetime) -> Non
         TicketMessage(
             ticket_id=delivery.ticket_id,
             direction="out",
-            internal=delivery.kind
-            not in {"acknowledgement", "reply_relay", "status_update", "feedback_request"},
+            internal=delivery.kind not in PUBLIC_KINDS,
             from_address=delivery.sender,
             to_addresses=json.dumps([delivery.recipient]),
             subject=f"({delivery.kind})",
@@ -148,29 +203,47 @@ def _record_outbound(session: Session, delivery: Delivery, now: datetime) -> Non
     )
 
 
-def _transient(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:
+def _still_ours(delivery: Delivery, token: str) -> bool:
+    """Whether this worker's claim still stands: nobody took over a stale claim meanwhile.
+
+    Without this check a worker whose slow send timed out after another worker had
+    already sent the mail would put the delivery back to pending and send it a third time.
+    """
+    return delivery.state == "sending" and delivery.claimed_by == token
+
+
+def _transient(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
         assert delivery is not None
+        if not _still_ours(delivery, token):
+            log.info("event=retry_skipped delivery=%s state=%s", delivery_id, delivery.state)
+            return DeliveryOutcome("busy", error)
         if delivery.attempts >= MAX_ATTEMPTS:
             return _fail(
                 session, delivery, f"gave up after {delivery.attempts} tries: {error}", now
             )
+        delay = backoff(delivery.attempts)
         delivery.state, delivery.last_error = "pending", error[:2000]
+        delivery.claimed_by, delivery.claimed_at = None, None
         for job in session.query(Job).filter(Job.delivery_id == delivery_id, Job.state != "done"):
             job.state, job.published_at = "pending", None
-            job.available_at = now + backoff(delivery.attempts)
+            job.available_at = now + delay
             job.last_error = error[:2000]
-    log.warning("event=retry delivery=%s error=%r", delivery_id, error[:200])
+    log.warning(
+        "event=retry delivery=%s in=%.3fs error=%r", delivery_id, delay.total_seconds(), error[:200]
+    )
     return DeliveryOutcome("pending", error)
 
 
-def _permanent(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:
+def _permanent(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
         assert delivery is not None
+        if not _still_ours(delivery, token):
+            return DeliveryOutcome("busy", error)
         return _fail(session, delivery, error, now)
 
 

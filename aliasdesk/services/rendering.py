@@ -22,6 +22,7 @@ from aliasdesk.notify.kinds import (
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.services.alerts import ADMIN_KINDS, admin_context
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
@@ -153,6 +154,8 @@ def render_delivery(
     """The bytes to send for ``delivery``: threaded to the requester's original mail."""
     ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
     if ticket is None:
+        if delivery.kind in ADMIN_KINDS:
+            return _render_admin_alert(delivery, renderer, instance_id)
         raise ValueError(f"delivery {delivery.id} has no ticket")
     rendered = renderer.render(
         delivery.kind, build_context(delivery, ticket, config, session), ticket.department
@@ -178,4 +181,22 @@ def render_delivery(
         reply_to=delivery.sender,
         extra_headers={LOOP_HEADER: instance_id},
         attachments=files,
+    )
+
+
+def _render_admin_alert(delivery: Delivery, renderer: TemplateRenderer, instance_id: str) -> bytes:
+    """An alert to an admin: about no ticket, so it threads to nothing."""
+    rendered = renderer.render(delivery.kind, admin_context(delivery))
+    return compose(
+        from_address=delivery.sender,
+        from_name="aliasdesk",
+        to=[delivery.recipient],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=delivery.message_id,
+        in_reply_to=None,
+        references=[],
+        auto_submitted=delivery.auto_submitted,
+        extra_headers={LOOP_HEADER: instance_id},
     )

@@ -1,15 +1,20 @@
 """The routing rules in force, re-read when the file changes (CONTRACT §2).
 
 A file that does not validate is refused with its file:line:field messages in the log and
-the last valid rules stay in force; the process never stops over a bad edit.
+the last valid rules stay in force; the process never stops over a bad edit. The refusal is
+also kept (``refusal``) so the relay can tell the admins of the rules still in force
+(aliasdesk.services.alerts): a refused edit otherwise goes unnoticed, because nothing breaks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aliasdesk.domain.organisation import RoutingConfig
@@ -17,6 +22,23 @@ from aliasdesk.settings.errors import RoutingFileError
 from aliasdesk.settings.routing_file import load_routing
 
 log = logging.getLogger("aliasdesk.routing")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refused version of the routing file.
+
+    ``digest`` names that version (its bytes and modification time), identically in every
+    process that reads it, so the gateway and the workers raise one alert between them.
+    """
+
+    error: RoutingFileError
+    digest: str
+    at: datetime
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(str(problem) for problem in self.error.errors)
 
 
 class RoutingHolder:
@@ -35,6 +57,7 @@ class RoutingHolder:
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
         self.refused: RoutingFileError | None = None
+        self.refusal: Refusal | None = None
 
     def _file_stamp(self) -> tuple[float, int]:
         try:
@@ -42,6 +65,14 @@ class RoutingHolder:
         except OSError:
             return (0.0, -1)
         return (info.st_mtime, info.st_size)
+
+    def _digest(self, stamp: tuple[float, int]) -> str:
+        hasher = hashlib.sha256(repr(stamp).encode())
+        try:
+            hasher.update(self.path.read_bytes())
+        except OSError:
+            hasher.update(b"(unreadable)")
+        return hasher.hexdigest()[:16]
 
     def current(self) -> RoutingConfig:
         now = time.monotonic()
@@ -59,6 +90,7 @@ class RoutingHolder:
                 config = load_routing(self.path)
             except RoutingFileError as error:
                 self.refused = error
+                self.refusal = Refusal(error, self._digest(stamp), datetime.now(UTC))
                 for problem in error.errors:
                     log.error("event=routing_refused %s", problem)
                 if self.on_refused is not None:
@@ -66,6 +98,7 @@ class RoutingHolder:
                 return
             self._config = config
             self.refused = None
+            self.refusal = None
             log.info(
                 "event=routing_reloaded path=%s departments=%d", self.path, len(config.departments)
             )
