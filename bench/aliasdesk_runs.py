@@ -12,6 +12,7 @@ django-helpdesk peer, so all three are measured with the same instruments.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import subprocess
@@ -394,5 +395,5 @@ def _feed(client: object, folder: str, mails: Sequence[GeneratedMail], spacing: 
 
 def _percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (no interpolation: p99 of 100 is the 99th value)."""
-    rank = max(1, min(len(sorted_values), round(pct / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(pct / 100 * len(sorted_values))))
     return sorted_values[rank - 1]

@@ -84,13 +84,14 @@ def _tell(runtime: Runtime, inbound_ids: list[int], sink: SmtpSink) -> None:
                     f"     {ref}: status {ticket.status}, owner {ticket.owner or 'nobody'}"
                     + (f", rated {ticket.rating}/5" if ticket.rating else "")
                 )
-    _say("  mail sent:")
+    with runtime.db.reader() as session:
+        rows = session.execute(select(Delivery.message_id, Delivery.kind)).all()
+        kinds = {message_id: kind for message_id, kind in rows}
+    _say("  mail sent:" if sink.messages else "  no mail sent")
     for message in sink.messages:
         parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-        _say(
-            f'     to {", ".join(message.rcpt_tos)}: "{parsed["Subject"]}" '
-            f"({parsed['Auto-Submitted']})"
-        )
+        kind = kinds.get(str(parsed["Message-ID"]), "mail").replace("_", " ")
+        _say(f'     {kind:<16} to {", ".join(message.rcpt_tos)}: "{parsed["Subject"]}"')
     sink.clear()
 
 

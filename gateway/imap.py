@@ -14,13 +14,15 @@ import select
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
+
+from aliasdesk.services.oauth import OAuthError, invalidate
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class ImapConnectionError(ImapError):
 
 
 class ImapAuthError(ImapError):
-    """The server refused the username or password."""
+    """The server refused the credentials (password or OAuth2 access token)."""
 
 
 class ImapSecurityError(ImapError):
@@ -71,6 +73,8 @@ class ImapConfig:
     processed_folder: str | None = None
     timeout: float = 30.0
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    token_provider: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    """Set: log in with XOAUTH2 and the token it returns, never with ``password``."""
 
     @property
     def mailbox_key(self) -> str:
@@ -144,7 +148,7 @@ class ImapMailbox:
             with _translated(cfg, "connect"):
                 if cfg.security == "starttls":
                     self._starttls(client)
-                client.login(cfg.username, cfg.password)
+                self._login(client)
             self._client = client
             uidvalidity = self.select()
         except BaseException:
@@ -177,6 +181,36 @@ class ImapMailbox:
                 port=self.config.port,
             )
         client.starttls(self.config.ssl_context)
+
+    def _login(self, client: IMAPClient) -> None:
+        provider = self.config.token_provider
+        if provider is None:
+            client.login(self.config.username, self.config.password)
+            return
+        # Never fall back to LOGIN: with oauth2 configured there is no password to send, and a
+        # server without XOAUTH2 is the wrong server (or its configuration changed).
+        if not client.has_capability("AUTH=XOAUTH2"):
+            raise ImapAuthError(
+                "imap_auth=oauth2 but the server does not offer AUTH=XOAUTH2",
+                host=self.config.host,
+                port=self.config.port,
+            )
+        try:
+            client.oauth2_login(self.config.username, self._token(provider))
+        except imap_exc.LoginError:
+            # The cached token may have been revoked before it expired: one fresh token,
+            # one more try; a second refusal is the account's or the app's problem.
+            log.info("imap.oauth2_refused host=%s retry=fresh-token", self.config.host)
+            invalidate(provider)
+            client.oauth2_login(self.config.username, self._token(provider))
+
+    def _token(self, provider: Callable[[], str]) -> str:
+        try:
+            return provider()
+        except OAuthError as exc:
+            raise ImapAuthError(
+                f"login: no access token: {exc}", host=self.config.host, port=self.config.port
+            ) from exc
 
     def select(self) -> int:
         """(Re-)select the folder; returns its current UIDVALIDITY.

@@ -258,11 +258,10 @@ _DOT_ATOM = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`
 
 
 def _clean_address(addr: str) -> str:
-    """Lower-cased bare address, in the one spelling outgoing mail can use.
+    """Lower-cased bare address; a needlessly quoted local part is written plainly.
 
-    A quoted local part that needs no quotes (``"jo"@x``) names the same mailbox as the
-    unquoted one (RFC 5322 §3.4.1), and a trailing root dot (``x@example.com.``) the same
-    domain; both are written plainly, or mail to the sender could not be addressed.
+    ``"jo"@x`` names the same mailbox as ``jo@x`` (RFC 5322 §3.4.1), and only the plain
+    spelling can be compared with other addresses and used to answer the sender.
     """
     address = "".join(addr.split()).strip("<>").lower()
     local, at, domain = address.rpartition("@")
@@ -270,7 +269,7 @@ def _clean_address(addr: str) -> str:
         return address
     if len(local) > 2 and local[0] == local[-1] == '"' and _DOT_ATOM.match(local[1:-1]):
         local = local[1:-1]
-    return f"{local}@{domain.rstrip('.')}"
+    return f"{local}@{domain}"
 
 
 def parse_address_list(

@@ -14,12 +14,14 @@ import asyncio
 import logging
 import ssl
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import aiosmtplib
+
+from aliasdesk.services.oauth import OAuthError, invalidate, xoauth2_response
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,11 @@ class SmtpMailer:
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
+        token_provider: Callable[[], str] | None = None,
     ) -> None:
+        """``token_provider`` set: log in as ``username`` with XOAUTH2 and the access token it
+        returns (``password`` is then never sent); it is called in a worker thread, as
+        fetching a token may block on HTTP."""
         if security not in DEFAULT_PORTS:
             raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
         self.host = host
@@ -119,6 +125,9 @@ class SmtpMailer:
         self.timeout = timeout
         self._tls_context = tls_context
         self._local_hostname = local_hostname
+        self._token_provider = token_provider
+        if token_provider is not None and not username:
+            raise ValueError("XOAUTH2 needs the username the token was issued for")
         self._client: aiosmtplib.SMTP | None = None
         self._lock: asyncio.Lock | None = None
         self.connections_opened = 0
@@ -163,8 +172,9 @@ class SmtpMailer:
         return aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
-            username=self.username,
-            password=self._password,
+            # With XOAUTH2 we log in ourselves after connect(); aiosmtplib must not try LOGIN.
+            username=None if self._token_provider else self.username,
+            password=None if self._token_provider else self._password,
             timeout=self.timeout,
             use_tls=self.security == "ssl",
             # True, not None: None would mean "upgrade if offered", i.e. plain if not.
@@ -183,6 +193,8 @@ class SmtpMailer:
         try:
             await client.connect()
             self._check_encrypted(client)
+            if self._token_provider is not None:
+                await self._xoauth2_login(client, self._token_provider)
         except Exception as e:
             client.close()
             raise self._connect_error(e) from e
@@ -198,6 +210,38 @@ class SmtpMailer:
             raise SmtpSetupError(
                 None, f"{self.security} requested but the connection is not encrypted"
             )
+
+    async def _xoauth2_login(self, client: aiosmtplib.SMTP, provider: Callable[[], str]) -> None:
+        """AUTH XOAUTH2 with a cached token; on refusal once more with a fresh one.
+
+        The check for XOAUTH2 in the EHLO answer comes first: falling back to a password
+        mechanism would send nothing useful and hide a misconfigured server.
+        """
+        if not client.supports_extension("auth") or "xoauth2" not in client.server_auth_methods:
+            raise SmtpSetupError(None, "smtp_auth=oauth2 but the server does not offer XOAUTH2")
+        assert self.username is not None
+        try:
+            await self._xoauth2_attempt(client, self.username, await self._token(provider))
+        except aiosmtplib.SMTPAuthenticationError:
+            log.info("event=smtp_oauth2_refused host=%s retry=fresh-token", self.host)
+            invalidate(provider)
+            await self._xoauth2_attempt(client, self.username, await self._token(provider))
+
+    async def _token(self, provider: Callable[[], str]) -> str:
+        try:
+            return await asyncio.to_thread(provider)
+        except OAuthError as e:
+            raise SmtpSetupError(None, f"no access token: {e}") from e
+
+    @staticmethod
+    async def _xoauth2_attempt(client: aiosmtplib.SMTP, user: str, token: str) -> None:
+        response = await client.execute_command(b"AUTH", b"XOAUTH2", xoauth2_response(user, token))
+        if response.code == 334:
+            # A refusal comes as a challenge carrying a JSON error; the client answers with an
+            # empty line and then gets the final 5xx (Google's and Microsoft's XOAUTH2 flow).
+            response = await client.execute_command(b"")
+        if response.code != 235:
+            raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
 
     def _connect_error(self, error: Exception) -> Exception:
         if isinstance(error, DeliveryError):

@@ -174,38 +174,15 @@ def apply_reply(
 
 
 def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> None:
-    """Apply the commands, then store and relay the text (kept internal under #note)."""
+    """Store and relay the text (kept internal under #note), then apply the commands.
+
+    The relay is queued first so the requester reads the answer before the status mail
+    (or feedback request) the commands cause.
+    """
     ticket, sender = reply.ticket, reply.sender
     internal = block.is_note
     told_requester = False
-    for command in block.commands:
-        result = apply_command(
-            reply.session,
-            ticket,
-            command,
-            actor=sender,
-            config=reply.config,
-            cause=reply.cause,
-            now=reply.now,
-        )
-        (outcome.applied if result.applied else outcome.refused).append(result.message)
-        told_requester |= result.changed and command.name in {"resolve", "close", "status"}
     text = block.remaining_text
-    if not (text or reply.has_files or outcome.applied):
-        return  # only refused commands: nothing changes, the sender is told why
-    if ticket.status == "new":
-        # The first member action opens the ticket; the reply itself tells the requester.
-        change_status(
-            reply.session,
-            ticket,
-            "open",
-            actor=sender,
-            config=reply.config,
-            cause=reply.cause,
-            now=reply.now,
-            quiet=True,
-            why=f"first action by {sender}",
-        )
     if text or reply.has_files:
         message = add_message(
             reply.session,
@@ -224,6 +201,33 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
             told_requester = True
         if ticket.owner and ticket.owner != sender:
             _relay(reply, message, [ticket.owner], "owner")
+    for command in block.commands:
+        result = apply_command(
+            reply.session,
+            ticket,
+            command,
+            actor=sender,
+            config=reply.config,
+            cause=reply.cause,
+            now=reply.now,
+        )
+        (outcome.applied if result.applied else outcome.refused).append(result.message)
+        told_requester |= result.changed and command.name in {"resolve", "close", "status"}
+    if not (text or reply.has_files or outcome.applied):
+        return  # only refused commands: nothing changes, the sender is told why
+    if ticket.status == "new":
+        # The first member action opens the ticket; the reply itself tells the requester.
+        change_status(
+            reply.session,
+            ticket,
+            "open",
+            actor=sender,
+            config=reply.config,
+            cause=reply.cause,
+            now=reply.now,
+            quiet=True,
+            why=f"first action by {sender}",
+        )
     if told_requester and ticket.first_response_at is None:
         ticket.first_response_at = reply.now
 

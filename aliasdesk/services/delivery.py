@@ -127,6 +127,9 @@ def claim(
             log.info("event=resend delivery=%s attempt=%s", delivery_id, delivery.attempts)
         if delivery.rendered is None:
             delivery.rendered = render_delivery(session, delivery, config, renderer, instance_id)
+            # Written now, in the claim's commit: expunged first, the bytes would never be
+            # stored and a retry would send a re-rendered (different) mail.
+            session.flush()
         session.expunge(delivery)
         return delivery
 

@@ -23,6 +23,8 @@ from aliasdesk.settings.errors import ConfigError, SettingsError
 
 PREFIX = "ALIASDESK_"
 SECURITY_MODES = ("ssl", "starttls", "none")
+AUTH_MODES = ("password", "oauth2")
+SECRET_SUFFIXES = ("_password", "_secret", "_token")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -62,6 +64,13 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_security: str = "starttls"
+    imap_auth: str = "password"  # password | oauth2 (XOAUTH2 with a token from oauth_token_url)
+    smtp_auth: str = "password"
+    oauth_token_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_refresh_token: str | None = None  # None: the client-credentials grant
+    oauth_scope: str | None = None
     max_attachment_bytes: int = 25 * 1024 * 1024
     template_dir: Path = TEMPLATE_DIR
     require_authentication_results: bool = False
@@ -73,12 +82,17 @@ class Settings:
     def embedded_broker(self) -> bool:
         return self.broker_url == "embedded"
 
+    @property
+    def uses_oauth(self) -> bool:
+        """Whether either mail server is reached with an OAuth2 access token (XOAUTH2)."""
+        return "oauth2" in (self.imap_auth, self.smtp_auth)
+
     def redacted(self) -> dict[str, Any]:
-        """All settings as plain values, safe to log: passwords masked, paths as text."""
+        """All settings as plain values, safe to log: secrets masked, paths as text."""
         shown: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name.endswith("_password"):
+            if item.name.endswith(SECRET_SUFFIXES):
                 value = MASK if value else None
             elif item.name.endswith("_url"):
                 value = mask_url(value)
@@ -179,6 +193,13 @@ class _Reader:
             smtp_username=self.raw("SMTP_USERNAME"),
             smtp_password=self.raw("SMTP_PASSWORD"),
             smtp_security=smtp_security,
+            imap_auth=self.get("IMAP_AUTH", _choice(AUTH_MODES), "password"),
+            smtp_auth=self.get("SMTP_AUTH", _choice(AUTH_MODES), "password"),
+            oauth_token_url=self.get("OAUTH_TOKEN_URL", _http_url, None),
+            oauth_client_id=self.raw("OAUTH_CLIENT_ID"),
+            oauth_client_secret=self.raw("OAUTH_CLIENT_SECRET"),
+            oauth_refresh_token=self.raw("OAUTH_REFRESH_TOKEN"),
+            oauth_scope=self.raw("OAUTH_SCOPE"),
             max_attachment_bytes=self.get("MAX_ATTACHMENT_BYTES", _integer(0, 2**40), 25 << 20),
             template_dir=self.get("TEMPLATE_DIR", Path, TEMPLATE_DIR),
             require_authentication_results=self.get("REQUIRE_AUTH_RESULTS", _boolean, False),
@@ -186,9 +207,31 @@ class _Reader:
             log_level=self.get("LOG_LEVEL", _log_level, "INFO"),
             metrics_port=self.get("METRICS_PORT", port, None),
         )
+        self._check_oauth(settings)
         if self.errors:
             raise SettingsError(self.errors)
         return settings
+
+    def _check_oauth(self, settings: Settings) -> None:
+        """OAuth2 needs a token endpoint and a client before the first connection, not after.
+
+        Without a refresh token the client-credentials grant is used, and that one cannot
+        work without the client secret. The error goes on the ``_AUTH`` variable that asked
+        for OAuth2 when the missing piece has no line of its own to point at.
+        """
+        if not settings.uses_oauth:
+            return
+        asking = "IMAP_AUTH" if settings.imap_auth == "oauth2" else "SMTP_AUTH"
+        if settings.oauth_token_url is None and self.raw("OAUTH_TOKEN_URL") is None:
+            self.error(asking, "oauth2 needs ALIASDESK_OAUTH_TOKEN_URL")
+        if settings.oauth_client_id is None:
+            self.error(asking, "oauth2 needs ALIASDESK_OAUTH_CLIENT_ID")
+        if settings.oauth_refresh_token is None and settings.oauth_client_secret is None:
+            self.error(
+                asking,
+                "oauth2 without ALIASDESK_OAUTH_REFRESH_TOKEN uses the client-credentials "
+                "grant, which needs ALIASDESK_OAUTH_CLIENT_SECRET",
+            )
 
 
 def _choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
@@ -224,6 +267,12 @@ def _boolean(value: str) -> bool:
 def _url(value: str) -> str:
     if not _URL.match(value):
         raise ValueError(f'must be a URL such as sqlite:///aliasdesk.db, got "{mask_url(value)}"')
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.lower().startswith(("https://", "http://")):
+        raise ValueError(f'must be an https:// (or http://) URL, got "{mask_url(value)}"')
     return value
 
 
