@@ -217,7 +217,9 @@ class SmtpMailer:
         The check for XOAUTH2 in the EHLO answer comes first: falling back to a password
         mechanism would send nothing useful and hide a misconfigured server.
         """
-        if not client.supports_extension("auth") or "xoauth2" not in client.server_auth_methods:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()  # connect() says EHLO only when it logs in or starts TLS
+        if "xoauth2" not in client.server_auth_methods:
             raise SmtpSetupError(None, "smtp_auth=oauth2 but the server does not offer XOAUTH2")
         assert self.username is not None
         try:

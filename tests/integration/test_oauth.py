@@ -33,6 +33,9 @@ from tests.support.oauth_servers import (
     xoauth2_smtp,  # noqa: F401 - fixture
 )
 
+# The XOAUTH2 SMTP server requires AUTH on plain text: loopback only, TLS is tested elsewhere.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
 SCOPE = "https://outlook.office365.com/.default"
 
 

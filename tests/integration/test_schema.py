@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -9,10 +13,22 @@ from sqlalchemy import inspect
 from aliasdesk.db import schema
 from aliasdesk.db.models import Base
 from aliasdesk.db.session import Database
+from tests.support.backends import drop_postgres_database, make_postgres_database
 
 
-def test_migrations_build_exactly_the_models(database_url: str) -> None:
-    db = Database(database_url)
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: here the migrations themselves must build the schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    name, url = make_postgres_database(migrated=False)
+    yield url
+    drop_postgres_database(name)
+
+
+def test_migrations_build_exactly_the_models(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     try:
         schema.upgrade(db)
         assert schema.is_current(db)

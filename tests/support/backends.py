@@ -30,16 +30,46 @@ __all__ = [
 ]
 
 
-def make_postgres_database() -> tuple[str, str]:
-    """Create an empty database; returns (name, SQLAlchemy URL)."""
+_template: list[str] = []
+
+
+def _migrated_template() -> str:
+    """A database migrated once per test session; tests get copies (CREATE … TEMPLATE).
+
+    Copying is far cheaper than running the migrations for every test, and the copies
+    are still made by the migrations, never by create_all.
+    """
+    if _template:
+        return _template[0]
+    import atexit
+
+    import psycopg
+
+    from aliasdesk.db import schema
+    from aliasdesk.db.session import Database
+
+    name = f"aliasdesk_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = Database(f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}")
+    schema.upgrade(db)
+    db.dispose()
+    _template.append(name)
+    atexit.register(drop_postgres_database, name)
+    return name
+
+
+def make_postgres_database(*, migrated: bool = True) -> tuple[str, str]:
+    """Create a database (a copy of the migrated template, or empty); returns (name, URL)."""
     import psycopg
 
     if not port_open(PG_HOST, 5432):
         service_missing("PostgreSQL", f"nothing listens on {PG_HOST}:5432")
     name = f"aliasdesk_test_{uuid.uuid4().hex[:12]}"
     try:
+        template = f' TEMPLATE "{_migrated_template()}"' if migrated else ""
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{template}')
     except psycopg.Error as error:
         service_missing("PostgreSQL", str(error))
     return name, f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
