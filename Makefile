@@ -32,8 +32,13 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+RELIABILITY_REPORT ?= reliability-report.jsonl
+
 reliability: $(STAMP)
-	ALIASDESK_RELIABILITY_FULL=1 $(BIN)/pytest -q tests/crash tests/faults
+	rm -f $(RELIABILITY_REPORT)
+	ALIASDESK_RELIABILITY_FULL=1 ALIASDESK_RELIABILITY_REPORT=$(abspath $(RELIABILITY_REPORT)) \
+		$(BIN)/pytest -q tests/crash tests/faults; status=$$?; \
+		$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT); exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -223,7 +223,9 @@ def broker_url(kind: str) -> str:
     return REDIS_URL
 
 
-def aliasdesk_env(mailbox: Mailbox, folder: str, sink: SmtpSink, db_url: str, broker: str) -> dict[str, str]:
+def aliasdesk_env(
+    mailbox: Mailbox, folder: str, sink: SmtpSink, db_url: str, broker: str
+) -> dict[str, str]:
     server = mailbox.server
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIASDESK_")}
     env.update(
@@ -248,7 +250,11 @@ def aliasdesk_env(mailbox: Mailbox, folder: str, sink: SmtpSink, db_url: str, br
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [ALIASDESK, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [ALIASDESK, *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 
@@ -282,8 +288,12 @@ def _growth(samples: list[int]) -> float:
 
 
 def run_backlog(
-    mailbox: Mailbox, template: str, mails: Sequence[GeneratedMail], topology: Topology,
-    *, timeout: float = 600.0,
+    mailbox: Mailbox,
+    template: str,
+    mails: Sequence[GeneratedMail],
+    topology: Topology,
+    *,
+    timeout: float = 600.0,
 ) -> RunResult:
     """Process a pre-appended backlog; time from ready to the last acknowledgement."""
     expected = sum(m.acks for m in mails)
@@ -291,8 +301,9 @@ def run_backlog(
     workdir = Path(tempfile.mkdtemp(prefix="aliasdesk-bench-"))
     with SmtpSink() as sink, database(topology.database, workdir) as db_url:
         env = aliasdesk_env(mailbox, folder, sink, db_url, broker_url(topology.broker))
-        subprocess.run([ALIASDESK, "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [ALIASDESK, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
         watcher = AckWatcher(sink)
         processes: list[subprocess.Popen[bytes]] = []
         with RssSampler() as rss:
@@ -341,7 +352,10 @@ class LatencyResult:
 
 
 def run_latency(
-    mailbox: Mailbox, mails: Sequence[GeneratedMail], *, spacing: float = 0.2,
+    mailbox: Mailbox,
+    mails: Sequence[GeneratedMail],
+    *,
+    spacing: float = 0.2,
 ) -> LatencyResult:
     """Mails arriving one every ``spacing`` s while `aliasdesk run` IDLEs; APPEND -> ack."""
     requests = [m for m in mails if m.kind == "request"]
@@ -350,8 +364,9 @@ def run_latency(
     appended: dict[str, float] = {}
     with SmtpSink() as sink, database("sqlite", workdir) as db_url:
         env = aliasdesk_env(mailbox, folder, sink, db_url, "embedded")
-        subprocess.run([ALIASDESK, "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [ALIASDESK, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
         process = _spawn(["run"], env, workdir / "main.log")
         try:
             _ready_at(workdir / "main.log", time.monotonic())
@@ -368,7 +383,9 @@ def run_latency(
         finally:
             _stop_all([process])
     delays = sorted(
-        (watcher.arrivals[mid] - at) * 1000 for mid, at in appended.items() if mid in watcher.arrivals
+        (watcher.arrivals[mid] - at) * 1000
+        for mid, at in appended.items()
+        if mid in watcher.arrivals
     )
     if not delays:
         raise BenchError("no acknowledgement arrived during the latency run")
@@ -381,8 +398,13 @@ def run_latency(
     )
 
 
-def _feed(client: object, folder: str, mails: Sequence[GeneratedMail], spacing: float,
-          appended: dict[str, float]) -> None:
+def _feed(
+    client: object,
+    folder: str,
+    mails: Sequence[GeneratedMail],
+    spacing: float,
+    appended: dict[str, float],
+) -> None:
     """APPEND on a fixed schedule; the time recorded is when the server confirmed it."""
     start = time.monotonic()
     for n, mail in enumerate(mails):

@@ -32,7 +32,10 @@ BATCH = 100
 
 def _acknowledgement(mail: EmailMessage, number: int) -> EmailMessage | None:
     """An acknowledgement for a request; machine mail (RFC 3834) gets none."""
-    if mail.get("Auto-Submitted", "no").lower() != "no" or mail.get_content_type() == "multipart/report":
+    if (
+        mail.get("Auto-Submitted", "no").lower() != "no"
+        or mail.get_content_type() == "multipart/report"
+    ):
         return None
     sender = mail["From"].addresses[0].addr_spec if mail["From"] else None
     if not sender:
@@ -50,7 +53,10 @@ def _acknowledgement(mail: EmailMessage, number: int) -> EmailMessage | None:
 async def run(args: argparse.Namespace) -> dict[str, float]:
     started = time.monotonic()
     db = sqlite3.connect(Path(tempfile.mkdtemp()) / "bare.db")
-    db.execute("CREATE TABLE mail (id INTEGER PRIMARY KEY, message_id TEXT, sender TEXT, subject TEXT, raw BLOB)")
+    db.execute(
+        "CREATE TABLE mail (id INTEGER PRIMARY KEY, message_id TEXT, sender TEXT,"
+        " subject TEXT, raw BLOB)"
+    )
     smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=args.smtp_port, start_tls=False)
     await smtp.connect()
     imap = IMAPClient(args.host, args.port, ssl=False)

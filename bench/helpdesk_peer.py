@@ -16,7 +16,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,8 @@ ROOT_URLCONF = "benchsite.urls"
 INSTALLED_APPS = [
     "django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
     "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles",
-    "django.contrib.sites", "django.contrib.humanize", "rest_framework", "helpdesk",
+    "django.contrib.sites", "django.contrib.humanize", "rest_framework",
+    "account", "pinax.invitations", "pinax.teams", "helpdesk",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,25 +107,36 @@ class PeerResult:
 def ensure_installed() -> str | None:
     """Create the virtualenv once (kept across runs); returns why it failed, or None."""
     python = VENV / "bin" / "python"
-    if python.exists() and _has_helpdesk(python):
+    if python.exists() and _importable(python):
         return None
     try:
         # The benchmark's own interpreter (3.11) is the base; the venv shares nothing else.
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=120
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         return f"cannot create a virtualenv: {exc}"
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", f"django-helpdesk=={VERSION}"],
-        capture_output=True, text=True, timeout=600,
+        [str(python), "-m", "pip", "install", "--quiet", f"django-helpdesk[teams]=={VERSION}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if done.returncode != 0:
-        return f"pip install django-helpdesk=={VERSION} failed: {done.stderr.strip()[-300:]}"
+        return f"pip install django-helpdesk=={VERSION} failed: {_last_line(done.stderr)}"
     return None
 
 
-def _has_helpdesk(python: Path) -> bool:
-    return subprocess.run([str(python), "-c", "import helpdesk"], capture_output=True).returncode == 0
+def _importable(python: Path) -> bool:
+    # helpdesk's migrations depend on pinax_teams' (the "teams" extra), though it is optional.
+    check = [str(python), "-c", "import helpdesk, pinax.teams"]
+    return subprocess.run(check, capture_output=True).returncode == 0
+
+
+def _last_line(text: str) -> str:
+    """The error itself, from the end of a traceback, for a one-line reason."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no output"
 
 
 def _project(smtp_port: int) -> Path:
@@ -141,7 +152,13 @@ def _project(smtp_port: int) -> Path:
 
 
 def run_peer(
-    *, imap_port: int, user: str, password: str, folder: str, smtp_port: int, mails: int,
+    *,
+    imap_port: int,
+    user: str,
+    password: str,
+    folder: str,
+    smtp_port: int,
+    mails: int,
     sent: Callable[[], int],
 ) -> PeerResult:
     """One timed get_email pass over ``folder``; ``sent()`` reads the sink's count."""
@@ -152,19 +169,32 @@ def run_peer(
     root = _project(smtp_port)
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     migrate = subprocess.run(
-        [python, "-c", "import django,os,sys;os.environ['DJANGO_SETTINGS_MODULE']='benchsite.settings';"
-         "django.setup();from django.core.management import call_command;call_command('migrate',verbosity=0)"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        [
+            python,
+            "-c",
+            "import django,os,sys;os.environ['DJANGO_SETTINGS_MODULE']='benchsite.settings';"
+            "django.setup();from django.core.management import call_command;"
+            "call_command('migrate',verbosity=0)",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if migrate.returncode != 0:
-        return PeerResult(None, None, 0, 0, f"migrate failed: {migrate.stderr.strip()[-300:]}")
+        return PeerResult(None, None, 0, 0, f"migrate failed: {_last_line(migrate.stderr)}")
     before = sent()
     done = subprocess.run(
         [python, str(root / "driver.py"), str(root), str(imap_port), user, password, folder],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1800,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     if done.returncode != 0:
-        return PeerResult(None, None, 0, 0, f"get_email failed: {done.stderr.strip()[-300:]}")
+        return PeerResult(None, None, 0, 0, f"get_email failed: {_last_line(done.stderr)}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
     seconds = float(out["seconds"])
     return PeerResult(mails / seconds, seconds, int(out["tickets"]), sent() - before)

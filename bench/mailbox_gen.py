@@ -17,9 +17,9 @@ import quopri
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime
-from datetime import UTC, datetime, timedelta
 
 DOMAIN = "example.com"
 # alias -> department key, as in config/routing.yaml.
@@ -64,16 +64,52 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
         "Question about my travel reimbursement",
     ),
 }
-FIRST = ("anna", "ben", "chloé", "david", "eva", "felix", "greta", "hugo", "ines", "jonas",
-         "katrin", "lukas", "marie", "nils", "olga", "paul", "rita", "sven", "tara", "uwe")
-LAST = ("schmidt", "meyer", "dubois", "rossi", "novak", "jensen", "garcia", "kowalski",
-        "müller", "weber", "fischer", "lambert", "costa", "berg", "wagner")
-WORDS = (
+FIRST = (
+    "anna",
+    "ben",
+    "chloé",
+    "david",
+    "eva",
+    "felix",
+    "greta",
+    "hugo",
+    "ines",
+    "jonas",
+    "katrin",
+    "lukas",
+    "marie",
+    "nils",
+    "olga",
+    "paul",
+    "rita",
+    "sven",
+    "tara",
+    "uwe",
+)
+LAST = (
+    "schmidt",
+    "meyer",
+    "dubois",
+    "rossi",
+    "novak",
+    "jensen",
+    "garcia",
+    "kowalski",
+    "müller",
+    "weber",
+    "fischer",
+    "lambert",
+    "costa",
+    "berg",
+    "wagner",
+)
+_SAMPLE_TEXT = (
     "please could you have a look at this when you find the time it started on monday after "
     "the update and since then nothing works as before I already tried restarting and asked "
     "my colleagues but nobody knew what to do the deadline is next week so it would help a "
     "lot if someone could call me or drop by my desk thanks in advance für Ihre Hilfe merci"
-).split()
+)
+WORDS = tuple(_SAMPLE_TEXT.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +161,9 @@ class _Builder:
 
     def body(self) -> str:
         name = self.rng.choice(FIRST).capitalize()
-        paragraphs = [self.paragraph(self.rng.randint(25, 70)) for _ in range(self.rng.randint(1, 4))]
+        paragraphs = [
+            self.paragraph(self.rng.randint(25, 70)) for _ in range(self.rng.randint(1, 4))
+        ]
         return "Hello,\n\n" + "\n\n".join(paragraphs) + f"\n\nBest regards,\n{name}\n"
 
 
@@ -136,6 +174,9 @@ def _encoded(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return Header(text, "utf-8").encode()
+
+
+_QP_HEADER = "Content-Transfer-Encoding: quoted-printable\n\n"
 
 
 def _qp(text: str) -> str:
@@ -165,9 +206,9 @@ def _content(b: _Builder, text: str, attach: bool, index: int) -> str:
     """Headers from Content-Type on, and the body: plain, HTML-only or alternative."""
     shape = b.rng.random()
     if shape < 0.3:
-        inner = f"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n{_qp(text)}"
+        inner = f"Content-Type: text/plain; charset=utf-8\n{_QP_HEADER}{_qp(text)}"
     elif shape < 0.4:
-        inner = f"Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n{_qp(_html(text))}"
+        inner = f"Content-Type: text/html; charset=utf-8\n{_QP_HEADER}{_qp(_html(text))}"
     else:
         alt = f"alt-{b.tag}-{index}"
         inner = (
@@ -214,7 +255,12 @@ def _request(b: _Builder, index: int) -> GeneratedMail:
         extra = f"Cc: {other_alias}\n"
     mid = b.message_id(index)
     head = _headers(
-        b, sender=sender, name=f"{first.title()} {last.title()}", to=to, subject=subject, mid=mid,
+        b,
+        sender=sender,
+        name=f"{first.title()} {last.title()}",
+        to=to,
+        subject=subject,
+        mid=mid,
         extra=extra,
     )
     raw = head + _content(b, b.body(), rng.random() < 0.1, index)
@@ -235,19 +281,25 @@ def _reply(b: _Builder, index: int) -> GeneratedMail:
     text = "Thanks, one more detail: it happens again this morning.\n\n> " + "\n> ".join(
         b.paragraph(30).splitlines()
     )
-    head = _headers(b, sender=ticket.requester, name="Requester", to=to, subject=subject, mid=mid,
-                    extra=extra)
+    head = _headers(
+        b, sender=ticket.requester, name="Requester", to=to, subject=subject, mid=mid, extra=extra
+    )
     raw = head + _content(b, text, False, index)
-    return GeneratedMail(raw.encode(), "reply_tag" if by_tag else "reply_thread", 0, mid,
-                         ticket.requester)
+    return GeneratedMail(
+        raw.encode(), "reply_tag" if by_tag else "reply_thread", 0, mid, ticket.requester
+    )
 
 
 def _auto_reply(b: _Builder, index: int) -> GeneratedMail:
     mid = b.message_id(index)
     sender = f"ooo{index}@partner.example.net"
     head = _headers(
-        b, sender=sender, name="Out of Office", to=b.rng.choice(list(ALIASES)),
-        subject="Automatische Antwort: Abwesenheit", mid=mid,
+        b,
+        sender=sender,
+        name="Out of Office",
+        to=b.rng.choice(list(ALIASES)),
+        subject="Automatische Antwort: Abwesenheit",
+        mid=mid,
         extra="Auto-Submitted: auto-replied\nX-Auto-Response-Suppress: All\n",
     )
     raw = head + _content(b, "Ich bin bis zum 14. Mai nicht im Büro.\n", False, index)

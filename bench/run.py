@@ -62,10 +62,26 @@ def _bare(mailbox: Mailbox, template: str) -> dict[str, Any]:
     server = mailbox.server
     with SmtpSink() as sink, RssSampler() as rss:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_loop", "--host", server.host, "--port",
-             str(server.port), "--user", server.username, "--password", server.password,
-             "--folder", folder, "--smtp-port", str(sink.port)],
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+            [
+                sys.executable,
+                "-m",
+                "bench.bare_loop",
+                "--host",
+                server.host,
+                "--port",
+                str(server.port),
+                "--user",
+                server.username,
+                "--password",
+                server.password,
+                "--folder",
+                folder,
+                "--smtp-port",
+                str(sink.port),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
         )
         rss.watch("bare", process.pid)
         out, _ = process.communicate(timeout=900)
@@ -81,8 +97,13 @@ def _peer(mailbox: Mailbox, template: str, count: int) -> helpdesk_peer.PeerResu
     server = mailbox.server
     with SmtpSink() as sink:
         return helpdesk_peer.run_peer(
-            imap_port=server.port, user=server.username, password=server.password,
-            folder=folder, smtp_port=sink.port, mails=count, sent=lambda: len(sink.messages),
+            imap_port=server.port,
+            user=server.username,
+            password=server.password,
+            folder=folder,
+            smtp_port=sink.port,
+            mails=count,
+            sent=lambda: len(sink.messages),
         )
 
 
@@ -114,11 +135,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for rep in range(1, reps + 1):
             _say(f"-- repetition {rep}/{reps}")
             for topology in (SQLITE, PG2, PG1):
-                got = _attempt(topology.label, lambda t=topology: run_backlog(mailbox, "tmpl-small", mails, t), errors)
+                got = _attempt(
+                    topology.label,
+                    lambda t=topology: run_backlog(mailbox, "tmpl-small", mails, t),
+                    errors,
+                )
                 if got is not None:
                     runs[topology.label].append(got)
-                    _say(f"  {topology.label}: {got.mails_per_s:.1f} mails/s ({got.seconds:.1f} s, "
-                         f"{got.seconds_with_startup:.1f} s with start-up) rss={got.peak_rss_mb}")
+                    _say(
+                        f"  {topology.label}: {got.mails_per_s:.1f} mails/s ({got.seconds:.1f} s, "
+                        f"{got.seconds_with_startup:.1f} s with start-up) rss={got.peak_rss_mb}"
+                    )
             got = _attempt("bare loop", lambda: _bare(mailbox, "tmpl-small"), errors)
             if got is not None:
                 bare.append(got)
@@ -128,19 +155,32 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             peer = _attempt("django-helpdesk", lambda: _peer(mailbox, "tmpl-small", count), errors)
             if peer is not None:
                 peers.append(peer)
-                shown = f"{peer.mails_per_s:.1f} mails/s" if peer.mails_per_s else f"n/a ({peer.reason})"
+                shown = (
+                    f"{peer.mails_per_s:.1f} mails/s"
+                    if peer.mails_per_s
+                    else f"n/a ({peer.reason})"
+                )
                 _say(f"  django-helpdesk {helpdesk_peer.VERSION}: {shown}")
-        latency = _attempt("latency", lambda: run_latency(mailbox, generate(110, tag="lat")[:100]), errors)
+        latency = _attempt(
+            "latency", lambda: run_latency(mailbox, generate(110, tag="lat")[:100]), errors
+        )
         if latency is not None:
             _say(f"  latency: p50 {latency.p50_ms} ms, p99 {latency.p99_ms} ms")
         big = _big_runs(args, mailbox, runs, began, errors)
     finally:
         mailbox.stop()
-    return _report(args, count, reps, runs, bare, peers, latency, big, errors, time.monotonic() - began)
+    return _report(
+        args, count, reps, runs, bare, peers, latency, big, errors, time.monotonic() - began
+    )
 
 
-def _big_runs(args: argparse.Namespace, mailbox: Mailbox, runs: dict[str, list[RunResult]],
-              began: float, errors: dict[str, str]) -> dict[str, Any]:
+def _big_runs(
+    args: argparse.Namespace,
+    mailbox: Mailbox,
+    runs: dict[str, list[RunResult]],
+    began: float,
+    errors: dict[str, str],
+) -> dict[str, Any]:
     """10,000 mails: every topology in --full; on SQLite once by default if the budget allows."""
     if args.quick:
         return {"skipped": "--quick"}
@@ -149,8 +189,10 @@ def _big_runs(args: argparse.Namespace, mailbox: Mailbox, runs: dict[str, list[R
     estimate = 10_000 / rate * 1.2 + 60 if rate else float("inf")
     left = BUDGET_S - (time.monotonic() - began)
     if not args.full and estimate > left:
-        why = (f"skipped: an estimated {estimate:.0f} s at {rate:.0f} mails/s exceeds the "
-               f"{left:.0f} s left of the {BUDGET_S:.0f} s budget; run --full")
+        why = (
+            f"skipped: an estimated {estimate:.0f} s at {rate:.0f} mails/s exceeds the "
+            f"{left:.0f} s left of the {BUDGET_S:.0f} s budget; run --full"
+        )
         _say(f"  10,000 mails {why}")
         return {"skipped": why}
     big_mails = generate(10_000, tag="b")
@@ -159,7 +201,11 @@ def _big_runs(args: argparse.Namespace, mailbox: Mailbox, runs: dict[str, list[R
     for topology in (SQLITE, PG2) if args.full else (SQLITE,):
         results = []
         for _ in range(3 if args.full else 1):
-            got = _attempt(f"{topology.label} 10k", lambda t=topology: run_backlog(mailbox, "tmpl-big", big_mails, t, timeout=1800), errors)
+            got = _attempt(
+                f"{topology.label} 10k",
+                lambda t=topology: run_backlog(mailbox, "tmpl-big", big_mails, t, timeout=1800),
+                errors,
+            )
             if got is not None:
                 results.append(got)
                 _say(f"  10k {topology.label}: {got.mails_per_s:.1f} mails/s rss={got.peak_rss_mb}")
@@ -180,9 +226,18 @@ def _max_rss(results: list[RunResult]) -> dict[str, float]:
     return peak
 
 
-def _report(args: argparse.Namespace, count: int, reps: int, runs: dict[str, list[RunResult]],
-            bare: list[dict[str, Any]], peers: list[helpdesk_peer.PeerResult], latency: Any,
-            big: dict[str, Any], errors: dict[str, str], seconds: float) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace,
+    count: int,
+    reps: int,
+    runs: dict[str, list[RunResult]],
+    bare: list[dict[str, Any]],
+    peers: list[helpdesk_peer.PeerResult],
+    latency: Any,
+    big: dict[str, Any],
+    errors: dict[str, str],
+    seconds: float,
+) -> dict[str, Any]:
     tput = {label: _median([r.mails_per_s for r in results]) for label, results in runs.items()}
     rates = [p.mails_per_s for p in peers if p.mails_per_s]
     return {
@@ -192,16 +247,21 @@ def _report(args: argparse.Namespace, count: int, reps: int, runs: dict[str, lis
         "repetitions": reps,
         "throughput_mails_per_s": tput,
         "throughput_with_startup_s": {
-            label: _median([r.seconds_with_startup for r in results]) for label, results in runs.items()
+            label: _median([r.seconds_with_startup for r in results])
+            for label, results in runs.items()
         },
         "bare_loop_mails_per_s": _median([b["mails_per_s"] for b in bare]),
         "django_helpdesk_mails_per_s": _median(rates),
-        "django_helpdesk_reason": next((p.reason for p in peers if p.reason), errors.get("django-helpdesk", "")),
+        "django_helpdesk_reason": next(
+            (p.reason for p in peers if p.reason), errors.get("django-helpdesk", "")
+        ),
         "django_helpdesk_mails_sent": peers[-1].mails_sent if peers else None,
         "latency": asdict(latency) if latency is not None else None,
         "peak_rss_mb": {label: _max_rss(results) for label, results in runs.items()}
         | {"bare loop": {"bare": max((b["peak_rss_mb"] or 0) for b in bare)} if bare else {}},
-        "rss_growth_in_run": {label: results[-1].rss_growth for label, results in runs.items() if results},
+        "rss_growth_in_run": {
+            label: results[-1].rss_growth for label, results in runs.items() if results
+        },
         "big_10k": big,
         "errors": errors,
         "bench_seconds": round(seconds, 1),
@@ -237,18 +297,52 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (f"aliasdesk {PG2.label}", _fmt(pg2, " mails/s"), "", ""),
         (f"aliasdesk {PG1.label}", _fmt(pg1, " mails/s"), "", ""),
         ("bare loop (imapclient+stdlib+sqlite+aiosmtplib)", _fmt(bare, " mails/s"), "", ""),
-        (f"django-helpdesk {helpdesk_peer.VERSION} get_email", _fmt(djh, " mails/s")
-         if djh else f"n/a ({r['django_helpdesk_reason'] or 'not run'})"[:90], "", ""),
-        ("ratio aliasdesk/django-helpdesk (sqlite)", _fmt(ratios["aliasdesk/django-helpdesk"], "x"),
-         ">= 10x", _verdict(None if ratios["aliasdesk/django-helpdesk"] is None else ratios["aliasdesk/django-helpdesk"] >= 10)),
-        ("ratio aliasdesk/bare loop (sqlite)", _fmt(ratios["aliasdesk/bare"], "x"), ">= 2x",
-         _verdict(None if ratios["aliasdesk/bare"] is None else ratios["aliasdesk/bare"] >= 2)),
-        ("scale-out 2 workers / 1 worker (pg+redis)", _fmt(ratios["2 workers/1 worker"], "x"),
-         ">= 1.6x", _verdict(None if ratios["2 workers/1 worker"] is None else ratios["2 workers/1 worker"] >= 1.6)),
-        ("latency APPEND->ack p50 (IDLE, 100 mails @200 ms)", _fmt(lat.get("p50_ms"), " ms"), "< 1000 ms",
-         _verdict(None if not lat else lat["p50_ms"] < 1000)),
-        ("latency APPEND->ack p99", _fmt(lat.get("p99_ms"), " ms"), "< 3000 ms",
-         _verdict(None if not lat else lat["p99_ms"] < 3000)),
+        (
+            f"django-helpdesk {helpdesk_peer.VERSION} get_email",
+            _fmt(djh, " mails/s")
+            if djh
+            else f"n/a ({r['django_helpdesk_reason'] or 'not run'})"[:90],
+            "",
+            "",
+        ),
+        (
+            "ratio aliasdesk/django-helpdesk (sqlite)",
+            _fmt(ratios["aliasdesk/django-helpdesk"], "x"),
+            ">= 10x",
+            _verdict(
+                None
+                if ratios["aliasdesk/django-helpdesk"] is None
+                else ratios["aliasdesk/django-helpdesk"] >= 10
+            ),
+        ),
+        (
+            "ratio aliasdesk/bare loop (sqlite)",
+            _fmt(ratios["aliasdesk/bare"], "x"),
+            ">= 2x",
+            _verdict(None if ratios["aliasdesk/bare"] is None else ratios["aliasdesk/bare"] >= 2),
+        ),
+        (
+            "scale-out 2 workers / 1 worker (pg+redis)",
+            _fmt(ratios["2 workers/1 worker"], "x"),
+            ">= 1.6x",
+            _verdict(
+                None
+                if ratios["2 workers/1 worker"] is None
+                else ratios["2 workers/1 worker"] >= 1.6
+            ),
+        ),
+        (
+            "latency APPEND->ack p50 (IDLE, 100 mails @200 ms)",
+            _fmt(lat.get("p50_ms"), " ms"),
+            "< 1000 ms",
+            _verdict(None if not lat else lat["p50_ms"] < 1000),
+        ),
+        (
+            "latency APPEND->ack p99",
+            _fmt(lat.get("p99_ms"), " ms"),
+            "< 3000 ms",
+            _verdict(None if not lat else lat["p99_ms"] < 3000),
+        ),
     ]
     big = r["big_10k"]
     for label, peaks in r["peak_rss_mb"].items():
@@ -261,8 +355,14 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             for proc, mb in info["peak_rss_mb"].items():
                 base = small.get(proc)
                 flat = base is not None and mb <= base * 1.25
-                rows.append((f"peak RSS {proc} 10k vs {r['mails']} [{label}]",
-                             f"{mb} MB vs {_fmt(base)} MB", "flat (<= +25 %)", _verdict(flat)))
+                rows.append(
+                    (
+                        f"peak RSS {proc} 10k vs {r['mails']} [{label}]",
+                        f"{mb} MB vs {_fmt(base)} MB",
+                        "flat (<= +25 %)",
+                        _verdict(flat),
+                    )
+                )
         else:
             rows.append(("10,000 mails", str(info)[:90], "", ""))
     return rows
@@ -270,14 +370,30 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def _changes(latest: dict[str, Any], previous: dict[str, Any]) -> list[str]:
     lines = []
-    pairs = [(f"throughput {k}", v, previous.get("throughput_mails_per_s", {}).get(k))
-             for k, v in latest["throughput_mails_per_s"].items()]
-    pairs += [("bare loop", latest["bare_loop_mails_per_s"], previous.get("bare_loop_mails_per_s")),
-              ("django-helpdesk", latest["django_helpdesk_mails_per_s"], previous.get("django_helpdesk_mails_per_s"))]
+    pairs = [
+        (f"throughput {k}", v, previous.get("throughput_mails_per_s", {}).get(k))
+        for k, v in latest["throughput_mails_per_s"].items()
+    ]
+    pairs += [
+        ("bare loop", latest["bare_loop_mails_per_s"], previous.get("bare_loop_mails_per_s")),
+        (
+            "django-helpdesk",
+            latest["django_helpdesk_mails_per_s"],
+            previous.get("django_helpdesk_mails_per_s"),
+        ),
+    ]
     for key in ("aliasdesk/bare", "aliasdesk/django-helpdesk", "2 workers/1 worker"):
-        pairs.append((f"ratio {key}", latest["ratios"].get(key), previous.get("ratios", {}).get(key)))
+        pairs.append(
+            (f"ratio {key}", latest["ratios"].get(key), previous.get("ratios", {}).get(key))
+        )
     for key in ("p50_ms", "p99_ms"):
-        pairs.append((f"latency {key}", (latest["latency"] or {}).get(key), (previous.get("latency") or {}).get(key)))
+        pairs.append(
+            (
+                f"latency {key}",
+                (latest["latency"] or {}).get(key),
+                (previous.get("latency") or {}).get(key),
+            )
+        )
     for name, now, before in pairs:
         if now and before:
             lines.append(f"  {name}: {before} -> {now} ({(now - before) / before * 100:+.0f} %)")
@@ -293,8 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args)
     rows = table(result)
     width = max(len(row[0]) for row in rows)
-    _say(f"\n== aliasdesk bench ({result['mode']}, {result['mails']} mails, median of "
-         f"{result['repetitions']}, {result['bench_seconds']} s) ==")
+    _say(
+        f"\n== aliasdesk bench ({result['mode']}, {result['mails']} mails, median of "
+        f"{result['repetitions']}, {result['bench_seconds']} s) =="
+    )
     _say(f"{'figure':<{width}}  {'value':>20}  {'target':<16} verdict")
     for name, value, target, verdict in rows:
         _say(f"{name:<{width}}  {value:>20}  {target:<16} {verdict}")
@@ -306,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(latest, previous)
         lines = _changes(result, json.loads(previous.read_text()))
         if lines:
-            _say("change vs previous run (" + json.loads(previous.read_text()).get("at", "?") + "):")
+            _say(
+                "change vs previous run (" + json.loads(previous.read_text()).get("at", "?") + "):"
+            )
             for line in lines:
                 _say(line)
     latest.write_text(json.dumps(result, indent=2) + "\n")

@@ -70,7 +70,10 @@ def summary(entries: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
         ("mails appended", str(_total(entries, "mails"))),
         ("mails lost (must be 0)", str(_total(entries, "lost"))),
         ("tickets doubled (must be 0)", str(_total(entries, "tickets_doubled"))),
-        ("different duplicate mails sent (must be 0)", str(_total(entries, "different_duplicates"))),
+        (
+            "different duplicate mails sent (must be 0)",
+            str(_total(entries, "different_duplicates")),
+        ),
         ("same-Message-ID resends", str(_total(entries, "same_id_resends"))),
         ("longest recovery", _seconds(max(recoveries) if recoveries else None)),
     ]
@@ -107,8 +110,18 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def render(entries: Sequence[dict[str, Any]]) -> str:
     head = _table(["figure", "value"], [list(r) for r in summary(entries)])
     detail = _table(
-        ["scenario", "kills", "mails", "lost", "doubled", "diff dup", "resends", "recovery",
-         "settle", "notes"],
+        [
+            "scenario",
+            "kills",
+            "mails",
+            "lost",
+            "doubled",
+            "diff dup",
+            "resends",
+            "recovery",
+            "settle",
+            "notes",
+        ],
         scenario_rows(entries),
     )
     return f"aliasdesk reliability summary\n\n{head}\n\nper scenario\n\n{detail}\n"

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
-from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.notify.render import TemplateError, TemplateRenderer
 from aliasdesk.services.rendering import render_delivery
 from aliasdesk.services.tickets import add_event
 
@@ -41,7 +42,10 @@ RETRY_BASE_VARIABLE = "ALIASDESK_RETRY_BASE_SECONDS"
 DEFAULT_CLAIM_LEASE = 120.0
 DEFAULT_RETRY_BASE = 5.0
 MAX_BACKOFF = timedelta(minutes=10)
-MAX_ATTEMPTS = 12
+# With the 10-minute cap, 300 tries keep going through about two days of SMTP outage
+# before a mail is given up (and recorded as failed on its ticket).
+DEFAULT_MAX_ATTEMPTS = 300
+MAX_ATTEMPTS_VARIABLE = "ALIASDESK_MAX_DELIVERY_ATTEMPTS"
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 PUBLIC_KINDS = frozenset({"acknowledgement", "reply_relay", "status_update", "feedback_request"})
 """Kinds the requester sees; the others are stored on the ticket as internal messages."""
@@ -61,6 +65,10 @@ def _seconds(variable: str, default: float) -> float:
         log.error("event=bad_setting variable=%s value=%r default=%s", variable, text, default)
         return default
     return value
+
+
+def max_attempts() -> int:
+    return max(1, int(_seconds(MAX_ATTEMPTS_VARIABLE, DEFAULT_MAX_ATTEMPTS)))
 
 
 def claim_lease() -> timedelta:
@@ -143,7 +151,12 @@ def deliver(
     instance_id: str,
 ) -> DeliveryOutcome:
     now = datetime.now(UTC)
-    delivery = claim(db, delivery_id, config, renderer, instance_id, now)
+    try:
+        delivery = claim(db, delivery_id, config, renderer, instance_id, now)
+    except (TemplateError, ComposeError, ValueError) as error:
+        # The mail cannot be built (an address compose refuses, a broken template): no
+        # retry will change that, so it fails now instead of being retried forever.
+        return _unrenderable(db, delivery_id, f"cannot build the mail: {error}")
     if delivery is None:
         return _not_claimed(db, delivery_id)
     assert delivery.rendered is not None and delivery.claimed_by is not None
@@ -157,11 +170,34 @@ def deliver(
     return _sent(db, delivery_id, reply)
 
 
+def _unrenderable(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:
+    now = datetime.now(UTC)
+    with db.unit_of_work() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.state in {"sent", "failed"}:
+            return DeliveryOutcome(delivery.state if delivery else "missing", "not built")
+        return _fail(session, delivery, error, now)
+
+
 def _not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
-    with db.reader() as session:
+    """Someone else has the delivery: sent or failed already, or being sent right now.
+
+    A delivery being sent by another worker is looked at again once that worker's lease
+    runs out, in case it died. The jobs are rescheduled here with a conditional UPDATE,
+    never read-then-written: the other worker may be marking them done at this very
+    moment, and a plain write would undo that and send the mail again later.
+    """
+    now = datetime.now(UTC)
+    with db.unit_of_work() as session:
         delivery = session.get(Delivery, delivery_id)
         state = delivery.state if delivery else "missing"
-    return DeliveryOutcome(state if state != "sending" else "busy", "not claimed")
+        if state == "sending":
+            session.execute(
+                update(Job)
+                .where(Job.delivery_id == delivery_id, Job.state != "done")
+                .values(state="pending", published_at=None, available_at=now + claim_lease())
+            )
+    return DeliveryOutcome(state, "claimed by another worker" if state == "sending" else state)
 
 
 def _sent(db: Database, delivery_id: int, reply: str) -> DeliveryOutcome:
@@ -222,8 +258,8 @@ def _transient(db: Database, delivery_id: int, token: str, error: str) -> Delive
         assert delivery is not None
         if not _still_ours(delivery, token):
             log.info("event=retry_skipped delivery=%s state=%s", delivery_id, delivery.state)
-            return DeliveryOutcome("busy", error)
-        if delivery.attempts >= MAX_ATTEMPTS:
+            return DeliveryOutcome(delivery.state, f"taken over meanwhile: {error}")
+        if delivery.attempts >= max_attempts():
             return _fail(
                 session, delivery, f"gave up after {delivery.attempts} tries: {error}", now
             )
@@ -246,7 +282,7 @@ def _permanent(db: Database, delivery_id: int, token: str, error: str) -> Delive
         delivery = session.get(Delivery, delivery_id, with_for_update=True)
         assert delivery is not None
         if not _still_ours(delivery, token):
-            return DeliveryOutcome("busy", error)
+            return DeliveryOutcome(delivery.state, f"taken over meanwhile: {error}")
         return _fail(session, delivery, error, now)
 
 

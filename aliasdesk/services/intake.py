@@ -127,7 +127,11 @@ def process_inbound(
     """Run the pipeline for one stored mail in one transaction; never raises on bad mail."""
     try:
         with db.unit_of_work() as session:
-            row = session.get(InboundMail, inbound_id)
+            # Locked: a second gateway on the same mailbox finds the row already pending
+            # (process_pending takes every ``received`` row, not only its own) and must
+            # wait for this transaction, then see the final state, instead of running the
+            # pipeline on it again (SQLite serialises writers anyway; no-op there).
+            row = session.get(InboundMail, inbound_id, with_for_update=True)
             assert row is not None, f"inbound mail {inbound_id} vanished"
             if row.state in FINAL_STATES:
                 return _result(row)
@@ -195,6 +199,10 @@ def _after_conflict(db: Database, inbound_id: int, error: str) -> IntakeResult:
     with db.reader() as session:
         row = session.get(InboundMail, inbound_id)
         assert row is not None, f"inbound mail {inbound_id} vanished"
+        if row.state in FINAL_STATES:
+            # Another process settled this very row first (its key is the one we hit):
+            # its outcome stands, overwriting it would hide the ticket it opened.
+            return _result(row)
         key = dedupe_key(parse_mail(row.raw).message_id, row.raw)
         earlier = session.scalar(select(MessageKey.inbound_id).where(MessageKey.key == key))
     if earlier is not None and earlier != inbound_id:

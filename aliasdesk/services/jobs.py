@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
 from aliasdesk.db.models import Job, Ticket
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
@@ -87,8 +89,14 @@ class JobRunner:
         return detail
 
     def _later(self, job_id: int, delay: timedelta) -> None:
+        # Conditional: another worker may be marking the job done at this moment.
         with self.db.unit_of_work() as session:
-            job = session.get(Job, job_id)
-            if job is not None and job.state != "done":
-                job.state, job.published_at = "pending", None
-                job.available_at = datetime.now(UTC) + delay
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state != "done")
+                .values(
+                    state="pending",
+                    published_at=None,
+                    available_at=datetime.now(UTC) + delay,
+                )
+            )

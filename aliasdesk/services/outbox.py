@@ -7,6 +7,7 @@ worker that died) goes back to ``pending``.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -14,7 +15,20 @@ from sqlalchemy import func, select, update
 from aliasdesk.db.models import Job
 from aliasdesk.db.session import Database
 
-PUBLISH_LEASE = timedelta(seconds=180)
+DEFAULT_PUBLISH_LEASE = 180.0
+PUBLISH_LEASE_VARIABLE = "ALIASDESK_PUBLISH_LEASE_SECONDS"
+
+
+def publish_lease() -> timedelta:
+    """How long a published job may stay unfinished before it is published again."""
+    try:
+        seconds = float(os.environ.get(PUBLISH_LEASE_VARIABLE, "") or DEFAULT_PUBLISH_LEASE)
+    except ValueError:
+        seconds = DEFAULT_PUBLISH_LEASE
+    return timedelta(seconds=max(seconds, 0.1))
+
+
+PUBLISH_LEASE = publish_lease()
 
 
 def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
@@ -23,7 +37,7 @@ def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
     with db.unit_of_work() as session:
         session.execute(
             update(Job)
-            .where(Job.state == "published", Job.published_at < now - PUBLISH_LEASE)
+            .where(Job.state == "published", Job.published_at < now - publish_lease())
             .values(state="pending", published_at=None)
         )
         due = session.execute(

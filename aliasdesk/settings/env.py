@@ -94,7 +94,7 @@ class Settings:
             value = getattr(self, item.name)
             if item.name.endswith(SECRET_SUFFIXES):
                 value = MASK if value else None
-            elif item.name.endswith("_url"):
+            elif item.name.endswith("_url") and value is not None:
                 value = mask_url(value)
             elif isinstance(value, Path):
                 value = str(value)

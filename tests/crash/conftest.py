@@ -22,13 +22,16 @@ from tests.support.services import port_open, service_missing
 
 REDIS_DB = int(os.environ.get("ALIASDESK_TEST_REDIS_DB", "13"))
 
-__all__ = ["Backends", "backends", "log_dir", "postgres_db", "redis_db", "REDIS_DB"]
+__all__ = ["REDIS_DB", "Backends", "backends", "log_dir", "postgres_db", "redis_db"]
 
 
 def redis_cli(*args: str) -> str:
     result = subprocess.run(
         ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", str(REDIS_DB), *args],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     return result.stdout
 

@@ -4,6 +4,7 @@ its oauth2 passdb, and aiosmtpd accepting only XOAUTH2."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -19,6 +20,7 @@ from aliasdesk.services.oauth import (
 from aliasdesk.settings.env import load_settings
 from gateway.imap import ImapAuthError, ImapConfig, ImapMailbox
 from gateway.local_servers import LocalImapServer
+from tests.support.dovecot import DovecotError, find_dovecot
 from tests.support.harness import build_mail
 from tests.support.oauth_servers import (
     CLIENT_ID,
@@ -28,15 +30,41 @@ from tests.support.oauth_servers import (
     DovecotOAuthServer,
     TokenEndpoint,
     XOAuth2SmtpServer,
-    dovecot_oauth,  # noqa: F401 - fixture
-    token_endpoint,  # noqa: F401 - fixture
-    xoauth2_smtp,  # noqa: F401 - fixture
 )
+from tests.support.services import service_missing
 
 # The XOAUTH2 SMTP server requires AUTH on plain text: loopback only, TLS is tested elsewhere.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 SCOPE = "https://outlook.office365.com/.default"
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    with TokenEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def dovecot_oauth(token_endpoint: TokenEndpoint) -> Iterator[DovecotOAuthServer]:
+    if find_dovecot() is None:
+        service_missing("dovecot", "binary not found; apt-get install dovecot-imapd")
+    server = DovecotOAuthServer(token_endpoint)
+    try:
+        server.start()
+    except DovecotError as exc:
+        server.cleanup()
+        service_missing("dovecot", str(exc))
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def xoauth2_smtp(token_endpoint: TokenEndpoint) -> Iterator[XOAuth2SmtpServer]:
+    with XOAuth2SmtpServer(token_endpoint) as server:
+        yield server
 
 
 def refresh_client(endpoint: TokenEndpoint, **changes: str | None) -> OAuthClient:

@@ -22,13 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from gateway.local_servers import ReceivedMail
-from tests.support.dovecot import DovecotError, DovecotServer, find_dovecot
-from tests.support.services import free_port, service_missing
+from tests.support.dovecot import DovecotServer
+from tests.support.services import free_port
 
 CLIENT_ID = "aliasdesk-app"
 CLIENT_SECRET = "client-secret-value"
@@ -106,7 +105,7 @@ class TokenEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
                 if self.path == "/token":
@@ -122,7 +121,7 @@ class TokenEndpoint:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep pytest's output clean
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -229,28 +228,6 @@ class DovecotOAuthServer(DovecotServer):
         )
 
 
-@pytest.fixture
-def token_endpoint() -> Iterator[TokenEndpoint]:
-    with TokenEndpoint() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def dovecot_oauth(token_endpoint: TokenEndpoint) -> Iterator[DovecotOAuthServer]:
-    if find_dovecot() is None:
-        service_missing("dovecot", "binary not found; apt-get install dovecot-imapd")
-    server = DovecotOAuthServer(token_endpoint)
-    try:
-        server.start()
-    except DovecotError as exc:
-        server.cleanup()
-        service_missing("dovecot", str(exc))
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
 class _XOAuth2Handler:
     """aiosmtpd handler: XOAUTH2 checked against the token endpoint, password logins
     recorded and refused, mail kept for the test."""
@@ -261,7 +238,7 @@ class _XOAuth2Handler:
         self.xoauth2_attempts: list[tuple[str, bool]] = []
         self.password_attempts: list[str] = []
 
-    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) > 1:
             blob = base64.b64decode(args[1])
         else:
@@ -278,7 +255,9 @@ class _XOAuth2Handler:
         # line, then the final refusal.
         error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "mail"})
         await server.challenge_auth(error)
-        return AuthResult(success=False, message="535 5.7.8 Username and token not accepted")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and token not accepted"
+        )
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -287,7 +266,7 @@ class _XOAuth2Handler:
         self.password_attempts.append(mechanism)
         return AuthResult(success=False)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         self.messages.append(
             ReceivedMail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], data)
@@ -332,12 +311,6 @@ class XOAuth2SmtpServer:
         self._controller.stop()
 
 
-@pytest.fixture
-def xoauth2_smtp(token_endpoint: TokenEndpoint) -> Iterator[XOAuth2SmtpServer]:
-    with XOAuth2SmtpServer(token_endpoint) as server:
-        yield server
-
-
 __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
@@ -346,7 +319,4 @@ __all__ = [
     "DovecotOAuthServer",
     "TokenEndpoint",
     "XOAuth2SmtpServer",
-    "dovecot_oauth",
-    "token_endpoint",
-    "xoauth2_smtp",
 ]

@@ -212,3 +212,84 @@ def test_bad_url_message_does_not_leak_its_password() -> None:
 )
 def test_mask_url(url: str, shown: str) -> None:
     assert mask_url(url) == shown
+
+
+OAUTH = {
+    "ALIASDESK_OAUTH_TOKEN_URL": "https://login.example.com/tenant/oauth2/v2.0/token",
+    "ALIASDESK_OAUTH_CLIENT_ID": "app-id",
+    "ALIASDESK_OAUTH_CLIENT_SECRET": "client-secret-value",
+    "ALIASDESK_OAUTH_REFRESH_TOKEN": "refresh-token-value",
+    "ALIASDESK_OAUTH_SCOPE": "https://outlook.office365.com/.default",
+}
+
+
+def test_password_logins_are_the_default() -> None:
+    settings = load({})
+    assert (settings.imap_auth, settings.smtp_auth) == ("password", "password")
+    assert settings.oauth_token_url is None and settings.oauth_client_id is None
+    assert settings.oauth_refresh_token is None and settings.oauth_scope is None
+    assert not settings.uses_oauth
+
+
+def test_oauth_settings_are_read() -> None:
+    settings = load({**OAUTH, "ALIASDESK_IMAP_AUTH": "OAuth2", "ALIASDESK_SMTP_AUTH": "oauth2"})
+    assert (settings.imap_auth, settings.smtp_auth) == ("oauth2", "oauth2")
+    assert settings.uses_oauth
+    assert settings.oauth_token_url == OAUTH["ALIASDESK_OAUTH_TOKEN_URL"]
+    assert (settings.oauth_client_id, settings.oauth_client_secret) == (
+        "app-id",
+        "client-secret-value",
+    )
+    assert settings.oauth_refresh_token == "refresh-token-value"
+    assert settings.oauth_scope == "https://outlook.office365.com/.default"
+
+
+def test_oauth_secrets_never_show() -> None:
+    settings = load({**OAUTH, "ALIASDESK_SMTP_AUTH": "oauth2"})
+    text = repr(settings) + str(settings.redacted())
+    assert "client-secret-value" not in text and "refresh-token-value" not in text
+    assert settings.redacted()["oauth_client_secret"] == "********"
+    assert settings.redacted()["oauth_token_url"] == OAUTH["ALIASDESK_OAUTH_TOKEN_URL"]
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("ALIASDESK_OAUTH_TOKEN_URL", "needs ALIASDESK_OAUTH_TOKEN_URL"),
+        ("ALIASDESK_OAUTH_CLIENT_ID", "needs ALIASDESK_OAUTH_CLIENT_ID"),
+    ],
+)
+def test_oauth2_without_its_endpoint_or_client_is_refused(missing: str, message: str) -> None:
+    environ = {k: v for k, v in OAUTH.items() if k != missing}
+    with pytest.raises(SettingsError) as caught:
+        load({**environ, "ALIASDESK_IMAP_AUTH": "oauth2"})
+    assert f"environment: ALIASDESK_IMAP_AUTH: oauth2 {message}" in str(caught.value)
+
+
+def test_client_credentials_without_a_secret_is_refused() -> None:
+    environ = {
+        k: v
+        for k, v in OAUTH.items()
+        if k not in ("ALIASDESK_OAUTH_REFRESH_TOKEN", "ALIASDESK_OAUTH_CLIENT_SECRET")
+    }
+    with pytest.raises(SettingsError, match=r"ALIASDESK_SMTP_AUTH: .*client-credentials"):
+        load({**environ, "ALIASDESK_SMTP_AUTH": "oauth2"})
+    # With a refresh token a public client (no secret) is fine.
+    assert load({**environ, "ALIASDESK_SMTP_AUTH": "oauth2", "ALIASDESK_OAUTH_REFRESH_TOKEN": "rt"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ALIASDESK_IMAP_AUTH", "kerberos", "must be one of password | oauth2"),
+        ("ALIASDESK_OAUTH_TOKEN_URL", "login.example.com/token", "must be an https://"),
+    ],
+)
+def test_bad_oauth_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load({name: value})
+    assert f"{name}: {message}" in str(caught.value)
+
+
+def test_oauth_settings_are_not_checked_when_unused() -> None:
+    assert load({"ALIASDESK_OAUTH_CLIENT_ID": "app-id"}).imap_auth == "password"
