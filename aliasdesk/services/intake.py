@@ -29,6 +29,7 @@ from aliasdesk.mail.parse import parse_mail
 
 log = logging.getLogger("aliasdesk.intake")
 FINAL_STATES = ("processed", "ignored", "quarantined", "duplicate")
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,41 @@ def process_pending(
 ) -> list[IntakeResult]:
     """Process every stored mail still ``received`` (new ones and a crash's leftovers)."""
     results: list[IntakeResult] = []
-    while ids := pending_ids(db):
-        for inbound_id in ids:
-            results.append(process_inbound(db, inbound_id, config_source(), settings))
+    while ids := pending_ids(db, limit=BATCH):
+        results.extend(process_batch(db, ids, config_source(), settings))
+    return results
+
+
+def process_batch(
+    db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
+) -> list[IntakeResult]:
+    """Process a fetch batch in one transaction, each mail inside its own savepoint.
+
+    One commit per batch instead of one per mail. A mail whose savepoint fails is rolled
+    back alone and then processed on its own by :func:`process_inbound`, which quarantines
+    it with the traceback or settles a unique-key race; the others commit together. A
+    database outage aborts the batch and leaves every mail ``received`` for the next run.
+    """
+    results: list[IntakeResult] = []
+    retry_alone: list[int] = []
+    with db.unit_of_work() as session:
+        rows = session.scalars(
+            select(InboundMail)
+            .where(InboundMail.id.in_(list(ids)))
+            .order_by(InboundMail.id)
+            .with_for_update()
+        ).all()
+        for row in rows:
+            if row.state in FINAL_STATES:
+                results.append(_result(row))
+                continue
+            try:
+                with session.begin_nested():
+                    results.append(_run(session, row, config, settings))
+            except OperationalError:
+                raise
+            except Exception:
+                retry_alone.append(row.id)
+    for inbound_id in retry_alone:
+        results.append(process_inbound(db, inbound_id, config, settings))
     return results
