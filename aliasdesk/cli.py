@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--department")
     listing.add_argument("--status", choices=["new", "open", "pending", "resolved", "closed"])
+    listing.add_argument("--limit", type=int, default=1000, help="newest N (default 1000)")
     show = tickets_sub.add_parser("show")
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime, build_runtime
 from aliasdesk.settings.env import Settings, load_settings
 
@@ -21,6 +22,16 @@ def _settings() -> Settings:
 
 def _runtime(*, migrate: bool = True) -> Runtime:
     return build_runtime(_settings(), migrate=migrate)
+
+
+def _database() -> Database:
+    """The database alone, for commands that only read: they work while the routing
+    file is being fixed, and they create or migrate the schema like every command."""
+    from aliasdesk.db import schema
+
+    db = Database(_settings().database_url)
+    schema.upgrade(db)
+    return db
 
 
 def _stop_event() -> threading.Event:
@@ -101,17 +112,19 @@ def tickets(args: argparse.Namespace) -> int:
     from aliasdesk.commands_read import tickets_list, tickets_show
 
     if args.tickets_command == "list":
-        return tickets_list(_runtime(), args.department, args.status, as_json=args.json)
-    return tickets_show(_runtime(), args.ref, as_json=args.json)
+        return tickets_list(
+            _database(), args.department, args.status, as_json=args.json, limit=args.limit
+        )
+    return tickets_show(_database(), args.ref, as_json=args.json)
 
 
 def quarantine(args: argparse.Namespace) -> int:
     from aliasdesk.commands_read import quarantine_list
     from aliasdesk.services.quarantine import retry
 
-    runtime = _runtime()
     if args.quarantine_command == "list":
-        return quarantine_list(runtime, as_json=args.json)
+        return quarantine_list(_database(), as_json=args.json)
+    runtime = _runtime()
     if not args.all and not args.ids:
         print("aliasdesk quarantine retry: name IDs or --all", file=sys.stderr)
         return 2
@@ -132,7 +145,7 @@ def quarantine(args: argparse.Namespace) -> int:
 def mail(args: argparse.Namespace) -> int:
     from aliasdesk.commands_read import mail_list
 
-    return mail_list(_runtime(), args.limit, as_json=args.json)
+    return mail_list(_database(), args.limit, as_json=args.json)
 
 
 def import_mail(args: argparse.Namespace) -> int:
@@ -145,4 +158,4 @@ def import_mail(args: argparse.Namespace) -> int:
 def status(_args: argparse.Namespace) -> int:
     from aliasdesk.commands_read import show_status
 
-    return show_status(_runtime())
+    return show_status(_database())

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from aliasdesk.cli import print_json
 from aliasdesk.db.models import Delivery, InboundMail, Job, SlaTimer
 from aliasdesk.db.queries import ticket_by_ref
+from aliasdesk.db.session import Database
 from aliasdesk.domain.refs import RefError
-from aliasdesk.runtime import Runtime
 from aliasdesk.services import reports
 from aliasdesk.settings.routing_file import check_routing, load_routing
 
@@ -73,10 +73,10 @@ def _existing_database(url: str) -> Any:
 
 
 def tickets_list(
-    runtime: Runtime, department: str | None, status: str | None, *, as_json: bool
+    db: Database, department: str | None, status: str | None, *, as_json: bool, limit: int
 ) -> int:
-    with runtime.db.reader() as session:
-        rows = reports.list_tickets(session, department, status)
+    with db.reader() as session:
+        rows = reports.list_tickets(session, department, status, limit=limit)
     if as_json:
         print_json(rows)
         return 0
@@ -88,8 +88,8 @@ def tickets_list(
     return 0
 
 
-def tickets_show(runtime: Runtime, ref: str, *, as_json: bool) -> int:
-    with runtime.db.reader() as session:
+def tickets_show(db: Database, ref: str, *, as_json: bool) -> int:
+    with db.reader() as session:
         try:
             ticket = ticket_by_ref(session, ref)
         except RefError as error:
@@ -126,8 +126,8 @@ def tickets_show(runtime: Runtime, ref: str, *, as_json: bool) -> int:
     return 0
 
 
-def quarantine_list(runtime: Runtime, *, as_json: bool) -> int:
-    with runtime.db.reader() as session:
+def quarantine_list(db: Database, *, as_json: bool) -> int:
+    with db.reader() as session:
         rows = reports.list_quarantine(session)
     if as_json:
         print_json(rows)
@@ -140,8 +140,8 @@ def quarantine_list(runtime: Runtime, *, as_json: bool) -> int:
     return 0
 
 
-def mail_list(runtime: Runtime, limit: int, *, as_json: bool) -> int:
-    with runtime.db.reader() as session:
+def mail_list(db: Database, limit: int, *, as_json: bool) -> int:
+    with db.reader() as session:
         rows = reports.list_mail(session, limit)
     if as_json:
         print_json(rows)
@@ -155,9 +155,9 @@ def mail_list(runtime: Runtime, limit: int, *, as_json: bool) -> int:
     return 0
 
 
-def show_status(runtime: Runtime) -> int:
+def show_status(db: Database) -> int:
     now = datetime.now(UTC)
-    with runtime.db.reader() as session:
+    with db.reader() as session:
 
         def count(query: Any) -> int:
             return int(session.scalar(query) or 0)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.alerts import queue_admin_alerts
+from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.outbox import claim_due_jobs, unfinished_jobs
 from aliasdesk.services.sla import fire_due_timers
 
@@ -18,13 +19,21 @@ log = logging.getLogger("aliasdesk.relay")
 Dispatch = Callable[[int, str], None]
 
 
-def inline_dispatch(runtime: Runtime) -> Dispatch:
-    runner = runtime.job_runner()
+class InlineDispatch:
+    """The embedded broker: jobs run right here, a whole claimed batch at a time."""
 
-    def dispatch(job_id: int, _kind: str) -> None:
-        runner.run(job_id)
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
 
-    return dispatch
+    def __call__(self, job_id: int, _kind: str) -> None:
+        self.runner.run(job_id)
+
+    def many(self, jobs: Sequence[tuple[int, str]]) -> None:
+        self.runner.run_many([job_id for job_id, _ in jobs])
+
+
+def inline_dispatch(runtime: Runtime) -> InlineDispatch:
+    return InlineDispatch(runtime.job_runner())
 
 
 def relay_once(runtime: Runtime, dispatch: Dispatch) -> int:
@@ -33,12 +42,19 @@ def relay_once(runtime: Runtime, dispatch: Dispatch) -> int:
     fire_due_timers(runtime.db, runtime.routing.current())
     queue_admin_alerts(runtime.db, runtime.routing, datetime.now(UTC))
     total = 0
+    many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db):
-        for job_id, kind in jobs:
+        if many is not None:
             try:
-                dispatch(job_id, kind)
-            except Exception:
-                log.exception("event=dispatch_failed job=%s", job_id)
+                many(jobs)
+            except Exception:  # the jobs stay published and come back after the lease
+                log.exception("event=dispatch_failed jobs=%d", len(jobs))
+        else:
+            for job_id, kind in jobs:
+                try:
+                    dispatch(job_id, kind)
+                except Exception:
+                    log.exception("event=dispatch_failed job=%s", job_id)
         total += len(jobs)
     return total
 

@@ -20,6 +20,7 @@ from aliasdesk.inbound.context import PipelineSettings
 from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.jobs import JobRunner
+from aliasdesk.services.oauth import TokenProvider, token_provider_from_settings
 from aliasdesk.services.routing_holder import RoutingHolder
 from aliasdesk.settings.env import Settings
 
@@ -32,6 +33,7 @@ class Runtime:
     db: Database
     routing: RoutingHolder
     renderer: TemplateRenderer
+    token_provider: TokenProvider | None = None
     _mailer: SyncSmtpMailer | None = field(default=None, repr=False)
 
     @property
@@ -55,6 +57,7 @@ class Runtime:
                     security=s.smtp_security,  # type: ignore[arg-type]
                     username=s.smtp_username,
                     password=s.smtp_password,
+                    token_provider=self.token_provider if s.smtp_auth == "oauth2" else None,
                 )
             )
         return self._mailer
@@ -90,4 +93,10 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     if migrate:
         schema.upgrade(db)
     log.info("event=start at=%s database=%s", datetime.now(UTC).isoformat(), db.engine.dialect.name)
-    return Runtime(settings=settings, db=db, routing=routing, renderer=renderer)
+    return Runtime(
+        settings=settings,
+        db=db,
+        routing=routing,
+        renderer=renderer,
+        token_provider=token_provider_from_settings(settings),
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import dramatiq
 
@@ -39,12 +41,26 @@ def broker_dispatch(runtime: Runtime) -> tuple[Dispatch, dramatiq.Broker | None]
     from worker.broker import make_broker
 
     broker = make_broker(runtime.settings.broker_url)
-    actors = declare_actors(broker)
+    return DramatiqDispatch(declare_actors(broker), broker), broker
 
-    def dispatch(job_id: int, kind: str) -> None:
-        actors[kind].send(job_id)
 
-    return dispatch, broker
+class DramatiqDispatch:
+    """Jobs as Dramatiq messages: single ids, or a claimed batch cut into slices so that
+    several workers share it."""
+
+    SLICE = 20
+
+    def __init__(self, actors: dict[str, dramatiq.Actor[[int], None]], broker: dramatiq.Broker):
+        self.actors = actors
+        self.batch = broker.get_actor("run_jobs")
+
+    def __call__(self, job_id: int, kind: str) -> None:
+        self.actors[kind].send(job_id)
+
+    def many(self, jobs: Sequence[tuple[int, str]]) -> None:
+        ids = [job_id for job_id, _ in jobs]
+        for start in range(0, len(ids), self.SLICE):
+            self.batch.send(ids[start : start + self.SLICE])
 
 
 def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> int:
@@ -62,12 +78,13 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
             drain(runtime, dispatch)
             return 0
         assert stop is not None
-        relay = threading.Thread(
-            target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
-        )
-        relay.start()
-        poller.run_forever(stop)
-        relay.join(timeout=5)
+        with _metrics(runtime):
+            relay = threading.Thread(
+                target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
+            )
+            relay.start()
+            poller.run_forever(stop)
+            relay.join(timeout=5)
         return 0
     finally:
         if worker is not None:
@@ -80,7 +97,24 @@ def run_gateway(runtime: Runtime, stop: threading.Event) -> int:
     relay = threading.Thread(
         target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
     )
-    relay.start()
-    make_poller(runtime, Intake(runtime)).run_forever(stop)
-    relay.join(timeout=5)
+    with _metrics(runtime):
+        relay.start()
+        make_poller(runtime, Intake(runtime)).run_forever(stop)
+        relay.join(timeout=5)
     return 0
+
+
+@contextmanager
+def _metrics(runtime: Runtime) -> Iterator[None]:
+    """Prometheus text on 127.0.0.1:ALIASDESK_METRICS_PORT while the gateway runs."""
+    port = runtime.settings.metrics_port
+    if not port:
+        yield
+        return
+    from aliasdesk.metrics import start_metrics_server
+
+    stop = start_metrics_server(runtime.db, port)
+    try:
+        yield
+    finally:
+        stop()

@@ -25,6 +25,7 @@ def imap_config(runtime: Runtime) -> ImapConfig:
         security=s.imap_security,  # type: ignore[arg-type]  # validated by load_settings
         folder=s.imap_folder,
         processed_folder=s.imap_processed_folder,
+        token_provider=runtime.token_provider if s.imap_auth == "oauth2" else None,
     )
 
 

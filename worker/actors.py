@@ -27,8 +27,29 @@ def _run(job_id: int) -> None:
     _runner.run(job_id)
 
 
+def _run_many(job_ids: list[int]) -> None:
+    if _runner is None:
+        raise RuntimeError("worker started without a job runner")
+    _runner.run_many(job_ids)
+
+
+def declare_batch_actor(broker: dramatiq.Broker) -> dramatiq.Actor[[list[int]], None]:
+    """One message for a slice of a relay batch: fewer broker round trips and commits."""
+    fn: Callable[[list[int]], None] = _run_many
+    return dramatiq.actor(  # type: ignore[call-overload,no-any-return]
+        fn,
+        actor_name="run_jobs",
+        queue_name=QUEUE,
+        broker=broker,
+        max_retries=5,
+        min_backoff=1000,
+        max_backoff=60_000,
+    )
+
+
 def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[[int], None]]:
-    """One actor per job kind, all on the aliasdesk queue."""
+    """One actor per job kind (and the batch actor), all on the aliasdesk queue."""
+    declare_batch_actor(broker)
 
     def make(name: str) -> dramatiq.Actor[[int], None]:
         fn: Callable[[int], None] = _run

@@ -108,38 +108,50 @@ def claim(
     ``claimed_by`` gets a token unique to this claim, so the outcome is only recorded
     by the worker that still holds it (see :func:`_transient`).
     """
-    token = f"{WORKER_NAME}:{secrets.token_hex(4)}"
     with db.unit_of_work() as session:
-        claimed = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id == delivery_id,
-                or_(
-                    Delivery.state == "pending",
-                    (Delivery.state == "sending") & (Delivery.claimed_at < now - claim_lease()),
-                ),
-            )
-            .values(
-                state="sending",
-                claimed_by=token,
-                claimed_at=now,
-                attempts=Delivery.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
+        return claim_in(session, delivery_id, config, renderer, instance_id, now)
+
+
+def claim_in(
+    session: Session,
+    delivery_id: int,
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+    now: datetime,
+) -> Delivery | None:
+    """The claim inside the caller's transaction; the row comes back detached."""
+    token = f"{WORKER_NAME}:{secrets.token_hex(4)}"
+    claimed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            or_(
+                Delivery.state == "pending",
+                (Delivery.state == "sending") & (Delivery.claimed_at < now - claim_lease()),
+            ),
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        delivery = session.get(Delivery, delivery_id, populate_existing=True)
-        assert delivery is not None
-        if delivery.attempts > 1 and delivery.rendered is not None:
-            log.info("event=resend delivery=%s attempt=%s", delivery_id, delivery.attempts)
-        if delivery.rendered is None:
-            delivery.rendered = render_delivery(session, delivery, config, renderer, instance_id)
-            # Written now, in the claim's commit: expunged first, the bytes would never be
-            # stored and a retry would send a re-rendered (different) mail.
-            session.flush()
-        session.expunge(delivery)
-        return delivery
+        .values(
+            state="sending",
+            claimed_by=token,
+            claimed_at=now,
+            attempts=Delivery.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    delivery = session.get(Delivery, delivery_id, populate_existing=True)
+    assert delivery is not None
+    if delivery.attempts > 1 and delivery.rendered is not None:
+        log.info("event=resend delivery=%s attempt=%s", delivery_id, delivery.attempts)
+    if delivery.rendered is None:
+        delivery.rendered = render_delivery(session, delivery, config, renderer, instance_id)
+        # Written now, in the claim's commit: expunged first, the bytes would never be
+        # stored and a retry would send a re-rendered (different) mail.
+        session.flush()
+    session.expunge(delivery)
+    return delivery
 
 
 def deliver(
@@ -156,21 +168,21 @@ def deliver(
     except (TemplateError, ComposeError, ValueError) as error:
         # The mail cannot be built (an address compose refuses, a broken template): no
         # retry will change that, so it fails now instead of being retried forever.
-        return _unrenderable(db, delivery_id, f"cannot build the mail: {error}")
+        return unrenderable(db, delivery_id, f"cannot build the mail: {error}")
     if delivery is None:
-        return _not_claimed(db, delivery_id)
+        return not_claimed(db, delivery_id)
     assert delivery.rendered is not None and delivery.claimed_by is not None
     token = delivery.claimed_by
     try:
         reply = sender.send(delivery.sender, [delivery.recipient], delivery.rendered)
     except TransientDeliveryError as error:
-        return _transient(db, delivery_id, token, str(error))
+        return transient(db, delivery_id, token, str(error))
     except PermanentDeliveryError as error:
-        return _permanent(db, delivery_id, token, str(error))
+        return permanent(db, delivery_id, token, str(error))
     return _sent(db, delivery_id, reply)
 
 
-def _unrenderable(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:
+def unrenderable(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         delivery = session.get(Delivery, delivery_id)
@@ -179,7 +191,7 @@ def _unrenderable(db: Database, delivery_id: int, error: str) -> DeliveryOutcome
         return _fail(session, delivery, error, now)
 
 
-def _not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
+def not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
     """Someone else has the delivery: sent or failed already, or being sent right now.
 
     A delivery being sent by another worker is looked at again once that worker's lease
@@ -201,23 +213,27 @@ def _not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
 
 
 def _sent(db: Database, delivery_id: int, reply: str) -> DeliveryOutcome:
-    """The server took the mail: record it, whoever holds the claim by now.
+    """The server took the mail: record it, whoever holds the claim by now."""
+    with db.unit_of_work() as session:
+        return record_sent(session, delivery_id, reply, datetime.now(UTC))
+
+
+def record_sent(session: Session, delivery_id: int, reply: str, now: datetime) -> DeliveryOutcome:
+    """Mark one delivery sent in the caller's transaction.
 
     A second 250 for the same delivery (a stale claim taken over while the first worker
     was still talking to the server) is not recorded twice.
     """
-    now = datetime.now(UTC)
-    with db.unit_of_work() as session:
-        delivery = session.get(Delivery, delivery_id, with_for_update=True)
-        assert delivery is not None
-        kind = delivery.kind
-        if delivery.state == "sent":
-            log.info("event=sent_again delivery=%s kind=%s", delivery_id, kind)
-            return DeliveryOutcome("sent", reply)
-        delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
-        _record_outbound(session, delivery, now)
-        _finish_jobs(session, delivery_id, now)
-    log.info("event=sent delivery=%s kind=%s", delivery_id, kind)
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    assert delivery is not None
+    kind = delivery.kind
+    if delivery.state == "sent":
+        log.info("event=sent_again delivery=%s kind=%s", delivery_id, kind)
+        return DeliveryOutcome("sent", reply)
+    delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
+    _record_outbound(session, delivery, now)
+    _finish_jobs(session, delivery_id, now)
+    log.debug("event=sent delivery=%s kind=%s", delivery_id, kind)
     return DeliveryOutcome("sent", reply)
 
 
@@ -251,7 +267,7 @@ def _still_ours(delivery: Delivery, token: str) -> bool:
     return delivery.state == "sending" and delivery.claimed_by == token
 
 
-def _transient(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
+def transient(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         delivery = session.get(Delivery, delivery_id, with_for_update=True)
@@ -276,7 +292,7 @@ def _transient(db: Database, delivery_id: int, token: str, error: str) -> Delive
     return DeliveryOutcome("pending", error)
 
 
-def _permanent(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
+def permanent(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         delivery = session.get(Delivery, delivery_id, with_for_update=True)

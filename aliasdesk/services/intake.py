@@ -70,7 +70,23 @@ def store_raw(
     stored: dict[int | None, int] = {}
     with db.unit_of_work() as session:
         for mail in mails:
-            stored[mail.uid] = _store_one(session, source, mailbox, uidvalidity, mail, send_mail)
+            try:
+                with session.begin_nested():
+                    stored[mail.uid] = _store_one(
+                        session, source, mailbox, uidvalidity, mail, send_mail
+                    )
+            except IntegrityError:
+                # Another gateway on the same mailbox stored this UID a moment ago.
+                existing = session.scalar(
+                    select(InboundMail.id).where(
+                        InboundMail.mailbox == mailbox,
+                        InboundMail.uidvalidity == uidvalidity,
+                        InboundMail.uid == mail.uid,
+                    )
+                )
+                if existing is None:
+                    raise
+                stored[mail.uid] = existing
     return stored
 
 
@@ -161,7 +177,12 @@ def _run(
         inbound_id=row.id,
         now=datetime.now(UTC),
     )
-    run_pipeline(ctx)
+    # Old mail imported with --no-mail changes tickets but must not mail anyone.
+    session.info["send_mail"] = settings.send_mail
+    try:
+        run_pipeline(ctx)
+    finally:
+        session.info.pop("send_mail", None)
     if ctx.dedupe_key is None:
         _dedupe_late(session, ctx, row)
     mail = ctx.parsed

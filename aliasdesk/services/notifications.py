@@ -54,7 +54,11 @@ def queue_notification(
     context: dict[str, Any] | None = None,
     domain: str = MESSAGE_ID_DOMAIN,
 ) -> Delivery | None:
-    """Queue one mail; None when it exists already for this cause or is capped (RFC 3834)."""
+    """Queue one mail; None when it exists already for this cause or is capped (RFC 3834),
+    or when the unit of work sends no mail (``session.info["send_mail"]``, old mail imported
+    with --no-mail)."""
+    if not session.info.get("send_mail", True):
+        return None
     existing = session.scalar(
         select(Delivery).where(
             Delivery.cause == cause, Delivery.kind == kind, Delivery.recipient == recipient

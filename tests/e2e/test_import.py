@@ -182,11 +182,6 @@ def test_no_mail_sends_nothing_now_or_later(
     assert smtp_sink.messages == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a requester's follow-up queues reply_relay mail to the members even for "
-    "--no-mail: inbound/stages/persist.py passes no send_mail to services/conversation.py",
-)
 def test_no_mail_relays_no_old_follow_up_later(
     tmp_path: Path, smtp_sink: SmtpSink, pymap_server: LocalImapServer
 ) -> None:
