@@ -231,13 +231,13 @@ def record_sent(session: Session, delivery_id: int, reply: str, now: datetime) -
         log.info("event=sent_again delivery=%s kind=%s", delivery_id, kind)
         return DeliveryOutcome("sent", reply)
     delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
-    _record_outbound(session, delivery, now)
+    record_outbound(session, delivery, now)
     _finish_jobs(session, delivery_id, now)
     log.debug("event=sent delivery=%s kind=%s", delivery_id, kind)
     return DeliveryOutcome("sent", reply)
 
 
-def _record_outbound(session: Session, delivery: Delivery, now: datetime) -> None:
+def record_outbound(session: Session, delivery: Delivery, now: datetime) -> None:
     """Store what was sent on the ticket, so replies to it thread and history shows it."""
     if delivery.ticket_id is None:
         return

@@ -1,34 +1,122 @@
-"""Sending many deliveries with few transactions: one to claim (and render) them all, the
-SMTP conversations over the worker's reused connection, one to record every 250.
+"""Sending many deliveries with few statements: one UPDATE claims them all, their mails are
+built, the SMTP conversations run over the worker's reused connection, and one UPDATE
+records every 250.
 
 The guarantees are those of :mod:`aliasdesk.services.delivery`, one delivery at a time:
-each claim is its own savepoint, a mail that cannot be built fails alone, and a failure
+the claim is the same conditional update (a delivery another worker holds is left to it),
+the bytes are stored with the claim, a mail that cannot be built fails alone, and a failure
 to send is recorded on that delivery only.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from aliasdesk.db.models import Delivery
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import Delivery, Job, Ticket
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
 from aliasdesk.services.delivery import (
+    WORKER_NAME,
     DeliveryOutcome,
     MailSender,
-    claim_in,
+    claim_lease,
     not_claimed,
     permanent,
-    record_sent,
+    record_outbound,
     transient,
     unrenderable,
 )
+from aliasdesk.services.rendering import render_delivery
 
 BUILD_ERRORS = (TemplateError, ComposeError, ValueError)
+
+
+def claim_many(
+    session: Session,
+    delivery_ids: Sequence[int],
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+    now: datetime,
+) -> tuple[list[Delivery], dict[int, str]]:
+    """Claim what is free (pending, or a stale claim) and build the mails not built yet.
+
+    Returns the claimed rows (detached) and, separately, the ones that cannot be built.
+    """
+    token = f"{WORKER_NAME}:{secrets.token_hex(4)}"
+    statement = (
+        update(Delivery)
+        .where(
+            Delivery.id.in_(list(delivery_ids)),
+            or_(
+                Delivery.state == "pending",
+                and_(Delivery.state == "sending", Delivery.claimed_at < now - claim_lease()),
+            ),
+        )
+        .values(state="sending", claimed_by=token, claimed_at=now, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed_ids = list(session.scalars(statement))
+    if not claimed_ids:
+        return [], {}
+    rows = session.scalars(
+        select(Delivery)
+        .where(Delivery.id.in_(claimed_ids))
+        .order_by(Delivery.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    ticket_ids = {row.ticket_id for row in rows if row.ticket_id is not None}
+    session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids))).all()  # one query
+    claimed: list[Delivery] = []
+    unbuildable: dict[int, str] = {}
+    for row in rows:
+        if row.rendered is None:
+            try:
+                row.rendered = render_delivery(session, row, config, renderer, instance_id)
+            except BUILD_ERRORS as error:
+                unbuildable[row.id] = f"cannot build the mail: {error}"
+                continue
+        claimed.append(row)
+    session.flush()
+    for row in rows:
+        session.expunge(row)
+    return claimed, unbuildable
+
+
+def record_sent_many(session: Session, accepted: Sequence[Delivery], now: datetime) -> set[int]:
+    """Mark deliveries sent, store them on their tickets, finish their jobs.
+
+    A delivery already marked sent (a stale claim taken over meanwhile) is not stored on
+    its ticket a second time.
+    """
+    ids = [delivery.id for delivery in accepted]
+    newly = set(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.state != "sent")
+            .values(state="sent", sent_at=now, last_error=None)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for delivery in accepted:
+        if delivery.id in newly:
+            record_outbound(session, delivery, now)
+    session.execute(
+        update(Job)
+        .where(Job.delivery_id.in_(ids), Job.state != "done")
+        .values(state="done", done_at=now)
+    )
+    return newly
 
 
 def deliver_many(
@@ -40,27 +128,16 @@ def deliver_many(
     instance_id: str,
 ) -> dict[int, DeliveryOutcome]:
     now = datetime.now(UTC)
-    claimed: list[Delivery] = []
-    unbuildable: dict[int, str] = {}
-    elsewhere: list[int] = []
     with db.unit_of_work() as session:
-        for delivery_id in delivery_ids:
-            try:
-                with session.begin_nested():
-                    delivery = claim_in(session, delivery_id, config, renderer, instance_id, now)
-            except BUILD_ERRORS as error:
-                unbuildable[delivery_id] = f"cannot build the mail: {error}"
-                continue
-            if delivery is None:
-                elsewhere.append(delivery_id)
-            else:
-                claimed.append(delivery)
+        claimed, unbuildable = claim_many(session, delivery_ids, config, renderer, instance_id, now)
     outcomes: dict[int, DeliveryOutcome] = {}
     for delivery_id, problem in unbuildable.items():
         outcomes[delivery_id] = unrenderable(db, delivery_id, problem)
-    for delivery_id in elsewhere:
-        outcomes[delivery_id] = not_claimed(db, delivery_id)
-    accepted: list[tuple[int, str]] = []
+    taken = {d.id for d in claimed} | set(unbuildable)
+    for delivery_id in delivery_ids:
+        if delivery_id not in taken:
+            outcomes[delivery_id] = not_claimed(db, delivery_id)
+    accepted: list[Delivery] = []
     for delivery in claimed:
         assert delivery.rendered is not None and delivery.claimed_by is not None
         try:
@@ -70,10 +147,9 @@ def deliver_many(
         except PermanentDeliveryError as error:
             outcomes[delivery.id] = permanent(db, delivery.id, delivery.claimed_by, str(error))
         else:
-            accepted.append((delivery.id, reply))
+            accepted.append(delivery)
+            outcomes[delivery.id] = DeliveryOutcome("sent", reply)
     if accepted:
-        sent_at = datetime.now(UTC)
         with db.unit_of_work() as session:
-            for delivery_id, reply in accepted:
-                outcomes[delivery_id] = record_sent(session, delivery_id, reply, sent_at)
+            record_sent_many(session, accepted, datetime.now(UTC))
     return outcomes
