@@ -78,14 +78,15 @@ def claim_many(
     session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids))).all()  # one query
     claimed: list[Delivery] = []
     unbuildable: dict[int, str] = {}
-    for row in rows:
-        if row.rendered is None:
-            try:
-                row.rendered = render_delivery(session, row, config, renderer, instance_id)
-            except BUILD_ERRORS as error:
-                unbuildable[row.id] = f"cannot build the mail: {error}"
-                continue
-        claimed.append(row)
+    with session.no_autoflush:  # one flush for the whole batch, not one per query
+        for row in rows:
+            if row.rendered is None:
+                try:
+                    row.rendered = render_delivery(session, row, config, renderer, instance_id)
+                except BUILD_ERRORS as error:
+                    unbuildable[row.id] = f"cannot build the mail: {error}"
+                    continue
+            claimed.append(row)
     session.flush()
     for row in rows:
         session.expunge(row)
