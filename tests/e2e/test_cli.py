@@ -51,8 +51,7 @@ def test_rules_check_accepts_the_shipped_file() -> None:
             "departments.HR.assignment",
         ),
         (
-            HEAD + "  HR:\n    aliases: [hr@x.com]\n"
-            "    colour: blue\n",
+            HEAD + "  HR:\n    aliases: [hr@x.com]\n    colour: blue\n",
             5,
             "departments.HR.colour",
         ),

@@ -12,10 +12,18 @@ from aliasdesk.domain.refs import RefError, TicketRef, format_ref, parse_ref, re
 from aliasdesk.domain.states import ALLOWED, Status, TransitionError, can_transition, transition
 
 EXPECTED_MOVES = {
-    ("new", "open"), ("new", "pending"), ("new", "resolved"), ("new", "closed"),
-    ("open", "pending"), ("open", "resolved"), ("open", "closed"),
-    ("pending", "open"), ("pending", "resolved"), ("pending", "closed"),
-    ("resolved", "open"), ("resolved", "closed"),
+    ("new", "open"),
+    ("new", "pending"),
+    ("new", "resolved"),
+    ("new", "closed"),
+    ("open", "pending"),
+    ("open", "resolved"),
+    ("open", "closed"),
+    ("pending", "open"),
+    ("pending", "resolved"),
+    ("pending", "closed"),
+    ("resolved", "open"),
+    ("resolved", "closed"),
 }
 
 
