@@ -15,27 +15,12 @@ import statistics
 import time
 from collections.abc import Callable
 from email import policy
-from pathlib import Path
 
 from aliasdesk.mail.machine import machine_verdict
 from aliasdesk.mail.parse import parse_mail
+from tests.support.corpus import CORPUS, MESSAGE_GLOBS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-GLOBS = (
-    "zammad/mail/*.box",
-    "zammad/smime/*.eml",
-    "cpython-test_email/data/msg_*.txt",
-    "ruby-mail/emails/**/*.eml",
-    "james-mime4j/**/*.msg",
-    "stalwart-mail-parser/eml/*/*.eml",
-    "enmime/**/*.raw",
-    "sisimai/bsd/*.eml",
-    "sisimai/mac-cr-newlines/*.eml",
-    "sisimai/not-a-bounce/*.eml",
-    "django-helpdesk/test_files/*.eml",
-    "talon/standard_replies/*.eml",
-    "talon/reply-quotations-share-block.eml",
-)
+GLOBS = MESSAGE_GLOBS
 
 
 def typical_mail() -> bytes:

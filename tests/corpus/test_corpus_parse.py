@@ -12,7 +12,6 @@ import json
 import mailbox
 import re
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,27 +19,9 @@ import pytest
 from aliasdesk.mail.machine import machine_verdict
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
+from tests.support.corpus import CORPUS, MESSAGE_GLOBS, require_corpus
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-if not CORPUS.is_dir():  # pragma: no cover - CI keeps the corpus beside the project
-    pytest.skip(f"corpus not found at {CORPUS}", allow_module_level=True)
-
-# corpus/README.md, "Which files are messages".
-MESSAGE_GLOBS = (
-    "zammad/mail/*.box",
-    "zammad/smime/*.eml",
-    "cpython-test_email/data/msg_*.txt",
-    "ruby-mail/emails/**/*.eml",
-    "james-mime4j/**/*.msg",
-    "stalwart-mail-parser/eml/*/*.eml",
-    "enmime/**/*.raw",
-    "sisimai/bsd/*.eml",
-    "sisimai/mac-cr-newlines/*.eml",
-    "sisimai/not-a-bounce/*.eml",
-    "django-helpdesk/test_files/*.eml",
-    "talon/standard_replies/*.eml",
-    "talon/reply-quotations-share-block.eml",
-)
+require_corpus()
 MESSAGES = sorted(
     {p.relative_to(CORPUS).as_posix() for pattern in MESSAGE_GLOBS for p in CORPUS.glob(pattern)}
 )

@@ -39,30 +39,11 @@ from aliasdesk.db.models import Delivery, InboundMail, Job, Ticket
 from aliasdesk.inbound.context import OUTCOMES
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.runtime import Runtime
+from tests.support.corpus import CORPUS, MBOX, MESSAGE_GLOBS, require_corpus
 from tests.support.harness import ROUTING, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-if not CORPUS.is_dir():  # pragma: no cover - CI keeps the corpus beside the project
-    pytest.skip(f"corpus not found at {CORPUS}", allow_module_level=True)
-
-# corpus/README.md, "Which files are messages".
-MESSAGE_GLOBS = (
-    "zammad/mail/*.box",
-    "zammad/smime/*.eml",
-    "cpython-test_email/data/msg_*.txt",
-    "ruby-mail/emails/**/*.eml",
-    "james-mime4j/**/*.msg",
-    "stalwart-mail-parser/eml/*/*.eml",
-    "enmime/**/*.raw",
-    "sisimai/bsd/*.eml",
-    "sisimai/mac-cr-newlines/*.eml",
-    "sisimai/not-a-bounce/*.eml",
-    "django-helpdesk/test_files/*.eml",
-    "talon/standard_replies/*.eml",
-    "talon/reply-quotations-share-block.eml",
-)
-MBOX = "cpython-test_email/data/mailbox_01.mbox"
+require_corpus()
 FILES = sorted(
     {p.relative_to(CORPUS).as_posix() for pattern in MESSAGE_GLOBS for p in CORPUS.glob(pattern)}
 )
