@@ -27,7 +27,9 @@ KnownHighUid = Callable[[str, int], int]
 ErrorReporter = Callable[[BaseException], None]
 
 # RFC 2177: servers may drop a client idle for 30 minutes; 25 leaves room for slow clocks.
-DEFAULT_IDLE_TIMEOUT = 25 * 60.0
+# Well under the 29 minutes of RFC 2177, and a bound on how long any missed notification
+# can delay mail: each re-issue is preceded by a fresh search.
+DEFAULT_IDLE_TIMEOUT = 5 * 60.0
 
 
 class BatchHandler(Protocol):
@@ -210,6 +212,11 @@ class MailboxPoller:
                         stop.wait(self._delay(failures))
                         continue
                     failures = 0
+                    if result.handed_over:
+                        # Mail that arrived while this pass ran may have been announced
+                        # (EXISTS) in the replies to our own FETCH or STORE, which the server
+                        # will not repeat in IDLE: look once more before idling.
+                        continue
                     self._wait_for_mail(stop)
                 except Exception as exc:
                     # ImapError is the expected case (server down, restarted, connection cut);
