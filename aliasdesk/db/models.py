@@ -109,13 +109,25 @@ class MessageKey(Base):
 
 
 class DepartmentCounter(Base):
-    """Per-department ticket numbers and the round-robin cursor, updated under a row lock."""
+    """Per-department ticket numbers, taken under a row lock by the gateway."""
 
     __tablename__ = "department_counters"
 
     department: Mapped[str] = mapped_column(String(16), primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
-    round_robin_cursor: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AssignmentCursor(Base):
+    """Per-department round-robin position, taken under a row lock by the workers.
+
+    Kept apart from the ticket numbers so the gateway and the workers never wait for
+    (or deadlock on) each other's rows.
+    """
+
+    __tablename__ = "assignment_cursors"
+
+    department: Mapped[str] = mapped_column(String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Ticket(Base):

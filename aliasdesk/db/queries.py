@@ -4,29 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import DepartmentCounter, Ticket
+from aliasdesk.db.models import AssignmentCursor, DepartmentCounter, Ticket
 from aliasdesk.domain.refs import parse_ref
 
+Row = TypeVar("Row", DepartmentCounter, AssignmentCursor)
 ACTIVE = ("new", "open", "pending")
 
 
-def _counter(session: Session, department: str) -> DepartmentCounter:
-    """The department's counter row, locked for this transaction (created on first use)."""
+def _locked_row(session: Session, model: type[Row], department: str, **initial: int) -> Row:
+    """The department's row of ``model``, locked for this transaction (made on first use)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(DepartmentCounter).values(
-        department=department, last_number=0, round_robin_cursor=0
-    )
+    statement = insert(model).values(department=department, **initial)
     session.execute(statement.on_conflict_do_nothing(index_elements=["department"]))
     row = session.scalar(
-        select(DepartmentCounter)
-        .where(DepartmentCounter.department == department)
+        select(model)
+        .where(model.department == department)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -35,7 +35,7 @@ def _counter(session: Session, department: str) -> DepartmentCounter:
 
 
 def next_ticket_number(session: Session, department: str) -> int:
-    row = _counter(session, department)
+    row = _locked_row(session, DepartmentCounter, department, last_number=0)
     row.last_number += 1
     session.flush()
     return row.last_number
@@ -43,14 +43,14 @@ def next_ticket_number(session: Session, department: str) -> int:
 
 def take_round_robin_turn(session: Session, department: str) -> int:
     """The cursor before this turn; the caller stores the advanced value via set_cursor."""
-    return _counter(session, department).round_robin_cursor
+    return _locked_row(session, AssignmentCursor, department, position=0).position
 
 
 def set_round_robin_cursor(session: Session, department: str, value: int) -> None:
     session.execute(
-        update(DepartmentCounter)
-        .where(DepartmentCounter.department == department)
-        .values(round_robin_cursor=value)
+        update(AssignmentCursor)
+        .where(AssignmentCursor.department == department)
+        .values(position=value)
     )
 
 

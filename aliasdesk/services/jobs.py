@@ -71,11 +71,29 @@ class JobRunner:
             self._deliver_many(list(deliveries))
 
     def _tickets_created(self, job_ids: list[int]) -> None:
+        try:
+            self._tickets_created_together(job_ids)
+        except OperationalError:
+            # A deadlock with another worker's batch (PostgreSQL picks one to abort): the
+            # batch rolled back whole; each job is taken on its own, in short transactions.
+            log.warning("event=assign_batch_retried_alone jobs=%d", len(job_ids))
+            for job_id in job_ids:
+                self._ticket_created(job_id)
+
+    def _tickets_created_together(self, job_ids: list[int]) -> None:
         now = datetime.now(UTC)
         config = self.config_source()
         alone: list[int] = []
         with self.db.unit_of_work() as session:
-            for job_id in job_ids:
+            # Department counters are row-locked as tickets are assigned; taking them in
+            # one order (by department) keeps two workers' batches from deadlocking.
+            ordered = session.execute(
+                select(Job.id)
+                .join(Ticket, Ticket.id == Job.ticket_id, isouter=True)
+                .where(Job.id.in_(job_ids))
+                .order_by(Ticket.department, Job.id)
+            ).scalars()
+            for job_id in list(ordered):
                 try:
                     with session.begin_nested():
                         self._assign(session, job_id, config, now)

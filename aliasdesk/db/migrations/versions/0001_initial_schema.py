@@ -22,8 +22,13 @@ def upgrade() -> None:
         "department_counters",
         sa.Column("department", sa.String(length=16), nullable=False),
         sa.Column("last_number", sa.Integer(), nullable=False),
-        sa.Column("round_robin_cursor", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("department", name=op.f("pk_department_counters")),
+    )
+    op.create_table(
+        "assignment_cursors",
+        sa.Column("department", sa.String(length=16), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("department", name=op.f("pk_assignment_cursors")),
     )
     op.create_table(
         "inbound_mail",
@@ -276,4 +281,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbound_mail_content_hash")
 
     op.drop_table("inbound_mail")
+    op.drop_table("assignment_cursors")
     op.drop_table("department_counters")
