@@ -35,9 +35,18 @@ def _locked_row(session: Session, model: type[Row], department: str, **initial: 
 
 
 def next_ticket_number(session: Session, department: str) -> int:
-    row = _locked_row(session, DepartmentCounter, department, last_number=0)
+    """The department's next number; its counter row stays locked until commit.
+
+    A batch opening several tickets in one department locks the row once and counts on
+    in memory (the lock is this transaction's already); the value is flushed with the
+    ticket that uses it.
+    """
+    held: dict[str, DepartmentCounter] = session.info.setdefault("locked_counters", {})
+    row = held.get(department)
+    if row is None or row not in session:
+        row = _locked_row(session, DepartmentCounter, department, last_number=0)
+        held[department] = row
     row.last_number += 1
-    session.flush()
     return row.last_number
 
 

@@ -68,12 +68,25 @@ def store_raw(
     the inbound log keeps one entry per mail.
     """
     stored: dict[int | None, int] = {}
+    digests = {id(mail): content_hash(mail.raw) for mail in mails}
     with db.unit_of_work() as session:
+        known, movable = _already_stored(session, mailbox, uidvalidity, mails, digests)
         for mail in mails:
+            if mail.uid is not None and mail.uid in known:
+                stored[mail.uid] = known[mail.uid]
+                continue
+            digest = digests[id(mail)]
             try:
                 with session.begin_nested():
                     stored[mail.uid] = _store_one(
-                        session, source, mailbox, uidvalidity, mail, send_mail
+                        session,
+                        source,
+                        mailbox,
+                        uidvalidity,
+                        mail,
+                        send_mail,
+                        digest,
+                        may_have_moved=digest in movable,
                     )
             except IntegrityError:
                 # Another gateway on the same mailbox stored this UID a moment ago.
@@ -90,6 +103,41 @@ def store_raw(
     return stored
 
 
+def _already_stored(
+    session: Session,
+    mailbox: str,
+    uidvalidity: int | None,
+    mails: Sequence[RawMail],
+    digests: dict[int, str],
+) -> tuple[dict[int, int], set[str]]:
+    """One query each for the whole batch: UIDs stored before (a re-fetch after a crash),
+    and bytes stored under another UIDVALIDITY (the mailbox was renumbered)."""
+    uids = [mail.uid for mail in mails if mail.uid is not None]
+    if not uids:
+        return {}, set()
+    known = {
+        uid: row_id
+        for uid, row_id in session.execute(
+            select(InboundMail.uid, InboundMail.id).where(
+                InboundMail.mailbox == mailbox,
+                InboundMail.uidvalidity == uidvalidity,
+                InboundMail.uid.in_(uids),
+            )
+        ).all()
+        if uid is not None
+    }
+    movable = set(
+        session.scalars(
+            select(InboundMail.content_hash).where(
+                InboundMail.mailbox == mailbox,
+                InboundMail.content_hash.in_(list(digests.values())),
+                InboundMail.uidvalidity != uidvalidity,
+            )
+        )
+    )
+    return known, movable
+
+
 def _store_one(
     session: Session,
     source: str,
@@ -97,18 +145,11 @@ def _store_one(
     uidvalidity: int | None,
     mail: RawMail,
     send_mail: bool,
+    digest: str,
+    *,
+    may_have_moved: bool,
 ) -> int:
-    digest = content_hash(mail.raw)
-    if mail.uid is not None:
-        existing = session.scalar(
-            select(InboundMail.id).where(
-                InboundMail.mailbox == mailbox,
-                InboundMail.uidvalidity == uidvalidity,
-                InboundMail.uid == mail.uid,
-            )
-        )
-        if existing is not None:
-            return existing
+    if mail.uid is not None and may_have_moved:
         moved = session.scalar(
             select(InboundMail)
             .where(
