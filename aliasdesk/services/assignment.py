@@ -75,16 +75,12 @@ def _acknowledge(
         session,
         kind="acknowledgement",
         recipient=ticket.requester,
-        sender=_sending_alias(ticket, config),
+        sender=department_sender(ticket, config),
         cause=f"ticket:{ticket.id}:created",
         now=now,
         ticket=ticket,
         domain=config.domains[0] if config.domains else "aliasdesk.invalid",
     )
-
-
-def _sending_alias(ticket: Ticket, config: RoutingConfig) -> str:
-    return department_sender(ticket, config)
 
 
 def _start_sla_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:

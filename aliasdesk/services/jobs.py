@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -18,7 +18,7 @@ from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.assignment import assign_new_ticket
-from aliasdesk.services.delivery import CLAIM_LEASE, MailSender, deliver
+from aliasdesk.services.delivery import MailSender, deliver
 from aliasdesk.services.delivery_batch import deliver_many
 
 log = logging.getLogger("aliasdesk.jobs")
@@ -105,17 +105,20 @@ class JobRunner:
         for job_id in alone:  # on its own, so one bad ticket cannot hold the others back
             self._ticket_created(job_id)
 
-    def _assign(self, session: Session, job_id: int, config: RoutingConfig, now: datetime) -> None:
+    def _assign(self, session: Session, job_id: int, config: RoutingConfig, now: datetime) -> str:
+        """Assign the job's ticket and finish the job, in the caller's transaction."""
         job = session.get(Job, job_id, with_for_update=True)
         if job is None or job.state == "done":
-            return
+            return "done already"
         ticket = session.get(Ticket, job.ticket_id) if job.ticket_id else None
+        detail = "ticket missing"
         if ticket is not None:
             payload = json.loads(job.payload or "{}")
-            assign_new_ticket(
+            detail = assign_new_ticket(
                 session, ticket, config, now, send_mail=bool(payload.get("send_mail", True))
             )
         job.state, job.done_at = "done", now
+        return detail
 
     def _deliver_many(self, delivery_ids: list[int]) -> None:
         outcomes = deliver_many(
@@ -136,23 +139,8 @@ class JobRunner:
                 )
 
     def _ticket_created(self, job_id: int) -> str:
-        now = datetime.now(UTC)
         with self.db.unit_of_work() as session:
-            job = session.get(Job, job_id, with_for_update=True)
-            if job is None or job.state == "done":
-                return "done already"
-            ticket = session.get(Ticket, job.ticket_id) if job.ticket_id else None
-            payload = json.loads(job.payload or "{}")
-            detail = "ticket missing"
-            if ticket is not None:
-                detail = assign_new_ticket(
-                    session,
-                    ticket,
-                    self.config_source(),
-                    now,
-                    send_mail=bool(payload.get("send_mail", True)),
-                )
-            job.state, job.done_at = "done", now
+            detail = self._assign(session, job_id, self.config_source(), datetime.now(UTC))
         log.info("event=ticket_created job=%s %s", job_id, detail)
         return detail
 
@@ -165,9 +153,8 @@ class JobRunner:
         outcome = deliver(
             self.db, delivery_id, self.sender, self.config_source(), self.renderer, self.instance_id
         )
-        if outcome.state == "busy":
-            self._later(job_id, CLAIM_LEASE)
-        elif outcome.state in {"sent", "failed"}:
+        # "sending": another worker holds it; delivery.not_claimed rescheduled the job.
+        if outcome.state in {"sent", "failed"}:
             self._finish(job_id, outcome.state)
         return outcome.state
 
@@ -177,16 +164,3 @@ class JobRunner:
             if job is not None and job.state != "done":
                 job.state, job.done_at, job.last_error = "done", datetime.now(UTC), None
         return detail
-
-    def _later(self, job_id: int, delay: timedelta) -> None:
-        # Conditional: another worker may be marking the job done at this moment.
-        with self.db.unit_of_work() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state != "done")
-                .values(
-                    state="pending",
-                    published_at=None,
-                    available_at=datetime.now(UTC) + delay,
-                )
-            )
