@@ -249,6 +249,11 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(Stamp())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Lets a job be added with its delivery before either has an id: one flush inserts
+    # both, in order, instead of a flush per notification to learn the delivery's id.
+    delivery: Mapped[Delivery | None] = relationship(
+        primaryjoin="foreign(Job.delivery_id) == Delivery.id", lazy="raise"
+    )
 
 
 class Delivery(Base):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -51,16 +51,27 @@ def next_ticket_number(session: Session, department: str) -> int:
 
 
 def take_round_robin_turn(session: Session, department: str) -> int:
-    """The cursor before this turn; the caller stores the advanced value via set_cursor."""
-    return _locked_row(session, AssignmentCursor, department, position=0).position
+    """The cursor before this turn; the caller stores the advanced value via set_cursor.
+
+    Like the ticket counters, the cursor row is locked once per transaction and then kept
+    in memory: a batch assigning many tickets of one department reads it once and writes
+    it once, when the session flushes.
+    """
+    held: dict[str, AssignmentCursor] = session.info.setdefault("locked_cursors", {})
+    row = held.get(department)
+    if row is None or row not in session:
+        row = _locked_row(session, AssignmentCursor, department, position=0)
+        held[department] = row
+    return row.position
 
 
 def set_round_robin_cursor(session: Session, department: str, value: int) -> None:
-    session.execute(
-        update(AssignmentCursor)
-        .where(AssignmentCursor.department == department)
-        .values(position=value)
-    )
+    held: dict[str, AssignmentCursor] = session.info.setdefault("locked_cursors", {})
+    row = held.get(department)
+    if row is None or row not in session:
+        row = _locked_row(session, AssignmentCursor, department, position=0)
+        held[department] = row
+    row.position = value
 
 
 def active_counts(session: Session, members: Sequence[str]) -> dict[str, int]:

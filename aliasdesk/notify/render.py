@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,18 +92,32 @@ def _select_autoescape(name: str | None) -> bool:
     return name is not None and name.endswith(".html")
 
 
+_VARIABLE_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _variable_names(context_type: type[Any]) -> tuple[str, ...]:
+    """A context type's fields, then its public read-only properties (once per type)."""
+    known = _VARIABLE_NAMES.get(context_type)
+    if known is not None:
+        return known
+    names = [f.name for f in dataclasses.fields(context_type)]
+    for klass in context_type.__mro__:
+        for name, member in vars(klass).items():
+            if isinstance(member, property) and not name.startswith("_") and name not in names:
+                names.append(name)
+    _VARIABLE_NAMES[context_type] = tuple(names)
+    return _VARIABLE_NAMES[context_type]
+
+
 def _context_values(context: MailContext) -> dict[str, Any]:
     """Fields and read-only properties of a context, as template variables."""
-    values: dict[str, Any] = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
-    for klass in type(context).__mro__:
-        for name, member in vars(klass).items():
-            if isinstance(member, property) and not name.startswith("_"):
-                values.setdefault(name, getattr(context, name))
-    return values
+    return {name: getattr(context, name) for name in _variable_names(type(context))}
 
 
 class TemplateRenderer:
     """Renders notification kinds from one template directory (normally templates/email)."""
+
+    RECHECK_SECONDS = 2.0
 
     def __init__(self, template_dir: Path) -> None:
         self.template_dir = Path(template_dir)
@@ -118,6 +133,7 @@ class TemplateRenderer:
         self._env.filters["duration"] = format_duration
         self._env.filters["without_tag"] = without_tag
         self._env.filters["text_to_html"] = text_to_html
+        self._resolved: dict[tuple[str, str, str | None], tuple[jinja2.Template, float]] = {}
 
     def render(
         self, kind: str, context: MailContext, department_key: str | None = None
@@ -169,15 +185,30 @@ class TemplateRenderer:
                 problems.append(f"{where}{e}")
         return problems
 
-    def _render_file(
-        self, kind: str, file: str, values: dict[str, Any], department_key: str | None
-    ) -> str:
+    def _template(self, kind: str, file: str, department_key: str | None) -> jinja2.Template:
+        """The department's own template if it has one, else the shared one.
+
+        Which file that is stays known for RECHECK_SECONDS: looking for an override that
+        does not exist costs a failed lookup on disk for every mail. An edited or new
+        template is picked up once that time has passed.
+        """
+        key = (kind, file, department_key)
+        now = time.monotonic()
+        known = self._resolved.get(key)
+        if known is not None and now - known[1] < self.RECHECK_SECONDS:
+            return known[0]
         names = [f"{kind}/{file}"]
         if department_key is not None and _DEPARTMENT_KEY.match(department_key):
             names.insert(0, f"{department_key}/{kind}/{file}")
+        template = self._env.select_template(names)
+        self._resolved[key] = (template, now)
+        return template
+
+    def _render_file(
+        self, kind: str, file: str, values: dict[str, Any], department_key: str | None
+    ) -> str:
         try:
-            template = self._env.select_template(names)
-            return template.render(values)
+            return self._template(kind, file, department_key).render(values)
         except jinja2.TemplatesNotFound as e:
             raise TemplateError(kind, file, "template not found") from e
         except jinja2.TemplateSyntaxError as e:

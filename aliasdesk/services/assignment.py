@@ -3,8 +3,10 @@ SLA clocks. Runs as the ``ticket_created`` job; safe to run twice (``ticket.assi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, Ticket
@@ -41,10 +43,13 @@ def assign_new_ticket(
         department.away,
         fixed_member=department.fixed_member,
         cursor=cursor,
-        open_counts=active_counts(session, department.members)
+        open_counts=_open_counts(session, department.key, department.members)
         if department.assignment == "least_loaded"
         else None,
     )
+    if department.assignment == "least_loaded" and choice.owner is not None:
+        counts = _open_counts(session, department.key, department.members)
+        counts[choice.owner] = counts.get(choice.owner, 0) + 1
     if choice.next_cursor is not None:
         set_round_robin_cursor(session, department.key, choice.next_cursor)
     cause = f"ticket:{ticket.id}:created"
@@ -63,6 +68,16 @@ def assign_new_ticket(
     _start_sla_clocks(session, ticket, config)
     _acknowledge(session, ticket, config, now, send_mail)
     return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
+
+
+def _open_counts(session: Session, department: str, members: Sequence[str]) -> dict[str, int]:
+    """Open tickets per member: counted once per transaction (after a flush, as a batch runs
+    without autoflush), then kept up to date in memory as the batch hands tickets out."""
+    counts: dict[str, dict[str, int]] = session.info.setdefault("open_counts", {})
+    if department not in counts:
+        session.flush()
+        counts[department] = active_counts(session, members)
+    return counts[department]
 
 
 def _acknowledge(
@@ -90,14 +105,22 @@ def _start_sla_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -
         ("first_response", department.sla_first_response),
         ("resolution", department.sla_resolution),
     )
-    for name, target in targets:
-        if target is None:
-            continue
-        session.add(
-            SlaTimer(
-                ticket_id=ticket.id, kind=f"{name}_warning", due_at=ticket.created_at + target * 0.8
-            )
+    rows = [
+        row
+        for name, target in targets
+        if target is not None
+        for row in (
+            {
+                "ticket_id": ticket.id,
+                "kind": f"{name}_warning",
+                "due_at": ticket.created_at + target * 0.8,
+            },
+            {
+                "ticket_id": ticket.id,
+                "kind": f"{name}_breach",
+                "due_at": ticket.created_at + target,
+            },
         )
-        session.add(
-            SlaTimer(ticket_id=ticket.id, kind=f"{name}_breach", due_at=ticket.created_at + target)
-        )
+    ]
+    if rows:  # one executemany; the timers' ids are never needed here
+        session.execute(insert(SlaTimer), rows)

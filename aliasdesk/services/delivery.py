@@ -22,7 +22,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -237,25 +237,31 @@ def record_sent(session: Session, delivery_id: int, reply: str, now: datetime) -
     return DeliveryOutcome("sent", reply)
 
 
+def outbound_message(delivery: Delivery, now: datetime) -> dict[str, Any] | None:
+    """The ticket message recording a sent mail (so replies to it thread and history
+    shows it), as column values; None for mail about no ticket."""
+    if delivery.ticket_id is None:
+        return None
+    text = json.loads(delivery.context or "{}").get("reply_text", "")
+    return {
+        "ticket_id": delivery.ticket_id,
+        "direction": "out",
+        "internal": delivery.kind not in PUBLIC_KINDS,
+        "from_address": delivery.sender,
+        "to_addresses": json.dumps([delivery.recipient]),
+        "subject": f"({delivery.kind})",
+        "message_id": delivery.message_id,
+        "text": text or f"{delivery.kind} sent to {delivery.recipient}",
+        "delivery_id": delivery.id,
+        "at": now,
+    }
+
+
 def record_outbound(session: Session, delivery: Delivery, now: datetime) -> None:
     """Store what was sent on the ticket, so replies to it thread and history shows it."""
-    if delivery.ticket_id is None:
-        return
-    text = json.loads(delivery.context or "{}").get("reply_text", "")
-    session.add(
-        TicketMessage(
-            ticket_id=delivery.ticket_id,
-            direction="out",
-            internal=delivery.kind not in PUBLIC_KINDS,
-            from_address=delivery.sender,
-            to_addresses=json.dumps([delivery.recipient]),
-            subject=f"({delivery.kind})",
-            message_id=delivery.message_id,
-            text=text or f"{delivery.kind} sent to {delivery.recipient}",
-            delivery_id=delivery.id,
-            at=now,
-        )
-    )
+    values = outbound_message(delivery, now)
+    if values is not None:
+        session.add(TicketMessage(**values))
 
 
 def _still_ours(delivery: Delivery, token: str) -> bool:

@@ -14,10 +14,10 @@ import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Job, Ticket
+from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
@@ -29,12 +29,12 @@ from aliasdesk.services.delivery import (
     MailSender,
     claim_lease,
     not_claimed,
+    outbound_message,
     permanent,
-    record_outbound,
     transient,
     unrenderable,
 )
-from aliasdesk.services.rendering import render_delivery
+from aliasdesk.services.rendering import preload_first_texts, render_delivery
 
 BUILD_ERRORS = (TemplateError, ComposeError, ValueError)
 
@@ -75,7 +75,10 @@ def claim_many(
         .execution_options(populate_existing=True)
     ).all()
     ticket_ids = {row.ticket_id for row in rows if row.ticket_id is not None}
-    session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids))).all()  # one query
+    # One query each; the list keeps the tickets alive in the (weak) identity map, so
+    # rendering finds them there instead of loading one per mail.
+    tickets = session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids))).all()
+    preload_first_texts(session, ticket_ids)
     claimed: list[Delivery] = []
     unbuildable: dict[int, str] = {}
     with session.no_autoflush:  # one flush for the whole batch, not one per query
@@ -90,6 +93,7 @@ def claim_many(
     session.flush()
     for row in rows:
         session.expunge(row)
+    del tickets
     return claimed, unbuildable
 
 
@@ -109,9 +113,13 @@ def record_sent_many(session: Session, accepted: Sequence[Delivery], now: dateti
             .execution_options(synchronize_session=False)
         )
     )
-    for delivery in accepted:
-        if delivery.id in newly:
-            record_outbound(session, delivery, now)
+    messages = [
+        values
+        for delivery in accepted
+        if delivery.id in newly and (values := outbound_message(delivery, now)) is not None
+    ]
+    if messages:  # one executemany: the messages' ids are not needed
+        session.execute(insert(TicketMessage), messages)
     session.execute(
         update(Job)
         .where(Job.delivery_id.in_(ids), Job.state != "done")
@@ -139,18 +147,36 @@ def deliver_many(
         if delivery_id not in taken:
             outcomes[delivery_id] = not_claimed(db, delivery_id)
     accepted: list[Delivery] = []
-    for delivery in claimed:
-        assert delivery.rendered is not None and delivery.claimed_by is not None
-        try:
-            reply = sender.send(delivery.sender, [delivery.recipient], delivery.rendered)
-        except TransientDeliveryError as error:
-            outcomes[delivery.id] = transient(db, delivery.id, delivery.claimed_by, str(error))
-        except PermanentDeliveryError as error:
-            outcomes[delivery.id] = permanent(db, delivery.id, delivery.claimed_by, str(error))
+    for delivery, result in zip(claimed, _send_all(sender, claimed), strict=True):
+        assert delivery.claimed_by is not None
+        if isinstance(result, PermanentDeliveryError):
+            outcomes[delivery.id] = permanent(db, delivery.id, delivery.claimed_by, str(result))
+        elif isinstance(result, Exception):  # anything not known to be final is retried
+            outcomes[delivery.id] = transient(db, delivery.id, delivery.claimed_by, str(result))
         else:
             accepted.append(delivery)
-            outcomes[delivery.id] = DeliveryOutcome("sent", reply)
+            outcomes[delivery.id] = DeliveryOutcome("sent", result)
     if accepted:
         with db.unit_of_work() as session:
             record_sent_many(session, accepted, datetime.now(UTC))
     return outcomes
+
+
+SendResult = str | Exception
+
+
+def _send_all(sender: MailSender, claimed: Sequence[Delivery]) -> list[SendResult]:
+    """Every claimed mail handed to the SMTP server: all at once over several connections
+    when the sender can (``send_many``), else one after the other. A failure belongs to
+    its own mail only."""
+    items = [(d.sender, [d.recipient], d.rendered or b"") for d in claimed]
+    send_many = getattr(sender, "send_many", None)
+    if send_many is not None and len(items) > 1:
+        return list(send_many(items))
+    results: list[SendResult] = []
+    for from_address, recipients, data in items:
+        try:
+            results.append(sender.send(from_address, recipients, data))
+        except (TransientDeliveryError, PermanentDeliveryError) as error:
+            results.append(error)
+    return results

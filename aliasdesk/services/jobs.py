@@ -20,8 +20,14 @@ from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.assignment import assign_new_ticket
 from aliasdesk.services.delivery import MailSender, deliver
 from aliasdesk.services.delivery_batch import deliver_many
+from aliasdesk.services.notifications import preload_notifications
 
 log = logging.getLogger("aliasdesk.jobs")
+
+
+def _department(tickets: dict[int, Ticket], job: Job) -> str:
+    ticket = tickets.get(job.ticket_id) if job.ticket_id is not None else None
+    return ticket.department if ticket is not None else ""
 
 
 @dataclass
@@ -77,40 +83,69 @@ class JobRunner:
             # A deadlock with another worker's batch (PostgreSQL picks one to abort): the
             # batch rolled back whole; each job is taken on its own, in short transactions.
             log.warning("event=assign_batch_retried_alone jobs=%d", len(job_ids))
-            for job_id in job_ids:
+            self._tickets_created_alone(job_ids)
+        except Exception:
+            # One bad ticket rolled the batch back: each job on its own, so it cannot hold
+            # the others back (its own failure is logged and it comes back after the lease).
+            log.exception("event=assign_batch_failed jobs=%d", len(job_ids))
+            self._tickets_created_alone(job_ids)
+
+    def _tickets_created_alone(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            try:
                 self._ticket_created(job_id)
+            except Exception:
+                log.exception("event=assign_failed job=%s", job_id)
 
     def _tickets_created_together(self, job_ids: list[int]) -> None:
+        """The whole batch in one transaction and one flush: jobs and tickets loaded in two
+        queries, what exists of their mail in two more, then everything written at once."""
         now = datetime.now(UTC)
         config = self.config_source()
-        alone: list[int] = []
         with self.db.unit_of_work() as session:
+            jobs = session.scalars(
+                select(Job)
+                .where(Job.id.in_(job_ids), Job.state != "done")
+                .order_by(Job.id)
+                .with_for_update()
+            ).all()
+            wanted = [job.ticket_id for job in jobs if job.ticket_id is not None]
+            tickets = {
+                ticket.id: ticket
+                for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))
+            }
             # Department counters are row-locked as tickets are assigned; taking them in
             # one order (by department) keeps two workers' batches from deadlocking.
-            ordered = session.execute(
-                select(Job.id)
-                .join(Ticket, Ticket.id == Job.ticket_id, isouter=True)
-                .where(Job.id.in_(job_ids))
-                .order_by(Ticket.department, Job.id)
-            ).scalars()
-            for job_id in list(ordered):
-                try:
-                    with session.begin_nested():
-                        self._assign(session, job_id, config, now)
-                except OperationalError:
-                    raise
-                except Exception:
-                    log.exception("event=assign_failed job=%s", job_id)
-                    alone.append(job_id)
-        for job_id in alone:  # on its own, so one bad ticket cannot hold the others back
-            self._ticket_created(job_id)
+            jobs = sorted(jobs, key=lambda job: (_department(tickets, job), job.id))
+            preload_notifications(
+                session,
+                causes=[f"ticket:{ticket_id}:created" for ticket_id in tickets],
+                recipients=[ticket.requester for ticket in tickets.values()],
+                now=now,
+            )
+            with session.no_autoflush:
+                for job in jobs:
+                    ticket = tickets.get(job.ticket_id) if job.ticket_id else None
+                    self._assign_loaded(session, job, ticket, config, now)
 
     def _assign(self, session: Session, job_id: int, config: RoutingConfig, now: datetime) -> str:
         """Assign the job's ticket and finish the job, in the caller's transaction."""
         job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.state == "done":
+        if job is None:
             return "done already"
         ticket = session.get(Ticket, job.ticket_id) if job.ticket_id else None
+        return self._assign_loaded(session, job, ticket, config, now)
+
+    def _assign_loaded(
+        self,
+        session: Session,
+        job: Job,
+        ticket: Ticket | None,
+        config: RoutingConfig,
+        now: datetime,
+    ) -> str:
+        if job.state == "done":
+            return "done already"
         detail = "ticket missing"
         if ticket is not None:
             payload = json.loads(job.payload or "{}")

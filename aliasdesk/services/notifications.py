@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Job, Ticket
@@ -22,24 +23,91 @@ AUTO_ANSWERS_PER_HOUR = 10
 MESSAGE_ID_DOMAIN = "aliasdesk.invalid"
 
 
+_BATCH_CACHES = ("queued_keys", "queued_causes", "auto_answer_counts", "open_counts")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_batch_caches(session: Session, _previous: object) -> None:
+    """A rolled-back savepoint took its deliveries with it (and SQLite may hand their
+    tickets' ids out again): what this transaction remembered queueing is void."""
+    for key in _BATCH_CACHES:
+        session.info.pop(key, None)
+
+
 def auto_submitted_for(kind: str) -> str:
     """RFC 3834 §5: an acknowledgement answers a mail; everything else is generated."""
     return AUTO_REPLIED if kind == "acknowledgement" else AUTO_GENERATED
 
 
 def auto_answers_last_hour(session: Session, recipient: str, now: datetime) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.recipient == recipient,
-                Delivery.auto_submitted == AUTO_REPLIED,
-                Delivery.created_at >= now - timedelta(hours=1),
+    """Automatic answers queued to ``recipient`` within the hour, this transaction's included.
+
+    Counted once per recipient and transaction, then kept up to date in memory as this
+    transaction queues more (a batch of jobs would otherwise count again for every mail).
+    """
+    counts: dict[str, int] = session.info.setdefault("auto_answer_counts", {})
+    if recipient not in counts:
+        counts[recipient] = int(
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.recipient == recipient,
+                    Delivery.auto_submitted == AUTO_REPLIED,
+                    Delivery.created_at >= now - timedelta(hours=1),
+                )
+            )
+            or 0
+        )
+    return counts[recipient]
+
+
+def preload_notifications(
+    session: Session, causes: Sequence[str], recipients: Sequence[str], now: datetime
+) -> None:
+    """Before a batch queues notifications for these causes and recipients: what exists
+    and what was sent within the hour, in two queries instead of two per notification."""
+    causes = list(dict.fromkeys(causes))
+    known: set[tuple[str, str, str]] = session.info.setdefault("queued_keys", set())
+    loaded: set[str] = session.info.setdefault("queued_causes", set())
+    if causes:
+        rows = session.execute(
+            select(Delivery.cause, Delivery.kind, Delivery.recipient).where(
+                Delivery.cause.in_(causes)
             )
         )
-        or 0
-    )
+        known.update((cause, kind, recipient) for cause, kind, recipient in rows)
+        loaded.update(causes)
+    counts: dict[str, int] = session.info.setdefault("auto_answer_counts", {})
+    wanted = [r for r in dict.fromkeys(recipients) if r not in counts]
+    if wanted:
+        found = dict(
+            session.execute(
+                select(Delivery.recipient, func.count())
+                .where(
+                    Delivery.recipient.in_(wanted),
+                    Delivery.auto_submitted == AUTO_REPLIED,
+                    Delivery.created_at >= now - timedelta(hours=1),
+                )
+                .group_by(Delivery.recipient)
+            ).all()
+        )
+        counts.update({recipient: found.get(recipient, 0) for recipient in wanted})
+
+
+def _queued_already(session: Session, cause: str, kind: str, recipient: str) -> bool:
+    known: set[tuple[str, str, str]] = session.info.setdefault("queued_keys", set())
+    if (cause, kind, recipient) in known:
+        return True
+    if cause in session.info.get("queued_causes", ()):
+        return False  # preloaded: every delivery of this cause is in ``known``
+    with session.no_autoflush:  # rows this transaction added are in ``known`` already
+        existing = session.scalar(
+            select(Delivery.id).where(
+                Delivery.cause == cause, Delivery.kind == kind, Delivery.recipient == recipient
+            )
+        )
+    return existing is not None
 
 
 def queue_notification(
@@ -56,21 +124,23 @@ def queue_notification(
 ) -> Delivery | None:
     """Queue one mail; None when it exists already for this cause or is capped (RFC 3834),
     or when the unit of work sends no mail (``session.info["send_mail"]``, old mail imported
-    with --no-mail)."""
+    with --no-mail).
+
+    The delivery and its job are added unflushed (the job learns the delivery's id when
+    the session flushes both), so a batch writes its mail in one flush.
+    """
     if not session.info.get("send_mail", True):
         return None
-    existing = session.scalar(
-        select(Delivery).where(
-            Delivery.cause == cause, Delivery.kind == kind, Delivery.recipient == recipient
-        )
-    )
-    if existing is not None:
+    if _queued_already(session, cause, kind, recipient):
         return None
     auto = auto_submitted_for(kind)
-    if auto == AUTO_REPLIED and auto_answers_last_hour(session, recipient, now) >= (
-        AUTO_ANSWERS_PER_HOUR
-    ):
-        return None
+    if auto == AUTO_REPLIED:
+        with session.no_autoflush:
+            answered = auto_answers_last_hour(session, recipient, now)
+        if answered >= AUTO_ANSWERS_PER_HOUR:
+            return None
+        session.info["auto_answer_counts"][recipient] = answered + 1
+    session.info["queued_keys"].add((cause, kind, recipient))
     token = secrets.token_hex(6)
     ref = ticket.ref if ticket is not None else "admin"
     delivery = Delivery(
@@ -85,12 +155,11 @@ def queue_notification(
         created_at=now,
     )
     session.add(delivery)
-    session.flush()
     session.add(
         Job(
             kind="deliver",
             ticket_id=delivery.ticket_id,
-            delivery_id=delivery.id,
+            delivery=delivery,
             available_at=now,
             created_at=now,
         )

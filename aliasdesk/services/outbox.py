@@ -33,28 +33,33 @@ PUBLISH_LEASE = publish_lease()
 
 def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
     now = datetime.now(UTC)
-    claimed: list[tuple[int, str]] = []
     with db.unit_of_work() as session:
         session.execute(
             update(Job)
             .where(Job.state == "published", Job.published_at < now - publish_lease())
             .values(state="pending", published_at=None)
         )
-        due = session.execute(
-            select(Job.id, Job.kind)
+        due = session.scalars(
+            select(Job.id)
             .where(Job.state == "pending", Job.available_at <= now)
             .order_by(Job.id)
             .limit(limit)
         ).all()
-        for job_id, kind in due:
-            result = session.execute(
+        if not due:
+            return []
+        # One conditional UPDATE for the whole batch: a job another relay took meanwhile
+        # is no longer pending and does not come back in RETURNING.
+        claimed = [
+            (job_id, kind)
+            for job_id, kind in session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state == "pending")
+                .where(Job.id.in_(list(due)), Job.state == "pending")
                 .values(state="published", published_at=now)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append((job_id, kind))
-    return claimed
+                .returning(Job.id, Job.kind)
+                .execution_options(synchronize_session=False)
+            ).all()
+        ]
+    return sorted(claimed)
 
 
 def unfinished_jobs(db: Database) -> tuple[int, datetime | None]:

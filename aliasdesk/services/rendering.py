@@ -5,10 +5,11 @@ retry sends exactly the same mail."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
@@ -68,11 +69,41 @@ def relayed_files(
     return files, names
 
 
+def preload_first_texts(session: Session, ticket_ids: Iterable[int]) -> None:
+    """The opening message of each ticket a batch renders, in one query instead of one per
+    mail (every notification quotes it)."""
+    cache: dict[int, str] = session.info.setdefault("first_texts", {})
+    wanted = [ticket_id for ticket_id in set(ticket_ids) if ticket_id not in cache]
+    if not wanted:
+        return
+    firsts = (
+        select(func.min(TicketMessage.id))
+        .where(TicketMessage.ticket_id.in_(wanted))
+        .group_by(TicketMessage.ticket_id)
+    )
+    rows = session.execute(
+        select(TicketMessage.ticket_id, TicketMessage.text).where(TicketMessage.id.in_(firsts))
+    )
+    cache.update({ticket_id: text or "" for ticket_id, text in rows})
+    for ticket_id in wanted:
+        cache.setdefault(ticket_id, "")
+
+
+def _first_text(session: Session, ticket: Ticket) -> str:
+    cache: dict[int, str] = session.info.get("first_texts", {})
+    if ticket.id in cache:
+        return cache[ticket.id]
+    first = session.scalar(
+        select(TicketMessage.text)
+        .where(TicketMessage.ticket_id == ticket.id)
+        .order_by(TicketMessage.id)
+        .limit(1)
+    )
+    return first or ""
+
+
 def _base(ticket: Ticket, config: RoutingConfig, session: Session) -> dict[str, Any]:
     department = config.departments.get(ticket.department)
-    first = session.scalar(
-        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(TicketMessage.id)
-    )
     return {
         "ref": ticket.ref,
         "subject": ticket.subject,
@@ -86,7 +117,7 @@ def _base(ticket: Ticket, config: RoutingConfig, session: Session) -> dict[str, 
         "status": ticket.status,
         "priority": ticket.priority,
         "created_at": ticket.created_at,
-        "ticket_text": trim_text(first.text if first else ""),
+        "ticket_text": trim_text(_first_text(session, ticket)),
     }
 
 
