@@ -4,27 +4,31 @@ Everything that goes into a header may have come from an inbound mail (subjects,
 names, message ids), so nothing here trusts its input as structure: line breaks are
 flattened before any header is set, recipients must be one plain address each, and the
 caller cannot override the headers that decide where a mail goes or how it threads.
+
+The mail is written directly as text rather than through ``email.generator``: the
+generator's header folding costs about a millisecond per mail, and every notification
+goes through here. Writing it ourselves is safe because each value is validated or
+encoded before it is placed, and the shapes are few (text, text + HTML, attachments).
 """
 
 from __future__ import annotations
 
-import io
 import re
+import secrets
+from binascii import b2a_base64, b2a_qp
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from email import policy
-from email.charset import QP, Charset
-from email.encoders import encode_base64
-from email.generator import BytesGenerator
-from email.header import Header
-from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 MAX_REFERENCES = 20
 """RFC 5322 §3.6.4 lets References grow without bound; long threads are trimmed to this."""
+
+CRLF = "\r\n"
+_FOLD_AT = 78  # RFC 5322 §2.1.1: lines SHOULD stay within 78 characters …
+_LINE_LIMIT = 998  # … and MUST stay within 998.
+_MAX_ID = 980  # the longest id that still fits "In-Reply-To: <id>" on one line
+_MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its brackets
 
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -35,6 +39,8 @@ _MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _TOKEN_CHARS = re.compile(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ':'
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+_LINE_END_BLANK = re.compile(rb"[ \t](?=\n|\Z)")
+_BLANK_STAND_IN = {b" ": b"\xfe", b"\t": b"\xfd"}
 
 # Headers the caller may not set through extra_headers: they decide recipients, identity,
 # threading or MIME structure and are set here from validated arguments only.
@@ -47,14 +53,6 @@ _RESERVED = frozenset(
         "Return-Path", "Resent-To", "Resent-Cc", "Resent-Bcc", "Resent-From",
     )
 )  # fmt: skip
-
-# CRLF line ends for SMTP DATA; 7-bit bodies (quoted-printable/base64) so delivery never
-# depends on the server offering 8BITMIME (RFC 6152) and the bytes survive any relay.
-# The compat32 machinery is used on purpose: it builds a mail several times faster than
-# EmailMessage with policy.default, and every header value here is validated beforehand.
-_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=78)
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
 
 _AUTO_SUBMITTED_VALUES = frozenset({"auto-replied", "auto-generated", "auto-notified"})
 
@@ -73,14 +71,26 @@ def one_line(value: str) -> str:
 
     Covers every separator ``str.splitlines`` knows, not only CR and LF, because some
     mail software treats those as line ends too; a header can then never gain a line.
+    Most values (message ids, plain subjects) need no change; they are returned at once,
+    as every separator and control character is also one that ``isprintable`` rejects.
     """
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value
     return " ".join(_CONTROL.sub("", _LINE_BREAKS.sub(" ", value)).split())
 
 
 def check_address(value: str, field: str) -> str:
-    """Return ``value`` as one bare address, or raise: never a list, a name or a group."""
+    """Return ``value`` as one bare address, or raise: never a list, a name or a group.
+
+    Longer than an SMTP path may be, it could not be delivered and would not fit a line.
+    """
     address = value.strip()
-    if not _ADDRESS.match(address) or ".." in address or address.startswith("."):
+    if (
+        not _ADDRESS.match(address)
+        or ".." in address
+        or address.startswith(".")
+        or len(address) > _MAX_ADDRESS
+    ):
         raise ComposeError(field, f"not a single plain address: {value!r}")
     return address
 
@@ -102,14 +112,15 @@ def normalise_message_id(value: str | None) -> str | None:
     """A message id in angle brackets, or None if ``value`` is not one.
 
     Ids come from inbound mail; a malformed one must not break a notification, so it
-    is dropped (the tag in the subject still threads the reply).
+    is dropped (the tag in the subject still threads the reply). So is one too long for
+    any header line to hold.
     """
     if value is None:
         return None
     candidate = one_line(value)
     if candidate and not candidate.startswith("<"):
         candidate = f"<{candidate}>"
-    return candidate if _MSG_ID.match(candidate) else None
+    return candidate if len(candidate) <= _MAX_ID and _MSG_ID.match(candidate) else None
 
 
 def bounded_references(references: Sequence[str], in_reply_to: str | None) -> list[str]:
@@ -118,11 +129,8 @@ def bounded_references(references: Sequence[str], in_reply_to: str | None) -> li
     Trimming keeps the thread's root (first id) and the most recent ids, as RFC 5322
     suggests clients rely on the first and the last entries.
     """
-    ids: list[str] = []
-    for raw in [*references, in_reply_to]:
-        msg_id = normalise_message_id(raw)
-        if msg_id is not None and msg_id not in ids:
-            ids.append(msg_id)
+    valid = (normalise_message_id(raw) for raw in [*references, in_reply_to])
+    ids = list(dict.fromkeys(msg_id for msg_id in valid if msg_id is not None))
     parent = normalise_message_id(in_reply_to)
     if parent is not None:
         ids.remove(parent)
@@ -132,44 +140,203 @@ def bounded_references(references: Sequence[str], in_reply_to: str | None) -> li
     return ids
 
 
-def _set_headers(message: Message, extra_headers: Mapping[str, str]) -> None:
+# --- headers ---------------------------------------------------------------------------
+
+
+def _fold(name: str, value: str) -> str | None:
+    """``name: value`` and CRLF, folded before spaces to keep lines within 78 characters.
+
+    A word longer than that keeps its own line. None when a line would still exceed 998
+    characters: the caller then encodes the value or refuses it.
+    """
+    line = f"{name}: {value}"
+    if len(line) <= _FOLD_AT:
+        return line + CRLF
+    first, *words = value.split(" ")
+    lines: list[str] = []
+    current = f"{name}: {first}"
+    for word in words:
+        if not word or len(current) + 1 + len(word) <= _FOLD_AT:
+            current = f"{current} {word}"
+        else:
+            lines.append(current)
+            current = f" {word}"
+    lines.append(current)
+    if any(len(part) > _LINE_LIMIT for part in lines):
+        return None
+    return CRLF.join(lines) + CRLF
+
+
+def _structured(name: str, value: str) -> str:
+    """A header whose value must not be encoded (addresses, message ids)."""
+    folded = _fold(name, value)
+    if folded is None:
+        raise ComposeError(name, "too long for a header line")
+    return folded
+
+
+def _encoded_words(text: str, first_room: int) -> list[str]:
+    """``text`` as RFC 2047 "B" encoded words of at most 75 characters each.
+
+    A word never splits a UTF-8 sequence (RFC 2047 §5 wants whole characters), and the
+    first word is sized to fit what is left of the header's first line.
+    """
+    data = text.encode("utf-8")
+    room = min(first_room, 75) if first_room >= 24 else 75
+    words: list[str] = []
+    start = 0
+    while start < len(data):
+        end = start + (room - 12) // 4 * 3  # 12: "=?utf-8?b?" and "?="
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte
+            end -= 1
+        words.append(f"=?utf-8?b?{b2a_base64(data[start:end], newline=False).decode()}?=")
+        start, room = end, 75
+    return words
+
+
+def _unstructured(name: str, value: str) -> str:
+    """Plain ASCII when it folds; otherwise encoded words, which fold anywhere."""
+    if value.isascii():
+        folded = _fold(name, value)
+        if folded is not None:
+            return folded
+    return _structured(name, " ".join(_encoded_words(value, _FOLD_AT - len(name) - 2)))
+
+
+def _from_header(name: str, address: str) -> str:
+    """``From: name <address>``, the name quoted as needed or as one encoded word.
+
+    One word even past RFC 2047's 75 characters, as ``formataddr`` writes it: readers
+    disagree about the space between adjacent encoded words in a display name (Python's
+    parser keeps it, RFC 2047 drops it), so a name is split only if no line can hold it.
+    """
+    if name.isascii():
+        folded = _fold("From", formataddr((name, address)))
+        if folded is not None:
+            return folded
+    whole = f"=?utf-8?b?{b2a_base64(name.encode('utf-8'), newline=False).decode()}?="
+    folded = _fold("From", f"{whole} <{address}>")
+    if folded is not None:
+        return folded
+    words = _encoded_words(name, _FOLD_AT - len("From: "))
+    return _structured("From", " ".join([*words, f"<{address}>"]))
+
+
+def _extra_headers(extra_headers: Mapping[str, str]) -> list[str]:
+    lines: list[str] = []
     for name, value in extra_headers.items():
         if not _HEADER_NAME.match(name):
             raise ComposeError("extra_headers", f"invalid header name: {name!r}")
         if name.lower() in _RESERVED:
             raise ComposeError("extra_headers", f"{name} cannot be set as an extra header")
-        message[name] = _header_text(one_line(value))  # type: ignore[assignment]  # a Header is accepted
+        lines.append(_unstructured(name, one_line(value)))
+    return lines
 
 
-def _header_text(value: str) -> str | Header:
-    """ASCII as it is; anything else as RFC 2047 encoded words."""
-    return value if value.isascii() else Header(value, "utf-8")
+# --- body ------------------------------------------------------------------------------
 
 
-def _text_part(body: str, subtype: str) -> MIMEText:
-    """A text part, 7-bit: plain ASCII stays readable, anything else quoted-printable."""
-    # RFC 5321 §4.5.3.1.6: no line over 998 octets; long ones go quoted-printable.
-    if body.isascii() and all(len(line) <= 900 for line in body.splitlines()):
-        return MIMEText(body, subtype, "us-ascii")
-    return MIMEText(body, subtype, _UTF8_QP)  # type: ignore[arg-type]  # a Charset works
+def _lf(text: str) -> str:
+    """Every line end (CRLF, CR or LF) as LF, so each can be written as CRLF afterwards."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _attachment_parts(attachments: Sequence[tuple[str, str, bytes]]) -> list[Message]:
-    parts: list[Message] = []
-    for filename, content_type, data in attachments:
-        # The name is only a label for the recipient's client: no directories, no breaks.
-        name = one_line(filename).replace("/", "_").replace("\\", "_") or "attachment"
-        if not _CONTENT_TYPE.match(content_type.strip()):
-            content_type = "application/octet-stream"
-        maintype, subtype = content_type.strip().lower().split("/", 1)
-        part = MIMEBase(maintype, subtype)
-        part.set_payload(data)
-        encode_base64(part)
-        # RFC 2231 parameter encoding for names that are not plain ASCII.
-        label: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
-        part.add_header("Content-Disposition", "attachment", filename=label)
-        parts.append(part)
-    return parts
+def _quoted_printable(text: str) -> str:
+    """UTF-8 quoted-printable with CRLF line ends and lines of at most 76 characters.
+
+    ``b2a_qp`` encodes a lone "." line, but it escapes a space or tab at a line end only
+    after it has measured the line, which can make the line 78 long; and it leaves
+    "From " alone, which an mbox file would turn into ">From ". So those characters are
+    swapped first for bytes that never occur in UTF-8 (0xFD-0xFF), which the encoder
+    must escape and counts at their full width, and the escapes are renamed afterwards.
+    "From " is escaped wherever it occurs, so no soft line break can start a line with it.
+    """
+    data = _lf(text).encode("utf-8")
+    swaps: list[tuple[bytes, bytes]] = []
+    if b"From " in data:
+        data = data.replace(b"From ", b"\xffrom ")
+        swaps.append((b"=FF", b"=46"))
+    if b" \n" in data or b"\t\n" in data or data.endswith((b" ", b"\t")):
+        data = _LINE_END_BLANK.sub(lambda blank: _BLANK_STAND_IN[blank[0]], data)
+        swaps += [(b"=FE", b"=20"), (b"=FD", b"=09")]
+    encoded = b2a_qp(data, istext=True)
+    for stand_in, escape in swaps:
+        encoded = encoded.replace(stand_in, escape)
+    return encoded.replace(b"\n", b"\r\n").decode("ascii")
+
+
+def _text_part(body: str, subtype: str) -> str:
+    """A text part, 7-bit: plain ASCII stays readable, anything else quoted-printable.
+
+    7-bit transfer encodings mean delivery never depends on the server offering
+    8BITMIME (RFC 6152) and the bytes survive any relay. 7bit also needs every line
+    within 900 characters (RFC 5321 §4.5.3.1.6 allows 998 octets) and no NUL (RFC 2045
+    §2.7); only CR and LF end a line on the wire.
+    """
+    if body.isascii() and "\x00" not in body:
+        lines = _lf(body).split("\n")
+        if max(map(len, lines)) <= 900:
+            return (
+                f'Content-Type: text/{subtype}; charset="us-ascii"\r\n'
+                f"Content-Transfer-Encoding: 7bit\r\n\r\n{CRLF.join(lines)}"
+            )
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_quoted_printable(body)}"
+    )
+
+
+def _multipart(subtype: str, parts: list[str]) -> str:
+    """A multipart entity with a random boundary that none of its parts contains.
+
+    "=_" cannot occur in quoted-printable or base64 text; a 7-bit part is checked.
+    """
+    boundary = f"=_{secrets.token_hex(12)}"
+    while any(boundary in part for part in parts):
+        boundary = f"=_{secrets.token_hex(12)}"
+    inner = f"\r\n--{boundary}\r\n".join(parts)
+    return (
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\n{inner}\r\n--{boundary}--\r\n"
+    )
+
+
+def _disposition(name: str) -> str:
+    """``Content-Disposition: attachment`` with the name, RFC 2231 encoded if not ASCII.
+
+    A name too long for one line is split into RFC 2231 continuations, by characters.
+    """
+    if name.isascii():
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        parameter = f'filename="{escaped}"'
+    else:
+        parameter = f"filename*=utf-8''{quote(name, safe='')}"
+    if len(parameter) <= _FOLD_AT - len("Content-Disposition: attachment; "):
+        return f"Content-Disposition: attachment; {parameter}\r\n"
+    if len(parameter) < _LINE_LIMIT:
+        return f"Content-Disposition: attachment;\r\n {parameter}\r\n"
+    pieces = [""]
+    for char in name:
+        encoded = quote(char, safe="")
+        if len(pieces[-1]) + len(encoded) > 60:
+            pieces.append("")
+        pieces[-1] += encoded
+    pieces[0] = f"utf-8''{pieces[0]}"  # the charset goes with the first section only
+    sections = [f"filename*{n}*={piece}" for n, piece in enumerate(pieces)]
+    return "Content-Disposition: attachment;\r\n " + ";\r\n ".join(sections) + CRLF
+
+
+def _attachment(filename: str, content_type: str, data: bytes) -> str:
+    # The name is only a label for the recipient's client: no directories, no breaks.
+    name = one_line(filename).replace("/", "_").replace("\\", "_") or "attachment"
+    if not _CONTENT_TYPE.match(content_type.strip()):
+        content_type = "application/octet-stream"
+    encoded = b2a_base64(data, newline=False).decode("ascii")
+    lines = "".join([encoded[i : i + 76] + CRLF for i in range(0, len(encoded), 76)])
+    return (
+        f"Content-Type: {content_type.strip().lower()}\r\n"
+        f"Content-Transfer-Encoding: base64\r\n{_disposition(name)}\r\n{lines}"
+    )
 
 
 def compose(
@@ -193,7 +360,7 @@ def compose(
 
     Structure: text/plain, or multipart/alternative (text then HTML, so clients that
     pick the last part they understand show the HTML), wrapped in multipart/mixed when
-    there are attachments.
+    there are attachments. MIME-Version appears at the top level only (RFC 2045 §4).
     """
     if auto_submitted not in _AUTO_SUBMITTED_VALUES:
         # RFC 3834 §5: every mail aliasdesk sends is automatic; "no" would invite loops.
@@ -204,49 +371,32 @@ def compose(
     own_id = normalise_message_id(message_id)
     if own_id is None:
         raise ComposeError("message_id", f"not a message id: {message_id!r}")
-
     sender = check_address(from_address, "from_address")
-    body: Message = _text_part(text, "plain")
+
+    body = _text_part(text, "plain")
     if html is not None:
-        alternative = MIMEMultipart("alternative")
-        alternative.attach(body)
-        alternative.attach(_text_part(html, "html"))
-        body = alternative
+        body = _multipart("alternative", [body, _text_part(html, "html")])
     if attachments:
-        mixed = MIMEMultipart("mixed")
-        mixed.attach(body)
-        for part in _attachment_parts(attachments):
-            mixed.attach(part)
-        body = mixed
-    for part in body.walk():
-        if part is not body:
-            del part["MIME-Version"]  # top level only (RFC 2045 §4)
-    headers = Message()
-    headers["From"] = formataddr((one_line(from_name), sender), charset="utf-8")
-    headers["To"] = ", ".join(recipients)
+        body = _multipart("mixed", [body, *(_attachment(*item) for item in attachments)])
+
+    head = [_from_header(one_line(from_name), sender), _structured("To", ", ".join(recipients))]
     if reply_to is not None:
-        headers["Reply-To"] = check_address(reply_to, "reply_to")
-    headers["Subject"] = _header_text(one_line(subject))  # type: ignore[assignment]
-    headers["Date"] = format_datetime(date or datetime.now(UTC))
-    headers["Message-ID"] = own_id
+        head.append(_structured("Reply-To", check_address(reply_to, "reply_to")))
+    head.append(_unstructured("Subject", one_line(subject)))
+    head.append(f"Date: {format_datetime(date or datetime.now(UTC))}\r\n")
+    head.append(_structured("Message-ID", own_id))
     parent = normalise_message_id(in_reply_to)
     if parent is not None:
-        headers["In-Reply-To"] = parent
+        head.append(_structured("In-Reply-To", parent))
     thread = bounded_references(references, in_reply_to)
     if thread:
-        headers["References"] = " ".join(thread)
-    headers["Auto-Submitted"] = auto_submitted
+        head.append(_structured("References", " ".join(thread)))
+    head.append(f"Auto-Submitted: {auto_submitted}\r\n")
     # Exchange/Outlook's own switch for out-of-office and other automatic answers.
-    headers["X-Auto-Response-Suppress"] = "All"
-    _set_headers(headers, extra_headers or {})
-    # Our headers first, then the MIME ones the parts made, as clients expect.
-    mime_headers = list(body.items())
-    for name in list(body.keys()):
-        del body[name]
-    for name, value in [*headers.items(), *mime_headers]:
-        body[name] = value
-    if body["MIME-Version"] is None:
-        body["MIME-Version"] = "1.0"
-    out = io.BytesIO()
-    BytesGenerator(out, policy=_POLICY, mangle_from_=False).flatten(body)
-    return out.getvalue()
+    head.append("X-Auto-Response-Suppress: All\r\n")
+    head.extend(_extra_headers(extra_headers or {}))
+    head.append("MIME-Version: 1.0\r\n")
+    mail = "".join(head) + body
+    if not mail.endswith(CRLF):
+        mail += CRLF  # a single part whose text has no final line break
+    return mail.encode("ascii")

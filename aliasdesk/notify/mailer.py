@@ -1,4 +1,4 @@
-"""Hand composed mail to the SMTP server, over one reused connection.
+"""Hand composed mail to the SMTP server, over a few reused connections.
 
 Errors are split the way the delivery actor needs them: ``TransientDeliveryError`` means
 "keep the mail and try again later" (4xx, timeouts, dropped connections, a server we
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import ssl
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from types import TracebackType
@@ -92,6 +93,18 @@ class _StaleConnection(Exception):
     """The reused connection was gone before the first command: safe to reconnect."""
 
 
+def _envelope(sender: str, recipients: Sequence[str]) -> list[str]:
+    """The recipients as a list, after the checks that need no server."""
+    targets = list(recipients)
+    if not targets:
+        raise ValueError("no recipients")
+    for address in (sender, *targets):
+        if not address.isascii():
+            # Would need SMTPUTF8 (RFC 6531); refused before anything is sent.
+            raise PermanentDeliveryError(None, f"address is not ASCII: {address!r}")
+    return targets
+
+
 class SmtpMailer:
     """An aiosmtplib client that keeps its connection between sends.
 
@@ -137,23 +150,39 @@ class SmtpMailer:
 
     async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
         """Send ``message`` (complete bytes) and return the server's final reply text."""
-        targets = list(recipients)
-        if not targets:
-            raise ValueError("no recipients")
-        for address in (sender, *targets):
-            if not address.isascii():
-                # Would need SMTPUTF8 (RFC 6531); refused before anything is sent.
-                raise PermanentDeliveryError(None, f"address is not ASCII: {address!r}")
+        targets = _envelope(sender, recipients)
+        async with self._serialised():
+            reused = await self._ensure_connected()
+            return await self._send_connected(sender, targets, message, reused=reused)
+
+    def sibling(self) -> SmtpMailer:
+        """A mailer for the same server and login with no connection yet, for a pool."""
+        return SmtpMailer(
+            self.host, self.port, security=self.security, username=self.username,
+            password=self._password, timeout=self.timeout, tls_context=self._tls_context,
+            local_hostname=self._local_hostname, token_provider=self._token_provider,
+        )  # fmt: skip
+
+    def _serialised(self) -> asyncio.Lock:
+        """The lock of this mailer's connection: SMTP runs one transaction at a time."""
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:
-            reused = await self._ensure_connected()
-            try:
-                return await self._transaction(sender, targets, message, stale_ok=reused)
-            except _StaleConnection:
-                log.info("event=smtp_reconnect host=%s reason=stale", self.host)
-                await self._ensure_connected()
-                return await self._transaction(sender, targets, message, stale_ok=False)
+        return self._lock
+
+    async def _send_connected(
+        self, sender: str, targets: list[str], message: bytes, *, reused: bool
+    ) -> str:
+        """One transaction on the open connection; once more on a fresh one if it was stale.
+
+        Stale means the first command failed on a reused connection, before the server
+        could have taken anything, so the mail cannot arrive twice.
+        """
+        try:
+            return await self._transaction(sender, targets, message, stale_ok=reused)
+        except _StaleConnection:
+            log.info("event=smtp_reconnect host=%s reason=stale", self.host)
+            await self._ensure_connected()
+            return await self._transaction(sender, targets, message, stale_ok=False)
 
     async def close(self) -> None:
         """Say QUIT politely if still connected; never raises."""
@@ -333,16 +362,74 @@ class SmtpMailer:
         self._client = None
 
 
+Item = tuple[str, Sequence[str], bytes]
+"""One mail for ``send_many``: envelope sender, envelope recipients, complete bytes."""
+
+
+def _as_delivery_error(error: Exception) -> DeliveryError:
+    """What a batch reports for a mail: the mailer's own error, or a transient one."""
+    if isinstance(error, DeliveryError):
+        return error
+    return TransientDeliveryError(None, f"unexpected error: {type(error).__name__}: {error}")
+
+
+class _Batch:
+    """One ``send_many`` call: its mails, taken one at a time by the pool's connections.
+
+    A connection that cannot be opened puts its mail back for the others and drops out.
+    When none is left, the mails not taken get that connection's error, as ``send``
+    would have raised it; nothing was sent for them, so no mail can arrive twice, and a
+    batch against a dead server costs one connection attempt per pool member, not one
+    per mail.
+    """
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.items = items
+        self.results: list[str | DeliveryError | None] = [None] * len(items)
+        self.waiting = deque(range(len(items)))
+        self.connect_error: DeliveryError | None = None
+
+    async def run(self, members: Sequence[SmtpMailer]) -> list[str | DeliveryError]:
+        await asyncio.gather(*(self._work(member) for member in members))
+        fallback = self.connect_error or TransientDeliveryError(None, "no connection to send on")
+        return [fallback if result is None else result for result in self.results]
+
+    async def _work(self, member: SmtpMailer) -> None:
+        while self.waiting:
+            index = self.waiting.popleft()
+            sender, recipients, message = self.items[index]
+            try:
+                targets = _envelope(sender, recipients)
+                async with member._serialised():
+                    try:
+                        reused = await member._ensure_connected()
+                    except Exception as error:
+                        self.waiting.appendleft(index)
+                        self.connect_error = _as_delivery_error(error)
+                        return
+                    self.results[index] = await member._send_connected(
+                        sender, targets, message, reused=reused
+                    )
+            except Exception as error:
+                self.results[index] = _as_delivery_error(error)
+
+
 class SyncSmtpMailer:
     """``SmtpMailer`` for synchronous callers (Dramatiq actors, the CLI).
 
     A private event loop runs in a daemon thread for the mailer's whole life, so the SMTP
-    connection survives between calls; calls from several threads are serialised by the
-    mailer's lock inside that loop.
+    connections survive between calls. ``send`` uses the first connection; ``send_many``
+    spreads a batch over up to ``connections`` of them, because most of a send is spent
+    waiting for the server's replies. Each connection is opened when first needed and
+    carries one transaction at a time, however many threads call in.
     """
 
-    def __init__(self, mailer: SmtpMailer) -> None:
+    def __init__(self, mailer: SmtpMailer, *, connections: int = 4) -> None:
+        if connections < 1:
+            raise ValueError("connections must be at least 1")
         self.mailer = mailer
+        self._size = connections
+        self._pool = [mailer]  # grown only inside the loop, so no lock is needed
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="aliasdesk-smtp", daemon=True
@@ -356,22 +443,45 @@ class SyncSmtpMailer:
             raise RuntimeError("the mailer is closed")
         return self._run(self.mailer.send(sender, recipients, message))
 
+    def send_many(self, items: Sequence[Item]) -> list[str | DeliveryError]:
+        """Send every mail, several at once; one entry per mail, in the order given.
+
+        An entry is the server's reply, as ``send`` returns it, or the error ``send``
+        would have raised for that mail (anything unexpected becomes a
+        ``TransientDeliveryError``). One mail's failure never stops the others; each mail
+        is tried at most once, apart from the resend on a stale connection that ``send``
+        also makes before the server has taken anything.
+        """
+        if self._closed:
+            raise RuntimeError("the mailer is closed")
+        if not items:
+            return []
+        return self._run(self._send_many(items))
+
     @property
     def connections_opened(self) -> int:
-        return self.mailer.connections_opened
+        return sum(member.connections_opened for member in list(self._pool))
 
     def close(self) -> None:
-        """QUIT, stop the loop and its thread. Safe to call twice."""
+        """QUIT on every connection, stop the loop and its thread. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
         try:
-            self._run(self.mailer.close())
+            self._run(self._close_all())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             if not self._thread.is_alive():
                 self._loop.close()
+
+    async def _send_many(self, items: Sequence[Item]) -> list[str | DeliveryError]:
+        while len(self._pool) < min(self._size, len(items)):
+            self._pool.append(self.mailer.sibling())
+        return await _Batch(items).run(self._pool[: len(items)])
+
+    async def _close_all(self) -> None:
+        await asyncio.gather(*(member.close() for member in self._pool))
 
     def __enter__(self) -> SyncSmtpMailer:
         return self
