@@ -6,6 +6,7 @@ session. No stage commits, sends mail or talks to a broker: the caller owns the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -56,10 +57,13 @@ class InboundContext:
     outcome: str | None = None
     reason: str = ""
     ticket_refs: list[str] = field(default_factory=list)
-    ticket_ids: list[int] = field(default_factory=list)
     duplicate_of: int | None = None
     trace: list[str] = field(default_factory=list)
     bounce_delivery_ids: list[int] = field(default_factory=list)
+    known_keys: Mapping[str, int | None] = field(default_factory=dict)
+    """Dedupe keys the batch already knows: looked up for the whole batch at once (None:
+    no mail holds it), or held by a mail settled earlier in the batch, whose rows may still
+    be waiting in the session's buffer (aliasdesk.db.bulk)."""
 
     def note(self, stage: str, text: str) -> None:
         self.trace.append(f"{stage}: {text}")

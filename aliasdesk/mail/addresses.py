@@ -282,7 +282,7 @@ def parse_address_list(
     """
     if not value:
         return ()
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and any("\udc80" <= ch <= "\udcff" for ch in value):
         value = _from_8bit(value, defects, name, fallback)
     flat = single_line(value)
     # Encoded-words are swapped for inert tokens while the list is split, because an

@@ -211,7 +211,6 @@ def _bounce_heuristic(mail: ParsedMail) -> MachineVerdict | None:
     bounce_subject = bool(_BOUNCE_SUBJECT.search(mail.subject))
     types = set(mail.extra.get("part-types", "").split())
     carries_original = bool({"message/rfc822", "text/rfc822-headers"} & types)
-    bounce_body = bool(_BOUNCE_BODY.search(mail.text[:20000]))
     ses = _SES_NOTICE.search(mail.text[:20000])
     if ses is not None:
         return _verdict(_SES_KINDS[ses.group(1)], "Amazon SES notification", mail)
@@ -219,6 +218,9 @@ def _bounce_heuristic(mail: ParsedMail) -> MachineVerdict | None:
         return _verdict("abuse-report", "complaint subject wrapping the reported mail", mail)
     if daemon:
         return _verdict("bounce", "sent by a mail system (MAILER-DAEMON/postmaster)", mail)
+    if not (bounce_subject or null_path):
+        return None  # both rules below need one of these: spare the body search
+    bounce_body = bool(_BOUNCE_BODY.search(mail.text[:20000]))
     if bounce_subject and (null_path or carries_original or bounce_body):
         return _verdict("bounce", "non-delivery subject with delivery-report content", mail)
     if (

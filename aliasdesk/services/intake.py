@@ -3,41 +3,61 @@ transaction, and only then may the caller flag it on IMAP (STYLE.md, the crash s
 
 An unexpected error quarantines that one mail with its traceback; a database outage
 propagates so the caller backs off and the mail stays ``received`` for the next run.
+
+A fetch batch is processed in one transaction. Its rows are written through the session's
+buffer (aliasdesk.db.bulk), a statement per table per batch, which is what makes a backlog
+fast; a failing mail therefore costs the batch one more run, in which each mail has its own
+savepoint, so that the failing one is rolled back alone (see :func:`process_batch`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from aliasdesk.db.bulk import buffer_of, table_of
 from aliasdesk.db.models import InboundMail, MessageKey
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import InboundContext, PipelineSettings
 from aliasdesk.inbound.pipeline import run_pipeline
-from aliasdesk.inbound.stages.dedupe import dedupe_key
+from aliasdesk.inbound.stages.dedupe import dedupe_key, earlier_mail, prefetch
 from aliasdesk.mail.parse import parse_mail
+from aliasdesk.services.intake_store import RawMail, content_hash, store_raw
+
+__all__ = [
+    "FINAL_STATES",
+    "IntakeResult",
+    "RawMail",
+    "content_hash",
+    "pending_ids",
+    "process_batch",
+    "process_inbound",
+    "process_pending",
+    "store_raw",
+]
 
 log = logging.getLogger("aliasdesk.intake")
 FINAL_STATES = ("processed", "ignored", "quarantined", "duplicate")
 BATCH = 100
-
-
-@dataclass(frozen=True)
-class RawMail:
-    """One mail as fetched: where it came from and its bytes."""
-
-    raw: bytes
-    uid: int | None = None
+STATE_OF = {
+    "new_ticket": "processed",
+    "update_ticket": "processed",
+    "ignored": "ignored",
+    "quarantined": "quarantined",
+    "duplicate": "duplicate",
+}
+_INBOUND = table_of(InboundMail)
+_KEYS = table_of(MessageKey)
 
 
 @dataclass(frozen=True)
@@ -48,135 +68,38 @@ class IntakeResult:
     reason: str
 
 
-def content_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+@dataclass(frozen=True)
+class _Stored:
+    """An inbound row as the processing needs it (read past the ORM: no object to track)."""
+
+    id: int
+    raw: bytes
+    state: str
+    send_mail: bool
+    attempts: int
+    outcome: str | None
+    reason: str | None
+    ticket_refs: str | None
+
+    def result(self) -> IntakeResult:
+        refs = tuple(json.loads(self.ticket_refs or "[]"))
+        return IntakeResult(self.id, self.outcome or self.state, refs, self.reason or "")
 
 
-def store_raw(
-    db: Database,
-    *,
-    source: str,
-    mailbox: str,
-    uidvalidity: int | None,
-    mails: Sequence[RawMail],
-    send_mail: bool = True,
-) -> dict[int | None, int]:
-    """Commit the raw bytes of a batch (state ``received``); returns uid -> inbound id.
-
-    A mail already stored at the same (mailbox, UIDVALIDITY, UID) is not stored again; one
-    whose mailbox changed UIDVALIDITY is found by its bytes and its location updated, so
-    the inbound log keeps one entry per mail.
-    """
-    stored: dict[int | None, int] = {}
-    digests = {id(mail): content_hash(mail.raw) for mail in mails}
-    with db.unit_of_work() as session:
-        known, movable = _already_stored(session, mailbox, uidvalidity, mails, digests)
-        for mail in mails:
-            if mail.uid is not None and mail.uid in known:
-                stored[mail.uid] = known[mail.uid]
-                continue
-            digest = digests[id(mail)]
-            try:
-                with session.begin_nested():
-                    stored[mail.uid] = _store_one(
-                        session,
-                        source,
-                        mailbox,
-                        uidvalidity,
-                        mail,
-                        send_mail,
-                        digest,
-                        may_have_moved=digest in movable,
-                    )
-            except IntegrityError:
-                # Another gateway on the same mailbox stored this UID a moment ago.
-                existing = session.scalar(
-                    select(InboundMail.id).where(
-                        InboundMail.mailbox == mailbox,
-                        InboundMail.uidvalidity == uidvalidity,
-                        InboundMail.uid == mail.uid,
-                    )
-                )
-                if existing is None:
-                    raise
-                stored[mail.uid] = existing
-    return stored
-
-
-def _already_stored(
-    session: Session,
-    mailbox: str,
-    uidvalidity: int | None,
-    mails: Sequence[RawMail],
-    digests: dict[int, str],
-) -> tuple[dict[int, int], set[str]]:
-    """One query each for the whole batch: UIDs stored before (a re-fetch after a crash),
-    and bytes stored under another UIDVALIDITY (the mailbox was renumbered)."""
-    uids = [mail.uid for mail in mails if mail.uid is not None]
-    if not uids:
-        return {}, set()
-    known = {
-        uid: row_id
-        for uid, row_id in session.execute(
-            select(InboundMail.uid, InboundMail.id).where(
-                InboundMail.mailbox == mailbox,
-                InboundMail.uidvalidity == uidvalidity,
-                InboundMail.uid.in_(uids),
-            )
-        ).all()
-        if uid is not None
-    }
-    movable = set(
-        session.scalars(
-            select(InboundMail.content_hash).where(
-                InboundMail.mailbox == mailbox,
-                InboundMail.content_hash.in_(list(digests.values())),
-                InboundMail.uidvalidity != uidvalidity,
-            )
-        )
+def _load(session: Session, ids: Sequence[int], *, lock: bool = True) -> list[_Stored]:
+    """The rows, locked for writing: a second gateway on the same mailbox finds them
+    pending too (process_pending takes every ``received`` row, not only its own) and must
+    wait for this transaction, then see the final state, instead of running the pipeline
+    on them again (SQLite serialises writers anyway; no-op there)."""
+    c = _INBOUND.c
+    statement = (
+        select(c.id, c.raw, c.state, c.send_mail, c.attempts, c.outcome, c.reason, c.ticket_refs)
+        .where(c.id.in_(list(ids)))
+        .order_by(c.id)
     )
-    return known, movable
-
-
-def _store_one(
-    session: Session,
-    source: str,
-    mailbox: str,
-    uidvalidity: int | None,
-    mail: RawMail,
-    send_mail: bool,
-    digest: str,
-    *,
-    may_have_moved: bool,
-) -> int:
-    if mail.uid is not None and may_have_moved:
-        moved = session.scalar(
-            select(InboundMail)
-            .where(
-                InboundMail.mailbox == mailbox,
-                InboundMail.content_hash == digest,
-                InboundMail.uidvalidity != uidvalidity,
-            )
-            .limit(1)
-        )
-        if moved is not None:
-            moved.uidvalidity, moved.uid = uidvalidity, mail.uid
-            return moved.id
-    row = InboundMail(
-        source=source,
-        mailbox=mailbox,
-        uidvalidity=uidvalidity,
-        uid=mail.uid,
-        raw=mail.raw,
-        size=len(mail.raw),
-        content_hash=digest,
-        state="received",
-        send_mail=send_mail,
-        received_at=datetime.now(UTC),
-    )
-    session.add(row)
-    session.flush()
-    return row.id
+    if lock:
+        statement = statement.with_for_update()
+    return [_Stored(*row) for row in session.connection().execute(statement)]
 
 
 def process_inbound(
@@ -185,15 +108,11 @@ def process_inbound(
     """Run the pipeline for one stored mail in one transaction; never raises on bad mail."""
     try:
         with db.unit_of_work() as session:
-            # Locked: a second gateway on the same mailbox finds the row already pending
-            # (process_pending takes every ``received`` row, not only its own) and must
-            # wait for this transaction, then see the final state, instead of running the
-            # pipeline on it again (SQLite serialises writers anyway; no-op there).
-            row = session.get(InboundMail, inbound_id, with_for_update=True)
-            assert row is not None, f"inbound mail {inbound_id} vanished"
-            if row.state in FINAL_STATES:
-                return _result(row)
-            return _run(session, row, config, settings)
+            rows = _load(session, [inbound_id])
+            assert rows, f"inbound mail {inbound_id} vanished"
+            if rows[0].state in FINAL_STATES:
+                return rows[0].result()
+            return _run(session, rows[0], config, settings, {})[0]
     except IntegrityError:
         return _after_conflict(db, inbound_id, traceback.format_exc())
     except OperationalError:
@@ -206,17 +125,23 @@ def process_inbound(
 
 
 def _run(
-    session: Session, row: InboundMail, config: RoutingConfig, settings: PipelineSettings
-) -> IntakeResult:
-    if not row.send_mail:
-        settings = PipelineSettings(**{**settings.__dict__, "send_mail": False})
+    session: Session,
+    mail: _Stored,
+    config: RoutingConfig,
+    settings: PipelineSettings,
+    known_keys: dict[str, int | None],
+) -> tuple[IntakeResult, str | None]:
+    """The pipeline for one mail; returns its result and the dedupe key it now holds."""
+    if not mail.send_mail:
+        settings = replace(settings, send_mail=False)
     ctx = InboundContext(
-        raw=row.raw,
+        raw=mail.raw,
         config=config,
         settings=settings,
         session=session,
-        inbound_id=row.id,
+        inbound_id=mail.id,
         now=datetime.now(UTC),
+        known_keys=known_keys,
     )
     # Old mail imported with --no-mail changes tickets but must not mail anyone.
     session.info["send_mail"] = settings.send_mail
@@ -225,28 +150,34 @@ def _run(
     finally:
         session.info.pop("send_mail", None)
     if ctx.dedupe_key is None:
-        _dedupe_late(session, ctx, row)
-    mail = ctx.parsed
-    row.message_id = mail.message_id[:998] if mail and mail.message_id else None
-    row.from_address = mail.from_.address[:320] if mail and mail.from_ else None
-    row.subject = mail.subject if mail else None
-    _finish_row(row, ctx.outcome or "quarantined", ctx.reason, ctx.trace, ctx.ticket_refs)
-    row.duplicate_of = ctx.duplicate_of
-    if ctx.outcome != "duplicate":
-        key = ctx.dedupe_key or dedupe_key(row.message_id, row.raw)
-        session.add(MessageKey(key=key, inbound_id=row.id))
-        session.flush()
-    return _result(row)
+        _dedupe_late(session, ctx, mail.raw)
+    parsed = ctx.parsed
+    outcome = ctx.outcome or "quarantined"
+    values = _final_values(outcome, ctx.reason, ctx.trace, ctx.ticket_refs)
+    values.update(
+        message_id=parsed.message_id[:998] if parsed and parsed.message_id else None,
+        from_address=parsed.from_.address[:320] if parsed and parsed.from_ else None,
+        subject=parsed.subject if parsed else None,
+        attempts=mail.attempts + 1,
+        duplicate_of=ctx.duplicate_of,
+    )
+    buffer = buffer_of(session)
+    buffer.update(_INBOUND, mail.id, values)
+    key = None
+    if outcome != "duplicate":
+        key = ctx.dedupe_key or dedupe_key(values["message_id"], mail.raw)
+        buffer.insert(_KEYS, {"key": key, "inbound_id": mail.id})
+    return IntakeResult(mail.id, outcome, tuple(ctx.ticket_refs), ctx.reason), key
 
 
-def _dedupe_late(session: Session, ctx: InboundContext, row: InboundMail) -> None:
+def _dedupe_late(session: Session, ctx: InboundContext, raw: bytes) -> None:
     """Mail the parse stage settled (empty mail) never met the dedupe stage; a repeat of
     it must still be logged as a duplicate, not fail on the unique key."""
     message_id = ctx.parsed.message_id if ctx.parsed else None
-    key = dedupe_key(message_id, row.raw)
+    key = dedupe_key(message_id, raw)
     ctx.dedupe_key = key
-    earlier = session.scalar(select(MessageKey.inbound_id).where(MessageKey.key == key))
-    if earlier is not None and earlier != row.id:
+    earlier = earlier_mail(session, ctx.known_keys, key)
+    if earlier is not None and earlier != ctx.inbound_id:
         ctx.duplicate_of = earlier
         ctx.ticket_refs = []
         ctx.finish("duplicate", f"same message as mail #{earlier}")
@@ -260,14 +191,14 @@ def _after_conflict(db: Database, inbound_id: int, error: str) -> IntakeResult:
     "duplicate": it is quarantined as an internal error with the traceback.
     """
     with db.reader() as session:
-        row = session.get(InboundMail, inbound_id)
-        assert row is not None, f"inbound mail {inbound_id} vanished"
-        if row.state in FINAL_STATES:
+        rows = _load(session, [inbound_id], lock=False)
+        assert rows, f"inbound mail {inbound_id} vanished"
+        if rows[0].state in FINAL_STATES:
             # Another process settled this very row first (its key is the one we hit):
             # its outcome stands, overwriting it would hide the ticket it opened.
-            return _result(row)
-        key = dedupe_key(parse_mail(row.raw).message_id, row.raw)
-        earlier = session.scalar(select(MessageKey.inbound_id).where(MessageKey.key == key))
+            return rows[0].result()
+        key = dedupe_key(parse_mail(rows[0].raw).message_id, rows[0].raw)
+        earlier = earlier_mail(session, {}, key)
     if earlier is not None and earlier != inbound_id:
         reason = f"same message as mail #{earlier} (processed concurrently)"
         return _settle_alone(db, inbound_id, "duplicate", reason, duplicate_of=earlier)
@@ -275,22 +206,17 @@ def _after_conflict(db: Database, inbound_id: int, error: str) -> IntakeResult:
     return _settle_alone(db, inbound_id, "quarantined", "internal-error", error=error)
 
 
-def _finish_row(
-    row: InboundMail, outcome: str, reason: str, trace: Sequence[str], refs: Sequence[str]
-) -> None:
-    row.outcome = outcome
-    row.state = {
-        "new_ticket": "processed",
-        "update_ticket": "processed",
-        "ignored": "ignored",
-        "quarantined": "quarantined",
-        "duplicate": "duplicate",
-    }[outcome]
-    row.reason = reason
-    row.trace = json.dumps(list(trace))
-    row.ticket_refs = json.dumps(list(refs))
-    row.processed_at = datetime.now(UTC)
-    row.attempts += 1
+def _final_values(
+    outcome: str, reason: str, trace: Sequence[str], refs: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "outcome": outcome,
+        "state": STATE_OF[outcome],
+        "reason": reason,
+        "trace": json.dumps(list(trace)),
+        "ticket_refs": json.dumps(list(refs)),
+        "processed_at": datetime.now(UTC),
+    }
 
 
 def _settle_alone(
@@ -304,15 +230,12 @@ def _settle_alone(
     with db.unit_of_work() as session:
         row = session.get(InboundMail, inbound_id)
         assert row is not None
-        _finish_row(row, outcome, reason, [f"pipeline: {reason}"], [])
+        for name, value in _final_values(outcome, reason, [f"pipeline: {reason}"], []).items():
+            setattr(row, name, value)
+        row.attempts += 1
         row.error = error
         row.duplicate_of = duplicate_of
-        return _result(row)
-
-
-def _result(row: InboundMail) -> IntakeResult:
-    refs = tuple(json.loads(row.ticket_refs or "[]"))
-    return IntakeResult(row.id, row.outcome or row.state, refs, row.reason or "")
+        return IntakeResult(row.id, outcome, (), reason)
 
 
 def pending_ids(db: Database, limit: int = 1000) -> list[int]:
@@ -342,33 +265,73 @@ def process_pending(
 def process_batch(
     db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
 ) -> list[IntakeResult]:
-    """Process a fetch batch in one transaction, each mail inside its own savepoint.
+    """Process a fetch batch in one transaction: one commit per batch, not one per mail.
 
-    One commit per batch instead of one per mail. A mail whose savepoint fails is rolled
-    back alone and then processed on its own by :func:`process_inbound`, which quarantines
-    it with the traceback or settles a unique-key race; the others commit together. A
-    database outage aborts the batch and leaves every mail ``received`` for the next run.
+    The batch first runs without savepoints, its rows buffered and written a statement per
+    table. Should any mail fail, or the buffered rows fail to write (a unique-key race with
+    another gateway, say), that transaction is rolled back whole and the batch runs again
+    with a savepoint per mail: the failing mail is rolled back alone and then processed on
+    its own by :func:`process_inbound`, which quarantines it with the traceback or settles
+    the race; the others commit together. A database outage aborts the batch and leaves
+    every mail ``received`` for the next run.
     """
+    try:
+        return _process_together(db, ids, config, settings)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        log.warning(
+            "event=batch_retry first=%s count=%s error=%s: once more, a savepoint per mail",
+            min(ids, default=None),
+            len(ids),
+            type(exc).__name__,
+        )
+    return _process_one_by_one(db, ids, config, settings)
+
+
+def _process_together(
+    db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
+) -> list[IntakeResult]:
+    results: list[IntakeResult] = []
+    with db.unit_of_work() as session:
+        mails = _load(session, ids)
+        keys = prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
+        for mail in mails:
+            if mail.state in FINAL_STATES:
+                results.append(mail.result())
+                continue
+            result, key = _run(session, mail, config, settings, keys)
+            results.append(result)
+            if key is not None:
+                keys[key] = mail.id
+    return results
+
+
+def _process_one_by_one(
+    db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
+) -> list[IntakeResult]:
     results: list[IntakeResult] = []
     retry_alone: list[int] = []
     with db.unit_of_work() as session:
-        rows = session.scalars(
-            select(InboundMail)
-            .where(InboundMail.id.in_(list(ids)))
-            .order_by(InboundMail.id)
-            .with_for_update()
-        ).all()
-        for row in rows:
-            if row.state in FINAL_STATES:
-                results.append(_result(row))
+        buffer = buffer_of(session)
+        mails = _load(session, ids)
+        keys = prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
+        for mail in mails:
+            if mail.state in FINAL_STATES:
+                results.append(mail.result())
                 continue
             try:
                 with session.begin_nested():
-                    results.append(_run(session, row, config, settings))
+                    result, key = _run(session, mail, config, settings, keys)
+                    buffer.flush()  # this mail's rows, inside its own savepoint
             except OperationalError:
                 raise
             except Exception:
-                retry_alone.append(row.id)
+                retry_alone.append(mail.id)
+                continue
+            results.append(result)
+            if key is not None:
+                keys[key] = mail.id
     for inbound_id in retry_alone:
         results.append(process_inbound(db, inbound_id, config, settings))
     return results

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from aliasdesk.db.bulk import Draft, RowBuffer, buffer_of, table_of
 from aliasdesk.db.models import (
     Job,
     StoredAttachment,
@@ -24,6 +25,13 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Attachment, ParsedMail
 
 SUBJECT_FALLBACK = "(no subject)"
+_TICKETS = table_of(Ticket)
+_MESSAGES = table_of(TicketMessage)
+_ATTACHMENTS = table_of(StoredAttachment)
+_EVENTS = table_of(TicketEvent)
+_WATCHERS = table_of(Watcher)
+_LINKS = table_of(TicketLink)
+_JOBS = table_of(Job)
 
 
 def add_event(
@@ -98,6 +106,24 @@ class Requester:
     opened_by: str | None = None
 
 
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket opened in this transaction, its rows still pending in the session's buffer.
+
+    Its reference is known at once (the number comes from the locked counter); its id only
+    once the buffer is written, which happens before anything could read it
+    (aliasdesk.db.bulk).
+    """
+
+    department: str
+    number: int
+    row: Draft
+
+    @property
+    def ref(self) -> str:
+        return f"{self.department}-{self.number}"
+
+
 def open_ticket(
     session: Session,
     *,
@@ -110,30 +136,39 @@ def open_ticket(
     now: datetime,
     send_mail: bool = True,
     requester: Requester | None = None,
-) -> Ticket:
-    """Create the ticket, its first message and event, watchers, and the assignment job."""
+) -> NewTicket:
+    """Create the ticket, its first message and event, watchers, and the assignment job.
+
+    The rows go to the session's buffer rather than through the ORM: a backlog opens one
+    ticket per mail, and these rows are only read again after the mail is done.
+    """
+    buffer = buffer_of(session)
     sender = mail.from_.address if mail.from_ else ""
     who = requester or Requester(sender, mail.from_.name if mail.from_ else "")
     subject = who.subject if who.subject is not None else mail.subject
-    ticket = Ticket(
-        department=department,
-        number=next_ticket_number(session, department),
-        subject=(subject.strip() or SUBJECT_FALLBACK)[:1000],
-        requester=who.address[:320],
-        requester_name=who.name[:255],
-        status="new",
-        priority=priority or "normal",
-        reply_token=secrets.token_hex(8),
-        alias=_alias_written_to(mail, config, department),
-        origin_message_id=who.origin_message_id or mail.message_id,
-        created_at=now,
-        updated_at=now,
+    number = next_ticket_number(session, department)
+    ticket = buffer.draft(
+        _TICKETS,
+        {
+            "department": department,
+            "number": number,
+            "subject": (subject.strip() or SUBJECT_FALLBACK)[:1000],
+            "requester": who.address[:320],
+            "requester_name": who.name[:255],
+            "status": "new",
+            "priority": priority or "normal",
+            "reply_token": secrets.token_hex(8),
+            "alias": _alias_written_to(mail, config, department),
+            "origin_message_id": who.origin_message_id or mail.message_id,
+            "assigned": False,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    session.add(ticket)
-    session.flush()
-    add_message(
-        session,
-        ticket,
+    new = NewTicket(department, number, ticket)
+    add_first_message(
+        buffer,
+        new,
         mail,
         text=text,
         internal=False,
@@ -145,19 +180,79 @@ def open_ticket(
     detail = f"opened from mail to {department}" + (
         f", forwarded by {who.opened_by} for {who.address}" if who.opened_by else ""
     )
-    add_event(session, ticket, "created", actor, detail, now)
+    add_first_event(buffer, new, "created", actor, detail, now)
     for address in _watchers(mail, config, department, {who.address, sender}):
-        session.add(Watcher(ticket_id=ticket.id, address=address))
-    session.add(
-        Job(
-            kind="ticket_created",
-            ticket_id=ticket.id,
-            payload=json.dumps({"send_mail": send_mail}),
-            available_at=now,
-            created_at=now,
-        )
+        buffer.insert(_WATCHERS, {"ticket_id": ticket, "address": address})
+    buffer.insert(
+        _JOBS,
+        {
+            "kind": "ticket_created",
+            "ticket_id": ticket,
+            "delivery_id": None,
+            "payload": json.dumps({"send_mail": send_mail}),
+            "state": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        },
     )
-    return ticket
+    return new
+
+
+def add_first_message(
+    buffer: RowBuffer,
+    ticket: NewTicket,
+    mail: ParsedMail,
+    *,
+    text: str,
+    internal: bool,
+    inbound_id: int | None,
+    now: datetime,
+    from_address: str | None = None,
+    with_attachments: bool = True,
+) -> None:
+    """:func:`add_message` for a ticket opened in this transaction (rows buffered)."""
+    sender = from_address or (mail.from_.address if mail.from_ else "")
+    message = buffer.draft(
+        _MESSAGES,
+        {
+            "ticket_id": ticket.row,
+            "direction": "in",
+            "internal": internal,
+            "from_address": sender[:320],
+            "to_addresses": json.dumps([a.address for a in mail.to + mail.cc]),
+            "subject": mail.subject,
+            "message_id": mail.message_id,
+            "text": text,
+            "inbound_id": inbound_id,
+            "delivery_id": None,
+            "at": now,
+        },
+    )
+    if not with_attachments:
+        return
+    for item in mail.attachments:
+        buffer.insert(
+            _ATTACHMENTS,
+            {
+                "message_id": message,
+                "filename": item.filename,
+                "content_type": item.content_type,
+                "size": item.size,
+                "data": item.data,
+                "inline": item.inline,
+            },
+        )
+
+
+def add_first_event(
+    buffer: RowBuffer, ticket: NewTicket, kind: str, actor: str, detail: str, now: datetime
+) -> None:
+    """:func:`add_event` for a ticket opened in this transaction (row buffered)."""
+    buffer.insert(
+        _EVENTS,
+        {"ticket_id": ticket.row, "kind": kind, "actor": actor, "detail": detail, "at": now},
+    )
 
 
 def _alias_written_to(mail: ParsedMail, config: RoutingConfig, department: str) -> str | None:
@@ -199,14 +294,17 @@ def _watchers(
     return seen[:20]
 
 
-def link_both_ways(session: Session, ticket: Ticket, other_id: int) -> None:
+def link_both_ways(session: Session, ticket: NewTicket, other_id: int) -> None:
     """A new ticket opened by a reply to a closed one: each shows the other in ``links``."""
-    session.add(TicketLink(ticket_id=ticket.id, linked_id=other_id))
-    session.add(TicketLink(ticket_id=other_id, linked_id=ticket.id))
+    buffer = buffer_of(session)
+    buffer.insert(_LINKS, {"ticket_id": ticket.row, "linked_id": other_id})
+    buffer.insert(_LINKS, {"ticket_id": other_id, "linked_id": ticket.row})
 
 
-def link_tickets(session: Session, tickets: Sequence[Ticket]) -> None:
+def link_tickets(session: Session, tickets: Sequence[NewTicket]) -> None:
+    """Tickets opened from one mail in several departments each list the others."""
+    buffer = buffer_of(session)
     for ticket in tickets:
         for other in tickets:
-            if ticket.id != other.id:
-                session.add(TicketLink(ticket_id=ticket.id, linked_id=other.id))
+            if ticket.row is not other.row:
+                buffer.insert(_LINKS, {"ticket_id": ticket.row, "linked_id": other.row})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from aliasdesk.runtime import Runtime
 from tests.support.harness import runtime_for
@@ -22,3 +24,16 @@ def runtime(database_url: str, smtp: ScriptedSmtpServer) -> Iterator[Runtime]:
     rt = runtime_for(database_url, smtp.port)
     yield rt
     rt.close()
+
+
+@pytest.fixture
+def statements(runtime: Runtime) -> Iterator[list[str]]:
+    """Every SQL statement the runtime's engine sends while the test runs."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(runtime.db.engine, "before_cursor_execute", count)

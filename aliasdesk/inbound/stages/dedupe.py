@@ -8,13 +8,20 @@ mailbox cannot both win: the loser's commit fails and is logged as a duplicate.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from aliasdesk.db.bulk import table_of
 from aliasdesk.db.models import MessageKey
 from aliasdesk.inbound.context import InboundContext
+from aliasdesk.mail.addresses import parse_message_id
 
 NAME = "dedupe"
+_KEYS = table_of(MessageKey)
+_MESSAGE_ID_LINE = re.compile(rb"^message-id:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
 def dedupe_key(message_id: str | None, raw: bytes) -> str:
@@ -23,13 +30,59 @@ def dedupe_key(message_id: str | None, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def likely_key(raw: bytes) -> str | None:
+    """The key the parsed mail will most likely have, read from the raw header block; None
+    when there is no plain Message-ID line. Only a hint for :func:`prefetch`: a wrong guess
+    costs one query later, never a wrong answer."""
+    end = raw.find(b"\n\n")
+    crlf_end = raw.find(b"\r\n\r\n")
+    if crlf_end >= 0 and (end < 0 or crlf_end < end):
+        end = crlf_end
+    match = _MESSAGE_ID_LINE.search(raw, 0, end if end >= 0 else len(raw))
+    if match is None:
+        return None
+    message_id = parse_message_id(match.group(1).decode("ascii", "replace"))
+    return dedupe_key(message_id, raw) if message_id else None
+
+
+def prefetch(session: Session, raws: Iterable[bytes]) -> dict[str, int | None]:
+    """Look up a batch's likely keys in one query instead of one per mail.
+
+    Returns every key asked about: the inbound id holding it, or None where none does.
+    """
+    wanted = {key for key in map(likely_key, raws) if key is not None}
+    if not wanted:
+        return {}
+    statement = select(_KEYS.c.key, _KEYS.c.inbound_id).where(_KEYS.c.key.in_(wanted))
+    found: dict[str, int | None] = dict.fromkeys(wanted)
+    for key, inbound_id in session.connection().execute(statement):
+        found[key] = inbound_id
+    return found
+
+
+def earlier_mail(session: Session, known: Mapping[str, int | None], key: str) -> int | None:
+    """The inbound id that already holds ``key``: from what the batch knows, else the
+    database.
+
+    ``known`` holds this batch's prefetched keys and the keys of the mails it settled,
+    whose rows may still be waiting in the session's buffer. The database is asked on the
+    session's connection, past the ORM, so those pending rows are not written out first
+    (an ORM query would): none of them can hold a key that ``known`` lacks.
+    """
+    if key in known:
+        return known[key]
+    statement = select(_KEYS.c.inbound_id).where(_KEYS.c.key == key)
+    found: int | None = session.connection().scalar(statement)
+    return found
+
+
 def run(ctx: InboundContext) -> None:
     key = dedupe_key(ctx.mail.message_id, ctx.raw)
     ctx.dedupe_key = key
     if ctx.session is None:
         ctx.note(NAME, f"key {key} (not checked: no database)")
         return
-    earlier = ctx.session.scalar(select(MessageKey.inbound_id).where(MessageKey.key == key))
+    earlier = earlier_mail(ctx.session, ctx.known_keys, key)
     if earlier is not None and earlier != ctx.inbound_id:
         ctx.duplicate_of = earlier
         ctx.note(NAME, f"key {key} already processed as mail #{earlier}")

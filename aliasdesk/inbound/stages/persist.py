@@ -8,17 +8,22 @@ an answer on it. A request a member forwarded is opened for the person who wrote
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from aliasdesk.db.bulk import buffer_of
 from aliasdesk.db.models import Delivery, Ticket
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
 from aliasdesk.services.conversation import apply_reply, try_record_feedback
 from aliasdesk.services.tickets import (
+    NewTicket,
     Requester,
     add_event,
+    add_first_event,
+    add_first_message,
     add_message,
     link_both_ways,
     link_tickets,
@@ -73,7 +78,7 @@ def _open(ctx: InboundContext, now: datetime) -> None:
     assert ctx.session is not None and ctx.decision is not None
     closed = _closed_ticket(ctx)
     requester, text, note = _requester(ctx, closed)
-    tickets: list[Ticket] = []
+    tickets: list[NewTicket] = []
     for department in ctx.decision.departments:
         if department not in ctx.config.departments:
             ctx.finish("quarantined", f"department {department} is not in the routing file")
@@ -134,12 +139,13 @@ def _requester(ctx: InboundContext, closed: Ticket | None) -> tuple[Requester | 
 
 
 def _forwarders_note(
-    ctx: InboundContext, ticket: Ticket, forwarder: str, note: str, now: datetime
+    ctx: InboundContext, ticket: NewTicket, forwarder: str, note: str, now: datetime
 ) -> None:
     """What the colleague wrote above the forward is for the team, not for the requester."""
     assert ctx.session is not None
-    add_message(
-        ctx.session,
+    buffer = buffer_of(ctx.session)
+    add_first_message(
+        buffer,
         ticket,
         ctx.mail,
         text=note,
@@ -148,8 +154,8 @@ def _forwarders_note(
         now=now,
         with_attachments=False,
     )
-    add_event(
-        ctx.session, ticket, "note", forwarder, "note from the colleague who forwarded it", now
+    add_first_event(
+        buffer, ticket, "note", forwarder, "note from the colleague who forwarded it", now
     )
 
 
@@ -183,12 +189,12 @@ def _record_bounce(ctx: InboundContext, now: datetime) -> None:
             )
             tickets.append(ticket)
     ctx.ticket_refs = [t.ref for t in tickets]
-    ctx.ticket_ids = [t.id for t in tickets]
 
 
-def _settle(ctx: InboundContext, tickets: list[Ticket], outcome: str, reason: str) -> None:
+def _settle(
+    ctx: InboundContext, tickets: Sequence[Ticket | NewTicket], outcome: str, reason: str
+) -> None:
     ctx.ticket_refs = [t.ref for t in tickets]
-    ctx.ticket_ids = [t.id for t in tickets]
     ctx.finish(outcome, reason)
     ctx.note(NAME, reason)
 

@@ -1,0 +1,187 @@
+"""The first step of the intake: the raw bytes of a fetched batch, committed as ``received``.
+
+One entry in the inbound log per mail, whatever happens: a mail already stored at the same
+(mailbox, UIDVALIDITY, UID) is not stored again, and one whose mailbox changed UIDVALIDITY
+is found by its bytes and its location updated.
+
+The batch is written with one multi-row INSERT that skips locations already taken
+(``ON CONFLICT DO NOTHING``, SQLite and PostgreSQL alike): a second gateway on the same
+mailbox that stored a UID a moment ago simply wins, and its row is used. This replaced an
+insert and a savepoint per mail, which cost more than everything else of storing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.bulk import table_of
+from aliasdesk.db.models import InboundMail
+from aliasdesk.db.session import Database
+
+_INBOUND = table_of(InboundMail)
+_LOCATION = ("mailbox", "uidvalidity", "uid")
+
+
+@dataclass(frozen=True)
+class RawMail:
+    """One mail as fetched: where it came from and its bytes."""
+
+    raw: bytes
+    uid: int | None = None
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def store_raw(
+    db: Database,
+    *,
+    source: str,
+    mailbox: str,
+    uidvalidity: int | None,
+    mails: Sequence[RawMail],
+    send_mail: bool = True,
+) -> dict[int | None, int]:
+    """Commit the raw bytes of a batch (state ``received``); returns uid -> inbound id."""
+    digests = [content_hash(mail.raw) for mail in mails]
+    with db.unit_of_work() as session:
+        known, movable = _already_stored(session, mailbox, uidvalidity, mails, digests)
+        stored: dict[int | None, int] = dict(known)
+        fresh: list[dict[str, Any]] = []
+        now = datetime.now(UTC)
+        for mail, digest in zip(mails, digests, strict=True):
+            if mail.uid is not None and mail.uid in known:
+                continue
+            if mail.uid is not None and digest in movable:
+                moved = _relocate(session, mailbox, uidvalidity, mail.uid, digest)
+                if moved is not None:
+                    stored[mail.uid] = moved
+                    continue
+            fresh.append(
+                {
+                    "source": source,
+                    "mailbox": mailbox,
+                    "uidvalidity": uidvalidity,
+                    "uid": mail.uid,
+                    "raw": mail.raw,
+                    "size": len(mail.raw),
+                    "content_hash": digest,
+                    "state": "received",
+                    "send_mail": send_mail,
+                    "attempts": 0,
+                    "received_at": now,
+                }
+            )
+        if fresh:
+            stored.update(_insert_fresh(session, mailbox, uidvalidity, fresh))
+    return stored
+
+
+def _already_stored(
+    session: Session,
+    mailbox: str,
+    uidvalidity: int | None,
+    mails: Sequence[RawMail],
+    digests: Sequence[str],
+) -> tuple[dict[int | None, int], set[str]]:
+    """One query each for the whole batch: UIDs stored before (a re-fetch after a crash),
+    and bytes stored under another UIDVALIDITY (the mailbox was renumbered)."""
+    uids = [mail.uid for mail in mails if mail.uid is not None]
+    if not uids:
+        return {}, set()
+    c = _INBOUND.c
+    connection = session.connection()
+    known: dict[int | None, int] = {
+        uid: row_id
+        for uid, row_id in connection.execute(
+            select(c.uid, c.id).where(
+                c.mailbox == mailbox, c.uidvalidity == uidvalidity, c.uid.in_(uids)
+            )
+        )
+    }
+    movable = set(
+        connection.scalars(
+            select(c.content_hash).where(
+                c.mailbox == mailbox,
+                c.content_hash.in_(list(digests)),
+                c.uidvalidity != uidvalidity,
+            )
+        )
+    )
+    return known, movable
+
+
+def _relocate(
+    session: Session, mailbox: str, uidvalidity: int | None, uid: int, digest: str
+) -> int | None:
+    """Point a mail stored under an older UIDVALIDITY at its new location; its id, or None.
+
+    Rare (a renumbered mailbox), so it keeps its own savepoint: a second gateway that
+    relocated or stored the same mail first leaves the location taken, and its row is used.
+    """
+    c = _INBOUND.c
+    try:
+        with session.begin_nested():
+            connection = session.connection()
+            moved = connection.scalar(
+                select(c.id)
+                .where(c.mailbox == mailbox, c.content_hash == digest, c.uidvalidity != uidvalidity)
+                .limit(1)
+            )
+            if moved is not None:
+                connection.execute(
+                    update(_INBOUND).where(c.id == moved).values(uidvalidity=uidvalidity, uid=uid)
+                )
+            return moved
+    except IntegrityError:
+        return _stored_at(session, mailbox, uidvalidity, [uid]).get(uid)
+
+
+def _insert_fresh(
+    session: Session, mailbox: str, uidvalidity: int | None, rows: list[dict[str, Any]]
+) -> dict[int | None, int]:
+    """Insert the batch in one statement; locations another gateway took are looked up."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(_INBOUND)
+        .on_conflict_do_nothing(index_elements=list(_LOCATION))
+        .returning(_INBOUND.c.uid, _INBOUND.c.id)
+    )
+    connection = session.connection()
+    stored: dict[int | None, int] = {
+        uid: row_id for uid, row_id in connection.execute(statement, rows)
+    }
+    taken = [row["uid"] for row in rows if row["uid"] is not None and row["uid"] not in stored]
+    if taken:
+        found = _stored_at(session, mailbox, uidvalidity, taken)
+        missing = set(taken) - found.keys()
+        if missing:
+            raise RuntimeError(
+                f"inbound mail at uids {sorted(missing)[:10]} neither stored nor found"
+            )
+        stored.update(found)
+    return stored
+
+
+def _stored_at(
+    session: Session, mailbox: str, uidvalidity: int | None, uids: Sequence[int]
+) -> dict[int | None, int]:
+    c = _INBOUND.c
+    rows = session.connection().execute(
+        select(c.uid, c.id).where(
+            c.mailbox == mailbox, c.uidvalidity == uidvalidity, c.uid.in_(list(uids))
+        )
+    )
+    return {uid: row_id for uid, row_id in rows}

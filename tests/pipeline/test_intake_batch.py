@@ -1,0 +1,198 @@
+"""A fetch batch is processed in one transaction with its rows written a table at a time;
+these are the promises that must survive that, on SQLite and PostgreSQL.
+
+- a mail that fails is quarantined alone, with its traceback, and leaves no rows behind;
+  the rest of its batch commits, numbered without gaps;
+- a mail may answer a ticket opened earlier in its own batch, by header or by tag;
+- every row of a new ticket is written (message, attachment, event, watcher, links, job);
+- a re-fetch or a renumbered mailbox keeps one inbound entry per mail;
+- the batch costs a few statements in all, not a few per mail.
+"""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from aliasdesk.db.models import (
+    InboundMail,
+    Job,
+    MessageKey,
+    StoredAttachment,
+    Ticket,
+    TicketEvent,
+    TicketLink,
+    TicketMessage,
+    Watcher,
+)
+from aliasdesk.inbound.stages import persist
+from aliasdesk.runtime import Runtime
+from aliasdesk.services.intake import RawMail, store_raw
+from aliasdesk.services.tickets import link_tickets
+from tests.support.harness import build_mail, feed
+
+
+def _request(n: int, subject: str = "Question") -> bytes:
+    return build_mail(
+        sender=f"Person {n} <person{n}@example.com>",
+        subject=f"{subject} {n}",
+        message_id=f"<batch-{n}@example.com>",
+    )
+
+
+def test_a_failing_mail_is_quarantined_alone_and_the_rest_commit(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def link_or_break(session: Any, tickets: Any) -> None:
+        # Fails after the mail's ticket rows were queued: they must not survive.
+        if any(t.row.values["subject"].startswith("Poison") for t in tickets):
+            raise RuntimeError("linking broke on purpose")
+        link_tickets(session, tickets)
+
+    monkeypatch.setattr(persist, "link_tickets", link_or_break)
+    raws = [_request(1), _request(2, "Poison"), _request(3), _request(4)]
+    results = feed(runtime, *raws)
+    outcomes = {r.inbound_id: (r.outcome, r.ticket_refs, r.reason) for r in results}
+    with runtime.db.reader() as session:
+        rows = session.scalars(select(InboundMail).order_by(InboundMail.id)).all()
+        refs = sorted(session.scalars(select(Ticket.number)).all())
+        subjects = session.scalars(select(Ticket.subject)).all()
+        keys = session.scalar(select(func.count()).select_from(MessageKey))
+    assert len(rows) == 4
+    poisoned = rows[1]
+    assert outcomes[poisoned.id] == ("quarantined", (), "internal-error")
+    assert poisoned.state == "quarantined"
+    assert poisoned.error is not None and "linking broke on purpose" in poisoned.error
+    assert "Traceback" in poisoned.error
+    others = [row for row in rows if row.id != poisoned.id]
+    assert [row.state for row in others] == ["processed"] * 3
+    assert [outcomes[row.id][1] for row in others] == [("HR-1",), ("HR-2",), ("HR-3",)]
+    assert refs == [1, 2, 3]  # the failed attempt took no number for good
+    assert not any(subject.startswith("Poison") for subject in subjects)
+    assert keys == 3
+
+
+def test_replies_to_a_ticket_opened_in_the_same_batch(runtime: Runtime) -> None:
+    request = build_mail(
+        sender="Eve <eve@example.com>",
+        to="it@example.com",
+        subject="Laptop will not boot",
+        message_id="<laptop@example.com>",
+    )
+    by_header = build_mail(
+        sender="Eve <eve@example.com>",
+        to="it@example.com",
+        subject="Re: Laptop will not boot",
+        body="It beeps three times.",
+        headers={"In-Reply-To": "<laptop@example.com>", "References": "<laptop@example.com>"},
+    )
+    by_tag = build_mail(
+        sender="Eve <eve@example.com>",
+        to="it@example.com",
+        subject="Re: [IT-1] Laptop will not boot",
+        body="And now it smells.",
+    )
+    results = feed(runtime, request, by_header, by_tag)
+    assert [(r.outcome, r.ticket_refs) for r in results] == [
+        ("new_ticket", ("IT-1",)),
+        ("update_ticket", ("IT-1",)),
+        ("update_ticket", ("IT-1",)),
+    ]
+    with runtime.db.reader() as session:
+        [ticket] = session.scalars(select(Ticket)).all()
+        texts = [m.text for m in ticket.messages]
+    assert len(texts) == 3
+    assert "It beeps three times." in texts[1] and "And now it smells." in texts[2]
+
+
+def _two_departments_with_attachment() -> bytes:
+    message = EmailMessage()
+    message["From"] = "Dave Miller <dave@example.com>"
+    message["To"] = "hr@example.com, it@example.com"
+    message["Cc"] = "Zoe <zoe@example.com>"
+    message["Subject"] = "New starter on Monday"
+    message["Message-ID"] = "<starter@example.com>"
+    message.set_content("Please prepare a contract and a laptop.")
+    message.add_attachment(
+        b"%PDF-1.4 offer", maintype="application", subtype="pdf", filename="offer.pdf"
+    )
+    return message.as_bytes()
+
+
+def test_every_row_of_a_new_ticket_is_written(runtime: Runtime) -> None:
+    [result] = feed(runtime, _two_departments_with_attachment())
+    assert result.outcome == "new_ticket" and set(result.ticket_refs) == {"HR-1", "IT-1"}
+    with runtime.db.reader() as session:
+        tickets = {t.ref: t for t in session.scalars(select(Ticket))}
+        hr, it = tickets["HR-1"], tickets["IT-1"]
+        links = {
+            (a, b) for a, b in session.execute(select(TicketLink.ticket_id, TicketLink.linked_id))
+        }
+        for ticket in (hr, it):
+            [message] = ticket.messages
+            assert message.inbound_id == result.inbound_id
+            assert message.message_id == "<starter@example.com>"
+            assert "contract and a laptop" in message.text
+            [attachment] = session.scalars(
+                select(StoredAttachment).where(StoredAttachment.message_id == message.id)
+            ).all()
+            assert (attachment.filename, attachment.data) == ("offer.pdf", b"%PDF-1.4 offer")
+            kinds = session.scalars(
+                select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket.id)
+            ).all()
+            assert kinds == ["created"]
+            watchers = session.scalars(
+                select(Watcher.address).where(Watcher.ticket_id == ticket.id)
+            ).all()
+            assert watchers == ["zoe@example.com"]
+            [job] = session.scalars(select(Job).where(Job.ticket_id == ticket.id)).all()
+            assert job.kind == "ticket_created" and json.loads(job.payload) == {"send_mail": True}
+            assert ticket.created_at.tzinfo is not None and ticket.reply_token
+        inbound = session.get(InboundMail, result.inbound_id)
+        assert inbound is not None and inbound.state == "processed"
+        assert json.loads(inbound.ticket_refs or "[]") == list(result.ticket_refs)
+        messages = session.scalar(select(func.count()).select_from(TicketMessage))
+    assert links == {(hr.id, it.id), (it.id, hr.id)}
+    assert messages == 2
+
+
+def test_a_refetch_and_a_renumbered_mailbox_keep_one_entry_per_mail(runtime: Runtime) -> None:
+    raws = [_request(n) for n in range(1, 4)]
+
+    def store(uidvalidity: int, first_uid: int) -> dict[int | None, int]:
+        return store_raw(
+            runtime.db,
+            source="imap",
+            mailbox="desk@mail/INBOX",
+            uidvalidity=uidvalidity,
+            mails=[RawMail(raw, first_uid + n) for n, raw in enumerate(raws)],
+        )
+
+    first = store(7, 1)
+    assert set(first) == {1, 2, 3} and len(set(first.values())) == 3
+    assert store(7, 1) == first  # fetched again after a crash before the flags were set
+    moved = store(8, 21)  # the server renumbered the folder
+    assert {moved[21 + n] for n in range(3)} == {first[1 + n] for n in range(3)}
+    with runtime.db.reader() as session:
+        rows = session.scalars(select(InboundMail).order_by(InboundMail.id)).all()
+    assert [(row.uidvalidity, row.uid, row.state) for row in rows] == [
+        (8, 21, "received"),
+        (8, 22, "received"),
+        (8, 23, "received"),
+    ]
+
+
+def test_a_batch_costs_a_few_statements_not_a_few_per_mail(
+    runtime: Runtime, statements: list[str]
+) -> None:
+    mails = 60
+    results = feed(runtime, *(_request(n) for n in range(mails)))
+    assert [r.outcome for r in results] == ["new_ticket"] * mails
+    # Store, look up, number, write each table once, mark the inbound rows: a fixed cost.
+    assert len(statements) < 40, statements
+    with runtime.db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == mails
