@@ -35,6 +35,7 @@ from aliasdesk.mail.addresses import (
     parse_message_ids,
     single_line,
 )
+from aliasdesk.mail.filenames import has_surrogates, part_filename, safe_filename
 from aliasdesk.mail.html_text import html_to_text
 from aliasdesk.mail.model import Address, Attachment, ParsedMail
 
@@ -51,18 +52,6 @@ _REPORT_TYPES = frozenset(
     {"message/delivery-status", "message/disposition-notification", "message/feedback-report"}
 )
 _MSGID_LINE = re.compile(rb"^message-id:[ \t]*(<[^<>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
-_FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_MIME_EXT = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/jpg": ".jpg",
-    "image/gif": ".gif",
-    "application/pdf": ".pdf",
-    "text/plain": ".txt",
-    "text/html": ".html",
-    "message/rfc822": ".eml",
-    "text/calendar": ".ics",
-}
 
 
 def _normalise_newlines(raw: bytes) -> bytes:
@@ -83,22 +72,6 @@ def _strip_envelope(raw: bytes) -> bytes:
         end = raw.find(b"\n")
         return raw[end + 1 :] if end >= 0 else b""
     return raw
-
-
-def safe_filename(name: str, content_type: str = "") -> str:
-    """A base name that cannot climb out of a folder or hide characters (CONTRACT §5).
-
-    Directory parts, control and bidi-override characters and leading dots are removed; an
-    empty result becomes "attachment" plus an extension guessed from the content type.
-    """
-    name = _FILENAME_BAD.sub("", name.replace("\r", " ").replace("\n", " "))
-    name = re.split(r"[/\\]", name)[-1].strip().lstrip(".").strip()
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[:190] + dot + ext[:9]) if dot and len(ext) <= 9 else name[:200]
-    if not name:
-        name = "attachment" + _MIME_EXT.get(content_type, ".bin")
-    return name
 
 
 class _Walker:
@@ -172,13 +145,13 @@ class _Walker:
             mid = parse_message_id(_raw_header(sub, "message-id"))
             if mid:
                 self.embedded_ids.append(mid)
-        if part.get_content_disposition() == "attachment" or _filename(part):
+        if part.get_content_disposition() == "attachment" or part_filename(part):
             data = b""
             try:
                 data = subs[0].as_bytes(policy=policy.compat32) if subs else b""
             except Exception:
                 self.defect("part-unreadable")
-            name = _filename(part)
+            name = part_filename(part)
             if not name and subs:
                 subject = _raw_header(subs[0], "subject") or ""
                 name = decode_header_value(subject, [], "subject")[:150] + ".eml"
@@ -198,7 +171,7 @@ class _Walker:
                 m.decode("ascii", "replace") for m in _MSGID_LINE.findall(data)
             )
         disposition = part.get_content_disposition()
-        filename = _filename(part)
+        filename = part_filename(part)
         is_body_type = ctype in ("text/plain", "text/html")
         if disposition != "attachment" and not filename and is_body_type:
             text = decode_bytes(data, part.get_content_charset(), self.defects)
@@ -228,7 +201,7 @@ class _Walker:
         filename: str | None = None,
     ) -> None:
         if filename is None:
-            filename = _filename(part)
+            filename = part_filename(part)
         name = decode_header_value(str(filename or ""), self.defects, "filename")
         name = safe_filename(name, ctype)
         cid_raw = part.get("content-id")
@@ -250,30 +223,6 @@ class _Walker:
         )
 
 
-def _filename(part: Message) -> str | None:
-    """The part's file name (RFC 2231 parameters included), also when written in raw 8-bit.
-
-    compat32 turns a header holding raw 8-bit bytes into replacement characters before its
-    parameters are read; such headers are decoded first and read from a scratch message.
-    """
-    raw = [
-        (key, str(value))
-        for key, value in part.raw_items()
-        if key.lower() in ("content-disposition", "content-type")
-    ]
-    if not any(_has_surrogates(value) for _, value in raw):
-        return part.get_filename()
-    charset = part.get_content_charset()
-    scratch = Message()
-    for key, value in raw:
-        data = value.encode("ascii", "surrogateescape")
-        try:
-            scratch[key] = data.decode("utf-8")
-        except UnicodeDecodeError:  # RFC 6532 UTF-8 failed: the part's own charset is next
-            scratch[key] = decode_bytes(data, charset or "cp1252", [])
-    return scratch.get_filename()
-
-
 def _body_charset(msg: Message) -> str | None:
     """The first charset the MIME tree declares: the best guess for raw 8-bit headers."""
     stack: list[tuple[Message, int]] = [(msg, 0)]
@@ -289,11 +238,6 @@ def _body_charset(msg: Message) -> str | None:
         if isinstance(payload, list):
             stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
     return None
-
-
-def _has_surrogates(value: str) -> bool:
-    # isascii() is a C-speed scan that settles nearly every header at once.
-    return not value.isascii() and any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
 def _raw_header(msg: Message, name: str) -> str | None:
@@ -335,7 +279,7 @@ def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedM
             data.decode("ascii", "surrogateescape"), headersonly=True
         )
     items = [(single_line(str(key)).lower(), str(value)) for key, value in msg.raw_items()]
-    fallback = _body_charset(msg) if any(_has_surrogates(v) for _, v in items) else None
+    fallback = _body_charset(msg) if any(has_surrogates(v) for _, v in items) else None
     headers: list[tuple[str, str]] = []
     raw_values: dict[str, list[str]] = {}
     for name, text in items:
