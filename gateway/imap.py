@@ -15,18 +15,36 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
 from aliasdesk.services.oauth import OAuthError, invalidate
+from gateway.imap_types import (
+    FetchedMail,
+    ImapAuthError,
+    ImapConfig,
+    ImapConnectionError,
+    ImapError,
+    ImapSecurityError,
+    Security,
+)
+
+__all__ = [
+    "DONE_KEYWORD",
+    "FetchedMail",
+    "ImapAuthError",
+    "ImapConfig",
+    "ImapConnectionError",
+    "ImapError",
+    "ImapMailbox",
+    "ImapSecurityError",
+    "Security",
+]
 
 log = logging.getLogger(__name__)
-
-Security = Literal["ssl", "starttls", "none"]
 
 DONE_KEYWORD = "$AliasdeskDone"
 """The keyword set on processed mail: invisible to most mail clients, unlike \\Seen or \\Flagged."""
@@ -37,61 +55,6 @@ servers' limits (Dovecot: 64 KiB)."""
 
 _IDLE_SLICE = 0.5
 """How often an IDLE wait looks at its stop event."""
-
-
-class ImapError(Exception):
-    """Root of every IMAP failure; carries the server it happened on."""
-
-    def __init__(self, message: str, *, host: str = "", port: int = 0) -> None:
-        super().__init__(message)
-        self.host = host
-        self.port = port
-
-
-class ImapConnectionError(ImapError):
-    """The connection failed or died: reconnect (with backoff) and search again."""
-
-
-class ImapAuthError(ImapError):
-    """The server refused the credentials (password or OAuth2 access token)."""
-
-
-class ImapSecurityError(ImapError):
-    """The requested transport security could not be had; we never fall back to plain text."""
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    """Where the aliases' mail is and how to reach it."""
-
-    host: str
-    port: int
-    username: str
-    password: str = field(repr=False)
-    security: Security
-    folder: str = "INBOX"
-    processed_folder: str | None = None
-    timeout: float = 30.0
-    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
-    token_provider: Callable[[], str] | None = field(default=None, repr=False, compare=False)
-    """Set: log in with XOAUTH2 and the token it returns, never with ``password``."""
-
-    @property
-    def mailbox_key(self) -> str:
-        """A stable name for the folder, used with UIDVALIDITY to key stored mail.
-
-        The port is left out on purpose: switching from implicit TLS (993) to STARTTLS (143)
-        does not make it another mailbox.
-        """
-        return f"{self.username}@{self.host}/{self.folder}"
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedMail:
-    """One message as the server stores it, untouched."""
-
-    uid: int
-    raw: bytes
 
 
 @contextlib.contextmanager
