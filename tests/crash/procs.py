@@ -576,13 +576,14 @@ def scenario(
     broker_url: str,
     imap: Any,
     sink: Any,
-    smtp_port: int,
     log_dir: Path,
     **extra: str,
 ) -> Scenario:
-    """Migrate, then start one process per role (names made unique: worker-1, worker-2 ...)."""
+    """Migrate, then start one process per role (names made unique: worker-1, worker-2 ...).
+
+    Outgoing mail goes to ``sink``, the SMTP server whose messages the audit reads."""
     env = aliasdesk_env(
-        database_url=database_url, broker_url=broker_url, imap=imap, smtp_port=smtp_port, **extra
+        database_url=database_url, broker_url=broker_url, imap=imap, smtp_port=sink.port, **extra
     )
     migrate(env)
     seen: Counter[str] = Counter()

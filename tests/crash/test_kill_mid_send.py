@@ -41,12 +41,6 @@ def _wait_for(what: str, check: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 @pytest.fixture
-def smtp() -> Iterator[ScriptedSmtpServer]:
-    with ScriptedSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
 def runtime(sqlite_url: str, smtp: ScriptedSmtpServer) -> Iterator[Runtime]:
     rt = runtime_for(sqlite_url, smtp.port)
     yield rt

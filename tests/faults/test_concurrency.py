@@ -61,7 +61,6 @@ def test_two_gateways_on_one_mailbox(
         broker_url="embedded",
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     _run_and_check(system, "two gateways, one mailbox (postgresql)", waves=4)
@@ -80,7 +79,6 @@ def test_four_workers_on_one_redis_queue(
         broker_url=redis_db,
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     _run_and_check(system, "four workers, one redis queue", waves=4)

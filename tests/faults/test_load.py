@@ -48,7 +48,6 @@ def test_backlog_under_load(
         broker_url="embedded",
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     gateway = psutil.Process(system.fleet.members[0].pid)

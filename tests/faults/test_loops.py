@@ -115,7 +115,6 @@ def test_auto_responder_loop_is_bounded(
         broker_url="embedded",
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     try:
@@ -221,7 +220,6 @@ def test_two_instances_answering_each_other(relay: str, tmp_path: Path, log_dir:
                 broker_url="embedded",
                 imap=side["imap"],
                 sink=side["sink"],
-                smtp_port=side["sink"].port,
                 log_dir=log_dir,
                 routing=side["routing"],
                 ALIASDESK_INSTANCE_ID=f"aliasdesk-{label.lower()}",

@@ -15,7 +15,6 @@ everything sent during it is processed and acknowledged (written to the reliabil
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -30,12 +29,6 @@ from tests.support.dovecot import DovecotServer
 from tests.support.smtp_script import DROP, ScriptedSmtpServer
 
 pytestmark = pytest.mark.dovecot
-
-
-@pytest.fixture
-def scripted_smtp() -> Iterator[ScriptedSmtpServer]:
-    with ScriptedSmtpServer() as server:
-        yield server
 
 
 def _finish(system: Scenario, name: str, recovery_s: float | None, **notes: object) -> None:
@@ -67,7 +60,6 @@ def test_dovecot_restart_mid_run(
         broker_url="embedded",
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     system.feed(15)
@@ -93,7 +85,6 @@ def test_database_connections_cut(
         broker_url="embedded",
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     cut = 0
@@ -127,7 +118,6 @@ def test_redis_loses_published_jobs(
         broker_url=redis_db,
         imap=dovecot_server,
         sink=smtp_sink,
-        smtp_port=smtp_sink.port,
         log_dir=log_dir,
     )
     system.feed(12, reply_share=0.0)
@@ -146,47 +136,65 @@ def test_redis_loses_published_jobs(
     _finish(system, "redis queue flushed", recovery)
 
 
-def test_smtp_answers_451_for_a_while(
-    dovecot_server: DovecotServer,
-    scripted_smtp: ScriptedSmtpServer,
+def _smtp_fault_recovers(
+    imap: DovecotServer,
+    smtp: ScriptedSmtpServer,
     tmp_path: Path,
     log_dir: Path,
+    *,
+    fault: str,
+    times: int,
+    name: str,
+    **notes: object,
 ) -> None:
-    failures = 12
-    scripted_smtp.handler.fail_next("DATA", "451 4.3.0 Try again later", times=failures)
+    """The SMTP server answers the first ``times`` DATA commands with ``fault``; every
+    mail still arrives once the server takes mail again."""
+    smtp.handler.fail_next("DATA", fault, times=times)
     system = scenario(
         roles=["run"],
         database_url=f"sqlite:///{tmp_path}/a.db",
         broker_url="embedded",
-        imap=dovecot_server,
-        sink=scripted_smtp,
-        smtp_port=scripted_smtp.port,
+        imap=imap,
+        sink=smtp,
         log_dir=log_dir,
     )
     system.feed(8, reply_share=0.0)
-    assert wait_until(lambda: not scripted_smtp.handler.script.get("DATA"), 120)
+    assert wait_until(lambda: not smtp.handler.script.get("DATA"), 120)
     recovery = system.settle(120)
-    _finish(system, "smtp 451 then accepting", recovery, refusals=failures)
+    _finish(system, name, recovery, **notes)
+
+
+def test_smtp_answers_451_for_a_while(
+    dovecot_server: DovecotServer,
+    smtp: ScriptedSmtpServer,
+    tmp_path: Path,
+    log_dir: Path,
+) -> None:
+    _smtp_fault_recovers(
+        dovecot_server,
+        smtp,
+        tmp_path,
+        log_dir,
+        fault="451 4.3.0 Try again later",
+        times=12,
+        name="smtp 451 then accepting",
+        refusals=12,
+    )
 
 
 def test_smtp_drops_connection_mid_data(
     dovecot_server: DovecotServer,
-    scripted_smtp: ScriptedSmtpServer,
+    smtp: ScriptedSmtpServer,
     tmp_path: Path,
     log_dir: Path,
 ) -> None:
-    drops = 4
-    scripted_smtp.handler.fail_next("DATA", DROP, times=drops)
-    system = scenario(
-        roles=["run"],
-        database_url=f"sqlite:///{tmp_path}/a.db",
-        broker_url="embedded",
-        imap=dovecot_server,
-        sink=scripted_smtp,
-        smtp_port=scripted_smtp.port,
-        log_dir=log_dir,
+    _smtp_fault_recovers(
+        dovecot_server,
+        smtp,
+        tmp_path,
+        log_dir,
+        fault=DROP,
+        times=4,
+        name="smtp drops mid-DATA",
+        drops=4,
     )
-    system.feed(8, reply_share=0.0)
-    assert wait_until(lambda: not scripted_smtp.handler.script.get("DATA"), 120)
-    recovery = system.settle(120)
-    _finish(system, "smtp drops mid-DATA", recovery, drops=drops)

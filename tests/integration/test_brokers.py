@@ -36,12 +36,6 @@ def broker_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def smtp() -> Iterator[ScriptedSmtpServer]:
-    with ScriptedSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
 def setup(
     broker_name: str, sqlite_url: str, smtp: ScriptedSmtpServer
 ) -> Iterator[tuple[Runtime, Dispatch]]:

@@ -38,12 +38,6 @@ REQUESTS = 4
 
 
 @pytest.fixture
-def smtp() -> Iterator[ScriptedSmtpServer]:
-    with ScriptedSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
 def runtime(database_url: str, smtp: ScriptedSmtpServer) -> Iterator[Runtime]:
     rt = runtime_for(database_url, smtp.port)
     yield rt

@@ -1,4 +1,5 @@
-"""Server fixtures: real IMAP servers (pymap, Dovecot) and an SMTP sink.
+"""Server fixtures: real IMAP servers (pymap, Dovecot), an SMTP sink and a scripted SMTP
+server (``smtp``: answers as a test tells it to, e.g. 451 or a dropped connection).
 
 Every IMAP fixture gives a fresh server process per test (pymap starts in about 0.4 s, Dovecot in
 about 0.03 s), so tests never see each other's mail and may restart or break their server freely.
@@ -16,6 +17,7 @@ from gateway.imap import ImapConfig, Security
 from gateway.local_servers import LocalImapServer, SmtpSink
 from tests.support.dovecot import DovecotError, DovecotServer, find_dovecot
 from tests.support.services import service_missing
+from tests.support.smtp_script import ScriptedSmtpServer
 
 __all__ = [
     "IMAP_BACKENDS",
@@ -25,6 +27,7 @@ __all__ = [
     "imap_config_for",
     "imap_server",
     "pymap_server",
+    "smtp",
     "smtp_sink",
 ]
 
@@ -124,3 +127,9 @@ def imap_server(request: pytest.FixtureRequest) -> ImapTestServer:
 def smtp_sink() -> Iterator[SmtpSink]:
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture
+def smtp() -> Iterator[ScriptedSmtpServer]:
+    with ScriptedSmtpServer() as server:
+        yield server
