@@ -3,11 +3,8 @@ file, to the admins of the rules in force; never to the quarantined mail's sende
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -15,27 +12,12 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import Delivery
 from aliasdesk.runtime import Runtime
+from tests.pipeline.test_conversation import mails_to, text_of
 from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
 OPS = "ops@example.com"
 SEC = "sec@example.com"
-
-
-def _mails_to(smtp: ScriptedSmtpServer, address: str) -> list[EmailMessage]:
-    found = []
-    for item in smtp.handler.received:
-        if address in item.rcpt_tos:
-            parsed = email.message_from_bytes(item.data, policy=email.policy.default)
-            assert isinstance(parsed, EmailMessage)
-            found.append(parsed)
-    return found
-
-
-def _text(message: EmailMessage) -> str:
-    body = message.get_body(("plain",))
-    assert isinstance(body, EmailMessage)
-    return str(body.get_content())
 
 
 @pytest.fixture
@@ -72,18 +54,18 @@ def test_each_quarantined_mail_alerts_every_admin_once(
     finally:
         restarted.close()
     for admin in (OPS, SEC):
-        [alert] = _mails_to(smtp, admin)
+        [alert] = mails_to(smtp, admin)
         assert alert["Subject"].strip().startswith(f"Quarantined mail #{result.inbound_id}")
         assert alert["Auto-Submitted"] == "auto-generated"
         assert alert["From"].addresses[0].addr_spec == "aliasdesk-noreply@example.com"
-        text = _text(alert)
+        text = text_of(alert)
         assert f"aliasdesk quarantine retry {result.inbound_id}" in text
         assert "<stray-1@example.net>" in text and result.reason in text
-    assert _mails_to(smtp, "dave@example.com") == []
+    assert mails_to(smtp, "dave@example.com") == []
 
     [second] = feed(admin_runtime, build_mail(to="nobody@elsewhere.example", subject="again"))
     drain_jobs(admin_runtime)
-    assert [m["Subject"].strip().split(":")[0] for m in _mails_to(smtp, OPS)] == [
+    assert [m["Subject"].strip().split(":")[0] for m in mails_to(smtp, OPS)] == [
         f"Quarantined mail #{result.inbound_id}",
         f"Quarantined mail #{second.inbound_id}",
     ]
@@ -95,8 +77,8 @@ def test_the_quarantined_sender_is_never_alerted_even_as_an_admin(
     [result] = feed(admin_runtime, build_mail(sender=f"Sec <{SEC}>", to="x@elsewhere.example"))
     assert result.outcome == "quarantined"
     drain_jobs(admin_runtime)
-    assert _mails_to(smtp, SEC) == []
-    assert len(_mails_to(smtp, OPS)) == 1
+    assert mails_to(smtp, SEC) == []
+    assert len(mails_to(smtp, OPS)) == 1
     with admin_runtime.db.reader() as session:
         rows = session.scalars(select(Delivery)).all()
     assert [(d.kind, d.recipient, d.state, d.ticket_id) for d in rows] == [
@@ -122,11 +104,11 @@ def test_a_refused_routing_file_alerts_the_admins_of_the_rules_in_force_once(
     _rewrite(routing_file, bad)
     drain_jobs(admin_runtime)
     drain_jobs(admin_runtime)
-    assert _mails_to(smtp, "newadmin@example.com") == []
+    assert mails_to(smtp, "newadmin@example.com") == []
     for admin in (OPS, SEC):
-        [alert] = _mails_to(smtp, admin)
+        [alert] = mails_to(smtp, admin)
         assert alert["Subject"].strip() == f"Routing file refused: 1 problem in {routing_file}"
-        text = _text(alert)
+        text = text_of(alert)
         assert f"{routing_file}:" in text and "departments.IT.assignment" in text
         assert f"aliasdesk rules check {routing_file}" in text
     assert admin_runtime.routing.current().admins == (OPS, SEC)  # the old rules stay
@@ -136,6 +118,6 @@ def test_a_refused_routing_file_alerts_the_admins_of_the_rules_in_force_once(
     assert admin_runtime.routing.refusal is None
     _rewrite(routing_file, good.replace("multi_department: each", "multi_department: all"))
     drain_jobs(admin_runtime)
-    subjects = [m["Subject"].strip() for m in _mails_to(smtp, OPS)]
+    subjects = [m["Subject"].strip() for m in mails_to(smtp, OPS)]
     assert len(subjects) == 2 and all(s.startswith("Routing file refused") for s in subjects)
-    assert "multi_department" in _text(_mails_to(smtp, OPS)[1])
+    assert "multi_department" in text_of(mails_to(smtp, OPS)[1])
