@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.db.queries import active_counts, set_round_robin_cursor, take_round_robin_turn
+from aliasdesk.db.txcache import cached_dict
 from aliasdesk.domain.assignment import choose_owner
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
@@ -37,18 +38,20 @@ def assign_new_ticket(
         _acknowledge(session, ticket, config, now, send_mail)
         return f"{ticket.ref}: kept owner {ticket.owner}"
     cursor = take_round_robin_turn(session, department.key)
+    counts = (
+        _open_counts(session, department.key, department.members)
+        if department.assignment == "least_loaded"
+        else None
+    )
     choice = choose_owner(
         department.assignment,
         department.members,
         department.away,
         fixed_member=department.fixed_member,
         cursor=cursor,
-        open_counts=_open_counts(session, department.key, department.members)
-        if department.assignment == "least_loaded"
-        else None,
+        open_counts=counts,
     )
-    if department.assignment == "least_loaded" and choice.owner is not None:
-        counts = _open_counts(session, department.key, department.members)
+    if counts is not None and choice.owner is not None:
         counts[choice.owner] = counts.get(choice.owner, 0) + 1
     if choice.next_cursor is not None:
         set_round_robin_cursor(session, department.key, choice.next_cursor)
@@ -73,7 +76,7 @@ def assign_new_ticket(
 def _open_counts(session: Session, department: str, members: Sequence[str]) -> dict[str, int]:
     """Open tickets per member: counted once per transaction (after a flush, as a batch runs
     without autoflush), then kept up to date in memory as the batch hands tickets out."""
-    counts: dict[str, dict[str, int]] = session.info.setdefault("open_counts", {})
+    counts: dict[str, dict[str, int]] = cached_dict(session, "open_counts")
     if department not in counts:
         session.flush()
         counts[department] = active_counts(session, members)

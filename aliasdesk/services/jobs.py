@@ -164,6 +164,8 @@ class JobRunner:
             self.renderer,
             self.instance_id,
         )
+        # Sent and failed deliveries finish their jobs in the same transaction; this catches
+        # a job whose delivery another worker settled (one statement per batch).
         settled = [d for d, outcome in outcomes.items() if outcome.state in {"sent", "failed"}]
         if settled:
             with self.db.unit_of_work() as session:

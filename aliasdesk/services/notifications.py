@@ -12,26 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Job, Ticket
+from aliasdesk.db.txcache import cached_dict, cached_set
 
 AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
 AUTO_ANSWERS_PER_HOUR = 10
 MESSAGE_ID_DOMAIN = "aliasdesk.invalid"
-
-
-_BATCH_CACHES = ("queued_keys", "queued_causes", "auto_answer_counts", "open_counts")
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_batch_caches(session: Session, _previous: object) -> None:
-    """A rolled-back savepoint took its deliveries with it (and SQLite may hand their
-    tickets' ids out again): what this transaction remembered queueing is void."""
-    for key in _BATCH_CACHES:
-        session.info.pop(key, None)
 
 
 def auto_submitted_for(kind: str) -> str:
@@ -45,7 +35,7 @@ def auto_answers_last_hour(session: Session, recipient: str, now: datetime) -> i
     Counted once per recipient and transaction, then kept up to date in memory as this
     transaction queues more (a batch of jobs would otherwise count again for every mail).
     """
-    counts: dict[str, int] = session.info.setdefault("auto_answer_counts", {})
+    counts: dict[str, int] = cached_dict(session, "auto_answer_counts")
     if recipient not in counts:
         counts[recipient] = int(
             session.scalar(
@@ -68,8 +58,8 @@ def preload_notifications(
     """Before a batch queues notifications for these causes and recipients: what exists
     and what was sent within the hour, in two queries instead of two per notification."""
     causes = list(dict.fromkeys(causes))
-    known: set[tuple[str, str, str]] = session.info.setdefault("queued_keys", set())
-    loaded: set[str] = session.info.setdefault("queued_causes", set())
+    known: set[tuple[str, str, str]] = cached_set(session, "queued_keys")
+    loaded: set[str] = cached_set(session, "queued_causes")
     if causes:
         rows = session.execute(
             select(Delivery.cause, Delivery.kind, Delivery.recipient).where(
@@ -78,7 +68,7 @@ def preload_notifications(
         )
         known.update((cause, kind, recipient) for cause, kind, recipient in rows)
         loaded.update(causes)
-    counts: dict[str, int] = session.info.setdefault("auto_answer_counts", {})
+    counts: dict[str, int] = cached_dict(session, "auto_answer_counts")
     wanted = [r for r in dict.fromkeys(recipients) if r not in counts]
     if wanted:
         found = dict(
@@ -96,10 +86,10 @@ def preload_notifications(
 
 
 def _queued_already(session: Session, cause: str, kind: str, recipient: str) -> bool:
-    known: set[tuple[str, str, str]] = session.info.setdefault("queued_keys", set())
+    known: set[tuple[str, str, str]] = cached_set(session, "queued_keys")
     if (cause, kind, recipient) in known:
         return True
-    if cause in session.info.get("queued_causes", ()):
+    if cause in cached_set(session, "queued_causes"):
         return False  # preloaded: every delivery of this cause is in ``known``
     with session.no_autoflush:  # rows this transaction added are in ``known`` already
         existing = session.scalar(
@@ -139,8 +129,8 @@ def queue_notification(
             answered = auto_answers_last_hour(session, recipient, now)
         if answered >= AUTO_ANSWERS_PER_HOUR:
             return None
-        session.info["auto_answer_counts"][recipient] = answered + 1
-    session.info["queued_keys"].add((cause, kind, recipient))
+        cached_dict(session, "auto_answer_counts")[recipient] = answered + 1
+    cached_set(session, "queued_keys").add((cause, kind, recipient))
     token = secrets.token_hex(6)
     ref = ticket.ref if ticket is not None else "admin"
     delivery = Delivery(
