@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -58,18 +59,9 @@ def add_message(
     ``from_address`` names the author when it is not the mail's sender (the original
     writer of a forwarded request).
     """
-    sender = from_address or (mail.from_.address if mail.from_ else "")
     message = TicketMessage(
         ticket_id=ticket.id,
-        direction="in",
-        internal=internal,
-        from_address=sender[:320],
-        to_addresses=json.dumps([a.address for a in mail.to + mail.cc]),
-        subject=mail.subject,
-        message_id=mail.message_id,
-        text=text,
-        inbound_id=inbound_id,
-        at=now,
+        **_inbound_message(mail, text, internal, inbound_id, now, from_address),
     )
     session.add(message)
     session.flush()
@@ -83,16 +75,41 @@ def _store_attachments(
     session: Session, message: TicketMessage, attachments: Sequence[Attachment]
 ) -> None:
     for item in attachments:
-        session.add(
-            StoredAttachment(
-                message_id=message.id,
-                filename=item.filename,
-                content_type=item.content_type,
-                size=item.size,
-                data=item.data,
-                inline=item.inline,
-            )
-        )
+        session.add(StoredAttachment(message_id=message.id, **_attachment(item)))
+
+
+def _inbound_message(
+    mail: ParsedMail,
+    text: str,
+    internal: bool,
+    inbound_id: int | None,
+    now: datetime,
+    from_address: str | None,
+) -> dict[str, Any]:
+    """The columns of an inbound message but its ticket, for the ORM and the row buffer."""
+    sender = from_address or (mail.from_.address if mail.from_ else "")
+    return {
+        "direction": "in",
+        "internal": internal,
+        "from_address": sender[:320],
+        "to_addresses": json.dumps([a.address for a in mail.to + mail.cc]),
+        "subject": mail.subject,
+        "message_id": mail.message_id,
+        "text": text,
+        "inbound_id": inbound_id,
+        "at": now,
+    }
+
+
+def _attachment(item: Attachment) -> dict[str, Any]:
+    """The columns of a stored attachment but its message."""
+    return {
+        "filename": item.filename,
+        "content_type": item.content_type,
+        "size": item.size,
+        "data": item.data,
+        "inline": item.inline,
+    }
 
 
 @dataclass(frozen=True)
@@ -212,37 +229,17 @@ def add_first_message(
     with_attachments: bool = True,
 ) -> None:
     """:func:`add_message` for a ticket opened in this transaction (rows buffered)."""
-    sender = from_address or (mail.from_.address if mail.from_ else "")
     message = buffer.draft(
         _MESSAGES,
         {
             "ticket_id": ticket.row,
-            "direction": "in",
-            "internal": internal,
-            "from_address": sender[:320],
-            "to_addresses": json.dumps([a.address for a in mail.to + mail.cc]),
-            "subject": mail.subject,
-            "message_id": mail.message_id,
-            "text": text,
-            "inbound_id": inbound_id,
             "delivery_id": None,
-            "at": now,
+            **_inbound_message(mail, text, internal, inbound_id, now, from_address),
         },
     )
-    if not with_attachments:
-        return
-    for item in mail.attachments:
-        buffer.insert(
-            _ATTACHMENTS,
-            {
-                "message_id": message,
-                "filename": item.filename,
-                "content_type": item.content_type,
-                "size": item.size,
-                "data": item.data,
-                "inline": item.inline,
-            },
-        )
+    if with_attachments:
+        for item in mail.attachments:
+            buffer.insert(_ATTACHMENTS, {"message_id": message, **_attachment(item)})
 
 
 def add_first_event(
