@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import AssignmentCursor, DepartmentCounter, Ticket
+from aliasdesk.db.txcache import cached_dict
 from aliasdesk.domain.refs import parse_ref
 
 Row = TypeVar("Row", DepartmentCounter, AssignmentCursor)
@@ -19,7 +20,18 @@ ACTIVE = ("new", "open", "pending")
 
 
 def _locked_row(session: Session, model: type[Row], department: str, **initial: int) -> Row:
-    """The department's row of ``model``, locked for this transaction (made on first use)."""
+    """The department's row of ``model``, locked for this transaction (made on first use).
+
+    Locked once per transaction, then kept: a batch opening or assigning many tickets of
+    one department reads the row once and counts on in memory (the lock is this
+    transaction's already); the value is written when the session flushes. After any
+    rollback the row is locked and read again: on PostgreSQL a rolled-back savepoint also
+    gives up the locks taken inside it.
+    """
+    held: dict[tuple[type[Row], str], Row] = cached_dict(session, "locked_rows")
+    row = held.get((model, department))
+    if row is not None and row in session:
+        return row
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(model).values(department=department, **initial)
@@ -31,47 +43,24 @@ def _locked_row(session: Session, model: type[Row], department: str, **initial: 
         .execution_options(populate_existing=True)
     )
     assert row is not None
+    held[(model, department)] = row
     return row
 
 
 def next_ticket_number(session: Session, department: str) -> int:
-    """The department's next number; its counter row stays locked until commit.
-
-    A batch opening several tickets in one department locks the row once and counts on
-    in memory (the lock is this transaction's already); the value is flushed with the
-    ticket that uses it.
-    """
-    held: dict[str, DepartmentCounter] = session.info.setdefault("locked_counters", {})
-    row = held.get(department)
-    if row is None or row not in session:
-        row = _locked_row(session, DepartmentCounter, department, last_number=0)
-        held[department] = row
+    """The department's next number; its counter row stays locked until commit."""
+    row = _locked_row(session, DepartmentCounter, department, last_number=0)
     row.last_number += 1
     return row.last_number
 
 
 def take_round_robin_turn(session: Session, department: str) -> int:
-    """The cursor before this turn; the caller stores the advanced value via set_cursor.
-
-    Like the ticket counters, the cursor row is locked once per transaction and then kept
-    in memory: a batch assigning many tickets of one department reads it once and writes
-    it once, when the session flushes.
-    """
-    held: dict[str, AssignmentCursor] = session.info.setdefault("locked_cursors", {})
-    row = held.get(department)
-    if row is None or row not in session:
-        row = _locked_row(session, AssignmentCursor, department, position=0)
-        held[department] = row
-    return row.position
+    """The cursor before this turn; the caller stores the advanced value via set_cursor."""
+    return _locked_row(session, AssignmentCursor, department, position=0).position
 
 
 def set_round_robin_cursor(session: Session, department: str, value: int) -> None:
-    held: dict[str, AssignmentCursor] = session.info.setdefault("locked_cursors", {})
-    row = held.get(department)
-    if row is None or row not in session:
-        row = _locked_row(session, AssignmentCursor, department, position=0)
-        held[department] = row
-    row.position = value
+    _locked_row(session, AssignmentCursor, department, position=0).position = value
 
 
 def active_counts(session: Session, members: Sequence[str]) -> dict[str, int]:
