@@ -9,6 +9,7 @@ HTML is autoescaped because subjects, names and texts come from inbound mail.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -64,9 +65,19 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
+_BRACKETED = re.compile(r"\[\s*([^\[\]\s]+)\s*\]")
+
+
 def without_tag(subject: str, ref: str) -> str:
-    """The ticket subject without a copy of its own tag, so "[HR-42] [HR-42] …" never happens."""
-    cleaned = one_line(re.sub(r"\[\s*" + re.escape(ref) + r"\s*\]", " ", subject, flags=re.I))
+    """The ticket subject without a copy of its own tag, so "[HR-42] [HR-42] …" never happens.
+
+    One precompiled pattern finds every bracketed word and keeps those that are not the
+    tag: a pattern built per reference would be compiled anew for every ticket.
+    """
+    own = ref.lower()
+    cleaned = one_line(
+        _BRACKETED.sub(lambda m: " " if m.group(1).lower() == own else m.group(0), subject)
+    )
     return cleaned or "(no subject)"
 
 
@@ -123,6 +134,7 @@ class TemplateRenderer:
         self.template_dir = Path(template_dir)
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.template_dir)),
+            auto_reload=False,  # the whole folder is rechecked in _template, see there
             undefined=jinja2.StrictUndefined,
             autoescape=_select_autoescape,
             trim_blocks=True,
@@ -133,7 +145,9 @@ class TemplateRenderer:
         self._env.filters["duration"] = format_duration
         self._env.filters["without_tag"] = without_tag
         self._env.filters["text_to_html"] = text_to_html
-        self._resolved: dict[tuple[str, str, str | None], tuple[jinja2.Template, float]] = {}
+        self._resolved: dict[tuple[str, str, str | None], jinja2.Template] = {}
+        self._files_seen = _template_files(self.template_dir)
+        self._looked_at = time.monotonic()
 
     def render(
         self, kind: str, context: MailContext, department_key: str | None = None
@@ -188,20 +202,30 @@ class TemplateRenderer:
     def _template(self, kind: str, file: str, department_key: str | None) -> jinja2.Template:
         """The department's own template if it has one, else the shared one.
 
-        Which file that is stays known for RECHECK_SECONDS: looking for an override that
-        does not exist costs a failed lookup on disk for every mail. An edited or new
-        template is picked up once that time has passed.
+        Which file that is, and every compiled template, stays known until the folder
+        changes, and the folder is looked at once every RECHECK_SECONDS: checking on every
+        mail would cost a failed lookup on disk for each missing override and a stat for
+        every layout and partial a template extends or includes (about a fifth of the
+        rendering time). An edited, added or removed file, partials included, is picked up
+        once that time has passed.
         """
-        key = (kind, file, department_key)
         now = time.monotonic()
+        if now - self._looked_at >= self.RECHECK_SECONDS:
+            self._looked_at = now
+            files = _template_files(self.template_dir)
+            if files != self._files_seen:
+                self._files_seen = files
+                self._resolved.clear()
+                self._env.cache.clear()  # type: ignore[union-attr]
+        key = (kind, file, department_key)
         known = self._resolved.get(key)
-        if known is not None and now - known[1] < self.RECHECK_SECONDS:
-            return known[0]
+        if known is not None:
+            return known
         names = [f"{kind}/{file}"]
         if department_key is not None and _DEPARTMENT_KEY.match(department_key):
             names.insert(0, f"{department_key}/{kind}/{file}")
         template = self._env.select_template(names)
-        self._resolved[key] = (template, now)
+        self._resolved[key] = template
         return template
 
     def _render_file(
@@ -217,6 +241,20 @@ class TemplateRenderer:
             raise TemplateError(kind, file, f"undefined value: {e.message}") from e
         except jinja2.TemplateError as e:
             raise TemplateError(kind, file, str(e)) from e
+
+
+def _template_files(folder: Path) -> frozenset[tuple[str, int, int]]:
+    """Every file under the template folder with its modification time and size."""
+    found: set[tuple[str, int, int]] = set()
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue  # removed while we looked: the next look sees it gone
+            found.add((path, stat.st_mtime_ns, stat.st_size))
+    return frozenset(found)
 
 
 _SAMPLE_CREATED = datetime(2025, 3, 3, 9, 15, tzinfo=UTC)

@@ -272,3 +272,50 @@ def test_text_and_html_tell_the_same_facts(
 def html_to_words(html: str) -> str:
     """The visible text of the HTML part, entities decoded, tags dropped."""
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("[HR-42] Parental leave", "Parental leave"),
+        ("Re: [ hr-42 ] Parental leave [HR-42]", "Re: Parental leave"),
+        ("[HR-421] Parental leave", "[HR-421] Parental leave"),
+        ("[HR-4] [IT-42] [HR-42x] leave", "[HR-4] [IT-42] [HR-42x] leave"),
+        ("[[HR-42]] leave", "[ ] leave"),
+        ("[HR-42]", "(no subject)"),
+    ],
+)
+def test_without_tag_removes_only_the_tickets_own_tag(subject: str, expected: str) -> None:
+    assert without_tag(subject, "HR-42") == expected
+
+
+def _write_kind(folder: Path, kind: str, body: str) -> None:
+    folder.joinpath(kind).mkdir(parents=True, exist_ok=True)
+    folder.joinpath(kind, "subject.txt").write_text("[{{ ref }}] {{ subject }}")
+    folder.joinpath(kind, "body.txt").write_text(body)
+    folder.joinpath(kind, "body.html").write_text('{% include "_part.html" %}')
+
+
+def test_edits_partials_and_new_overrides_are_picked_up(tmp_path: Path) -> None:
+    """Compiled templates are kept between mails; a change to any file shows after the recheck."""
+    _write_kind(tmp_path, "acknowledgement", "shared v1 {{ ref }}")
+    (tmp_path / "_part.html").write_text("part v1")
+    renderer = TemplateRenderer(tmp_path)
+    context = sample_context("acknowledgement")
+    first = renderer.render("acknowledgement", context, "HR")
+    assert (first.text, first.html) == ("shared v1 HR-42\n", "part v1\n")
+
+    (tmp_path / "acknowledgement" / "body.txt").write_text("shared v2, edited {{ ref }}")
+    (tmp_path / "_part.html").write_text("part v2, edited")
+    _write_kind(tmp_path / "HR", "acknowledgement", "HR's own {{ ref }}")
+    kept = renderer.render("acknowledgement", context, "HR")
+    assert (kept.text, kept.html) == (first.text, first.html), "rechecked before its time"
+
+    renderer.RECHECK_SECONDS = 0.0
+    edited = renderer.render("acknowledgement", context, "HR")
+    assert (edited.text, edited.html) == ("HR's own HR-42\n", "part v2, edited\n")
+    assert renderer.render("acknowledgement", context, "IT").text == "shared v2, edited HR-42\n"
+
+    for name in ("subject.txt", "body.txt", "body.html"):
+        (tmp_path / "HR" / "acknowledgement" / name).unlink()
+    assert renderer.render("acknowledgement", context, "HR").text == "shared v2, edited HR-42\n"
