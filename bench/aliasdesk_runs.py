@@ -25,8 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
+from bench.instruments import CpuBudget, CpuMeter, RssSampler
 from bench.mailbox_gen import GeneratedMail
 from gateway.local_servers import SmtpSink
 from tests.support.dovecot import DovecotServer
@@ -134,40 +133,6 @@ class AckWatcher:
 # -- memory --------------------------------------------------------------------------------
 
 
-class RssSampler:
-    """Samples the resident set of labelled processes every 100 ms (peak and trajectory)."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        self.interval = interval
-        self.processes: dict[str, psutil.Process] = {}
-        self.peak: dict[str, int] = {}
-        self.samples: dict[str, list[int]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="rss", daemon=True)
-
-    def watch(self, label: str, pid: int) -> None:
-        self.processes[label] = psutil.Process(pid)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            for label, process in list(self.processes.items()):
-                with contextlib.suppress(psutil.Error):
-                    rss = process.memory_info().rss
-                    self.peak[label] = max(self.peak.get(label, 0), rss)
-                    self.samples.setdefault(label, []).append(rss)
-
-    def peak_mb(self) -> dict[str, float]:
-        return {label: round(rss / 2**20, 1) for label, rss in self.peak.items()}
-
-
 # -- one aliasdesk run ---------------------------------------------------------------------
 
 
@@ -181,6 +146,11 @@ class Topology:
     workers: int  # 0: one `aliasdesk run` process; n: `gateway` plus n `worker` processes
 
 
+SQLITE = Topology("sqlite+embedded (run)", "sqlite", "embedded", 0)
+PG2 = Topology("postgresql+redis (gateway + 2 workers)", "postgresql", "redis", 2)
+PG1 = Topology("postgresql+redis (gateway + 1 worker)", "postgresql", "redis", 1)
+
+
 @dataclass
 class RunResult:
     topology: str
@@ -190,6 +160,7 @@ class RunResult:
     seconds_with_startup: float  # from spawning the processes
     peak_rss_mb: dict[str, float]
     rss_growth: dict[str, float]  # last sample / sample at 10 % of the run, per process
+    cpu: CpuBudget | None = None  # from the start-up line to the last acknowledgement
 
     @property
     def mails_per_s(self) -> float:
@@ -306,6 +277,7 @@ def run_backlog(
         )
         watcher = AckWatcher(sink)
         processes: list[subprocess.Popen[bytes]] = []
+        meter = CpuMeter()
         with RssSampler() as rss:
             spawned = time.monotonic()
             try:
@@ -313,15 +285,21 @@ def run_backlog(
                 if topology.workers == 0:
                     processes.append(_spawn(["run"], env, main_log))
                     rss.watch("run", processes[0].pid)
+                    meter.watch("run", processes[0].pid)
                 else:
                     for n in range(topology.workers):
                         worker = _spawn(["worker"], env, workdir / f"worker{n}.log")
                         processes.append(worker)
                         rss.watch(f"worker{n + 1}", worker.pid)
+                        meter.watch(f"worker{n + 1}", worker.pid)
                     processes.append(_spawn(["gateway"], env, main_log))
                     rss.watch("gateway", processes[-1].pid)
+                    meter.watch("gateway", processes[-1].pid)
                 ready = _ready_at(main_log, spawned)
-                if not watcher.wait(expected, timeout, processes):
+                meter.start()
+                finished = watcher.wait(expected, timeout, processes)
+                cpu = meter.stop()
+                if not finished:
                     raise BenchError(
                         f"{topology.label}: {watcher.count}/{expected} acknowledgements after "
                         f"{timeout}s; logs in {workdir}"
@@ -336,6 +314,7 @@ def run_backlog(
         seconds_with_startup=watcher.last_at - spawned,
         peak_rss_mb=rss.peak_mb(),
         rss_growth={label: _growth(s) for label, s in rss.samples.items()},
+        cpu=cpu,
     )
 
 

@@ -31,22 +31,22 @@ from typing import Any
 
 from bench import helpdesk_peer
 from bench.aliasdesk_runs import (
+    PG1,
+    PG2,
+    SQLITE,
     BenchError,
     Mailbox,
-    RssSampler,
     RunResult,
-    Topology,
     run_backlog,
     run_latency,
 )
+from bench.instruments import CpuBudget, CpuMeter, RssSampler
 from bench.mailbox_gen import generate, summary
+from bench.report import changes, table
 from gateway.local_servers import SmtpSink
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGET_S = 600.0
-SQLITE = Topology("sqlite+embedded (run)", "sqlite", "embedded", 0)
-PG2 = Topology("postgresql+redis (gateway + 2 workers)", "postgresql", "redis", 2)
-PG1 = Topology("postgresql+redis (gateway + 1 worker)", "postgresql", "redis", 1)
 
 
 def _say(text: str) -> None:
@@ -60,7 +60,9 @@ def _median(values: list[float]) -> float | None:
 def _bare(mailbox: Mailbox, template: str) -> dict[str, Any]:
     folder = mailbox.fresh_copy(template)
     server = mailbox.server
+    meter = CpuMeter()
     with SmtpSink() as sink, RssSampler() as rss:
+        meter.start()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -84,11 +86,14 @@ def _bare(mailbox: Mailbox, template: str) -> dict[str, Any]:
             cwd=Path(__file__).resolve().parents[1],
         )
         rss.watch("bare", process.pid)
+        meter.watch("bare", process.pid)
         out, _ = process.communicate(timeout=900)
+        cpu = meter.stop()
     if process.returncode != 0:
         raise BenchError(f"bare loop exited with {process.returncode}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mb"] = rss.peak_mb().get("bare")
+    result["cpu"] = cpu
     return result
 
 
@@ -226,6 +231,18 @@ def _max_rss(results: list[RunResult]) -> dict[str, float]:
     return peak
 
 
+def _cpu_medians(budgets: list[CpuBudget | None], mails: int) -> dict[str, float]:
+    """Median milliseconds of CPU per mail for each process group, over the repetitions."""
+    per_group: dict[str, list[float]] = {}
+    for budget in budgets:
+        if budget is None:
+            continue
+        for group, ms in budget.ms_per_mail(mails).items():
+            per_group.setdefault(group, []).append(ms)
+    medians = {g: round(statistics.median(v), 2) for g, v in per_group.items()}
+    return dict(sorted(medians.items(), key=lambda kv: -kv[1]))
+
+
 def _report(
     args: argparse.Namespace,
     count: int,
@@ -262,142 +279,16 @@ def _report(
         "rss_growth_in_run": {
             label: results[-1].rss_growth for label, results in runs.items() if results
         },
+        "cpu_ms_per_mail": {
+            label: _cpu_medians([r.cpu for r in results], count)
+            for label, results in runs.items()
+            if results
+        }
+        | ({"bare loop": _cpu_medians([b["cpu"] for b in bare], count)} if bare else {}),
         "big_10k": big,
         "errors": errors,
         "bench_seconds": round(seconds, 1),
     }
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 2) if a and b else None
-
-
-def _fmt(value: Any, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value}{unit}"
-
-
-def _verdict(ok: bool | None) -> str:
-    return "" if ok is None else ("PASS" if ok else "MISS")
-
-
-def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(figure, value, target, verdict) rows; the ratios are also stored back into ``r``."""
-    t = r["throughput_mails_per_s"]
-    sqlite, pg2, pg1 = t.get(SQLITE.label), t.get(PG2.label), t.get(PG1.label)
-    bare, djh = r["bare_loop_mails_per_s"], r["django_helpdesk_mails_per_s"]
-    r["ratios"] = {
-        "aliasdesk/bare": _ratio(sqlite, bare),
-        "aliasdesk/django-helpdesk": _ratio(sqlite, djh),
-        "2 workers/1 worker": _ratio(pg2, pg1),
-    }
-    ratios = r["ratios"]
-    lat = r["latency"] or {}
-    rows = [
-        (f"aliasdesk {SQLITE.label}, {r['mails']} mails", _fmt(sqlite, " mails/s"), "", ""),
-        (f"aliasdesk {PG2.label}", _fmt(pg2, " mails/s"), "", ""),
-        (f"aliasdesk {PG1.label}", _fmt(pg1, " mails/s"), "", ""),
-        ("bare loop (imapclient+stdlib+sqlite+aiosmtplib)", _fmt(bare, " mails/s"), "", ""),
-        (
-            f"django-helpdesk {helpdesk_peer.VERSION} get_email",
-            _fmt(djh, " mails/s")
-            if djh
-            else f"n/a ({r['django_helpdesk_reason'] or 'not run'})"[:90],
-            "",
-            "",
-        ),
-        (
-            "ratio aliasdesk/django-helpdesk (sqlite)",
-            _fmt(ratios["aliasdesk/django-helpdesk"], "x"),
-            ">= 10x",
-            _verdict(
-                None
-                if ratios["aliasdesk/django-helpdesk"] is None
-                else ratios["aliasdesk/django-helpdesk"] >= 10
-            ),
-        ),
-        (
-            "ratio aliasdesk/bare loop (sqlite)",
-            _fmt(ratios["aliasdesk/bare"], "x"),
-            ">= 2x",
-            _verdict(None if ratios["aliasdesk/bare"] is None else ratios["aliasdesk/bare"] >= 2),
-        ),
-        (
-            "scale-out 2 workers / 1 worker (pg+redis)",
-            _fmt(ratios["2 workers/1 worker"], "x"),
-            ">= 1.6x",
-            _verdict(
-                None
-                if ratios["2 workers/1 worker"] is None
-                else ratios["2 workers/1 worker"] >= 1.6
-            ),
-        ),
-        (
-            "latency APPEND->ack p50 (IDLE, 100 mails @200 ms)",
-            _fmt(lat.get("p50_ms"), " ms"),
-            "< 1000 ms",
-            _verdict(None if not lat else lat["p50_ms"] < 1000),
-        ),
-        (
-            "latency APPEND->ack p99",
-            _fmt(lat.get("p99_ms"), " ms"),
-            "< 3000 ms",
-            _verdict(None if not lat else lat["p99_ms"] < 3000),
-        ),
-    ]
-    big = r["big_10k"]
-    for label, peaks in r["peak_rss_mb"].items():
-        for proc, mb in peaks.items():
-            rows.append((f"peak RSS {proc} [{label}]", f"{mb} MB", "< 150 MB", _verdict(mb < 150)))
-    for label, info in big.items():
-        if isinstance(info, dict):
-            rows.append((f"10,000 mails {label}", _fmt(info["mails_per_s"], " mails/s"), "", ""))
-            small = r["peak_rss_mb"].get(label, {})
-            for proc, mb in info["peak_rss_mb"].items():
-                base = small.get(proc)
-                flat = base is not None and mb <= base * 1.25
-                rows.append(
-                    (
-                        f"peak RSS {proc} 10k vs {r['mails']} [{label}]",
-                        f"{mb} MB vs {_fmt(base)} MB",
-                        "flat (<= +25 %)",
-                        _verdict(flat),
-                    )
-                )
-        else:
-            rows.append(("10,000 mails", str(info)[:90], "", ""))
-    return rows
-
-
-def _changes(latest: dict[str, Any], previous: dict[str, Any]) -> list[str]:
-    lines = []
-    pairs = [
-        (f"throughput {k}", v, previous.get("throughput_mails_per_s", {}).get(k))
-        for k, v in latest["throughput_mails_per_s"].items()
-    ]
-    pairs += [
-        ("bare loop", latest["bare_loop_mails_per_s"], previous.get("bare_loop_mails_per_s")),
-        (
-            "django-helpdesk",
-            latest["django_helpdesk_mails_per_s"],
-            previous.get("django_helpdesk_mails_per_s"),
-        ),
-    ]
-    for key in ("aliasdesk/bare", "aliasdesk/django-helpdesk", "2 workers/1 worker"):
-        pairs.append(
-            (f"ratio {key}", latest["ratios"].get(key), previous.get("ratios", {}).get(key))
-        )
-    for key in ("p50_ms", "p99_ms"):
-        pairs.append(
-            (
-                f"latency {key}",
-                (latest["latency"] or {}).get(key),
-                (previous.get("latency") or {}).get(key),
-            )
-        )
-    for name, now, before in pairs:
-        if now and before:
-            lines.append(f"  {name}: {before} -> {now} ({(now - before) / before * 100:+.0f} %)")
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     latest, previous = RESULTS / "latest.json", RESULTS / "previous.json"
     if latest.exists():
         shutil.copyfile(latest, previous)
-        lines = _changes(result, json.loads(previous.read_text()))
+        lines = changes(result, json.loads(previous.read_text()))
         if lines:
             _say(
                 "change vs previous run (" + json.loads(previous.read_text()).get("at", "?") + "):"
