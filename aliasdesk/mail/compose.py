@@ -9,24 +9,29 @@ The mail is written directly as text rather than through ``email.generator``: th
 generator's header folding costs about a millisecond per mail, and every notification
 goes through here. Writing it ourselves is safe because each value is validated or
 encoded before it is placed, and the shapes are few (text, text + HTML, attachments).
+The headers are written here; the parts below them are encoded by ``mime_parts``.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-from binascii import b2a_base64, b2a_qp
+from binascii import b2a_base64
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr
-from urllib.parse import quote
+
+from aliasdesk.mail.mime_parts import (
+    CRLF,
+    FOLD_AT,
+    LINE_LIMIT,
+    attachment_part,
+    multipart,
+    text_part,
+)
 
 MAX_REFERENCES = 20
 """RFC 5322 §3.6.4 lets References grow without bound; long threads are trimmed to this."""
 
-CRLF = "\r\n"
-_FOLD_AT = 78  # RFC 5322 §2.1.1: lines SHOULD stay within 78 characters …
-_LINE_LIMIT = 998  # … and MUST stay within 998.
 _MAX_ID = 980  # the longest id that still fits "In-Reply-To: <id>" on one line
 _MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its brackets
 
@@ -39,8 +44,6 @@ _MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _TOKEN_CHARS = re.compile(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ':'
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
-_LINE_END_BLANK = re.compile(rb"[ \t](?=\n|\Z)")
-_BLANK_STAND_IN = {b" ": b"\xfe", b"\t": b"\xfd"}
 
 # Headers the caller may not set through extra_headers: they decide recipients, identity,
 # threading or MIME structure and are set here from validated arguments only.
@@ -150,19 +153,19 @@ def _fold(name: str, value: str) -> str | None:
     characters: the caller then encodes the value or refuses it.
     """
     line = f"{name}: {value}"
-    if len(line) <= _FOLD_AT:
+    if len(line) <= FOLD_AT:
         return line + CRLF
     first, *words = value.split(" ")
     lines: list[str] = []
     current = f"{name}: {first}"
     for word in words:
-        if not word or len(current) + 1 + len(word) <= _FOLD_AT:
+        if not word or len(current) + 1 + len(word) <= FOLD_AT:
             current = f"{current} {word}"
         else:
             lines.append(current)
             current = f" {word}"
     lines.append(current)
-    if any(len(part) > _LINE_LIMIT for part in lines):
+    if any(len(part) > LINE_LIMIT for part in lines):
         return None
     return CRLF.join(lines) + CRLF
 
@@ -200,7 +203,7 @@ def _unstructured(name: str, value: str) -> str:
         folded = _fold(name, value)
         if folded is not None:
             return folded
-    return _structured(name, " ".join(_encoded_words(value, _FOLD_AT - len(name) - 2)))
+    return _structured(name, " ".join(_encoded_words(value, FOLD_AT - len(name) - 2)))
 
 
 def _from_header(name: str, address: str) -> str:
@@ -218,7 +221,7 @@ def _from_header(name: str, address: str) -> str:
     folded = _fold("From", f"{whole} <{address}>")
     if folded is not None:
         return folded
-    words = _encoded_words(name, _FOLD_AT - len("From: "))
+    words = _encoded_words(name, FOLD_AT - len("From: "))
     return _structured("From", " ".join([*words, f"<{address}>"]))
 
 
@@ -236,107 +239,13 @@ def _extra_headers(extra_headers: Mapping[str, str]) -> list[str]:
 # --- body ------------------------------------------------------------------------------
 
 
-def _lf(text: str) -> str:
-    """Every line end (CRLF, CR or LF) as LF, so each can be written as CRLF afterwards."""
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
-def _quoted_printable(text: str) -> str:
-    """UTF-8 quoted-printable with CRLF line ends and lines of at most 76 characters.
-
-    ``b2a_qp`` encodes a lone "." line, but it escapes a space or tab at a line end only
-    after it has measured the line, which can make the line 78 long; and it leaves
-    "From " alone, which an mbox file would turn into ">From ". So those characters are
-    swapped first for bytes that never occur in UTF-8 (0xFD-0xFF), which the encoder
-    must escape and counts at their full width, and the escapes are renamed afterwards.
-    "From " is escaped wherever it occurs, so no soft line break can start a line with it.
-    """
-    data = _lf(text).encode("utf-8")
-    swaps: list[tuple[bytes, bytes]] = []
-    if b"From " in data:
-        data = data.replace(b"From ", b"\xffrom ")
-        swaps.append((b"=FF", b"=46"))
-    if b" \n" in data or b"\t\n" in data or data.endswith((b" ", b"\t")):
-        data = _LINE_END_BLANK.sub(lambda blank: _BLANK_STAND_IN[blank[0]], data)
-        swaps += [(b"=FE", b"=20"), (b"=FD", b"=09")]
-    encoded = b2a_qp(data, istext=True)
-    for stand_in, escape in swaps:
-        encoded = encoded.replace(stand_in, escape)
-    return encoded.replace(b"\n", b"\r\n").decode("ascii")
-
-
-def _text_part(body: str, subtype: str) -> str:
-    """A text part, 7-bit: plain ASCII stays readable, anything else quoted-printable.
-
-    7-bit transfer encodings mean delivery never depends on the server offering
-    8BITMIME (RFC 6152) and the bytes survive any relay. 7bit also needs every line
-    within 900 characters (RFC 5321 §4.5.3.1.6 allows 998 octets) and no NUL (RFC 2045
-    §2.7); only CR and LF end a line on the wire.
-    """
-    if body.isascii() and "\x00" not in body:
-        lines = _lf(body).split("\n")
-        if max(map(len, lines)) <= 900:
-            return (
-                f'Content-Type: text/{subtype}; charset="us-ascii"\r\n'
-                f"Content-Transfer-Encoding: 7bit\r\n\r\n{CRLF.join(lines)}"
-            )
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_quoted_printable(body)}"
-    )
-
-
-def _multipart(subtype: str, parts: list[str]) -> str:
-    """A multipart entity with a random boundary that none of its parts contains.
-
-    "=_" cannot occur in quoted-printable or base64 text; a 7-bit part is checked.
-    """
-    boundary = f"=_{secrets.token_hex(12)}"
-    while any(boundary in part for part in parts):
-        boundary = f"=_{secrets.token_hex(12)}"
-    inner = f"\r\n--{boundary}\r\n".join(parts)
-    return (
-        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
-        f"--{boundary}\r\n{inner}\r\n--{boundary}--\r\n"
-    )
-
-
-def _disposition(name: str) -> str:
-    """``Content-Disposition: attachment`` with the name, RFC 2231 encoded if not ASCII.
-
-    A name too long for one line is split into RFC 2231 continuations, by characters.
-    """
-    if name.isascii():
-        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        parameter = f'filename="{escaped}"'
-    else:
-        parameter = f"filename*=utf-8''{quote(name, safe='')}"
-    if len(parameter) <= _FOLD_AT - len("Content-Disposition: attachment; "):
-        return f"Content-Disposition: attachment; {parameter}\r\n"
-    if len(parameter) < _LINE_LIMIT:
-        return f"Content-Disposition: attachment;\r\n {parameter}\r\n"
-    pieces = [""]
-    for char in name:
-        encoded = quote(char, safe="")
-        if len(pieces[-1]) + len(encoded) > 60:
-            pieces.append("")
-        pieces[-1] += encoded
-    pieces[0] = f"utf-8''{pieces[0]}"  # the charset goes with the first section only
-    sections = [f"filename*{n}*={piece}" for n, piece in enumerate(pieces)]
-    return "Content-Disposition: attachment;\r\n " + ";\r\n ".join(sections) + CRLF
-
-
 def _attachment(filename: str, content_type: str, data: bytes) -> str:
+    """An attachment part; its name and type are made safe here, the rest is encoding."""
     # The name is only a label for the recipient's client: no directories, no breaks.
     name = one_line(filename).replace("/", "_").replace("\\", "_") or "attachment"
     if not _CONTENT_TYPE.match(content_type.strip()):
         content_type = "application/octet-stream"
-    encoded = b2a_base64(data, newline=False).decode("ascii")
-    lines = "".join([encoded[i : i + 76] + CRLF for i in range(0, len(encoded), 76)])
-    return (
-        f"Content-Type: {content_type.strip().lower()}\r\n"
-        f"Content-Transfer-Encoding: base64\r\n{_disposition(name)}\r\n{lines}"
-    )
+    return attachment_part(name, content_type.strip().lower(), data)
 
 
 def compose(
@@ -373,11 +282,11 @@ def compose(
         raise ComposeError("message_id", f"not a message id: {message_id!r}")
     sender = check_address(from_address, "from_address")
 
-    body = _text_part(text, "plain")
+    body = text_part(text, "plain")
     if html is not None:
-        body = _multipart("alternative", [body, _text_part(html, "html")])
+        body = multipart("alternative", [body, text_part(html, "html")])
     if attachments:
-        body = _multipart("mixed", [body, *(_attachment(*item) for item in attachments)])
+        body = multipart("mixed", [body, *(_attachment(*item) for item in attachments)])
 
     head = [_from_header(one_line(from_name), sender), _structured("To", ", ".join(recipients))]
     if reply_to is not None:

@@ -1,11 +1,13 @@
-"""Hand composed mail to the SMTP server, over a few reused connections.
+"""Hand composed mail to the SMTP server over one reused connection.
 
-Errors are split the way the delivery actor needs them: ``TransientDeliveryError`` means
-"keep the mail and try again later" (4xx, timeouts, dropped connections, a server we
-cannot talk to as configured), ``PermanentDeliveryError`` means "the server refused this
-mail for good" (5xx). When in doubt the error is transient: a duplicate with the same
-Message-ID is better than a lost mail. Security is never downgraded: ``starttls``
-against a server that does not offer it fails before anything is sent.
+``SmtpMailer`` is the asyncio client: it connects, logs in (password or XOAUTH2), runs
+one transaction at a time and turns every failure into a ``DeliveryError`` sorted for
+the retry decision (see ``delivery_errors``). Security is never downgraded:
+``starttls`` against a server that does not offer it fails before anything is sent.
+
+This is also the module callers import from: the errors and the synchronous, pooled
+``SyncSmtpMailer`` (``smtp_pool``) are re-exported here. The pool uses a mailer only
+through ``checked_recipients``, ``connection`` and ``sibling``.
 """
 
 from __future__ import annotations
@@ -13,96 +15,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import threading
-from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from concurrent.futures import Future
-from types import TracebackType
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Literal
 
 import aiosmtplib
 
+from aliasdesk.notify.delivery_errors import (
+    DeliveryError,
+    PartialDeliveryError,
+    PermanentDeliveryError,
+    SmtpSetupError,
+    TransientDeliveryError,
+    all_recipients_refused,
+    classify_reply,
+)
+from aliasdesk.notify.smtp_pool import Item, SyncSmtpMailer
 from aliasdesk.services.oauth import OAuthError, invalidate, xoauth2_response
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "DeliveryError",
+    "Item",
+    "OpenConnection",
+    "PartialDeliveryError",
+    "PermanentDeliveryError",
+    "Security",
+    "SmtpMailer",
+    "SmtpSetupError",
+    "SyncSmtpMailer",
+    "TransientDeliveryError",
+]
 
 log = logging.getLogger(__name__)
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
-T = TypeVar("T")
-
-
-class DeliveryError(Exception):
-    """Root of the mailer's errors; ``code`` is the SMTP reply code when there was one."""
-
-    def __init__(
-        self,
-        code: int | None,
-        message: str,
-        refused: Mapping[str, tuple[int, str]] | None = None,
-    ) -> None:
-        super().__init__(f"{code} {message}" if code is not None else message)
-        self.code = code
-        self.message = message
-        self.refused: dict[str, tuple[int, str]] = dict(refused or {})
-
-
-class TransientDeliveryError(DeliveryError):
-    """Try again later: 4xx, a timeout, a dropped connection, a server unreachable."""
-
-
-class SmtpSetupError(TransientDeliveryError):
-    """The server cannot be used as configured (no STARTTLS offered, login refused).
-
-    Transient on purpose: the mail is fine and must be kept until an admin fixes the
-    configuration; only then will a retry succeed.
-    """
-
-
-class PermanentDeliveryError(DeliveryError):
-    """The server refused the mail with a 5xx reply; retrying will not help."""
-
-
-class PartialDeliveryError(PermanentDeliveryError):
-    """Accepted for some recipients, refused for the others (``refused``).
-
-    A subclass of the permanent error so that a caller that does not look closer never
-    resends, which would duplicate the mail for the ``accepted`` recipients.
-    ``refused`` keeps each address's own code: one refused with 4xx may succeed if a
-    careful caller retries it alone later.
-    """
-
-    def __init__(
-        self, reply: str, accepted: Sequence[str], refused: Mapping[str, tuple[int, str]]
-    ) -> None:
-        code = max(code for code, _ in refused.values())
-        summary = "; ".join(f"{addr}: {c} {msg}" for addr, (c, msg) in refused.items())
-        super().__init__(code, f"refused for some recipients: {summary}", refused)
-        self.reply = reply
-        self.accepted = tuple(accepted)
-
-
-def _classify(
-    code: int, message: str, refused: Mapping[str, tuple[int, str]] | None = None
-) -> DeliveryError:
-    if 500 <= code < 600:
-        return PermanentDeliveryError(code, message, refused)
-    return TransientDeliveryError(code, message, refused)
 
 
 class _StaleConnection(Exception):
     """The reused connection was gone before the first command: safe to reconnect."""
-
-
-def _envelope(sender: str, recipients: Sequence[str]) -> list[str]:
-    """The recipients as a list, after the checks that need no server."""
-    targets = list(recipients)
-    if not targets:
-        raise ValueError("no recipients")
-    for address in (sender, *targets):
-        if not address.isascii():
-            # Would need SMTPUTF8 (RFC 6531); refused before anything is sent.
-            raise PermanentDeliveryError(None, f"address is not ASCII: {address!r}")
-    return targets
 
 
 class SmtpMailer:
@@ -150,10 +102,38 @@ class SmtpMailer:
 
     async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
         """Send ``message`` (complete bytes) and return the server's final reply text."""
-        targets = _envelope(sender, recipients)
+        targets = self.checked_recipients(sender, recipients)
+        async with self.connection() as connection:
+            return await connection.send(sender, targets, message)
+
+    @staticmethod
+    def checked_recipients(sender: str, recipients: Sequence[str]) -> list[str]:
+        """The recipients as a list, after the checks that need no server.
+
+        Raises what ``send`` would for such a mail (``ValueError`` for no recipients, a
+        ``PermanentDeliveryError`` for an address that is not ASCII), before any
+        connection is touched.
+        """
+        targets = list(recipients)
+        if not targets:
+            raise ValueError("no recipients")
+        for address in (sender, *targets):
+            if not address.isascii():
+                # Would need SMTPUTF8 (RFC 6531); refused before anything is sent.
+                raise PermanentDeliveryError(None, f"address is not ASCII: {address!r}")
+        return targets
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[OpenConnection]:
+        """Wait for this mailer's connection, open it if needed, hold it for one transaction.
+
+        Entering raises what ``send`` raises when the connection cannot be opened; inside,
+        only ``OpenConnection.send`` fails. So a caller with other connections to turn
+        to (the pool in ``smtp_pool``) can tell "no connection" from "this mail failed".
+        """
         async with self._serialised():
             reused = await self._ensure_connected()
-            return await self._send_connected(sender, targets, message, reused=reused)
+            yield OpenConnection(self, reused=reused)
 
     def sibling(self) -> SmtpMailer:
         """A mailer for the same server and login with no connection yet, for a pool."""
@@ -309,11 +289,11 @@ class SmtpMailer:
             refused = await self._recipients(client, recipients)
             if len(refused) == len(recipients):
                 await self._reset(client)
-                raise self._all_refused(refused)
+                raise all_recipients_refused(refused)
             response = await client.data(message)
         except aiosmtplib.SMTPResponseException as e:
             await self._reset(client)
-            raise _classify(e.code, e.message) from e
+            raise classify_reply(e.code, e.message) from e
         except (aiosmtplib.SMTPTimeoutError, TimeoutError) as e:
             self._drop()
             raise TransientDeliveryError(None, f"timed out: {e}") from e
@@ -338,14 +318,6 @@ class SmtpMailer:
                 refused[address] = (e.code, e.message)
         return refused
 
-    def _all_refused(self, refused: Mapping[str, tuple[int, str]]) -> DeliveryError:
-        summary = "; ".join(f"{addr}: {code} {msg}" for addr, (code, msg) in refused.items())
-        codes = [code for code, _ in refused.values()]
-        if all(500 <= code < 600 for code in codes):
-            return PermanentDeliveryError(codes[0], f"all recipients refused: {summary}", refused)
-        transient = next(code for code in codes if not 500 <= code < 600)
-        return TransientDeliveryError(transient, f"recipients refused: {summary}", refused)
-
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         """RSET after a refusal so the reused connection starts the next mail clean."""
         if not client.is_connected:
@@ -362,138 +334,16 @@ class SmtpMailer:
         self._client = None
 
 
-Item = tuple[str, Sequence[str], bytes]
-"""One mail for ``send_many``: envelope sender, envelope recipients, complete bytes."""
+class OpenConnection:
+    """A mailer's connection while one caller holds it: open, with no other transaction.
 
-
-def _as_delivery_error(error: Exception) -> DeliveryError:
-    """What a batch reports for a mail: the mailer's own error, or a transient one."""
-    if isinstance(error, DeliveryError):
-        return error
-    return TransientDeliveryError(None, f"unexpected error: {type(error).__name__}: {error}")
-
-
-class _Batch:
-    """One ``send_many`` call: its mails, taken one at a time by the pool's connections.
-
-    A connection that cannot be opened puts its mail back for the others and drops out.
-    When none is left, the mails not taken get that connection's error, as ``send``
-    would have raised it; nothing was sent for them, so no mail can arrive twice, and a
-    batch against a dead server costs one connection attempt per pool member, not one
-    per mail.
+    Comes from ``SmtpMailer.connection()`` and is good for one ``send``.
     """
 
-    def __init__(self, items: Sequence[Item]) -> None:
-        self.items = items
-        self.results: list[str | DeliveryError | None] = [None] * len(items)
-        self.waiting = deque(range(len(items)))
-        self.connect_error: DeliveryError | None = None
+    def __init__(self, mailer: SmtpMailer, *, reused: bool) -> None:
+        self._mailer = mailer
+        self._reused = reused
 
-    async def run(self, members: Sequence[SmtpMailer]) -> list[str | DeliveryError]:
-        await asyncio.gather(*(self._work(member) for member in members))
-        fallback = self.connect_error or TransientDeliveryError(None, "no connection to send on")
-        return [fallback if result is None else result for result in self.results]
-
-    async def _work(self, member: SmtpMailer) -> None:
-        while self.waiting:
-            index = self.waiting.popleft()
-            sender, recipients, message = self.items[index]
-            try:
-                targets = _envelope(sender, recipients)
-                async with member._serialised():
-                    try:
-                        reused = await member._ensure_connected()
-                    except Exception as error:
-                        self.waiting.appendleft(index)
-                        self.connect_error = _as_delivery_error(error)
-                        return
-                    self.results[index] = await member._send_connected(
-                        sender, targets, message, reused=reused
-                    )
-            except Exception as error:
-                self.results[index] = _as_delivery_error(error)
-
-
-class SyncSmtpMailer:
-    """``SmtpMailer`` for synchronous callers (Dramatiq actors, the CLI).
-
-    A private event loop runs in a daemon thread for the mailer's whole life, so the SMTP
-    connections survive between calls. ``send`` uses the first connection; ``send_many``
-    spreads a batch over up to ``connections`` of them, because most of a send is spent
-    waiting for the server's replies. Each connection is opened when first needed and
-    carries one transaction at a time, however many threads call in.
-    """
-
-    def __init__(self, mailer: SmtpMailer, *, connections: int = 4) -> None:
-        if connections < 1:
-            raise ValueError("connections must be at least 1")
-        self.mailer = mailer
-        self._size = connections
-        self._pool = [mailer]  # grown only inside the loop, so no lock is needed
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="aliasdesk-smtp", daemon=True
-        )
-        self._thread.start()
-        self._closed = False
-
-    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
-        """Blocking ``SmtpMailer.send``; raises the same errors."""
-        if self._closed:
-            raise RuntimeError("the mailer is closed")
-        return self._run(self.mailer.send(sender, recipients, message))
-
-    def send_many(self, items: Sequence[Item]) -> list[str | DeliveryError]:
-        """Send every mail, several at once; one entry per mail, in the order given.
-
-        An entry is the server's reply, as ``send`` returns it, or the error ``send``
-        would have raised for that mail (anything unexpected becomes a
-        ``TransientDeliveryError``). One mail's failure never stops the others; each mail
-        is tried at most once, apart from the resend on a stale connection that ``send``
-        also makes before the server has taken anything.
-        """
-        if self._closed:
-            raise RuntimeError("the mailer is closed")
-        if not items:
-            return []
-        return self._run(self._send_many(items))
-
-    @property
-    def connections_opened(self) -> int:
-        return sum(member.connections_opened for member in list(self._pool))
-
-    def close(self) -> None:
-        """QUIT on every connection, stop the loop and its thread. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._run(self._close_all())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            if not self._thread.is_alive():
-                self._loop.close()
-
-    async def _send_many(self, items: Sequence[Item]) -> list[str | DeliveryError]:
-        while len(self._pool) < min(self._size, len(items)):
-            self._pool.append(self.mailer.sibling())
-        return await _Batch(items).run(self._pool[: len(items)])
-
-    async def _close_all(self) -> None:
-        await asyncio.gather(*(member.close() for member in self._pool))
-
-    def __enter__(self) -> SyncSmtpMailer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result()
+    async def send(self, sender: str, targets: list[str], message: bytes) -> str:
+        """Send to ``targets`` (from ``checked_recipients``); errors as ``SmtpMailer.send``."""
+        return await self._mailer._send_connected(sender, targets, message, reused=self._reused)
