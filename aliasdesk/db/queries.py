@@ -1,8 +1,9 @@
-"""Queries shared by services: counters under row locks, ticket lookups, inbound log."""
+"""Queries shared by services: counters under row locks, round-robin turns, ticket lookups,
+inbound log."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -55,12 +56,63 @@ def next_ticket_number(session: Session, department: str) -> int:
 
 
 def take_round_robin_turn(session: Session, department: str) -> int:
-    """The cursor before this turn; the caller stores the advanced value via set_cursor."""
-    return _locked_row(session, AssignmentCursor, department, position=0).position
+    """The cursor before this turn; the caller stores the advanced value via set_cursor.
+
+    On SQLite the cursor row is read and written inside the caller's transaction: SQLite
+    has one writer at a time anyway, and a second transaction beside the first could
+    only wait for it. On PostgreSQL the turn comes from turns reserved for this
+    transaction (see reserve_round_robin_turns), one more is reserved if none is left.
+    """
+    if not _reserves_turns(session):
+        return _locked_row(session, AssignmentCursor, department, position=0).position
+    spare = cached_dict(session, "reserved_turns").get(department)
+    if spare is None or spare[0] >= spare[1]:
+        reserve_round_robin_turns(session, {department: 1})
+        spare = cached_dict(session, "reserved_turns")[department]
+    position: int = spare[0]
+    return position
 
 
 def set_round_robin_cursor(session: Session, department: str, value: int) -> None:
-    _locked_row(session, AssignmentCursor, department, position=0).position = value
+    if not _reserves_turns(session):
+        _locked_row(session, AssignmentCursor, department, position=0).position = value
+        return
+    cached_dict(session, "reserved_turns")[department][0] = value
+
+
+def reserve_round_robin_turns(session: Session, wanted: Mapping[str, int]) -> None:
+    """PostgreSQL: take ``wanted[department]`` consecutive turns now, committed at once.
+
+    The cursor row would otherwise stay locked from a batch's first assignment to its
+    commit, and every worker assigning in that department would wait for the whole batch
+    (measured: about 1.6 of the 8 worker connections of two workers waited on this lock
+    at any moment). A reservation is one statement in a transaction of its own, so the
+    lock lasts one round trip. Turns are handed out once, whatever happens next: a batch
+    that rolls back skips the turns it reserved, it never gives one out twice.
+    """
+    if not _reserves_turns(session):
+        return
+    book: dict[str, list[int]] = cached_dict(session, "reserved_turns")
+    with session.get_bind().engine.begin() as connection:
+        for department in sorted(wanted):  # one order: two reservations never deadlock
+            turns = wanted[department]
+            if turns <= 0:
+                continue
+            statement = (
+                pg_insert(AssignmentCursor)
+                .values(department=department, position=turns)
+                .on_conflict_do_update(
+                    index_elements=["department"],
+                    set_={"position": AssignmentCursor.position + turns},
+                )
+                .returning(AssignmentCursor.position)
+            )
+            end = connection.execute(statement).scalar_one()
+            book[department] = [end - turns, end]
+
+
+def _reserves_turns(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def active_counts(session: Session, members: Sequence[str]) -> dict[str, int]:

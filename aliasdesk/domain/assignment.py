@@ -52,6 +52,26 @@ def choose_owner(
     return _round_robin(present, cursor, "")
 
 
+def takes_round_robin_turn(
+    policy: str,
+    members: Sequence[str],
+    away: Sequence[str] = (),
+    *,
+    fixed_member: str | None = None,
+) -> bool:
+    """Whether ``choose_owner`` would use (and advance) the round-robin cursor.
+
+    Only then does the caller need the cursor at all: asking for it costs a row lock or a
+    reservation, which least-loaded and fixed-owner departments should never pay.
+    """
+    present = available_members(members, away)
+    if policy in {"none", "least_loaded"} or not members or not present:
+        return False
+    if policy == "fixed":
+        return not (fixed_member and fixed_member in present)
+    return True
+
+
 def _round_robin(present: Sequence[str], cursor: int, prefix: str) -> OwnerChoice:
     owner = present[cursor % len(present)]
     return OwnerChoice(owner, f"{prefix}round robin turn {cursor + 1}", next_cursor=cursor + 1)

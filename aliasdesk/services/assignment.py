@@ -3,17 +3,22 @@ SLA clocks. Runs as the ``ticket_created`` job; safe to run twice (``ticket.assi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, Ticket
-from aliasdesk.db.queries import active_counts, set_round_robin_cursor, take_round_robin_turn
+from aliasdesk.db.queries import (
+    active_counts,
+    reserve_round_robin_turns,
+    set_round_robin_cursor,
+    take_round_robin_turn,
+)
 from aliasdesk.db.txcache import cached_dict
-from aliasdesk.domain.assignment import choose_owner
-from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
+from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.tickets import department_sender
@@ -37,7 +42,7 @@ def assign_new_ticket(
         _start_sla_clocks(session, ticket, config)
         _acknowledge(session, ticket, config, now, send_mail)
         return f"{ticket.ref}: kept owner {ticket.owner}"
-    cursor = take_round_robin_turn(session, department.key)
+    cursor = take_round_robin_turn(session, department.key) if _needs_turn(department) else 0
     counts = (
         _open_counts(session, department.key, department.members)
         if department.assignment == "least_loaded"
@@ -71,6 +76,30 @@ def assign_new_ticket(
     _start_sla_clocks(session, ticket, config)
     _acknowledge(session, ticket, config, now, send_mail)
     return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
+
+
+def reserve_turns_for(session: Session, tickets: Iterable[Ticket], config: RoutingConfig) -> None:
+    """Reserve, in one go, the round-robin turns that assigning ``tickets`` will take."""
+    wanted: dict[str, int] = {}
+    for ticket in tickets:
+        department = config.departments.get(ticket.department)
+        if (
+            department is not None
+            and not ticket.assigned
+            and ticket.owner is None
+            and _needs_turn(department)
+        ):
+            wanted[department.key] = wanted.get(department.key, 0) + 1
+    reserve_round_robin_turns(session, wanted)
+
+
+def _needs_turn(department: Department) -> bool:
+    return takes_round_robin_turn(
+        department.assignment,
+        department.members,
+        department.away,
+        fixed_member=department.fixed_member,
+    )
 
 
 def _open_counts(session: Session, department: str, members: Sequence[str]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from aliasdesk.db.models import Job, Ticket
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.render import TemplateRenderer
-from aliasdesk.services.assignment import assign_new_ticket
+from aliasdesk.services.assignment import assign_new_ticket, reserve_turns_for
 from aliasdesk.services.delivery import MailSender, deliver
 from aliasdesk.services.delivery_batch import deliver_many
 from aliasdesk.services.notifications import preload_notifications
@@ -114,9 +114,12 @@ class JobRunner:
                 ticket.id: ticket
                 for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))
             }
-            # Department counters are row-locked as tickets are assigned; taking them in
-            # one order (by department) keeps two workers' batches from deadlocking.
+            # Round-robin cursors (SQLite) are row-locked as tickets are assigned; taking
+            # them in one order (by department) keeps two batches from deadlocking.
             jobs = sorted(jobs, key=lambda job: (_department(tickets, job), job.id))
+            reserve_turns_for(
+                session, [tickets[j.ticket_id] for j in jobs if j.ticket_id in tickets], config
+            )
             preload_notifications(
                 session,
                 causes=[f"ticket:{ticket_id}:created" for ticket_id in tickets],

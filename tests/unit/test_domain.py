@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from aliasdesk.domain.assignment import choose_owner
+from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
 from aliasdesk.domain.commands import parse_commands
 from aliasdesk.domain.refs import RefError, TicketRef, format_ref, parse_ref, refs_in_subject
 from aliasdesk.domain.states import ALLOWED, Status, TransitionError, can_transition, transition
@@ -116,3 +116,21 @@ def test_bad_commands_carry_a_reason() -> None:
 def test_note_marks_the_reply_internal() -> None:
     assert parse_commands("#note\nCalled the landlord.").is_note
     assert not parse_commands("#take\nOn it.").is_note
+
+
+def test_takes_round_robin_turn_says_exactly_when_choose_owner_uses_the_cursor() -> None:
+    people = ["a@x.org", "b@x.org", "c@x.org"]
+    memberships = [people[:n] for n in range(len(people) + 1)]
+    checked = 0
+    for policy in ("round_robin", "least_loaded", "fixed", "none", "something_else"):
+        for members in memberships:
+            aways = [
+                list(c) for n in range(len(members) + 1) for c in itertools.combinations(members, n)
+            ]
+            for away in aways:
+                for fixed in (None, "a@x.org", "c@x.org"):
+                    choice = choose_owner(policy, members, away, fixed_member=fixed, cursor=7)
+                    says = takes_round_robin_turn(policy, members, away, fixed_member=fixed)
+                    assert says == (choice.next_cursor is not None), (policy, members, away)
+                    checked += 1
+    assert checked == 5 * (1 + 2 + 4 + 8) * 3
