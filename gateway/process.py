@@ -40,7 +40,7 @@ def broker_dispatch(runtime: Runtime) -> tuple[Dispatch, dramatiq.Broker | None]
     from worker.actors import declare_actors
     from worker.broker import make_broker
 
-    broker = make_broker(runtime.settings.broker_url)
+    broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     return DramatiqDispatch(declare_actors(broker), broker), broker
 
 

@@ -3,6 +3,10 @@
 "embedded" needs no broker at all: the outbox table is the queue and is drained in-process,
 which is durable for free. FIELD-NOTES: declare no actor before a broker is set, or
 Dramatiq quietly makes a RabbitMQ broker of its own.
+
+ALIASDESK_BROKER_NAMESPACE prefixes every Redis key, so deployments (or test runs) sharing
+one Redis server never take each other's jobs. RabbitMQ has no namespace in Dramatiq;
+settings refuse one there, and so does :func:`make_broker`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 
+from aliasdesk.settings.env import BROKER_NAMESPACE
+
 EMBEDDED = "embedded"
 
 
@@ -19,12 +25,16 @@ def is_embedded(url: str) -> bool:
     return url == EMBEDDED
 
 
-def make_broker(url: str) -> dramatiq.Broker:
+def make_broker(url: str, namespace: str = BROKER_NAMESPACE) -> dramatiq.Broker:
     middleware = [AgeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
     broker: dramatiq.Broker
     if url.startswith(("redis://", "rediss://")):
-        broker = RedisBroker(url=url, middleware=middleware)  # type: ignore[no-untyped-call]
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=url, middleware=middleware, namespace=namespace
+        )
     elif url.startswith(("amqp://", "amqps://")):
+        if namespace != BROKER_NAMESPACE:
+            raise ValueError("ALIASDESK_BROKER_NAMESPACE: applies to Redis brokers only")
         broker = RabbitmqBroker(url=url, middleware=middleware)
     else:
         raise ValueError(f"ALIASDESK_BROKER_URL: unsupported broker {url!r}")

@@ -34,7 +34,7 @@ def run_worker(runtime: Runtime, stop: threading.Event) -> int:
         log.info("event=worker mode=embedded")
         relay_forever(runtime, inline_dispatch(runtime), stop)
         return 0
-    broker = make_broker(runtime.settings.broker_url)
+    broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     declare_actors(broker)
     worker = start_dramatiq_worker(
         runtime, broker, threads=int(os.environ.get("ALIASDESK_WORKER_THREADS", "4"))

@@ -29,6 +29,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+BROKER_NAMESPACE = "dramatiq"  # Dramatiq's own prefix for its Redis keys
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
 MASK = "********"
 
@@ -39,6 +40,7 @@ SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)([^/@]*)@")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_BROKER_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ class Settings:
 
     database_url: str = "sqlite:///aliasdesk.db"
     broker_url: str = "embedded"
+    broker_namespace: str = BROKER_NAMESPACE  # prefix of the Redis keys; Redis brokers only
     routing_file: Path = Path("config/routing.yaml")
     imap_host: str | None = None
     imap_port: int = 993
@@ -178,6 +181,7 @@ class _Reader:
         settings = Settings(
             database_url=self.get("DATABASE_URL", _url, "sqlite:///aliasdesk.db"),
             broker_url=self.get("BROKER_URL", _broker_url, "embedded"),
+            broker_namespace=self.get("BROKER_NAMESPACE", _broker_namespace, BROKER_NAMESPACE),
             routing_file=self.get("ROUTING_FILE", Path, Path("config/routing.yaml")),
             imap_host=self.raw("IMAP_HOST"),
             imap_port=self.get("IMAP_PORT", port, IMAP_PORTS[imap_security]),
@@ -208,9 +212,27 @@ class _Reader:
             metrics_port=self.get("METRICS_PORT", port, None),
         )
         self._check_oauth(settings)
+        self._check_broker_namespace(settings)
         if self.errors:
             raise SettingsError(self.errors)
         return settings
+
+    def _check_broker_namespace(self, settings: Settings) -> None:
+        """A namespace is the prefix of Dramatiq's Redis keys; RabbitMQ has no such thing.
+
+        Accepting one there would promise isolation that does not exist (two deployments
+        on one RabbitMQ server would still share their queues), so it stops the process
+        instead. The embedded broker has no shared server to isolate: it ignores the value.
+        """
+        if settings.broker_namespace == BROKER_NAMESPACE:
+            return
+        scheme = settings.broker_url.partition("://")[0].lower()
+        if scheme in ("amqp", "amqps"):
+            self.error(
+                "BROKER_NAMESPACE",
+                "applies to Redis brokers only; RabbitMQ has none (give each deployment a "
+                "virtual host of its own in ALIASDESK_BROKER_URL instead), so leave it unset",
+            )
 
     def _check_oauth(self, settings: Settings) -> None:
         """OAuth2 needs a token endpoint and a client before the first connection, not after.
@@ -289,6 +311,15 @@ def _broker_url(value: str) -> str:
 def _instance_id(value: str) -> str:
     if not _INSTANCE_ID.fullmatch(value):
         raise ValueError("must be 1 to 64 letters, digits, dots, dashes or underscores")
+    return value
+
+
+def _broker_namespace(value: str) -> str:
+    if not _BROKER_NAMESPACE.fullmatch(value):
+        raise ValueError(
+            "must be 1 to 64 letters, digits, dots, colons, dashes or underscores, "
+            "starting with a letter or digit"
+        )
     return value
 
 

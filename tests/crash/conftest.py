@@ -2,14 +2,15 @@
 Dovecot mailbox and a folder for the processes' logs.
 
 Redis is shared with everyone on the machine, so these tests use one database number of
-their own (``ALIASDESK_TEST_REDIS_DB``, default 13), emptied before and after each test,
-and never FLUSHALL or restart the server.
+their own (``ALIASDESK_TEST_REDIS_DB``, default 13) and, in it, this pytest process's
+Dramatiq namespace (tests/support/backends.py), whose keys are deleted before and after
+each test: never FLUSHDB or FLUSHALL (another run may be using the same database), never a
+restart of the server.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,23 +18,16 @@ from pathlib import Path
 import pytest
 
 from tests.crash.procs import Progress
-from tests.support.backends import drop_postgres_database, make_postgres_database
+from tests.support.backends import (
+    clear_namespace,
+    drop_postgres_database,
+    make_postgres_database,
+)
 from tests.support.services import port_open, service_missing
 
 REDIS_DB = int(os.environ.get("ALIASDESK_TEST_REDIS_DB", "13"))
 
 __all__ = ["REDIS_DB", "Backends", "backends", "log_dir", "postgres_db", "redis_db"]
-
-
-def redis_cli(*args: str) -> str:
-    result = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", str(REDIS_DB), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return result.stdout
 
 
 @dataclass
@@ -50,9 +44,10 @@ class Backends:
 def redis_db() -> Iterator[str]:
     if not port_open("127.0.0.1", 6379):
         service_missing("Redis", "nothing listens on 127.0.0.1:6379")
-    redis_cli("FLUSHDB")
-    yield f"redis://127.0.0.1:6379/{REDIS_DB}"
-    redis_cli("FLUSHDB")
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    clear_namespace(url)
+    yield url
+    clear_namespace(url)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from tests.support.backends import broker_env
 from tests.support.harness import ROUTING, build_mail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,7 @@ def aliasdesk_env(
         ALIASDESK_SMTP_PORT=str(smtp_port),
         ALIASDESK_SMTP_SECURITY="none",
     )
+    env.update(broker_env(broker_url))
     env.update(extra)
     return env
 

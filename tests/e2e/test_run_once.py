@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.local_servers import SmtpSink
+from tests.support.backends import broker_env
 from tests.support.harness import ROUTING, build_mail
 from tests.support.servers import ImapTestServer
 
@@ -39,6 +40,7 @@ def _env(
         ALIASDESK_SMTP_PORT=str(sink.port),
         ALIASDESK_SMTP_SECURITY="none",
     )
+    env.update(broker_env(broker_url))
     return env
 
 

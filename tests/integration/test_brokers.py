@@ -15,12 +15,11 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, Job
 from aliasdesk.relay import Dispatch, drain, inline_dispatch
 from aliasdesk.runtime import Runtime
-from tests.support.backends import RABBIT_URL, REDIS_URL
+from tests.support.backends import RABBIT_URL, REDIS_URL, clear_namespace, namespaced_broker
 from tests.support.harness import build_mail, feed, runtime_for
 from tests.support.services import port_open, service_missing
 from tests.support.smtp_script import ScriptedSmtpServer
 from worker.actors import declare_actors
-from worker.broker import make_broker
 from worker.process import start_dramatiq_worker
 
 BROKERS = {"embedded": "embedded", "redis": REDIS_URL, "rabbitmq": RABBIT_URL}
@@ -44,7 +43,9 @@ def setup(
         yield runtime, inline_dispatch(runtime)
         runtime.close()
         return
-    broker = make_broker(BROKERS[broker_name])
+    if broker_name == "redis":
+        clear_namespace(REDIS_URL)  # this run's keys only: others may share the server
+    broker = namespaced_broker(BROKERS[broker_name])
     broker.flush_all()
     actors = declare_actors(broker)
     worker = start_dramatiq_worker(runtime, broker, threads=2)
@@ -56,6 +57,8 @@ def setup(
     worker.stop()
     broker.close()
     runtime.close()
+    if broker_name == "redis":
+        clear_namespace(REDIS_URL)
 
 
 def test_jobs_run_once_through_the_broker(

@@ -24,16 +24,15 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, Job
 from aliasdesk.relay import drain
 from aliasdesk.runtime import Runtime
-from tests.support.backends import REDIS_URL
+from tests.support.backends import REDIS_URL, broker_env, clear_namespace, namespaced_broker
 from tests.support.harness import ROUTING, build_mail, feed, runtime_for
 from tests.support.services import port_open, service_missing
 from tests.support.smtp_script import ScriptedSmtpServer
 from worker.actors import declare_actors
-from worker.broker import make_broker
 
 ALIASDESK_SCRIPT = Path(sys.executable).with_name("aliasdesk")
 RACE_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/11"
-"""A Redis database of its own: other test runs flushing /0 cannot take these messages."""
+"""A Redis database of its own, and in it this run's namespace (tests/support/backends.py)."""
 REQUESTS = 4
 
 
@@ -96,6 +95,7 @@ def _start_worker(runtime: Runtime, port: int, workdir: Path, name: str) -> subp
         ALIASDESK_SMTP_PORT=str(port),
         ALIASDESK_SMTP_SECURITY="none",
         ALIASDESK_WORKER_THREADS="4",
+        **broker_env(RACE_REDIS_URL),
     )
     log = (workdir / f"{name}.log").open("wb")
     return subprocess.Popen(
@@ -122,8 +122,8 @@ def test_two_dramatiq_workers_over_redis_send_each_delivery_once(
 ) -> None:
     if not port_open("127.0.0.1", 6379):
         service_missing("Redis", "nothing listens on 127.0.0.1:6379")
-    broker = make_broker(RACE_REDIS_URL)
-    broker.flush_all()
+    clear_namespace(RACE_REDIS_URL)
+    broker = namespaced_broker(RACE_REDIS_URL)
     actors = declare_actors(broker)
     workers = [_start_worker(runtime, smtp.port, tmp_path, f"worker-{n}") for n in (1, 2)]
     try:
@@ -141,6 +141,6 @@ def test_two_dramatiq_workers_over_redis_send_each_delivery_once(
             w.send_signal(signal.SIGTERM)
         for w in workers:
             w.wait(15)
-        broker.flush_all()
         broker.close()
+        clear_namespace(RACE_REDIS_URL)
     _assert_each_delivery_sent_once(runtime, smtp)
