@@ -73,7 +73,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 "INSERT INTO mail (message_id, sender, subject, raw) VALUES (?, ?, ?, ?)",
                 (str(mail["Message-ID"]), str(mail["From"]), str(mail["Subject"]), raw),
             )
-            ack = _acknowledgement(mail, int(cursor.lastrowid or 0))  # type: ignore[arg-type]
+            ack = _acknowledgement(mail, int(cursor.lastrowid or 0))
             if ack is not None:
                 await smtp.send_message(ack)
                 sent += 1

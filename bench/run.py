@@ -17,6 +17,7 @@ previous.json, and the change against it is printed).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import statistics
@@ -142,7 +143,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for topology in (SQLITE, PG2, PG1):
                 got = _attempt(
                     topology.label,
-                    lambda t=topology: run_backlog(mailbox, "tmpl-small", mails, t),
+                    functools.partial(run_backlog, mailbox, "tmpl-small", mails, topology),
                     errors,
                 )
                 if got is not None:
@@ -208,7 +209,9 @@ def _big_runs(
         for _ in range(3 if args.full else 1):
             got = _attempt(
                 f"{topology.label} 10k",
-                lambda t=topology: run_backlog(mailbox, "tmpl-big", big_mails, t, timeout=1800),
+                functools.partial(
+                    run_backlog, mailbox, "tmpl-big", big_mails, topology, timeout=1800
+                ),
                 errors,
             )
             if got is not None:
