@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -70,6 +71,16 @@ service anvil {{
 
 class DovecotError(RuntimeError):
     """The private Dovecot did not start or stop as expected; the message holds its log."""
+
+
+def _greets(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether an IMAP server answers on host:port with its "* OK" greeting."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            return connection.recv(64).startswith(b"* OK")
+    except OSError:
+        return False
 
 
 def find_dovecot() -> str | None:
@@ -185,13 +196,16 @@ class DovecotServer:
                 start_new_session=True,
             )
         deadline = time.monotonic() + self.startup_timeout
-        while not port_open(self.host, self.port, timeout=0.2):
+        # Ready means it greets, not only that the port is open: on a loaded machine the
+        # first login process can take seconds to start after the master listens, and a
+        # client's own short timeout would then fail the test instead of this wait.
+        while not _greets(self.host, self.port):
             if self._process.poll() is not None:
                 self._process = None
                 raise DovecotError(f"dovecot exited at start:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise DovecotError(f"dovecot did not listen within {self.startup_timeout}s")
+                raise DovecotError(f"dovecot did not greet within {self.startup_timeout}s")
             time.sleep(0.02)
 
     def stop(self) -> None:
