@@ -4,6 +4,7 @@ to show and to store (no directories, no hidden or direction-changing characters
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from email.message import Message
 
 from aliasdesk.mail.addresses import decode_bytes
@@ -40,11 +41,16 @@ def safe_filename(name: str, content_type: str = "") -> str:
     return name
 
 
-def part_filename(part: Message) -> str | None:
+def part_filename(
+    part: Message, message_charset: Callable[[], str | None] | None = None
+) -> str | None:
     """The part's file name (RFC 2231 parameters included), also when written in raw 8-bit.
 
     compat32 turns a header holding raw 8-bit bytes into replacement characters before its
     parameters are read; such headers are decoded first and read from a scratch message.
+    Raw 8-bit that is not UTF-8 is read in the part's charset, else in the charset the
+    message declares elsewhere (``message_charset``, asked only then): a mail client writes
+    such names in its own charset, e.g. GB2312, and an attachment part rarely names one.
     """
     raw = [
         (key, str(value))
@@ -53,7 +59,7 @@ def part_filename(part: Message) -> str | None:
     ]
     if not any(has_surrogates(value) for _, value in raw):
         return part.get_filename()
-    charset = part.get_content_charset()
+    charset = part.get_content_charset() or (message_charset() if message_charset else None)
     scratch = Message()
     for key, value in raw:
         data = value.encode("ascii", "surrogateescape")

@@ -77,9 +77,11 @@ def _strip_envelope(raw: bytes) -> bytes:
 class _Walker:
     """Collects bodies, attachments and report facts from one message tree."""
 
-    def __init__(self, max_attachment_bytes: int, defects: list[str]) -> None:
+    def __init__(self, max_attachment_bytes: int, defects: list[str], root: Message) -> None:
         self.max_bytes = max_attachment_bytes
         self.defects = defects
+        self.root = root
+        self._message_charset: list[str | None] = []
         self.text: str | None = None
         self.nested_text: str | None = None
         self.html: str | None = None
@@ -89,6 +91,13 @@ class _Walker:
         self.embedded_ids: list[str] = []
         self.report_text: list[str] = []
         self.report_type = ""
+
+    def message_charset(self) -> str | None:
+        """The first charset the message declares, for file names written in raw 8-bit
+        without one of their own (looked for once, and only when such a name turns up)."""
+        if not self._message_charset:
+            self._message_charset.append(_body_charset(self.root))
+        return self._message_charset[0]
 
     def defect(self, tag: str) -> None:
         if tag not in self.defects:
@@ -145,13 +154,13 @@ class _Walker:
             mid = parse_message_id(_raw_header(sub, "message-id"))
             if mid:
                 self.embedded_ids.append(mid)
-        if part.get_content_disposition() == "attachment" or part_filename(part):
+        name = part_filename(part, self.message_charset)
+        if part.get_content_disposition() == "attachment" or name:
             data = b""
             try:
                 data = subs[0].as_bytes(policy=policy.compat32) if subs else b""
             except Exception:
                 self.defect("part-unreadable")
-            name = part_filename(part)
             if not name and subs:
                 subject = _raw_header(subs[0], "subject") or ""
                 name = decode_header_value(subject, [], "subject")[:150] + ".eml"
@@ -171,7 +180,7 @@ class _Walker:
                 m.decode("ascii", "replace") for m in _MSGID_LINE.findall(data)
             )
         disposition = part.get_content_disposition()
-        filename = part_filename(part)
+        filename = part_filename(part, self.message_charset)
         is_body_type = ctype in ("text/plain", "text/html")
         if disposition != "attachment" and not filename and is_body_type:
             text = decode_bytes(data, part.get_content_charset(), self.defects)
@@ -201,7 +210,7 @@ class _Walker:
         filename: str | None = None,
     ) -> None:
         if filename is None:
-            filename = part_filename(part)
+            filename = part_filename(part, self.message_charset)
         name = decode_header_value(str(filename or ""), self.defects, "filename")
         name = safe_filename(name, ctype)
         cid_raw = part.get("content-id")
@@ -304,7 +313,7 @@ def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedM
         defects.append("no-from" if "from" not in raw_values else "from-no-address")
     sender = parsed_addresses["sender"]
 
-    walker = _Walker(max_attachment_bytes, defects)
+    walker = _Walker(max_attachment_bytes, defects, msg)
     walker.walk(msg, 0, False)
     _mime_defects(msg, defects)
     if (

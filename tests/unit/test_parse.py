@@ -367,3 +367,37 @@ def test_address_helpers() -> None:
     defects: list[str] = []
     assert decode_header_value("=?bogus-cs?Q?x?=", defects) == "x"
     assert defects == ["unknown-charset:bogus-cs"]
+
+
+def _raw_name_mail(name: bytes, *, root_charset: str = "", text_charset: str = "") -> bytes:
+    """A mail whose attachment name is written in raw 8-bit, charsets declared elsewhere."""
+    root = f'; charset="{root_charset}"' if root_charset else ""
+    text = f"; charset={text_charset}" if text_charset else ""
+    return (
+        b"From: a@example.com\nTo: hr@example.com\nSubject: files\nMIME-Version: 1.0\n"
+        + f'Content-Type: multipart/mixed; boundary="b"{root}\n\n'.encode()
+        + f"--b\nContent-Type: text/plain{text}\n\nsee the file\n".encode()
+        + b"--b\nContent-Type: application/octet-stream\n"
+        + b'Content-Disposition: attachment;\n filename="'
+        + name
+        + b'"\n\ndata\n--b--\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # charset only on the multipart root, as one Chinese mail client writes it
+        (_raw_name_mail("绩效管理.xls".encode("gb2312"), root_charset="GB2312"), "绩效管理.xls"),
+        # charset only on the text part
+        (_raw_name_mail("сводка.pdf".encode("koi8-r"), text_charset="koi8-r"), "сводка.pdf"),
+        # UTF-8 is tried first, whatever the message declares
+        (_raw_name_mail("Übersicht.pdf".encode(), root_charset="GB2312"), "Übersicht.pdf"),
+        # nothing declared anywhere: Windows-1252, the most common undeclared 8-bit
+        (_raw_name_mail("Résumé.doc".encode("cp1252")), "Résumé.doc"),
+    ],
+)
+def test_raw_8bit_file_names_are_read_in_the_messages_charset(raw: bytes, expected: str) -> None:
+    parsed = parse_mail(raw)
+    assert [a.filename for a in parsed.attachments] == [expected]
+    assert parsed.text == "see the file"
