@@ -239,7 +239,9 @@ class DovecotServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def client(self) -> IMAPClient:
-        client = IMAPClient(self.host, self.port, ssl=False, timeout=10)
+        # generous: right after a kill -9 restart on a loaded machine, Dovecot has been seen
+        # to take over 10 s on its first mailbox command (twice in CI runs)
+        client = IMAPClient(self.host, self.port, ssl=False, timeout=30)
         client.login(self.username, self.password)
         return client
 
@@ -247,14 +249,20 @@ class DovecotServer:
         self.append_many([raw], folder)
 
     def append_many(self, raws: Iterable[bytes], folder: str = "INBOX") -> None:
-        client = self.client()
+        try:
+            client = self.client()
+        except OSError as exc:
+            raise DovecotError(f"could not log in: {exc}\n{self.log_tail()}") from exc
         try:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
             for raw in raws:
                 client.append(folder, raw)
+        except OSError as exc:  # a timeout: what Dovecot was doing is in its log
+            raise DovecotError(f"APPEND failed: {exc}\n{self.log_tail()}") from exc
         finally:
-            client.logout()
+            with contextlib.suppress(Exception):
+                client.logout()
 
     def __enter__(self) -> DovecotServer:
         self.start()
