@@ -53,6 +53,12 @@ def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ("PASS" if ok else "MISS")
 
 
+def _at_least(figure: str, ratio: float | None, target: float) -> tuple[str, str, str, str]:
+    """A ratio's row: the value, its target and whether it was met (none when not measured)."""
+    met = None if ratio is None else ratio >= target
+    return (figure, _fmt(ratio, "x"), f">= {target:g}x", _verdict(met))
+
+
 def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(figure, value, target, verdict) rows; the ratios are also stored back into ``r``."""
     t = r["throughput_mails_per_s"]
@@ -78,32 +84,11 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "",
             "",
         ),
-        (
-            "ratio aliasdesk/django-helpdesk (sqlite)",
-            _fmt(ratios["aliasdesk/django-helpdesk"], "x"),
-            ">= 10x",
-            _verdict(
-                None
-                if ratios["aliasdesk/django-helpdesk"] is None
-                else ratios["aliasdesk/django-helpdesk"] >= 10
-            ),
+        _at_least(
+            "ratio aliasdesk/django-helpdesk (sqlite)", ratios["aliasdesk/django-helpdesk"], 10
         ),
-        (
-            "ratio aliasdesk/bare loop (sqlite)",
-            _fmt(ratios["aliasdesk/bare"], "x"),
-            ">= 2x",
-            _verdict(None if ratios["aliasdesk/bare"] is None else ratios["aliasdesk/bare"] >= 2),
-        ),
-        (
-            "scale-out 2 workers / 1 worker (pg+redis)",
-            _fmt(ratios["2 workers/1 worker"], "x"),
-            ">= 1.6x",
-            _verdict(
-                None
-                if ratios["2 workers/1 worker"] is None
-                else ratios["2 workers/1 worker"] >= 1.6
-            ),
-        ),
+        _at_least("ratio aliasdesk/bare loop (sqlite)", ratios["aliasdesk/bare"], 2),
+        _at_least("scale-out 2 workers / 1 worker (pg+redis)", ratios["2 workers/1 worker"], 1.6),
         (
             "latency APPEND->ack p50 (IDLE, 100 mails @200 ms)",
             _fmt(lat.get("p50_ms"), " ms"),

@@ -289,13 +289,20 @@ def process_batch(
     return _process_one_by_one(db, ids, config, settings)
 
 
+def _load_with_keys(
+    session: Session, ids: Sequence[int]
+) -> tuple[list[_Stored], dict[str, int | None]]:
+    """The batch's inbound rows, and the dedupe keys already stored for those still to run."""
+    mails = _load(session, ids)
+    return mails, prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
+
+
 def _process_together(
     db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
 ) -> list[IntakeResult]:
     results: list[IntakeResult] = []
     with db.unit_of_work() as session:
-        mails = _load(session, ids)
-        keys = prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
+        mails, keys = _load_with_keys(session, ids)
         for mail in mails:
             if mail.state in FINAL_STATES:
                 results.append(mail.result())
@@ -314,8 +321,7 @@ def _process_one_by_one(
     retry_alone: list[int] = []
     with db.unit_of_work() as session:
         buffer = buffer_of(session)
-        mails = _load(session, ids)
-        keys = prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
+        mails, keys = _load_with_keys(session, ids)
         for mail in mails:
             if mail.state in FINAL_STATES:
                 results.append(mail.result())
