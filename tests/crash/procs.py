@@ -213,6 +213,13 @@ class AliasdeskProcess:
         """It ended by itself (not killed by us), which a long-running role must never do."""
         return self.process is not None and self.process.poll() is not None
 
+    def is_up(self) -> bool:
+        """Its latest start got as far as the start line (settings, schema and templates done)."""
+        if not self.alive or not self.log_path.exists():
+            return False
+        latest = self.log_path.read_text(errors="replace").rsplit("=== start ", 1)[-1]
+        return "event=start" in latest
+
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
             return ""
@@ -251,6 +258,9 @@ class Fleet:
     @property
     def kills(self) -> int:
         return sum(m.kills for m in self.members)
+
+    def wait_up(self, timeout: float = 60.0) -> bool:
+        return wait_until(lambda: all(m.is_up() for m in self.members), timeout, interval=0.05)
 
     def crashed(self) -> list[str]:
         return [m.name for m in self.members if m.exited_badly()]

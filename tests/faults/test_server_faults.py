@@ -86,6 +86,9 @@ def test_database_connections_cut(
         sink=smtp_sink,
         log_dir=log_dir,
     )
+    # Cut while they work, not while they start: a process that cannot reach its database
+    # at start-up stops with the error, and its supervisor starts it again.
+    assert system.fleet.wait_up(), system.fleet.logs()
     cut = 0
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         for _ in range(4):
