@@ -97,6 +97,7 @@ class InboundMail(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(Stamp())
+    dismissed_at: Mapped[datetime | None] = mapped_column(Stamp())  # quarantine dealt with
 
 
 class MessageKey(Base):
@@ -286,6 +287,7 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(Stamp())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    dismissed_at: Mapped[datetime | None] = mapped_column(Stamp())  # failure dealt with
 
 
 class SlaTimer(Base):
@@ -299,3 +301,16 @@ class SlaTimer(Base):
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(Stamp(), index=True)
     fired_at: Mapped[datetime | None] = mapped_column(Stamp())
+
+
+class GatewayState(Base):
+    """One fact the running gateway reports for ``aliasdesk status``: the routing file it
+    has in force, whether the mailbox accepts its login. ``problem`` is set while that
+    fact needs an admin."""
+
+    __tablename__ = "gateway_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    problem: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
