@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     q_retry = q_sub.add_parser("retry")
     q_retry.add_argument("ids", nargs="*", type=int)
     q_retry.add_argument("--all", action="store_true")
+    q_dismiss = q_sub.add_parser("dismiss", help="keep the raw mail, stop counting it")
+    q_dismiss.add_argument("ids", nargs="+", type=int)
     mail = sub.add_parser("mail", help="the inbound log")
     mail_sub = mail.add_subparsers(dest="mail_command", required=True)
     m_list = mail_sub.add_parser("list")
@@ -63,7 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     importer = sub.add_parser("import", help="backfill from mbox, Maildir or .eml files")
     importer.add_argument("path")
     importer.add_argument("--no-mail", action="store_true", help="send no mail for old mail")
-    sub.add_parser("status", help="health summary; exit 1 when something needs attention")
+    status = sub.add_parser("status", help="health summary; exit 1 when something needs attention")
+    status.add_argument("--json", action="store_true")
+    deliveries = sub.add_parser("deliveries", help="outgoing mail and what became of it")
+    d_sub = deliveries.add_subparsers(dest="deliveries_command", required=True)
+    d_list = d_sub.add_parser("list")
+    d_list.add_argument("--json", action="store_true")
+    d_list.add_argument("--failed", action="store_true", help="only failed deliveries")
+    for action, text in (("retry", "send again, same Message-ID"), ("dismiss", "stop counting")):
+        d_sub.add_parser(action, help=text).add_argument("ids", nargs="+", type=int)
     return parser
 
 
@@ -82,6 +92,7 @@ def _handlers() -> dict[str, Handler]:
         "mail": commands.mail,
         "import": commands.import_mail,
         "status": commands.status,
+        "deliveries": commands.deliveries,
     }
 
 
@@ -92,6 +103,8 @@ def print_json(data: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from aliasdesk.db.existing import DatabaseUnavailable
+
     logging.basicConfig(
         level=logging.WARNING,
         stream=sys.stderr,
@@ -103,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in error.describe():
             print(line, file=sys.stderr)
         return EXIT_USAGE
+    except DatabaseUnavailable as error:
+        print(f"aliasdesk: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as error:  # the last line of defence: one clear line, exit 1

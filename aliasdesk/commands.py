@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime, build_runtime
 from aliasdesk.settings.env import Settings, load_settings
@@ -26,12 +28,11 @@ def _runtime(*, migrate: bool = True) -> Runtime:
 
 def _database() -> Database:
     """The database alone, for commands that only read: they work while the routing
-    file is being fixed, and they create or migrate the schema like every command."""
-    from aliasdesk.db import schema
+    file is being fixed. It must exist already (see aliasdesk.db.existing): a wrong URL
+    is an error, never a new empty database."""
+    from aliasdesk.db.existing import open_existing
 
-    db = Database(_settings().database_url)
-    schema.upgrade(db)
-    return db
+    return open_existing(_settings().database_url)
 
 
 def _stop_event() -> threading.Event:
@@ -46,7 +47,11 @@ def _stop_event() -> threading.Event:
 
 
 def _verbose() -> None:
-    logging.getLogger("aliasdesk").setLevel(logging.INFO)
+    """Long-running processes log at ALIASDESK_LOG_LEVEL (default INFO): the gateway's
+    own loggers too, where its IMAP login, the server's capabilities and IDLE show."""
+    level = _settings().log_level.upper()
+    for name in ("aliasdesk", "gateway", "worker"):
+        logging.getLogger(name).setLevel(level)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -91,11 +96,17 @@ def worker(_args: argparse.Namespace) -> int:
 
 def db_upgrade(_args: argparse.Namespace) -> int:
     from aliasdesk.db import schema
+    from aliasdesk.db.existing import DatabaseUnavailable, unreachable
     from aliasdesk.db.session import Database
 
     settings = _settings()
     database = Database(settings.database_url)
-    schema.upgrade(database)
+    try:
+        schema.upgrade(database)
+    except OperationalError as error:
+        raise DatabaseUnavailable(unreachable(settings.database_url, error)) from error
+    finally:
+        database.dispose()
     print(f"schema is current on {database.engine.dialect.name}")
     return 0
 
@@ -119,11 +130,14 @@ def tickets(args: argparse.Namespace) -> int:
 
 
 def quarantine(args: argparse.Namespace) -> int:
+    from aliasdesk.commands_deliveries import quarantine_dismiss
     from aliasdesk.commands_read import quarantine_list
     from aliasdesk.services.quarantine import retry
 
     if args.quarantine_command == "list":
         return quarantine_list(_database(), as_json=args.json)
+    if args.quarantine_command == "dismiss":
+        return quarantine_dismiss(_database(), args.ids)
     runtime = _runtime()
     if not args.all and not args.ids:
         print("aliasdesk quarantine retry: name IDs or --all", file=sys.stderr)
@@ -155,7 +169,19 @@ def import_mail(args: argparse.Namespace) -> int:
     return import_path(runtime, Path(args.path), send_mail=not args.no_mail)
 
 
-def status(_args: argparse.Namespace) -> int:
-    from aliasdesk.commands_read import show_status
+def status(args: argparse.Namespace) -> int:
+    from aliasdesk.commands_status import show_status
 
-    return show_status(_database())
+    settings = _settings()
+    return show_status(_database(), settings, as_json=args.json)
+
+
+def deliveries(args: argparse.Namespace) -> int:
+    from aliasdesk import commands_deliveries as handle
+
+    db = _database()
+    if args.deliveries_command == "list":
+        return handle.deliveries_list(db, failed=args.failed, as_json=args.json)
+    if args.deliveries_command == "retry":
+        return handle.deliveries_retry(db, args.ids)
+    return handle.deliveries_dismiss(db, args.ids)

@@ -1,17 +1,13 @@
-"""Read-only commands: rules check/explain, tickets, quarantine list, mail list, status."""
+"""Read-only commands: rules check/explain, tickets, quarantine list, mail list."""
 
 from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from aliasdesk.cli import print_json
-from aliasdesk.db.models import Delivery, InboundMail, Job, SlaTimer
 from aliasdesk.db.queries import ticket_by_ref
 from aliasdesk.db.session import Database
 from aliasdesk.domain.refs import RefError
@@ -153,38 +149,3 @@ def mail_list(db: Database, limit: int, *, as_json: bool) -> int:
             f"{(r['subject'] or '')[:50]}"
         )
     return 0
-
-
-def show_status(db: Database) -> int:
-    now = datetime.now(UTC)
-    with db.reader() as session:
-
-        def count(query: Any) -> int:
-            return int(session.scalar(query) or 0)
-
-        facts = {
-            "mail waiting to be processed": count(
-                select(func.count()).select_from(InboundMail).where(InboundMail.state == "received")
-            ),
-            "mail in quarantine": count(
-                select(func.count())
-                .select_from(InboundMail)
-                .where(InboundMail.state == "quarantined")
-            ),
-            "jobs waiting": count(select(func.count()).select_from(Job).where(Job.state != "done")),
-            "failed deliveries": count(
-                select(func.count()).select_from(Delivery).where(Delivery.state == "failed")
-            ),
-            "SLA breaches": count(
-                select(func.count())
-                .select_from(SlaTimer)
-                .where(SlaTimer.kind.like("%breach"), SlaTimer.fired_at.is_not(None))
-            ),
-        }
-        last = session.scalar(select(func.max(InboundMail.received_at)))
-    for name, value in facts.items():
-        print(f"{name:<30} {value}")
-    print(f"{'last mail taken in':<30} {last.isoformat() if last else 'never'}")
-    attention = facts["mail in quarantine"] or facts["failed deliveries"]
-    stuck = facts["mail waiting to be processed"] and last and (now - last).total_seconds() > 300
-    return 1 if attention or stuck else 0

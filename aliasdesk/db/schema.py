@@ -29,9 +29,13 @@ def upgrade(database: Database, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def current_revision(database: Database) -> str | None:
+    """The schema's revision; None on a database without an aliasdesk schema."""
+    with database.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def is_current(database: Database) -> bool:
     config = alembic_config(database.url)
     head = ScriptDirectory.from_config(config).get_current_head()
-    with database.engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    return current == head
+    return current_revision(database) == head

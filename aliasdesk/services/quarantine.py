@@ -28,5 +28,6 @@ def retry(
         for row in rows:
             session.execute(delete(MessageKey).where(MessageKey.inbound_id == row.id))
             row.state, row.outcome, row.error = "received", None, None
+            row.dismissed_at = None  # quarantined again after a retry: counted again
         retried = [row.id for row in rows]
     return [process_inbound(db, inbound_id, config_source(), settings) for inbound_id in retried]

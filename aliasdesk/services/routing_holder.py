@@ -52,7 +52,10 @@ class RoutingHolder:
         self.path = Path(path)
         self.check_every = check_every
         self.on_refused = on_refused
+        self.on_loaded: Callable[[str], None] | None = None
+        """Told the digest of each version taken into force (the gateway records it)."""
         self._lock = threading.Lock()
+        self.digest = content_digest(self.path)
         self._config = load_routing(self.path)  # raises at start-up: refuse to run
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
@@ -87,6 +90,7 @@ class RoutingHolder:
         with self._lock:
             self._stamp = stamp
             try:
+                digest = content_digest(self.path)
                 config = load_routing(self.path)
             except RoutingFileError as error:
                 self.refused = error
@@ -97,8 +101,20 @@ class RoutingHolder:
                     self.on_refused(error)
                 return
             self._config = config
+            self.digest = digest
             self.refused = None
             self.refusal = None
+            if self.on_loaded is not None:
+                self.on_loaded(digest)
             log.info(
                 "event=routing_reloaded path=%s departments=%d", self.path, len(config.departments)
             )
+
+
+def content_digest(path: Path) -> str:
+    """The identity of a version by its bytes alone, comparable across processes (unlike
+    ``Refusal.digest``, which also names the modification time)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "(unreadable)"

@@ -1,0 +1,134 @@
+"""An admin deals with what ``status`` counts as needing attention.
+
+A failed delivery can be sent again (the very same bytes under the same Message-ID, so a
+recipient who did get it after all sees one mail, not two different ones) or dismissed;
+quarantined mail can be dismissed. Dismissing keeps every row and every raw byte: it only
+stops the count, so the history of what went wrong stays readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from aliasdesk.db.models import Delivery, InboundMail, Job, Ticket
+from aliasdesk.db.session import Database
+from aliasdesk.services.reports import iso
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of one id an admin named."""
+
+    id: int
+    done: bool
+    detail: str
+
+
+def retry_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
+    """Put failed deliveries back in the outbox, each in the same transaction as its job.
+
+    The conditional UPDATE (only while still ``failed``) makes a second retry, or two
+    admins at once, queue the mail once.
+    """
+    now = datetime.now(UTC)
+    results: list[Handled] = []
+    with db.unit_of_work() as session:
+        for delivery_id in ids:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None:
+                results.append(Handled(delivery_id, False, "no such delivery"))
+                continue
+            changed = session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.state == "failed")
+                .values(state="pending", attempts=0, claimed_by=None, claimed_at=None)
+                .values(dismissed_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
+                results.append(Handled(delivery_id, False, f"not failed ({delivery.state})"))
+                continue
+            session.add(
+                Job(
+                    kind="deliver",
+                    ticket_id=delivery.ticket_id,
+                    delivery_id=delivery_id,
+                    available_at=now,
+                    created_at=now,
+                )
+            )
+            results.append(Handled(delivery_id, True, f"queued again as {delivery.message_id}"))
+    return results
+
+
+def dismiss_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
+    """Stop counting failed deliveries as problems; the rows and their errors stay."""
+    now = datetime.now(UTC)
+    results: list[Handled] = []
+    with db.unit_of_work() as session:
+        for delivery_id in ids:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None:
+                results.append(Handled(delivery_id, False, "no such delivery"))
+            elif delivery.state != "failed":
+                results.append(Handled(delivery_id, False, f"not failed ({delivery.state})"))
+            else:
+                delivery.dismissed_at = delivery.dismissed_at or now
+                results.append(Handled(delivery_id, True, "dismissed"))
+    return results
+
+
+def dismiss_quarantine(db: Database, ids: Sequence[int]) -> list[Handled]:
+    """Stop counting quarantined mail as a problem; the raw mail stays for a later retry."""
+    now = datetime.now(UTC)
+    results: list[Handled] = []
+    with db.unit_of_work() as session:
+        found = {
+            row.id: row
+            for row in session.scalars(select(InboundMail).where(InboundMail.id.in_(list(ids))))
+        }
+        for inbound_id in ids:
+            row = found.get(inbound_id)
+            if row is None:
+                results.append(Handled(inbound_id, False, "no such mail"))
+            elif row.state != "quarantined":
+                results.append(Handled(inbound_id, False, f"not in quarantine ({row.state})"))
+            else:
+                row.dismissed_at = row.dismissed_at or now
+                results.append(Handled(inbound_id, True, "dismissed, raw mail kept"))
+    return results
+
+
+def list_deliveries(
+    db: Database, *, failed_only: bool = False, limit: int = 200
+) -> list[dict[str, object]]:
+    """Outgoing mail, newest first, with what became of it."""
+    query = (
+        select(Delivery, Ticket)
+        .outerjoin(Ticket, Ticket.id == Delivery.ticket_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    if failed_only:
+        query = query.where(Delivery.state == "failed")
+    with db.reader() as session:
+        return [
+            {
+                "id": d.id,
+                "ticket": t.ref if t is not None else None,
+                "kind": d.kind,
+                "recipient": d.recipient,
+                "state": d.state,
+                "message_id": d.message_id,
+                "attempts": d.attempts,
+                "error": d.last_error,
+                "created_at": iso(d.created_at),
+                "sent_at": iso(d.sent_at),
+                "dismissed_at": iso(d.dismissed_at),
+            }
+            for d, t in session.execute(query).all()
+        ]
