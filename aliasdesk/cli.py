@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aliasdesk import __version__
+from aliasdesk.private_files import restrict_process
 from aliasdesk.settings.errors import ConfigurationError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -101,8 +103,21 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def without_passwords(message: str) -> str:
+    """A driver's error may quote the password of the URL it was given: every configured
+    URL's password is masked out of what the command prints."""
+    from dotenv import dotenv_values
+
+    from aliasdesk.settings.url_secrets import hide_passwords
+
+    values = {**dotenv_values(".env", interpolate=False), **os.environ}
+    urls = [str(v) for k, v in values.items() if k.startswith("ALIASDESK_") and k.endswith("_URL")]
+    return hide_passwords(message, *urls)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    restrict_process()  # every file aliasdesk makes is its own user's only
     from aliasdesk.db.existing import DatabaseUnavailable
 
     logging.basicConfig(
@@ -117,13 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     except DatabaseUnavailable as error:
-        print(f"aliasdesk: {error}", file=sys.stderr)
+        print(f"aliasdesk: {without_passwords(str(error))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as error:  # the last line of defence: one clear line, exit 1
         logging.getLogger("aliasdesk").debug("fatal", exc_info=True)
-        print(f"aliasdesk: {type(error).__name__}: {error}", file=sys.stderr)
+        print(
+            f"aliasdesk: {type(error).__name__}: {without_passwords(str(error))}", file=sys.stderr
+        )
         return EXIT_FAILURE
 
 

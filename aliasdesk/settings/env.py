@@ -20,6 +20,9 @@ from typing import Any, TypeVar
 from dotenv import dotenv_values
 
 from aliasdesk.settings.errors import ConfigError, SettingsError
+from aliasdesk.settings.url_secrets import MASK as MASK
+from aliasdesk.settings.url_secrets import mask_url as mask_url
+from aliasdesk.settings.url_secrets import password_problem
 
 PREFIX = "ALIASDESK_"
 SECURITY_MODES = ("ssl", "starttls", "none")
@@ -31,14 +34,12 @@ FALSE_WORDS = ("0", "false", "no", "off")
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BROKER_NAMESPACE = "dramatiq"  # Dramatiq's own prefix for its Redis keys
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
-MASK = "********"
 
 # Ports implied by the security mode when none is given (RFC 8314 for implicit TLS).
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)([^/@]*)@")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _BROKER_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
@@ -107,11 +108,6 @@ class Settings:
     def __repr__(self) -> str:
         body = ", ".join(f"{name}={value!r}" for name, value in self.redacted().items())
         return f"Settings({body})"
-
-
-def mask_url(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:********@h/db``."""
-    return _URL_PASSWORD.sub(lambda match: f"{match.group(1)}{MASK}@", url)
 
 
 def load_settings(
@@ -289,7 +285,16 @@ def _boolean(value: str) -> bool:
 def _url(value: str) -> str:
     if not _URL.match(value):
         raise ValueError(f'must be a URL such as sqlite:///aliasdesk.db, got "{mask_url(value)}"')
+    _check_password(value)
     return value
+
+
+def _check_password(value: str) -> None:
+    """A password the drivers would cut short sends them to a wrong host named after a
+    piece of it (and into its error message): refused before any connection is made."""
+    problem = password_problem(value)
+    if problem is not None:
+        raise ValueError(f'{problem}, got "{mask_url(value)}"')
 
 
 def _http_url(value: str) -> str:
@@ -305,6 +310,7 @@ def _broker_url(value: str) -> str:
     if scheme not in BROKER_SCHEMES:
         wanted = "embedded or a redis://, rediss://, amqp:// or amqps:// URL"
         raise ValueError(f'must be {wanted}, got "{mask_url(value)}"')
+    _check_password(value)
     return value
 
 
