@@ -5,7 +5,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 RUN useradd --create-home --uid 10001 aliasdesk
 
-COPY pyproject.toml README.md ./
+# setup.py copies templates/ and config/ into the installed package; /app/config stays
+# only as the default place for the routing file (docker-compose mounts yours there).
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY aliasdesk ./aliasdesk
 COPY gateway ./gateway
 COPY worker ./worker

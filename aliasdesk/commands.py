@@ -26,6 +26,16 @@ def _runtime(*, migrate: bool = True) -> Runtime:
     return build_runtime(_settings(), migrate=migrate)
 
 
+def _serving_runtime() -> Runtime:
+    """For the long-running commands, which send mail: every notification kind must render
+    before anything starts, so a broken template stops the process instead of each mail."""
+    from aliasdesk.notify.template_check import require_templates
+
+    settings = _settings()
+    require_templates(settings.template_dir)
+    return build_runtime(settings)
+
+
 def _database() -> Database:
     """The database alone, for commands that only read: they work while the routing
     file is being fixed. It must exist already (see aliasdesk.db.existing): a wrong URL
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.once:
         _verbose()
-    runtime = _runtime()
+    runtime = _serving_runtime()
     try:
         return run_all(runtime, once=args.once, stop=None if args.once else _stop_event())
     finally:
@@ -76,7 +86,7 @@ def gateway(_args: argparse.Namespace) -> int:
     from gateway.process import run_gateway
 
     _verbose()
-    runtime = _runtime()
+    runtime = _serving_runtime()
     try:
         return run_gateway(runtime, _stop_event())
     finally:
@@ -87,7 +97,7 @@ def worker(_args: argparse.Namespace) -> int:
     from worker.process import run_worker
 
     _verbose()
-    runtime = _runtime()
+    runtime = _serving_runtime()
     try:
         return run_worker(runtime, _stop_event())
     finally:

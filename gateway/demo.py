@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import tempfile
 import threading
 import time
@@ -18,22 +19,30 @@ from pathlib import Path
 from sqlalchemy import select
 
 from aliasdesk.db.models import Delivery, InboundMail, Ticket
+from aliasdesk.notify.template_check import require_templates
 from aliasdesk.runtime import Runtime, build_runtime
-from aliasdesk.settings.env import Settings, load_settings
+from aliasdesk.settings.env import PREFIX, Settings, load_settings
+from aliasdesk.settings.shipped import example_routing_file
 from gateway.demo_mail import first_wave, second_wave, third_wave
 from gateway.local_servers import LocalImapServer, SmtpSink
 from gateway.process import run_all
 
-PROJECT = Path(__file__).resolve().parent.parent
+TEMPLATE_VARIABLE = PREFIX + "TEMPLATE_DIR"
 
 
-def _settings(workdir: Path, imap: LocalImapServer, sink: SmtpSink) -> Settings:
-    base = load_settings(environ={}, env_file=None)
+def _base_settings() -> Settings:
+    """The demo's own settings: nothing from the environment or ``.env`` but the template
+    folder, so a template author can watch their templates in the story."""
+    chosen = {k: v for k, v in os.environ.items() if k == TEMPLATE_VARIABLE}
+    return load_settings(environ=chosen, env_file=None)
+
+
+def _settings(base: Settings, workdir: Path, imap: LocalImapServer, sink: SmtpSink) -> Settings:
     return replace(
         base,
         database_url=f"sqlite:///{workdir / 'demo.db'}",
         broker_url="embedded",
-        routing_file=PROJECT / "config" / "routing.yaml",
+        routing_file=example_routing_file(),
         imap_host=imap.host,
         imap_port=imap.port,
         imap_username=imap.username,
@@ -97,13 +106,15 @@ def _tell(runtime: Runtime, inbound_ids: list[int], sink: SmtpSink) -> None:
 
 def run_demo(*, serve: bool = False) -> int:
     started = time.monotonic()
+    base = _base_settings()
+    require_templates(base.template_dir)
     with (
         tempfile.TemporaryDirectory(prefix="aliasdesk-demo-") as tmp,
         LocalImapServer() as imap,
         SmtpSink() as sink,
     ):
         workdir = Path(tmp)
-        runtime = build_runtime(_settings(workdir, imap, sink))
+        runtime = build_runtime(_settings(base, workdir, imap, sink))
         try:
             _say(
                 f"aliasdesk demo: IMAP on 127.0.0.1:{imap.port}, "

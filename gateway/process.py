@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,11 +12,13 @@ import dramatiq
 
 from aliasdesk.relay import Dispatch, drain, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.delivery import render_failures
 from gateway.imap import ImapConfig
 from gateway.poller import MailboxPoller
 from gateway.service import Intake, imap_config
 
 log = logging.getLogger("aliasdesk.gateway")
+SHOWN_FAILURES = 10
 
 
 def make_poller(
@@ -74,9 +77,10 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
         worker = start_dramatiq_worker(runtime, broker)
     try:
         if once:
+            earlier = render_failures(runtime.db)
             poller.run_once()
             drain(runtime, dispatch)
-            return 0
+            return _once_outcome(runtime, earlier)
         assert stop is not None
         with _metrics(runtime):
             relay = threading.Thread(
@@ -89,6 +93,23 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
     finally:
         if worker is not None:
             worker.stop()
+
+
+def _once_outcome(runtime: Runtime, earlier: dict[int, str]) -> int:
+    """0, or 1 when mail of this run could not be rendered: a cron job running
+    ``run --once`` must hear that mail went unsent, not see success."""
+    failures = [text for key, text in render_failures(runtime.db).items() if key not in earlier]
+    if not failures:
+        return 0
+    print(
+        f"aliasdesk: {len(failures)} mail(s) could not be rendered and were not sent:",
+        file=sys.stderr,
+    )
+    for text in failures[:SHOWN_FAILURES]:
+        print(f"  {text}", file=sys.stderr)
+    if len(failures) > SHOWN_FAILURES:
+        print(f"  ... and {len(failures) - SHOWN_FAILURES} more", file=sys.stderr)
+    return 1
 
 
 def run_gateway(runtime: Runtime, stop: threading.Event) -> int:

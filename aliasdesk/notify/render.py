@@ -236,7 +236,11 @@ class TemplateRenderer:
         except jinja2.TemplatesNotFound as e:
             raise TemplateError(kind, file, "template not found") from e
         except jinja2.TemplateSyntaxError as e:
-            raise TemplateError(kind, file, f"syntax error line {e.lineno}: {e.message}") from e
+            # The broken file may be a layout or partial this one includes: name that one.
+            where = f" in {e.name}" if e.name and e.name != f"{kind}/{file}" else ""
+            raise TemplateError(
+                kind, file, f"syntax error{where} line {e.lineno}: {e.message}"
+            ) from e
         except jinja2.UndefinedError as e:
             raise TemplateError(kind, file, f"undefined value: {e.message}") from e
         except jinja2.TemplateError as e:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
@@ -47,6 +47,10 @@ MAX_BACKOFF = timedelta(minutes=10)
 DEFAULT_MAX_ATTEMPTS = 300
 MAX_ATTEMPTS_VARIABLE = "ALIASDESK_MAX_DELIVERY_ATTEMPTS"
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+NOT_RENDERED = "cannot render the mail"
+"""Recorded for a mail a template failed to render: the installation's fault, not the mail's."""
+NOT_BUILT = "cannot build the mail"
+"""Recorded for a mail compose refused (an address from the inbound mail it cannot use)."""
 PUBLIC_KINDS = frozenset({"acknowledgement", "reply_relay", "status_update", "feedback_request"})
 """Kinds the requester sees; the others are stored on the ticket as internal messages."""
 
@@ -168,7 +172,7 @@ def deliver(
     except (TemplateError, ComposeError, ValueError) as error:
         # The mail cannot be built (an address compose refuses, a broken template): no
         # retry will change that, so it fails now instead of being retried forever.
-        return unrenderable(db, delivery_id, f"cannot build the mail: {error}")
+        return unrenderable(db, delivery_id, build_problem(error))
     if delivery is None:
         return not_claimed(db, delivery_id)
     assert delivery.rendered is not None and delivery.claimed_by is not None
@@ -180,6 +184,26 @@ def deliver(
     except PermanentDeliveryError as error:
         return permanent(db, delivery_id, token, str(error))
     return _sent(db, delivery_id, reply)
+
+
+def build_problem(error: Exception) -> str:
+    """The failure recorded for a mail that cannot be built, its cause told apart."""
+    return f"{NOT_RENDERED if isinstance(error, TemplateError) else NOT_BUILT}: {error}"
+
+
+def render_failures(db: Database) -> dict[int, str]:
+    """Deliveries given up because a template failed: id -> "kind to recipient: error".
+
+    ``aliasdesk run --once`` compares these before and after its run, so that a cron job
+    hears about mail its templates could not produce instead of seeing success.
+    """
+    with db.reader() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.kind, Delivery.recipient, Delivery.last_error).where(
+                Delivery.state == "failed", Delivery.last_error.startswith(NOT_RENDERED + ":")
+            )
+        ).all()
+    return {row.id: f"{row.kind} to {row.recipient}: {row.last_error}" for row in rows}
 
 
 def unrenderable(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:

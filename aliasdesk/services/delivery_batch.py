@@ -27,6 +27,7 @@ from aliasdesk.services.delivery import (
     WORKER_NAME,
     DeliveryOutcome,
     MailSender,
+    build_problem,
     claim_lease,
     not_claimed,
     outbound_message,
@@ -87,7 +88,7 @@ def claim_many(
                 try:
                     row.rendered = render_delivery(session, row, config, renderer, instance_id)
                 except BUILD_ERRORS as error:
-                    unbuildable[row.id] = f"cannot build the mail: {error}"
+                    unbuildable[row.id] = build_problem(error)
                     continue
             claimed.append(row)
     session.flush()

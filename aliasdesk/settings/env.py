@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from dotenv import dotenv_values
 
+from aliasdesk.settings import shipped
 from aliasdesk.settings.errors import ConfigError, SettingsError
 from aliasdesk.settings.url_secrets import MASK as MASK
 from aliasdesk.settings.url_secrets import mask_url as mask_url
@@ -33,7 +34,7 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BROKER_NAMESPACE = "dramatiq"  # Dramatiq's own prefix for its Redis keys
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+TEMPLATE_DIR = shipped.template_dir()  # the checkout's templates/email, or the copy in the package
 
 # Ports implied by the security mode when none is given (RFC 8314 for implicit TLS).
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
