@@ -2,6 +2,8 @@
 
 Retries of the mail itself are scheduled in the database (durable across broker restarts);
 Dramatiq's own retries only cover a job that crashed, e.g. while the database was down.
+Each actor first names this process as the jobs' holder, so that if it dies mid-job they
+are published again at once instead of after the broker's or the outbox's timeout.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 import dramatiq
 
 from aliasdesk.services.jobs import JobRunner
+from aliasdesk.services.outbox import hold_jobs
 
 QUEUE = "aliasdesk"
 _runner: JobRunner | None = None
@@ -24,12 +27,14 @@ def install_runner(runner: JobRunner) -> None:
 def _run(job_id: int) -> None:
     if _runner is None:
         raise RuntimeError("worker started without a job runner")
+    hold_jobs(_runner.db, [job_id])
     _runner.run(job_id)
 
 
 def _run_many(job_ids: list[int]) -> None:
     if _runner is None:
         raise RuntimeError("worker started without a job runner")
+    hold_jobs(_runner.db, job_ids)
     _runner.run_many(job_ids)
 
 

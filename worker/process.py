@@ -12,6 +12,7 @@ from dramatiq import Worker
 
 from aliasdesk.relay import inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.takeover import watching
 from worker.actors import declare_actors, install_runner
 from worker.broker import is_embedded, make_broker
 
@@ -30,6 +31,12 @@ def start_dramatiq_worker(runtime: Runtime, broker: dramatiq.Broker, threads: in
 
 
 def run_worker(runtime: Runtime, stop: threading.Event) -> int:
+    """The workers, with this process's heartbeat and takeover of dead holders' claims."""
+    with watching(runtime.db):
+        return _run_worker(runtime, stop)
+
+
+def _run_worker(runtime: Runtime, stop: threading.Event) -> int:
     if is_embedded(runtime.settings.broker_url):
         log.info("event=worker mode=embedded")
         relay_forever(runtime, inline_dispatch(runtime), stop)

@@ -1,19 +1,24 @@
 """The relay's side of the outbox: which committed jobs are due, claimed for publishing.
 
 Claiming flips ``pending`` to ``published`` with a conditional UPDATE, so two relays never
-publish one job; a job published but not done within the lease (a broker that lost it, a
-worker that died) goes back to ``pending``.
+publish one job. A published job names the process answering for it (``holder``): the
+relay that published it, then the worker running it (:func:`hold_jobs`); when that process
+is known to be dead its jobs are due again at once (:mod:`aliasdesk.services.takeover`). A
+job published but not done within the lease (a broker that lost it, a holder nobody can
+judge) goes back to ``pending``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from aliasdesk.db.models import Job
 from aliasdesk.db.session import Database
+from aliasdesk.services.holders import this_holder
 
 DEFAULT_PUBLISH_LEASE = 180.0
 PUBLISH_LEASE_VARIABLE = "ALIASDESK_PUBLISH_LEASE_SECONDS"
@@ -37,7 +42,7 @@ def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
         session.execute(
             update(Job)
             .where(Job.state == "published", Job.published_at < now - publish_lease())
-            .values(state="pending", published_at=None)
+            .values(state="pending", published_at=None, holder=None)
         )
         due = session.scalars(
             select(Job.id)
@@ -54,12 +59,26 @@ def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
             for job_id, kind in session.execute(
                 update(Job)
                 .where(Job.id.in_(list(due)), Job.state == "pending")
-                .values(state="published", published_at=now)
+                .values(state="published", published_at=now, holder=this_holder().name)
                 .returning(Job.id, Job.kind)
                 .execution_options(synchronize_session=False)
             ).all()
         ]
     return sorted(claimed)
+
+
+def hold_jobs(db: Database, job_ids: Sequence[int]) -> None:
+    """Name this process as the one running these published jobs (a broker's worker), so
+    that they are published again at once if it dies, not when the lease runs out."""
+    me = this_holder().name
+    with db.unit_of_work() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(list(job_ids)), Job.state == "published")
+            .where(Job.holder.is_distinct_from(me))
+            .values(holder=me)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def unfinished_jobs(db: Database) -> tuple[int, datetime | None]:

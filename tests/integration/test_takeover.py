@@ -1,0 +1,225 @@
+"""Claims of dead processes are taken over at once; claims of live ones never.
+
+Each test leaves a request's deliveries claimed (``sending``, bytes stored) and their jobs
+published, as a process killed mid-send leaves them, names a holder, and runs one takeover
+pass. The holders are real processes: a child that has exited, a child still running, a
+running child under a start time that is not its own (its pid reused), and a process on
+another host judged by its heartbeat row. On SQLite and PostgreSQL, with leases far
+longer than the test, so anything taken was taken by the takeover and not by a lease.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psutil
+import pytest
+from sqlalchemy import select, update
+
+from aliasdesk.db.models import Delivery, Holder, Job
+from aliasdesk.runtime import Runtime
+from aliasdesk.services.delivery import claim
+from aliasdesk.services.holders import (
+    HolderId,
+    beat,
+    forget,
+    host_name,
+    stale_after,
+    this_holder,
+)
+from aliasdesk.services.outbox import claim_due_jobs, hold_jobs
+from aliasdesk.services.takeover import Watch, take_over_dead
+from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
+from tests.support.smtp_script import ScriptedSmtpServer
+
+REMOTE = HolderId("elsewhere.example.net", 4242, 1_700_000_000.25)
+
+
+@pytest.fixture
+def runtime(database_url: str, smtp: ScriptedSmtpServer) -> Iterator[Runtime]:
+    rt = runtime_for(database_url, smtp.port)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def live_child() -> Iterator[HolderId]:
+    """A process running for the whole test, named as a holder."""
+    child = subprocess.Popen(["sleep", "120"])
+    try:
+        yield HolderId(host_name(), child.pid, psutil.Process(child.pid).create_time())
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+@pytest.fixture
+def dead_child() -> HolderId:
+    """A process that ran on this host and was killed (SIGKILL) and reaped."""
+    child = subprocess.Popen(["sleep", "120"])
+    holder = HolderId(host_name(), child.pid, psutil.Process(child.pid).create_time())
+    child.kill()
+    child.wait(10)
+    return holder
+
+
+def _held_by(runtime: Runtime, holder: HolderId) -> list[Delivery]:
+    """One request assigned, its deliveries claimed with their bytes stored and their jobs
+    published, all in ``holder``'s name; returns the claimed deliveries."""
+    feed(runtime, build_mail())
+    runner = runtime.job_runner()
+    for job_id, kind in claim_due_jobs(runtime.db):
+        if kind == "ticket_created":
+            runner.run(job_id)
+    published = claim_due_jobs(runtime.db)
+    assert {kind for _, kind in published} == {"deliver"}
+    config, now = runtime.routing.current(), datetime.now(UTC)
+    with runtime.db.reader() as session:
+        ids = list(session.scalars(select(Delivery.id).order_by(Delivery.id)))
+    claimed = [claim(runtime.db, i, config, runtime.renderer, "aliasdesk", now) for i in ids]
+    with runtime.db.unit_of_work() as session:
+        session.execute(update(Delivery).values(holder=holder.name))
+        session.execute(update(Job).where(Job.state == "published").values(holder=holder.name))
+    assert claimed and all(d is not None and d.rendered for d in claimed)
+    return [d for d in claimed if d is not None]
+
+
+def _states(runtime: Runtime) -> tuple[set[str], set[str]]:
+    with runtime.db.reader() as session:
+        deliveries = set(session.scalars(select(Delivery.state)))
+        jobs = set(session.scalars(select(Job.state).where(Job.kind == "deliver")))
+    return deliveries, jobs
+
+
+def _assert_sent_once_as_stored(claimed: list[Delivery], smtp: ScriptedSmtpServer) -> None:
+    for delivery in claimed:
+        copies = [r.data for r in smtp.handler.received if delivery.recipient in r.rcpt_tos]
+        assert copies == [delivery.rendered]
+        message = email.message_from_bytes(copies[0], policy=email.policy.default)
+        assert message["Message-ID"] == delivery.message_id
+
+
+def test_a_dead_local_holder_is_taken_over_at_once(
+    runtime: Runtime, smtp: ScriptedSmtpServer, dead_child: HolderId
+) -> None:
+    claimed = _held_by(runtime, dead_child)
+
+    taken = take_over_dead(runtime.db)
+
+    assert taken.holders == {dead_child.name}
+    assert taken.deliveries == len(claimed) and taken.jobs >= len(claimed)
+    assert _states(runtime) == ({"pending"}, {"pending"})
+    drain_jobs(runtime, max_wait=10)
+    assert _states(runtime) == ({"sent"}, {"done"})
+    _assert_sent_once_as_stored(claimed, smtp)
+
+
+def test_a_live_holder_keeps_its_claims(
+    runtime: Runtime, smtp: ScriptedSmtpServer, live_child: HolderId
+) -> None:
+    claimed = _held_by(runtime, live_child)
+
+    assert take_over_dead(runtime.db).holders == frozenset()
+
+    assert _states(runtime) == ({"sending"}, {"published"})
+    # Handed to a worker anyway (a broker delivering twice): the claim holds, nothing sent.
+    runtime.job_runner().run_many([j.id for j in _jobs(runtime) if j.kind == "deliver"])
+    assert "DATA" not in smtp.handler.commands
+    with runtime.db.reader() as session:
+        holders = set(session.scalars(select(Delivery.holder)))
+    assert holders == {live_child.name} and len(claimed) == 2
+
+
+def _jobs(runtime: Runtime) -> list[Job]:
+    with runtime.db.reader() as session:
+        return list(session.scalars(select(Job)))
+
+
+def test_a_reused_pid_with_another_start_time_counts_as_dead(
+    runtime: Runtime, smtp: ScriptedSmtpServer, live_child: HolderId
+) -> None:
+    earlier = HolderId(live_child.host, live_child.pid, live_child.started - 37.5)
+    claimed = _held_by(runtime, earlier)
+
+    assert take_over_dead(runtime.db).holders == {earlier.name}
+
+    drain_jobs(runtime, max_wait=10)
+    assert _states(runtime) == ({"sent"}, {"done"})
+    _assert_sent_once_as_stored(claimed, smtp)
+
+
+@pytest.mark.parametrize(
+    ("beat_age", "taken"),
+    [(timedelta(minutes=1), True), (timedelta(seconds=0), False), (None, False)],
+    ids=["stale-heartbeat", "fresh-heartbeat", "no-heartbeat"],
+)
+def test_a_remote_holder_is_judged_by_its_heartbeat(
+    runtime: Runtime, smtp: ScriptedSmtpServer, beat_age: timedelta | None, taken: bool
+) -> None:
+    claimed = _held_by(runtime, REMOTE)
+    now = datetime.now(UTC)
+    if beat_age is not None:
+        with runtime.db.unit_of_work() as session:
+            session.add(
+                Holder(
+                    name=REMOTE.name,
+                    host=REMOTE.host,
+                    pid=REMOTE.pid,
+                    started=REMOTE.started,
+                    beat_at=now - beat_age,
+                )
+            )
+    assert beat_age is None or beat_age > stale_after() or not taken
+
+    result = take_over_dead(runtime.db, now)
+
+    assert result.holders == ({REMOTE.name} if taken else frozenset())
+    if taken:
+        drain_jobs(runtime, max_wait=10)
+        assert _states(runtime) == ({"sent"}, {"done"})
+        _assert_sent_once_as_stored(claimed, smtp)
+        with runtime.db.reader() as session:
+            assert session.get(Holder, REMOTE.name) is None
+    else:
+        assert _states(runtime) == ({"sending"}, {"published"})
+
+
+def test_a_job_a_live_worker_took_stays_when_its_publisher_dies(
+    runtime: Runtime, dead_child: HolderId
+) -> None:
+    """A broker's worker names itself on the jobs it runs: the dead relay that published
+    them no longer answers for them."""
+    _held_by(runtime, dead_child)
+    with runtime.db.unit_of_work() as session:
+        session.execute(update(Delivery).values(holder=this_holder().name))
+    deliver_jobs = [j.id for j in _jobs(runtime) if j.kind == "deliver"]
+
+    hold_jobs(runtime.db, deliver_jobs)
+    taken = take_over_dead(runtime.db)
+
+    assert taken.jobs == 0 and taken.deliveries == 0
+    assert _states(runtime) == ({"sending"}, {"published"})
+
+
+def test_the_heartbeat_comes_back_after_being_taken_for_dead(runtime: Runtime) -> None:
+    me = this_holder()
+    watch = Watch(runtime.db, interval=60)
+    assert watch.tick().holders == frozenset()  # never judges itself
+    forget(runtime.db, [me.name])
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    beat(runtime.db, later)
+    with runtime.db.reader() as session:
+        row = session.get(Holder, me.name)
+    assert row is not None and row.beat_at == later and (row.host, row.pid) == (me.host, me.pid)
+
+
+def test_holder_names_survive_the_round_trip() -> None:
+    me = this_holder()
+    assert HolderId.parse(me.name) == HolderId(me.host, me.pid, round(me.started, 2))
+    assert HolderId.parse("host:with:colons:12:3.5") == HolderId("host:with:colons", 12, 3.5)
+    assert HolderId.parse("not-a-holder") is None
+    assert HolderId.parse("host:pid:start") is None
