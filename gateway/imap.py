@@ -121,7 +121,7 @@ class ImapMailbox:
             raise
         log.info(
             "imap.connected host=%s port=%s security=%s user=%s folder=%s uidvalidity=%s "
-            "idle=%s keywords=%s",
+            "idle=%s keywords=%s capabilities=%s",
             cfg.host,
             cfg.port,
             cfg.security,
@@ -130,8 +130,16 @@ class ImapMailbox:
             uidvalidity,
             self.has_idle(),
             self._keywords_allowed,
+            ",".join(self.capabilities()),
         )
         return uidvalidity
+
+    def capabilities(self) -> list[str]:
+        """What the server announces once logged in (some announce more after LOGIN)."""
+        with _translated(self.config, "capability"):
+            return sorted(
+                bytes(c).decode("ascii", "replace") for c in self._require().capabilities()
+            )
 
     def _starttls(self, client: IMAPClient) -> None:
         # RFC 3501 6.2.1: only upgrade if the server says it can; a server that does not offer

@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.imap import FetchedMail, ImapConfig, ImapError, ImapMailbox
+from gateway.imap import (
+    FetchedMail,
+    ImapAuthError,
+    ImapConfig,
+    ImapError,
+    ImapMailbox,
+    ImapSecurityError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,7 @@ KnownHighUid = Callable[[str, int], int]
 """(mailbox, uidvalidity) -> highest UID already stored for that key, 0 when none."""
 
 ErrorReporter = Callable[[BaseException], None]
+ConnectReporter = Callable[[ImapMailbox], None]
 
 # RFC 2177: servers may drop a client idle for 30 minutes; 25 leaves room for slow clocks.
 # Well under the 29 minutes of RFC 2177, and a bound on how long any missed notification
@@ -75,6 +83,7 @@ class MailboxPoller:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         known_high_uid: KnownHighUid | None = None,
         on_error: ErrorReporter | None = None,
+        on_connect: ConnectReporter | None = None,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
     ) -> None:
@@ -87,6 +96,7 @@ class MailboxPoller:
         self.idle_timeout = idle_timeout
         self._known_high_uid = known_high_uid
         self._on_error = on_error
+        self._on_connect = on_connect
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._mailbox = ImapMailbox(config)
@@ -111,7 +121,7 @@ class MailboxPoller:
         mailbox = self._mailbox
         # Re-selecting on a live session refreshes UIDVALIDITY: the folder may have been
         # deleted and recreated since the last pass (RFC 3501 2.3.1.1).
-        uidvalidity = mailbox.select() if mailbox.connected else mailbox.connect()
+        uidvalidity = mailbox.select() if mailbox.connected else self._connect()
         key = self.config.mailbox_key
         high = self._high_uid(key, uidvalidity)
         # New mail by UID, plus older mail whose mark got lost (a crash between the intake's
@@ -134,6 +144,23 @@ class MailboxPoller:
                 marked,
             )
         return PassResult(handed_over, marked, handler_failed=False)
+
+    def _connect(self) -> int:
+        """Log in afresh; say how mail will be waited for, and tell on_connect."""
+        uidvalidity = self._mailbox.connect()
+        idle = self._mailbox.has_idle()
+        log.info(
+            "poller.connected host=%s port=%s wait=%s",
+            self.config.host,
+            self.config.port,
+            "idle" if idle else f"poll every {self.poll_interval}s (server has no IDLE)",
+        )
+        if self._on_connect is not None:
+            try:
+                self._on_connect(self._mailbox)
+            except Exception:
+                log.exception("poller.on_connect_failed")
+        return uidvalidity
 
     def _hand_over(self, key: str, uidvalidity: int, uids: list[int]) -> tuple[int, int] | None:
         """Fetch one batch, give it to the handler, mark what it committed.
@@ -231,10 +258,15 @@ class MailboxPoller:
 
     def _after_failure(self, exc: Exception, failures: int, stop: threading.Event) -> None:
         delay = self._delay(failures)
+        # A refused login or TLS failure will not mend itself: an admin must act.
+        needs_admin = isinstance(exc, ImapAuthError | ImapSecurityError)
         log.log(
-            logging.WARNING if isinstance(exc, ImapError) else logging.ERROR,
-            "poller.imap_error mailbox=%s error=%s failures=%s retry_in=%.1f detail=%r",
+            logging.WARNING if isinstance(exc, ImapError) and not needs_admin else logging.ERROR,
+            "poller.imap_error mailbox=%s host=%s port=%s error=%s failures=%s retry_in=%.1f "
+            "detail=%r",
             self.config.mailbox_key,
+            self.config.host,
+            self.config.port,
             type(exc).__name__,
             failures,
             delay,

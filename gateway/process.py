@@ -15,7 +15,7 @@ from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import render_failures
 from gateway.imap import ImapConfig
 from gateway.poller import MailboxPoller
-from gateway.service import Intake, imap_config
+from gateway.service import Intake, StateReports, imap_config
 
 log = logging.getLogger("aliasdesk.gateway")
 SHOWN_FAILURES = 10
@@ -25,12 +25,17 @@ def make_poller(
     runtime: Runtime, intake: Intake, config: ImapConfig | None = None
 ) -> MailboxPoller:
     settings = runtime.settings
+    config = config or imap_config(runtime)
+    reports = StateReports(runtime, config)
+    reports.watch_routing()
     return MailboxPoller(
-        config or imap_config(runtime),
+        config,
         intake,
         poll_interval=settings.imap_poll_interval,
         batch_size=settings.imap_batch_size,
         known_high_uid=runtime.known_high_uid,
+        on_error=reports.failed,
+        on_connect=reports.connected,
     )
 
 

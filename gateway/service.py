@@ -7,8 +7,9 @@ import logging
 from dataclasses import dataclass, field
 
 from aliasdesk.runtime import Runtime
+from aliasdesk.services import gateway_state
 from aliasdesk.services.intake import RawMail, process_pending, store_raw
-from gateway.imap import FetchedMail, ImapConfig
+from gateway.imap import FetchedMail, ImapConfig, ImapError, ImapMailbox
 
 log = logging.getLogger("aliasdesk.gateway")
 
@@ -57,3 +58,32 @@ class Intake:
                 ",".join(result.ticket_refs),
             )
         return [uid for uid in stored if uid is not None]
+
+
+class StateReports:
+    """What this gateway tells ``aliasdesk status``: the routing file version in force
+    and whether the mailbox takes its login (aliasdesk.services.gateway_state)."""
+
+    def __init__(self, runtime: Runtime, config: ImapConfig) -> None:
+        self.runtime = runtime
+        self.where = f"{config.username}@{config.host}:{config.port}"
+
+    def watch_routing(self) -> None:
+        holder = self.runtime.routing
+        holder.on_loaded = self.routing_loaded
+        self.routing_loaded(holder.digest)
+
+    def routing_loaded(self, digest: str) -> None:
+        value = gateway_state.routing_value(self.runtime.routing.path, digest)
+        gateway_state.record(self.runtime.db, gateway_state.ROUTING, value)
+
+    def connected(self, mailbox: ImapMailbox) -> None:
+        wait = "IDLE" if mailbox.has_idle() else "polling"
+        value = f"logged in to {self.where}, waiting with {wait}"
+        gateway_state.record(self.runtime.db, gateway_state.MAILBOX, value)
+
+    def failed(self, error: BaseException) -> None:
+        """Only the mailbox's own failures; a handler failure is the database's story."""
+        if isinstance(error, ImapError):
+            problem = f"{self.where}: {error}"
+            gateway_state.record(self.runtime.db, gateway_state.MAILBOX, "failing", problem)
