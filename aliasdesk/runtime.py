@@ -19,6 +19,7 @@ from aliasdesk.db.session import Database
 from aliasdesk.inbound.context import PipelineSettings
 from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
 from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.services import breaker
 from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.oauth import TokenProvider, token_provider_from_settings
 from aliasdesk.services.routing_holder import RoutingHolder
@@ -40,8 +41,10 @@ class Runtime:
     def pipeline_settings(self) -> PipelineSettings:
         return PipelineSettings(
             max_attachment_bytes=self.settings.max_attachment_bytes,
+            max_mail_bytes=self.settings.max_mail_bytes,
             instance_id=self.settings.instance_id,
             require_authentication_results=self.settings.require_authentication_results,
+            authserv_id=self.settings.authserv_id,
         )
 
     @property
@@ -90,6 +93,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     routing = RoutingHolder(Path(settings.routing_file))
     renderer = TemplateRenderer(Path(settings.template_dir))
     db = Database(settings.database_url)
+    breaker.set_per_minute(settings.outside_mail_per_minute)
     if migrate:
         schema.upgrade(db)
     log.info("event=start at=%s database=%s", datetime.now(UTC).isoformat(), db.engine.dialect.name)

@@ -96,6 +96,8 @@ class Department:
     fixed_member: str | None = None
     sla_first_response: timedelta | None = None
     sla_resolution: timedelta | None = None
+    member_names: tuple[tuple[str, str], ...] = ()
+    """(address, name) for members written ``{address: …, name: Alice Hart}``."""
 
     @property
     def available_members(self) -> tuple[str, ...]:
@@ -110,6 +112,11 @@ class Department:
 
     def has_member(self, address: str) -> bool:
         return address.strip().lower() in self.members
+
+    def name_of(self, address: str) -> str | None:
+        """The member's name as the routing file gives it, if it does."""
+        wanted = address.strip().lower()
+        return next((name for member, name in self.member_names if member == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,23 @@ class RoutingConfig:
     def is_member(self, address: str, dept_key: str) -> bool:
         department = self.departments.get(dept_key)
         return department is not None and department.has_member(address)
+
+    def member_name(self, address: str) -> str | None:
+        """A member's name from the routing file (the first department that gives one)."""
+        names = (dept.name_of(address) for dept in self.departments.values())
+        return next((name for name in names if name), None)
+
+    @cached_property
+    def _staff(self) -> frozenset[str]:
+        people = {m for dept in self.departments.values() for m in dept.members}
+        return frozenset(people | set(self._alias_index) | {a.lower() for a in self.admins})
+
+    def is_staff(self, address: str) -> bool:
+        """A department member, an alias or an admin: someone inside the departments.
+
+        Everyone else is outside, and automatic mail to them is capped (CONTRACT §5).
+        """
+        return address.strip().lower() in self._staff
 
     def departments_of_member(self, address: str) -> list[str]:
         """Keys of the departments this address is a member of, in file order."""

@@ -1,7 +1,8 @@
 """What travels through the inbound pipeline, and what the stages may touch.
 
-Stages read and write the context; only the ``persist`` and ``outbox`` stages write to the
-session. No stage commits, sends mail or talks to a broker: the caller owns the transaction.
+Stages read and write the context; only the ``bounce``, ``persist`` and ``outbox`` stages
+write to the session. No stage commits, sends mail or talks to a broker: the caller owns
+the transaction.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ class PipelineSettings:
     """The settings the stages need, copied out of Settings so stages stay easy to test."""
 
     max_attachment_bytes: int = 25 * 1024 * 1024
+    max_mail_bytes: int = 50 * 1024 * 1024
     instance_id: str = "aliasdesk"
     require_authentication_results: bool = False
+    authserv_id: str | None = None
     send_mail: bool = True
 
 
@@ -59,7 +62,6 @@ class InboundContext:
     ticket_refs: list[str] = field(default_factory=list)
     duplicate_of: int | None = None
     trace: list[str] = field(default_factory=list)
-    bounce_delivery_ids: list[int] = field(default_factory=list)
     known_keys: Mapping[str, int | None] = field(default_factory=dict)
     """Dedupe keys the batch already knows: looked up for the whole batch at once (None:
     no mail holds it), or held by a mail settled earlier in the batch, whose rows may still

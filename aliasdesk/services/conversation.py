@@ -1,11 +1,11 @@
 """Replies to a ticket: who wrote it, what is new, which commands apply, who hears of it.
 
-Only members of the ticket's department change a ticket; anyone else is told why their
-command was not applied (CONTRACT §5). Mail from people outside the conversation is kept
-for the owner only and never relayed to the requester. When the routing file asks for
-authenticated mail, a member's mail that the receiving server did not vouch for is
-treated like an outsider's: its commands are refused and its text stays internal, since
-anyone can write a member's address into a From header.
+Only department members whose mail was verified (aliasdesk.services.verification) change
+a ticket or speak to the requester. The requester and watchers are heard and told which
+commands they may not give. Anyone else (a stranger, or "a member" whose mail could not
+be verified, which is how a forged From arrives) is kept for the department only, marked
+external with their address, never relayed to the requester, and never answered with
+anything of the ticket (CONTRACT §5).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from aliasdesk.domain.commands import CommandBlock, parse_commands
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import extract_reply
-from aliasdesk.services.authentication import sender_authenticated
 from aliasdesk.services.notifications import queue_notification
+from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
 from aliasdesk.services.tickets import add_event, add_message, department_sender
 from aliasdesk.services.transitions import apply_command, change_status, requester_side
 
@@ -64,16 +64,19 @@ class _Reply:
         return any(not a.inline for a in self.mail.attachments)
 
 
-def role_of(session: Session, ticket: Ticket, sender: str, config: RoutingConfig) -> str:
-    if config.is_member(sender, ticket.department):
+def role_of(
+    session: Session, ticket: Ticket, sender: str, config: RoutingConfig, *, verified: bool
+) -> str:
+    """Who the sender is to this ticket. A member whose mail could not be verified is not
+    acting as a member (anyone can write their address), but may still be the requester."""
+    member = config.is_member(sender, ticket.department)
+    if member and verified:
         return "member"
     if sender == ticket.requester:
         return "requester"
     if session.get(Watcher, (ticket.id, sender)) is not None:
         return "watcher"
-    if config.departments_of_member(sender):
-        return "other_member"
-    return "stranger"
+    return "unverified_member" if member else "stranger"
 
 
 def feedback_rating(text: str) -> tuple[int, str] | None:
@@ -131,42 +134,44 @@ def apply_reply(
     config: RoutingConfig,
     inbound_id: int | None,
     now: datetime,
+    verified: bool = False,
     require_authentication: bool = False,
 ) -> ReplyOutcome:
-    """Add a reply to ``ticket`` and carry out what it asks for, if its sender may."""
+    """Add a reply to ``ticket`` and carry out what it asks for, if its sender may.
+
+    ``verified``: the sender's From was shown to be theirs (aliasdesk.services.verification);
+    it only matters for department members, the only ones whose mail changes a ticket.
+    """
     reply = _Reply(session, ticket, mail, config, inbound_id, now)
-    role = role_of(session, ticket, reply.sender, config)
+    role = role_of(session, ticket, reply.sender, config, verified=verified)
     if role == "requester" and try_record_feedback(session, ticket, mail, inbound_id, now):
         return ReplyOutcome(role, reason=f"feedback {ticket.rating}/5 on {ticket.ref}")
     # A reply that is only a forward or a signature has no "new text": keep the whole body.
     new_text = extract_reply(mail.text) or mail.text.strip()
     block = parse_commands(new_text)
     outcome = ReplyOutcome(role)
-    if role == "member" and require_authentication and not sender_authenticated(mail, reply.sender):
-        outcome.role = "unverified member"
-        domain = reply.sender.rpartition("@")[2]
-        outcome.refused += [
-            f"{c}: commands are only accepted from mail whose Authentication-Results header "
-            f"shows it really came from {domain} (DMARC, DKIM or SPF pass); this mail has "
-            "no such result, so nothing was changed"
-            for c in block.commands
-        ]
-        _outside_reply(reply, new_text, block, outcome, internal=True)
-    elif role == "member":
+    if role == "member":
         _member_reply(reply, block, outcome)
-    else:
-        who = {"requester": "the requester", "watcher": "someone copied on the ticket"}.get(
-            role, f"{reply.sender}, who is not a member of {ticket.department}"
-        )
+        if outcome.refused:
+            _tell_refused(reply, outcome)
+    elif role in {"requester", "watcher"}:
+        who = "the requester" if role == "requester" else "someone copied on the ticket"
         outcome.refused += [
             f"{c}: only members of {ticket.department} can change a ticket; "
             f"this mail came from {who}, so nothing was changed"
             for c in block.commands
         ]
-        internal = role not in {"requester", "watcher"}
-        _outside_reply(reply, new_text, block, outcome, internal=internal)
-    if outcome.refused:
-        _tell_refused(reply, outcome)
+        _outside_reply(reply, new_text, block, outcome, internal=False)
+        if outcome.refused:
+            _tell_refused(reply, outcome)
+    else:
+        outcome.refused += [f"{c}: not applied" for c in block.commands]
+        _outside_reply(reply, new_text, block, outcome, internal=True)
+        notice = NoticeFacts(ticket, mail, config, reply.cause, now)
+        if role == "unverified_member":
+            tell_member_unverified(session, notice, outcome.refused, require_authentication)
+        elif block.commands:
+            tell_stranger(session, notice, [str(c) for c in block.commands])
     outcome.reason = (
         outcome.reason or f"reply from the {outcome.role.replace('_', ' ')} on {ticket.ref}"
     )
@@ -250,7 +255,12 @@ def _outside_reply(
         now=reply.now,
     )
     if internal:
-        detail = f"mail from {sender} ({outcome.role.replace('_', ' ')}), kept for the owner only"
+        who = (
+            "could not be verified as the member"
+            if outcome.role == "unverified_member"
+            else ("neither the requester, a watcher nor a verified member")
+        )
+        detail = f"external mail from {sender} ({who}), kept for the department only"
     else:
         detail = f"reply from the {outcome.role}"
     add_event(reply.session, ticket, "note" if internal else "reply", sender, detail, reply.now)
@@ -271,7 +281,7 @@ def _outside_reply(
             now=reply.now,
             why=why,
         )
-    _relay(reply, message, _owner_side(reply), "owner")
+    _relay(reply, message, _owner_side(reply), "owner", external=internal)
 
 
 def _owner_side(reply: _Reply) -> list[str]:
@@ -282,8 +292,20 @@ def _owner_side(reply: _Reply) -> list[str]:
     return list(department.members) if department else []
 
 
-def _relay(reply: _Reply, message: TicketMessage, recipients: list[str], audience: str) -> None:
-    """Pass the reply on; the files travel along (loaded from the stored message)."""
+def _relay(
+    reply: _Reply,
+    message: TicketMessage,
+    recipients: list[str],
+    audience: str,
+    *,
+    external: bool = False,
+) -> None:
+    """Pass the reply on; the files travel along (loaded from the stored message).
+
+    Mail from anyone but a verified member reaches the department with its sender's
+    address in full, marked ``external`` when it is from outside the conversation, and
+    without files that could run when opened (they stay in the ticket).
+    """
     ticket = reply.ticket
     sender = department_sender(ticket, reply.config)
     context = {
@@ -294,6 +316,8 @@ def _relay(reply: _Reply, message: TicketMessage, recipients: list[str], audienc
         "ticket_message_id": message.id,
         "audience": audience,
         "inbound_message_id": reply.mail.message_id,
+        "external": external,
+        "withhold_active": audience == "owner",
     }
     for recipient in dict.fromkeys(recipients):
         if recipient and recipient != reply.sender:
@@ -307,10 +331,12 @@ def _relay(reply: _Reply, message: TicketMessage, recipients: list[str], audienc
                 ticket=ticket,
                 context=context,
                 domain=_domain(reply.config),
+                outside=not reply.config.is_staff(recipient),
             )
 
 
 def _tell_refused(reply: _Reply, outcome: ReplyOutcome) -> None:
+    """The requester or a watcher learns which commands were not applied, and why."""
     queue_notification(
         reply.session,
         kind="command_result",
@@ -321,6 +347,7 @@ def _tell_refused(reply: _Reply, outcome: ReplyOutcome) -> None:
         ticket=reply.ticket,
         context={"applied": outcome.applied, "refused": outcome.refused},
         domain=_domain(reply.config),
+        outside=not reply.config.is_staff(reply.sender),
     )
 
 

@@ -29,27 +29,34 @@ def auto_submitted_for(kind: str) -> str:
     return AUTO_REPLIED if kind == "acknowledgement" else AUTO_GENERATED
 
 
-def auto_answers_last_hour(session: Session, recipient: str, now: datetime) -> int:
-    """Automatic answers queued to ``recipient`` within the hour, this transaction's included.
+def _hourly_counts(session: Session) -> dict[tuple[str, bool], int]:
+    """Mail queued to a recipient within the hour: (recipient, every kind?) -> count."""
+    return cached_dict(session, "auto_answer_counts")
+
+
+def _count_query(recipients: Sequence[str], now: datetime, every_kind: bool) -> Any:
+    query = (
+        select(Delivery.recipient, func.count())
+        .where(Delivery.recipient.in_(recipients), Delivery.created_at >= now - timedelta(hours=1))
+        .group_by(Delivery.recipient)
+    )
+    return query if every_kind else query.where(Delivery.auto_submitted == AUTO_REPLIED)
+
+
+def auto_answers_last_hour(
+    session: Session, recipient: str, now: datetime, *, every_kind: bool = False
+) -> int:
+    """Automatic mail queued to ``recipient`` within the hour, this transaction's included:
+    acknowledgements only, or (``every_kind``) every automatic mail.
 
     Counted once per recipient and transaction, then kept up to date in memory as this
     transaction queues more (a batch of jobs would otherwise count again for every mail).
     """
-    counts: dict[str, int] = cached_dict(session, "auto_answer_counts")
-    if recipient not in counts:
-        counts[recipient] = int(
-            session.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .where(
-                    Delivery.recipient == recipient,
-                    Delivery.auto_submitted == AUTO_REPLIED,
-                    Delivery.created_at >= now - timedelta(hours=1),
-                )
-            )
-            or 0
-        )
-    return counts[recipient]
+    counts = _hourly_counts(session)
+    if (recipient, every_kind) not in counts:
+        found = dict(session.execute(_count_query([recipient], now, every_kind)).all())
+        counts[(recipient, every_kind)] = int(found.get(recipient, 0))
+    return counts[(recipient, every_kind)]
 
 
 def preload_notifications(
@@ -68,21 +75,12 @@ def preload_notifications(
         )
         known.update((cause, kind, recipient) for cause, kind, recipient in rows)
         loaded.update(causes)
-    counts: dict[str, int] = cached_dict(session, "auto_answer_counts")
-    wanted = [r for r in dict.fromkeys(recipients) if r not in counts]
-    if wanted:
-        found = dict(
-            session.execute(
-                select(Delivery.recipient, func.count())
-                .where(
-                    Delivery.recipient.in_(wanted),
-                    Delivery.auto_submitted == AUTO_REPLIED,
-                    Delivery.created_at >= now - timedelta(hours=1),
-                )
-                .group_by(Delivery.recipient)
-            ).all()
-        )
-        counts.update({recipient: found.get(recipient, 0) for recipient in wanted})
+    counts = _hourly_counts(session)
+    for every_kind in (False, True):
+        wanted = [r for r in dict.fromkeys(recipients) if (r, every_kind) not in counts]
+        if wanted:
+            found = dict(session.execute(_count_query(wanted, now, every_kind)).all())
+            counts.update({(r, every_kind): int(found.get(r, 0)) for r in wanted})
 
 
 def _queued_already(session: Session, cause: str, kind: str, recipient: str) -> bool:
@@ -100,6 +98,55 @@ def _queued_already(session: Session, cause: str, kind: str, recipient: str) -> 
     return existing is not None
 
 
+def _within_caps(
+    session: Session,
+    recipient: str,
+    now: datetime,
+    *,
+    acknowledgement: bool,
+    outside: bool,
+    capped: bool,
+) -> bool:
+    """Count this mail toward the recipient's hourly caps; False when it must not go.
+
+    Acknowledgements are capped for everyone (RFC 3834 §2: never answer a robot forever);
+    an outside address is capped for every kind of automatic mail.
+    """
+    checks = [(False, acknowledgement), (True, outside)]
+    with session.no_autoflush:
+        counts = {
+            every: auto_answers_last_hour(session, recipient, now, every_kind=every)
+            for every, applies in checks
+            if applies
+        }
+    if capped and any(n >= AUTO_ANSWERS_PER_HOUR for n in counts.values()):
+        return False
+    for every, n in counts.items():
+        _hourly_counts(session)[(recipient, every)] = n + 1
+    return True
+
+
+def sent_recently(
+    session: Session, ticket: Ticket, kind: str, recipient: str, since: datetime
+) -> bool:
+    """Whether a ``kind`` mail to ``recipient`` about ``ticket`` was queued after ``since``
+    (this transaction's unflushed ones included): for notices sent at most once a while."""
+    if (ticket.id, kind, recipient) in cached_set(session, "notices_queued"):
+        return True
+    with session.no_autoflush:
+        found = session.scalar(
+            select(Delivery.id)
+            .where(
+                Delivery.ticket_id == ticket.id,
+                Delivery.kind == kind,
+                Delivery.recipient == recipient,
+                Delivery.created_at >= since,
+            )
+            .limit(1)
+        )
+    return found is not None
+
+
 def queue_notification(
     session: Session,
     *,
@@ -111,10 +158,18 @@ def queue_notification(
     ticket: Ticket | None = None,
     context: dict[str, Any] | None = None,
     domain: str = MESSAGE_ID_DOMAIN,
+    outside: bool = False,
+    private: bool = False,
 ) -> Delivery | None:
     """Queue one mail; None when it exists already for this cause or is capped (RFC 3834),
     or when the unit of work sends no mail (``session.info["send_mail"]``, old mail imported
     with --no-mail).
+
+    ``outside``: the recipient is not one of the departments' people. Every automatic mail
+    to such an address counts toward its hourly cap, whatever its kind, so nobody can
+    make an alias mail a stranger over and over; past the cap only a member's own
+    answer (``reply_relay``) still goes out, since a person wrote it. ``private``: the
+    mail must not reveal the ticket, so its Message-ID does not name it either.
 
     The delivery and its job are added unflushed (the job learns the delivery's id when
     the session flushes both), so a batch writes its mail in one flush.
@@ -124,15 +179,22 @@ def queue_notification(
     if _queued_already(session, cause, kind, recipient):
         return None
     auto = auto_submitted_for(kind)
-    if auto == AUTO_REPLIED:
-        with session.no_autoflush:
-            answered = auto_answers_last_hour(session, recipient, now)
-        if answered >= AUTO_ANSWERS_PER_HOUR:
-            return None
-        cached_dict(session, "auto_answer_counts")[recipient] = answered + 1
+    if not _within_caps(
+        session,
+        recipient,
+        now,
+        acknowledgement=auto == AUTO_REPLIED,
+        outside=outside,
+        capped=kind != "reply_relay",
+    ):
+        return None
     cached_set(session, "queued_keys").add((cause, kind, recipient))
-    token = secrets.token_hex(6)
-    ref = ticket.ref if ticket is not None else "admin"
+    if ticket is not None:
+        cached_set(session, "notices_queued").add((ticket.id, kind, recipient))
+    # 128 random bits: a member answering this Message-ID proves they read the mailbox it
+    # was sent to (aliasdesk.services.verification), so it must not be guessable.
+    token = secrets.token_hex(16)
+    ref = "aliasdesk" if private else ticket.ref if ticket is not None else "admin"
     delivery = Delivery(
         ticket_id=ticket.id if ticket is not None else None,
         kind=kind,

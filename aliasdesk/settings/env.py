@@ -35,12 +35,20 @@ FALSE_WORDS = ("0", "false", "no", "off")
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BROKER_NAMESPACE = "dramatiq"  # Dramatiq's own prefix for its Redis keys
 TEMPLATE_DIR = shipped.template_dir()  # the checkout's templates/email, or the copy in the package
+MAX_MAIL_BYTES = 50 * 1024 * 1024
+MIN_MAIL_BYTES = 64 * 1024
+"""Below this even an ordinary request with a signature logo would be held back."""
+MAX_MAIL_CEILING = 2**31 - 1
+"""A mail is held in memory whole while it is taken in: beyond 2 GiB that is no longer a
+helpdesk's mail, whatever the server accepted."""
 
 # Ports implied by the security mode when none is given (RFC 8314 for implicit TLS).
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+_AUTHSERV = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _BROKER_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
@@ -77,8 +85,11 @@ class Settings:
     oauth_refresh_token: str | None = None  # None: the client-credentials grant
     oauth_scope: str | None = None
     max_attachment_bytes: int = 25 * 1024 * 1024
+    outside_mail_per_minute: int = 120  # automatic mail to outside addresses; 0: no limit
+    max_mail_bytes: int = MAX_MAIL_BYTES  # larger mail is held in the mailbox, not fetched
     template_dir: Path = TEMPLATE_DIR
     require_authentication_results: bool = False
+    authserv_id: str | None = None  # the receiving server whose Authentication-Results count
     instance_id: str = "aliasdesk"
     log_level: str = "INFO"
     metrics_port: int | None = None
@@ -202,17 +213,36 @@ class _Reader:
             oauth_refresh_token=self.raw("OAUTH_REFRESH_TOKEN"),
             oauth_scope=self.raw("OAUTH_SCOPE"),
             max_attachment_bytes=self.get("MAX_ATTACHMENT_BYTES", _integer(0, 2**40), 25 << 20),
+            outside_mail_per_minute=self.get(
+                "OUTSIDE_MAIL_PER_MINUTE", _integer(0, 1_000_000), 120
+            ),
+            max_mail_bytes=self.get(
+                "MAX_MAIL_BYTES", _integer(MIN_MAIL_BYTES, MAX_MAIL_CEILING), MAX_MAIL_BYTES
+            ),
             template_dir=self.get("TEMPLATE_DIR", Path, TEMPLATE_DIR),
             require_authentication_results=self.get("REQUIRE_AUTH_RESULTS", _boolean, False),
+            authserv_id=self.get("AUTHSERV_ID", _authserv_id, None),
             instance_id=self.get("INSTANCE_ID", _instance_id, "aliasdesk"),
             log_level=self.get("LOG_LEVEL", _log_level, "INFO"),
             metrics_port=self.get("METRICS_PORT", port, None),
         )
         self._check_oauth(settings)
         self._check_broker_namespace(settings)
+        self._check_authentication(settings)
         if self.errors:
             raise SettingsError(self.errors)
         return settings
+
+    def _check_authentication(self, settings: Settings) -> None:
+        """Requiring Authentication-Results without naming the server that writes them would
+        silently refuse every member's mail; say so at start-up instead."""
+        if settings.require_authentication_results and not settings.authserv_id:
+            self.error(
+                "REQUIRE_AUTH_RESULTS",
+                "needs ALIASDESK_AUTHSERV_ID (the authserv-id your receiving server writes "
+                "into Authentication-Results, e.g. mx.example.com); without it no member's "
+                "mail could ever be verified",
+            )
 
     def _check_broker_namespace(self, settings: Settings) -> None:
         """A namespace is the prefix of Dramatiq's Redis keys; RabbitMQ has no such thing.
@@ -318,6 +348,14 @@ def _broker_url(value: str) -> str:
 def _instance_id(value: str) -> str:
     if not _INSTANCE_ID.fullmatch(value):
         raise ValueError("must be 1 to 64 letters, digits, dots, dashes or underscores")
+    return value
+
+
+def _authserv_id(value: str) -> str:
+    """An authserv-id is a host name such as mx.example.com (RFC 8601 §2.5)."""
+    value = value.strip().rstrip(".").lower()
+    if not _AUTHSERV.fullmatch(value):
+        raise ValueError(f'must be a host name such as mx.example.com, got "{value}"')
     return value
 
 

@@ -12,10 +12,13 @@ from aliasdesk.runtime import Runtime
 from tests.support.harness import runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
+AUTHSERV_ID = "mx.example.com"
+"""The receiving server the pipeline tests trust for Authentication-Results."""
+
 
 @pytest.fixture
 def runtime(database_url: str, smtp: ScriptedSmtpServer) -> Iterator[Runtime]:
-    rt = runtime_for(database_url, smtp.port)
+    rt = runtime_for(database_url, smtp.port, authserv_id=AUTHSERV_ID)
     yield rt
     rt.close()
 

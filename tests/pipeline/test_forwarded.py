@@ -1,4 +1,5 @@
-"""A request a colleague forwarded belongs to the person who wrote it."""
+"""A request a verified colleague forwarded belongs to the person who wrote it; any other
+forward is the forwarder's own request (CONTRACT §5)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ To: Alice Archer <alice@example.com>
 Hello, which form do I need for parental leave from June?
 """
 
+VERIFIED = {"Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"}
+"""What the receiving server (ALIASDESK_AUTHSERV_ID in the pipeline tests) writes."""
+
 OUTLOOK_FORWARD = """Please handle.
 
 -----Original Message-----
@@ -37,7 +41,7 @@ def test_a_members_forward_opens_the_ticket_for_the_original_sender(
     runtime: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
     raw = build_mail("Alice Archer <alice@example.com>", "hr@example.com", "Fwd: Parental leave",
-                     GMAIL_FORWARD)  # fmt: skip
+                     GMAIL_FORWARD, headers=VERIFIED)  # fmt: skip
     assert step(runtime, raw) == "new_ticket"
     view = shown(runtime)
     assert (view["requester"], view["subject"]) == ("dave@example.com", "Parental leave")
@@ -56,7 +60,7 @@ def test_an_outlook_forward_names_the_sender_in_brackets(
     runtime: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
     raw = build_mail("carol@example.com", "hr@example.com", "FW: Payslip question",
-                     OUTLOOK_FORWARD)  # fmt: skip
+                     OUTLOOK_FORWARD, headers=VERIFIED)  # fmt: skip
     step(runtime, raw)
     view = shown(runtime)
     assert (view["requester"], view["subject"]) == ("dave@example.com", "Payslip question")
@@ -79,6 +83,7 @@ def test_an_attached_original_is_read_from_its_own_headers(
         "Fwd: Broken chair",
     )
     outer["Message-ID"] = email.utils.make_msgid(domain="example.com")
+    outer["Authentication-Results"] = VERIFIED["Authentication-Results"]
     outer.set_content("Forwarding this one to you.")
     outer.add_attachment(original)
     step(runtime, outer.as_bytes())
@@ -114,3 +119,41 @@ def test_a_members_own_mail_with_history_stays_theirs(
     step(runtime, raw)
     assert shown(runtime)["requester"] == "carol@example.com"
     assert mails_to(smtp, "dave@example.com") == []
+
+
+PHISHING_FORWARD = """Please have a look.
+
+---------- Forwarded message ---------
+From: Victim <victim@outside.example>
+Subject: Your account will be closed
+
+Sign in at https://evil.example/login to keep your account.
+"""
+
+
+def test_a_forged_members_forward_is_the_forwarders_own_request(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """A forged From of a member must not make an alias write to someone the forger
+    chose, with words the forger chose: without the receiving server's DMARC pass the
+    forward is the "member's" own request, and the victim hears nothing."""
+    forged_pass = {"Authentication-Results": "mx.evil.example; dmarc=pass header.from=example.com"}
+    for headers in (
+        {},
+        forged_pass,
+        {
+            "Authentication-Results": "mx.example.com; spf=pass "
+            "smtp.mailfrom=example.com; dmarc=fail header.from=example.com"
+        },
+    ):
+        raw = build_mail("Carol <carol@example.com>", "it@example.com",
+                         "Fwd: Your account will be closed", PHISHING_FORWARD, headers=headers)  # fmt: skip
+        assert step(runtime, raw) == "new_ticket"
+    assert mails_to(smtp, "victim@outside.example") == []
+    with runtime.db.reader() as session:
+        from sqlalchemy import select
+
+        from aliasdesk.db.models import Ticket
+
+        requesters = set(session.scalars(select(Ticket.requester)))
+    assert requesters == {"carol@example.com"}

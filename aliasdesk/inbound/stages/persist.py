@@ -1,8 +1,10 @@
 """Stage 6: write the ticket or the update, and the outbox jobs, in the caller's transaction.
 
 A reply to a closed ticket from its requester is either a rating or a new request (a new
-ticket that links the closed one); a department member's mail to a closed ticket is still
-an answer on it. A request a member forwarded is opened for the person who wrote it.
+ticket that links the closed one); a verified department member's mail to a closed ticket
+is still an answer on it; anyone else's opens a new ticket under their own subject (the
+link is for the department to see, never named to them). A request a verified member
+forwarded is opened for the person who wrote it; any other forward is the forwarder's own.
 """
 
 from __future__ import annotations
@@ -11,26 +13,25 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from aliasdesk.db.bulk import buffer_of
-from aliasdesk.db.models import Delivery, Ticket
+from aliasdesk.db.models import Ticket, Watcher
+from aliasdesk.domain.sla_clock import history_moment
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
 from aliasdesk.services.conversation import apply_reply, try_record_feedback
 from aliasdesk.services.tickets import (
     NewTicket,
     Requester,
-    add_event,
     add_first_event,
     add_first_message,
-    add_message,
     link_both_ways,
     link_tickets,
     open_ticket,
 )
+from aliasdesk.services.verification import check_sender
 
 NAME = "persist"
+NO_SUBJECT = "(no subject)"
 
 
 def run(ctx: InboundContext) -> None:
@@ -38,17 +39,17 @@ def run(ctx: InboundContext) -> None:
         _describe_dry_run(ctx)
         return
     now = ctx.now or datetime.now(UTC)
-    if ctx.outcome == "update_ticket" and ctx.bounce_delivery_ids:
-        _record_bounce(ctx, now)
-        return
+    if not ctx.settings.send_mail:  # imported history keeps the dates it was written on
+        now = history_moment(ctx.mail.date, now)
     if ctx.done:
         return
     if ctx.thread is not None and ctx.thread.ticket_id is not None:
         ticket = ctx.session.get(Ticket, ctx.thread.ticket_id)
         assert ticket is not None
         sender = ctx.mail.from_.address if ctx.mail.from_ else ""
-        if not ctx.thread.closed or ctx.config.is_member(sender, ticket.department):
-            _reply(ctx, ticket, now)
+        verified = _verified_member(ctx, ticket, sender)
+        if not ctx.thread.closed or verified:
+            _reply(ctx, ticket, now, verified)
             return
         if try_record_feedback(ctx.session, ticket, ctx.mail, ctx.inbound_id, now):
             _settle(ctx, [ticket], "update_ticket", f"feedback {ticket.rating}/5 on {ticket.ref}")
@@ -56,7 +57,24 @@ def run(ctx: InboundContext) -> None:
     _open(ctx, now)
 
 
-def _reply(ctx: InboundContext, ticket: Ticket, now: datetime) -> None:
+def _verified_member(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
+    """Whether the mail is from a member of the ticket's department and shown to be theirs."""
+    if not ctx.config.is_member(sender, ticket.department):
+        return False
+    check = check_sender(
+        ctx.session,
+        ctx.mail,
+        sender,
+        ticket_id=ticket.id,
+        authserv_id=ctx.settings.authserv_id,
+        require_auth_results=ctx.settings.require_authentication_results,
+    )
+    verdict = "verified" if check.verified else "NOT verified, handled as an outsider's mail"
+    ctx.note(NAME, f"{sender} is a member of {ticket.department}: {verdict} ({check.how})")
+    return check.verified
+
+
+def _reply(ctx: InboundContext, ticket: Ticket, now: datetime, verified: bool) -> None:
     assert ctx.session is not None
     result = apply_reply(
         ctx.session,
@@ -65,6 +83,7 @@ def _reply(ctx: InboundContext, ticket: Ticket, now: datetime) -> None:
         config=ctx.config,
         inbound_id=ctx.inbound_id,
         now=now,
+        verified=verified,
         require_authentication=ctx.settings.require_authentication_results,
     )
     for line in result.applied:
@@ -119,11 +138,13 @@ def _requester(ctx: InboundContext, closed: Ticket | None) -> tuple[Requester | 
     if closed is not None:
         # The old tag must not stay in the subject: replies would thread to the closed one.
         subject = re.sub(r"\[\s*" + re.escape(closed.ref) + r"\s*\]", " ", mail.subject, flags=re.I)
-        subject = " ".join(without_forward_prefix(subject).split()) or closed.subject
+        subject = " ".join(without_forward_prefix(subject).split())
+        if not subject:  # only its own people may see the closed ticket's subject
+            subject = closed.subject if _belongs_to(ctx, closed, sender) else NO_SUBJECT
         name = mail.from_.name if mail.from_ else ""
         return Requester(sender, name, subject=subject), mail.text, ""
-    if not ctx.config.departments_of_member(sender):
-        return None, mail.text, ""  # only staff pass requests on; others ask for themselves
+    if not _verified_forwarder(ctx, sender):
+        return None, mail.text, ""  # only verified staff pass requests on
     forwarded = find_forwarded(mail.text, mail.subject, ctx.raw)
     if forwarded is None or forwarded.sender in {sender, *ctx.config.all_aliases()}:
         return None, mail.text, ""
@@ -136,6 +157,30 @@ def _requester(ctx: InboundContext, closed: Ticket | None) -> tuple[Requester | 
         opened_by=sender,
     )
     return requester, forwarded.text or mail.text, forwarded.note
+
+
+def _belongs_to(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
+    """The ticket's requester or one of its watchers."""
+    assert ctx.session is not None
+    return sender == ticket.requester or (ctx.session.get(Watcher, (ticket.id, sender)) is not None)
+
+
+def _verified_forwarder(ctx: InboundContext, sender: str) -> bool:
+    """A forward opens a ticket for the forwarded sender only from a verified member:
+    anyone else could name a victim in a forged forward and have an alias mail them."""
+    if not ctx.config.departments_of_member(sender):
+        return False
+    check = check_sender(
+        ctx.session,
+        ctx.mail,
+        sender,
+        ticket_id=None,
+        authserv_id=ctx.settings.authserv_id,
+        require_auth_results=True,  # a forward answers none of our mail: only DMARC counts
+    )
+    if not check.verified:
+        ctx.note(NAME, f"{sender} is a member but not verified ({check.how}): not a forward")
+    return check.verified
 
 
 def _forwarders_note(
@@ -157,38 +202,6 @@ def _forwarders_note(
     add_first_event(
         buffer, ticket, "note", forwarder, "note from the colleague who forwarded it", now
     )
-
-
-def _record_bounce(ctx: InboundContext, now: datetime) -> None:
-    """A report that our mail failed: mark the delivery and tell the ticket (internally)."""
-    assert ctx.session is not None
-    tickets: list[Ticket] = []
-    for delivery in ctx.session.scalars(
-        select(Delivery).where(Delivery.id.in_(ctx.bounce_delivery_ids))
-    ):
-        delivery.state = "failed"
-        delivery.last_error = f"bounced: {ctx.mail.subject[:200]}"
-        ticket = ctx.session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
-        if ticket is not None and ticket not in tickets:
-            add_message(
-                ctx.session,
-                ticket,
-                ctx.mail,
-                text=ctx.mail.text[:20000],
-                internal=True,
-                inbound_id=ctx.inbound_id,
-                now=now,
-            )
-            add_event(
-                ctx.session,
-                ticket,
-                "note",
-                "mailer-daemon",
-                f"delivery of {delivery.kind} to {delivery.recipient} failed",
-                now,
-            )
-            tickets.append(ticket)
-    ctx.ticket_refs = [t.ref for t in tickets]
 
 
 def _settle(

@@ -1,0 +1,100 @@
+"""Answers to mail that did not count: what a forger's victim or a stranger is told.
+
+Both are written so that the mail itself cannot be turned into a weapon: the real member
+hears at most once per ticket an hour that mail in their name was not applied (so a
+forger cannot flood them with it), and a stranger gets at most one neutral answer per
+ticket a day, under their own subject, threaded to their own mail, naming nothing of the
+ticket (CONTRACT §5: outsiders learn nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import Ticket
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.mail.addresses import is_noreply
+from aliasdesk.mail.model import ParsedMail
+from aliasdesk.services.notifications import queue_notification, sent_recently
+from aliasdesk.services.tickets import department_sender
+
+MEMBER_NOTICE_EVERY = timedelta(hours=1)
+"""A member hears at most this often per ticket that mail in their name was not applied."""
+STRANGER_NOTICE_EVERY = timedelta(days=1)
+"""Someone outside a ticket gets at most one answer per ticket this often."""
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """The mail that did not count, and where it landed."""
+
+    ticket: Ticket
+    mail: ParsedMail
+    config: RoutingConfig
+    cause: str
+    now: datetime
+
+    @property
+    def sender(self) -> str:
+        return self.mail.from_.address if self.mail.from_ else ""
+
+    @property
+    def domain(self) -> str:
+        return self.config.domains[0] if self.config.domains else "aliasdesk.invalid"
+
+
+def tell_member_unverified(
+    session: Session, facts: NoticeFacts, refused: list[str], strict: bool
+) -> None:
+    """Tell the member whose address the mail carried that it changed nothing, and how to
+    make their own mail count (answer our mail, or DMARC via the receiving server)."""
+    member, ticket = facts.sender, facts.ticket
+    since = facts.now - MEMBER_NOTICE_EVERY
+    if not member or sent_recently(session, ticket, "unverified_member", member, since):
+        return
+    queue_notification(
+        session,
+        kind="unverified_member",
+        recipient=member,
+        sender=department_sender(ticket, facts.config),
+        cause=facts.cause,
+        now=facts.now,
+        ticket=ticket,
+        context={
+            "refused": [line.partition(":")[0] for line in refused][:10],
+            "their_subject": facts.mail.subject[:200],
+            "strict": strict,
+        },
+        domain=facts.domain,
+    )
+
+
+def tell_stranger(session: Session, facts: NoticeFacts, commands: list[str]) -> None:
+    """Someone outside the ticket wrote commands: say they were passed on, not applied."""
+    stranger, ticket = facts.sender, facts.ticket
+    if not stranger or is_noreply(stranger):
+        return
+    since = facts.now - STRANGER_NOTICE_EVERY
+    if sent_recently(session, ticket, "outside_notice", stranger, since):
+        return
+    queue_notification(
+        session,
+        kind="outside_notice",
+        recipient=stranger,
+        sender=department_sender(ticket, facts.config),
+        cause=facts.cause,
+        now=facts.now,
+        ticket=ticket,
+        context={
+            "their_subject": facts.mail.subject[:200],
+            "their_message_id": facts.mail.message_id,
+            "their_name": facts.mail.from_.name if facts.mail.from_ else "",
+            "commands": [command[:100] for command in commands][:10],
+        },
+        domain=facts.domain,
+        outside=not facts.config.is_staff(stranger),
+        private=True,
+    )
