@@ -12,6 +12,7 @@ import dramatiq
 
 from aliasdesk.relay import Dispatch, drain, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.takeover import Watch, watching
 from aliasdesk.services.delivery import render_failures
 from gateway.imap import ImapConfig
 from gateway.poller import MailboxPoller
@@ -76,6 +77,9 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
     poller = make_poller(runtime, intake)
     dispatch, broker = broker_dispatch(runtime)
     worker = None
+    # First a takeover pass: ``run --once`` after a crash also finishes what the dead held.
+    watch = Watch(runtime.db)
+    watch.start()
     if broker is not None:
         from worker.process import start_dramatiq_worker
 
@@ -96,6 +100,7 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
             relay.join(timeout=5)
         return 0
     finally:
+        watch.stop()
         if worker is not None:
             worker.stop()
 
@@ -123,7 +128,7 @@ def run_gateway(runtime: Runtime, stop: threading.Event) -> int:
     relay = threading.Thread(
         target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
     )
-    with _metrics(runtime):
+    with watching(runtime.db), _metrics(runtime):
         relay.start()
         make_poller(runtime, Intake(runtime)).run_forever(stop)
         relay.join(timeout=5)

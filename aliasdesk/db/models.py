@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -247,6 +248,9 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     available_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(Stamp())
+    # The process answering for a published job (the relay, then the worker running it),
+    # "host:pid:start" as in the holders table; a dead one's jobs are published again.
+    holder: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(Stamp())
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -268,6 +272,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("cause", "kind", "recipient", name="uq_deliveries_cause"),
         Index("ix_deliveries_recipient_at", "recipient", "created_at"),
+        Index("ix_deliveries_state_holder", "state", "holder"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -284,10 +289,28 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_at: Mapped[datetime | None] = mapped_column(Stamp())
+    # The process sending it ("host:pid:start"); a dead one's claim is taken over at once.
+    holder: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[datetime | None] = mapped_column(Stamp())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     dismissed_at: Mapped[datetime | None] = mapped_column(Stamp())  # failure dealt with
+
+
+class Holder(Base):
+    """A live process that may hold claims, and when it last said so (its heartbeat).
+
+    Claims on this host are judged by the process table (pid and start time); claims of
+    processes on other hosts by how fresh this row is.
+    """
+
+    __tablename__ = "holders"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    started: Mapped[float] = mapped_column(Float)
+    beat_at: Mapped[datetime] = mapped_column(Stamp())
 
 
 class SlaTimer(Base):

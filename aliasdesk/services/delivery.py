@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +32,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
+from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import render_delivery
 from aliasdesk.services.tickets import add_event
 
@@ -46,7 +46,6 @@ MAX_BACKOFF = timedelta(minutes=10)
 # before a mail is given up (and recorded as failed on its ticket).
 DEFAULT_MAX_ATTEMPTS = 300
 MAX_ATTEMPTS_VARIABLE = "ALIASDESK_MAX_DELIVERY_ATTEMPTS"
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 NOT_RENDERED = "cannot render the mail"
 """Recorded for a mail a template failed to render: the installation's fault, not the mail's."""
 NOT_BUILT = "cannot build the mail"
@@ -110,7 +109,9 @@ def claim(
     """Take the delivery for this worker (committed), rendering it on first claim.
 
     ``claimed_by`` gets a token unique to this claim, so the outcome is only recorded
-    by the worker that still holds it (see :func:`_transient`).
+    by the worker that still holds it (see :func:`_transient`); ``holder`` names this
+    process, so that its claim is taken over as soon as it is known to be dead
+    (:mod:`aliasdesk.services.takeover`) rather than after the lease.
     """
     with db.unit_of_work() as session:
         return claim_in(session, delivery_id, config, renderer, instance_id, now)
@@ -125,7 +126,8 @@ def claim_in(
     now: datetime,
 ) -> Delivery | None:
     """The claim inside the caller's transaction; the row comes back detached."""
-    token = f"{WORKER_NAME}:{secrets.token_hex(4)}"
+    holder = this_holder().name
+    token = f"{holder}:{secrets.token_hex(4)}"
     claimed = session.execute(
         update(Delivery)
         .where(
@@ -139,6 +141,7 @@ def claim_in(
             state="sending",
             claimed_by=token,
             claimed_at=now,
+            holder=holder,
             attempts=Delivery.attempts + 1,
         )
         .execution_options(synchronize_session=False)
@@ -231,7 +234,12 @@ def not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
             session.execute(
                 update(Job)
                 .where(Job.delivery_id == delivery_id, Job.state != "done")
-                .values(state="pending", published_at=None, available_at=now + claim_lease())
+                .values(
+                    state="pending",
+                    published_at=None,
+                    holder=None,
+                    available_at=now + claim_lease(),
+                )
             )
     return DeliveryOutcome(state, "claimed by another worker" if state == "sending" else state)
 
@@ -311,9 +319,9 @@ def transient(db: Database, delivery_id: int, token: str, error: str) -> Deliver
             )
         delay = backoff(delivery.attempts)
         delivery.state, delivery.last_error = "pending", error[:2000]
-        delivery.claimed_by, delivery.claimed_at = None, None
+        delivery.claimed_by, delivery.claimed_at, delivery.holder = None, None, None
         for job in session.query(Job).filter(Job.delivery_id == delivery_id, Job.state != "done"):
-            job.state, job.published_at = "pending", None
+            job.state, job.published_at, job.holder = "pending", None, None
             job.available_at = now + delay
             job.last_error = error[:2000]
     log.warning(

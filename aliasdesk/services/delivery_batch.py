@@ -24,7 +24,6 @@ from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
 from aliasdesk.services.delivery import (
-    WORKER_NAME,
     DeliveryOutcome,
     MailSender,
     build_problem,
@@ -35,6 +34,7 @@ from aliasdesk.services.delivery import (
     transient,
     unrenderable,
 )
+from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import preload_first_texts, render_delivery
 
 BUILD_ERRORS = (TemplateError, ComposeError, ValueError)
@@ -50,9 +50,12 @@ def claim_many(
 ) -> tuple[list[Delivery], dict[int, str]]:
     """Claim what is free (pending, or a stale claim) and build the mails not built yet.
 
+    The claims name this process as their holder, like :func:`delivery.claim_in`.
+
     Returns the claimed rows (detached) and, separately, the ones that cannot be built.
     """
-    token = f"{WORKER_NAME}:{secrets.token_hex(4)}"
+    holder = this_holder().name
+    token = f"{holder}:{secrets.token_hex(4)}"
     statement = (
         update(Delivery)
         .where(
@@ -62,7 +65,13 @@ def claim_many(
                 and_(Delivery.state == "sending", Delivery.claimed_at < now - claim_lease()),
             ),
         )
-        .values(state="sending", claimed_by=token, claimed_at=now, attempts=Delivery.attempts + 1)
+        .values(
+            state="sending",
+            claimed_by=token,
+            claimed_at=now,
+            holder=holder,
+            attempts=Delivery.attempts + 1,
+        )
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
