@@ -146,9 +146,11 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed: Installe
 
 
 def test_demo_runs_from_an_empty_folder(installed: Installed) -> None:
+    empty = installed.workdir / "demo"
+    empty.mkdir()
     result = subprocess.run(
         [installed.aliasdesk, "demo"],
-        cwd=installed.workdir,
+        cwd=empty,
         env=_clean_env(),
         capture_output=True,
         text=True,
@@ -158,7 +160,7 @@ def test_demo_runs_from_an_empty_folder(installed: Installed) -> None:
     assert "template not found" not in result.stdout + result.stderr
     acknowledgements = [line for line in result.stdout.splitlines() if "acknowledgement" in line]
     assert len(acknowledgements) >= 3, result.stdout
-    assert not list(installed.workdir.iterdir()), "the demo leaves nothing behind"
+    assert not list(empty.iterdir()), "the demo leaves nothing behind"
 
 
 def test_run_once_acknowledges_mail_with_the_packaged_templates(
