@@ -10,18 +10,15 @@ from collections.abc import Callable
 from types import ModuleType
 
 from aliasdesk.inbound.context import InboundContext
-from aliasdesk.inbound.stages import dedupe, loops, parse, persist, route, thread
+from aliasdesk.inbound.stages import bounce, dedupe, loops, parse, persist, route, thread
 
-STAGES: tuple[ModuleType, ...] = (parse, dedupe, loops, thread, route, persist)
+STAGES: tuple[ModuleType, ...] = (parse, dedupe, loops, bounce, thread, route, persist)
 
 
 def run_pipeline(ctx: InboundContext) -> InboundContext:
-    """Run every stage in order; a stage that settles the outcome ends the run.
-
-    The persist stage still runs after ``loops`` settled a bounce, since it records it.
-    """
+    """Run every stage in order; a stage that settles the outcome ends the run."""
     for stage in STAGES:
-        if ctx.done and not (stage is persist and ctx.bounce_delivery_ids):
+        if ctx.done:
             break
         runner: Callable[[InboundContext], None] = stage.run
         runner(ctx)

@@ -236,6 +236,19 @@ class EscalationContext(TicketMailContext):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RequesterUnreachableContext(TicketMailContext):
+    """Sent to the owner (or the department) when mail to the requester came back for good:
+    nothing sent on the ticket reaches them until someone finds another way."""
+
+    failed_address: str
+    failed_mail: str
+    """Which mail came back, in words ("the acknowledgement")."""
+    delivery_status: str = ""
+    """The RFC 3463 code the report gave (5.1.1), or empty."""
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class QuarantineAlertContext:
     """Sent to the admins when a mail could not be turned into work. Not about a ticket."""
 
@@ -279,6 +292,7 @@ KINDS: dict[str, type[MailContext]] = {
     "feedback_request": FeedbackRequestContext,
     "sla_warning": SlaWarningContext,
     "escalation": EscalationContext,
+    "requester_unreachable": RequesterUnreachableContext,
     "quarantine_alert": QuarantineAlertContext,
     "routing_refused": RoutingRefusedContext,
 }

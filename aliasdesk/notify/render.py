@@ -31,6 +31,7 @@ from aliasdesk.notify.kinds import (
     MailContext,
     QuarantineAlertContext,
     ReplyRelayContext,
+    RequesterUnreachableContext,
     RoutingRefusedContext,
     SlaWarningContext,
     StatusUpdateContext,
@@ -332,6 +333,14 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
             target="resolution",
             due_at=due,
             overdue_by=timedelta(hours=2, minutes=10),
+        )
+    if kind == "requester_unreachable":
+        return RequesterUnreachableContext(
+            **base,
+            failed_address="dave@example.com",
+            failed_mail="the acknowledgement",
+            delivery_status="5.1.1",
+            diagnostic="550 5.1.1 <dave@example.com>: Recipient address rejected: User unknown",
         )
     if kind == "quarantine_alert":
         return QuarantineAlertContext(

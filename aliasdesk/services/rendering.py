@@ -24,6 +24,7 @@ from aliasdesk.notify.kinds import (
 )
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.alerts import ADMIN_KINDS, admin_context
+from aliasdesk.services.bounces import NOTICE, NOTICE_FACTS
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
@@ -169,6 +170,8 @@ def build_context(
             values["remaining"] = max(due - datetime.now(UTC), timedelta())
         else:
             values["overdue_by"] = max(datetime.now(UTC) - due, timedelta())
+    elif kind == NOTICE:
+        values.update({key: str(facts.get(key) or "") for key in NOTICE_FACTS})
     context_type = KINDS[kind]
     context = context_type(**values)
     assert isinstance(context, TicketMailContext)
