@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from aliasdesk.db.models import InboundMail
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import InboundContext, PipelineSettings
@@ -21,6 +23,7 @@ ACTIONS = {
 def explain(raw: bytes, config: RoutingConfig, db: Database | None) -> dict[str, Any]:
     """What would happen to ``raw`` and why; reads the database (threading, dedupe) only."""
     settings = PipelineSettings()
+    earlier: InboundMail | None = None
     if db is None:
         ctx = run_pipeline(
             InboundContext(raw=raw, config=config, settings=settings, session=None, dry_run=True)
@@ -32,6 +35,15 @@ def explain(raw: bytes, config: RoutingConfig, db: Database | None) -> dict[str,
                     raw=raw, config=config, settings=settings, session=session, dry_run=True
                 )
             )
+            if ctx.duplicate_of is not None:
+                earlier = session.get(InboundMail, ctx.duplicate_of)
+    result = _answer(ctx)
+    if earlier is not None:
+        _as_duplicate(result, earlier)
+    return result
+
+
+def _answer(ctx: InboundContext) -> dict[str, Any]:
     decision = ctx.decision
     departments = list(decision.departments) if decision else []
     if ctx.thread is not None and ctx.thread.ref and not ctx.thread.closed:
@@ -46,5 +58,21 @@ def explain(raw: bytes, config: RoutingConfig, db: Database | None) -> dict[str,
         else (ctx.thread.ref if ctx.thread and not ctx.thread.closed else None),
         "rule": decision.rule if decision else None,
         "reason": ctx.reason,
+        "duplicate_of": None,
         "trace": list(ctx.trace),
     }
+
+
+def _as_duplicate(result: dict[str, Any], earlier: InboundMail) -> None:
+    """Fetched again, the mail would only be logged as a duplicate: that is the action.
+    The routing keys still say how today's rules route it, and the reason what became
+    of it the first time."""
+    refs: list[str] = json.loads(earlier.ticket_refs or "[]")
+    first = f"{earlier.outcome or 'waiting'}{' ' + ', '.join(refs) if refs else ''}"
+    result["reason"] = (
+        f"already taken in as mail #{earlier.id} ({first}): a new copy is logged as a "
+        f"duplicate and changes nothing; if it were new: {result['action']}, {result['reason']}"
+    )
+    result["action"] = "ignore"
+    result["duplicate_of"] = earlier.id
+    result["ticket"] = refs[0] if refs else result["ticket"]

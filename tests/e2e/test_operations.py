@@ -14,7 +14,6 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, Job
 from aliasdesk.runtime import Runtime
 from tests.e2e.test_cli import cli
-from tests.support.backends import database_url, postgres_url, sqlite_url  # noqa: F401
 from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
@@ -30,7 +29,7 @@ def refusing_smtp() -> Iterator[ScriptedSmtpServer]:
 
 @pytest.fixture
 def failed_delivery(
-    database_url: str,  # noqa: F811
+    database_url: str,
     refusing_smtp: ScriptedSmtpServer,
 ) -> Iterator[tuple[Runtime, dict[str, str]]]:
     """A helpdesk whose acknowledgement to the requester was refused for good."""
@@ -101,7 +100,7 @@ def test_dismissed_delivery_stays_listed_but_is_no_problem(
 
 
 def test_quarantine_dismiss_keeps_the_mail_and_clears_status(
-    database_url: str,  # noqa: F811
+    database_url: str,
 ) -> None:
     env = {"ALIASDESK_DATABASE_URL": database_url, "ALIASDESK_ROUTING_FILE": str(ROUTING)}
     with ScriptedSmtpServer() as smtp:
@@ -156,7 +155,7 @@ def test_read_commands_refuse_a_database_without_schema(tmp_path: Path) -> None:
 
 
 def test_missing_postgres_database_masks_the_password_and_says_how_to_create_it(
-    postgres_url: str,  # noqa: F811 (only to need PostgreSQL, failing in CI without it)
+    postgres_url: str,  # only to need PostgreSQL: in CI its absence fails the test
 ) -> None:
     url = "postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/aliasdesk_never_created"
     env = {"ALIASDESK_DATABASE_URL": url}
@@ -173,3 +172,25 @@ def test_missing_postgres_database_masks_the_password_and_says_how_to_create_it(
 def test_bad_database_setting_is_a_configuration_error() -> None:
     result = cli("status", env={"ALIASDESK_DATABASE_URL": "aliasdesk.db"})
     assert result.returncode == 2 and "ALIASDESK_DATABASE_URL" in result.stderr
+
+
+def test_explain_on_a_mail_already_taken_in_shows_its_routing(
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    env = {"ALIASDESK_DATABASE_URL": database_url, "ALIASDESK_ROUTING_FILE": str(ROUTING)}
+    raw = build_mail(subject="Payroll question for March", message_id="<march@example.com>")
+    with ScriptedSmtpServer() as smtp:
+        runtime = runtime_for(database_url, smtp.port)
+        [taken] = feed(runtime, raw)
+        runtime.close()
+    mail = tmp_path / "march.eml"
+    mail.write_bytes(raw)
+    result = run_json("rules", "explain", str(mail), env=env)
+    assert result["action"] == "ignore" and result["duplicate_of"] == taken.inbound_id
+    assert result["departments"] == ["FIN"] and result["rule"] == "payroll goes to Finance"
+    assert result["ticket"] == "FIN-1" and "duplicate" in result["reason"]
+    assert any(line.startswith("route:") for line in result["trace"])
+    human = cli("rules", "explain", str(mail), env=env)
+    assert human.returncode == 0 and f"mail #{taken.inbound_id}" in human.stdout
+    assert "FIN" in human.stdout

@@ -86,6 +86,11 @@ def run(ctx: InboundContext) -> None:
     if earlier is not None and earlier != ctx.inbound_id:
         ctx.duplicate_of = earlier
         ctx.note(NAME, f"key {key} already processed as mail #{earlier}")
+        if ctx.dry_run:
+            # ``rules explain`` on a mail already taken in: the admin still wants to see
+            # how it is routed, so the dry run goes on and explain reports the duplicate.
+            ctx.note(NAME, "dry run: going on to show how it would be routed if new")
+            return
         ctx.finish("duplicate", f"same message as mail #{earlier}")
         return
     ctx.note(NAME, f"key {key} is new")
