@@ -126,7 +126,8 @@ def test_a_ticket_worked_entirely_by_mail(
             DAVE, "hr@example.com", "Re: [HR-1] Parental leave", "Thanks! Where do I send it?"
         )
     )
-    assert "Where do I send it" in _text(_to(sent, "alice@example.com")[0])
+    [question] = _to(sent, "alice@example.com")
+    assert "Where do I send it" in _text(question)
 
     sent = talk.mail(
         build_mail(
@@ -134,6 +135,7 @@ def test_a_ticket_worked_entirely_by_mail(
             "hr@example.com",
             "Re: [HR-1] Parental leave",
             "#resolve\nSend it to HR by internal mail.",
+            headers={"In-Reply-To": str(question["Message-ID"])},
         )
     )
     kinds = sorted(m["Subject"] for m in _to(sent, "dave@example.com"))

@@ -27,6 +27,8 @@ from tests.support.smtp_script import ScriptedSmtpServer
 
 HR_TEAM = ["alice@example.com", "bob@example.com"]
 ADMIN = "ops@example.com"
+VERIFIED = {"Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"}
+"""A member's mail as the receiving server the pipeline tests trust vouches for it."""
 FIRST_RESPONSE = timedelta(hours=4)  # HR in config/routing.yaml
 TARGETS = {"first_response": FIRST_RESPONSE, "resolution": timedelta(days=3)}
 
@@ -113,6 +115,7 @@ def test_no_warning_or_escalation_once_a_member_has_answered(
         to="hr@example.com",
         subject="Re: [HR-1] Parental leave",
         body="Form PL-2, I have sent it to you.",
+        headers=VERIFIED,
     )
     assert [r.outcome for r in feed(runtime, answer)] == ["update_ticket"]
     drain_jobs(runtime)
@@ -129,6 +132,7 @@ def test_nothing_fires_for_a_resolved_ticket(runtime: Runtime, smtp: ScriptedSmt
         to="hr@example.com",
         subject="Re: [HR-1] Parental leave",
         body="#resolve\nDone, see the intranet page.",
+        headers=VERIFIED,
     )
     feed(runtime, resolve)
     drain_jobs(runtime)
