@@ -122,9 +122,9 @@ def run_demo(*, serve: bool = False) -> int:
             )
             _say("\n1. A morning's mail arrives at the department aliases:")
             _tell(runtime, _wave(runtime, imap, first_wave()), sink)
-            hr_ref, hr_owner = _hr_ticket(runtime)
+            hr_ref, hr_owner, assignment = _hr_ticket(runtime)
             _say(f"\n2. {hr_owner} works {hr_ref} by replying from their own mail client:")
-            _tell(runtime, _wave(runtime, imap, second_wave(hr_ref, hr_owner)), sink)
+            _tell(runtime, _wave(runtime, imap, second_wave(hr_ref, hr_owner, assignment)), sink)
             _say("\n3. The requester answers the feedback request:")
             _tell(runtime, _wave(runtime, imap, third_wave(hr_ref)), sink)
             _summary(runtime)
@@ -136,11 +136,19 @@ def run_demo(*, serve: bool = False) -> int:
     return 0
 
 
-def _hr_ticket(runtime: Runtime) -> tuple[str, str]:
+def _hr_ticket(runtime: Runtime) -> tuple[str, str, str]:
+    """The HR request, its owner, and the assignment mail the owner will answer (answering
+    our own mail is what shows aliasdesk the reply really is the owner's)."""
     with runtime.db.reader() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.department == "HR").order_by(Ticket.id))
         assert ticket is not None and ticket.owner is not None, "the HR request has no owner"
-        return ticket.ref, ticket.owner
+        assignment = session.scalar(
+            select(Delivery.message_id).where(
+                Delivery.ticket_id == ticket.id, Delivery.recipient == ticket.owner
+            )
+        )
+        assert assignment is not None, "the HR owner got no assignment mail"
+        return ticket.ref, ticket.owner, assignment
 
 
 def _summary(runtime: Runtime) -> None:

@@ -85,8 +85,8 @@ def first_wave() -> list[tuple[str, bytes]]:
     ]
 
 
-def second_wave(hr_ref: str, hr_owner: str) -> list[tuple[str, bytes]]:
-    """The provider resolves by reply; then the requester rates the help."""
+def second_wave(hr_ref: str, hr_owner: str, answering: str) -> list[tuple[str, bytes]]:
+    """The provider resolves by replying to the assignment mail (``answering``)."""
     return [
         (
             f"{hr_owner} resolves {hr_ref} by reply",
@@ -96,7 +96,8 @@ def second_wave(hr_ref: str, hr_owner: str) -> list[tuple[str, bytes]]:
                 f"Re: [{hr_ref}] Parental leave: which form?",
                 "#resolve\n\nHi Dave, it is form HR-7 on the intranet; send it back to us signed.\n"
                 "\nOn Mon, Dave wrote:\n> my daughter is due in March\n",
-                extra="In-Reply-To: <demo-leave@example.com>\r\n",
+                extra=f"In-Reply-To: {answering}\r\nReferences: <demo-leave@example.com> "
+                f"{answering}\r\n",
             ),
         ),
     ]
