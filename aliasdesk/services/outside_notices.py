@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Ticket
+from aliasdesk.db.models import Delivery, Ticket
+from aliasdesk.db.txcache import cached_dict
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.mail.model import ParsedMail
@@ -23,6 +25,9 @@ from aliasdesk.services.tickets import department_sender
 
 MEMBER_NOTICE_EVERY = timedelta(hours=1)
 """A member hears at most this often per ticket that mail in their name was not applied."""
+MEMBER_NOTICES_PER_HOUR = 10
+"""And at most this many such notices an hour over all tickets: a forger writing to many
+tickets in a member's name must not bury the member in notices."""
 STRANGER_NOTICE_EVERY = timedelta(days=1)
 """Someone outside a ticket gets at most one answer per ticket this often."""
 
@@ -55,6 +60,12 @@ def tell_member_unverified(
     since = facts.now - MEMBER_NOTICE_EVERY
     if not member or sent_recently(session, ticket, "unverified_member", member, since):
         return
+    counts = cached_dict(session, "member_notice_counts")
+    if member not in counts:
+        counts[member] = _notices_within_the_hour(session, member, facts.now)
+    if counts[member] >= MEMBER_NOTICES_PER_HOUR:
+        return
+    counts[member] += 1
     queue_notification(
         session,
         kind="unverified_member",
@@ -70,6 +81,20 @@ def tell_member_unverified(
         },
         domain=facts.domain,
     )
+
+
+def _notices_within_the_hour(session: Session, member: str, now: datetime) -> int:
+    with session.no_autoflush:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.recipient == member,
+                Delivery.kind == "unverified_member",
+                Delivery.created_at >= now - timedelta(hours=1),
+            )
+        )
+    return int(count or 0)
 
 
 def tell_stranger(session: Session, facts: NoticeFacts, commands: list[str]) -> None:

@@ -257,3 +257,15 @@ def test_strict_sites_count_only_their_servers_dmarc_pass(
     view = shown(strict)
     assert (view["priority"], view["status"]) == ("urgent", "open")
     assert _kinds(smtp, "dave@example.com")[-1] == "reply_relay"
+
+
+def test_forgeries_on_many_tickets_bury_no_member_in_notices(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    feed(runtime, *[build_mail(DAVE, subject=f"request {i}") for i in range(12)])
+    drain_jobs(runtime)
+    feed(runtime, *[reply(ALICE, "#close", subject=f"[HR-{n}]") for n in range(1, 13)])
+    drain_jobs(runtime)
+    notices = [m for m in mails_to(smtp, "alice@example.com") if kind_of(m) == "unverified_member"]
+    assert len(notices) == 10
+    assert {shown(runtime, f"HR-{n}")["status"] for n in range(1, 13)} == {"new"}
