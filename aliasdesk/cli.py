@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     d_list.add_argument("--failed", action="store_true", help="only failed deliveries")
     for action, text in (("retry", "send again, same Message-ID"), ("dismiss", "stop counting")):
         d_sub.add_parser(action, help=text).add_argument("ids", nargs="+", type=int)
+    files = sub.add_parser("attachments", help="save a ticket's attachment")
+    get = files.add_subparsers(dest="attachments_command", required=True).add_parser("get")
+    get.add_argument("ref")
+    get.add_argument("n", type=int, help="its number in tickets show")
+    get.add_argument("-o", "--output", required=True, help="the file to write (mode 0600)")
+    get.add_argument("-f", "--force", action="store_true", help="replace an existing file")
     return parser
 
 
@@ -95,6 +101,7 @@ def _handlers() -> dict[str, Handler]:
         "import": commands.import_mail,
         "status": commands.status,
         "deliveries": commands.deliveries,
+        "attachments": commands.attachments,
     }
 
 

@@ -195,3 +195,9 @@ def deliveries(args: argparse.Namespace) -> int:
     if args.deliveries_command == "retry":
         return handle.deliveries_retry(db, args.ids)
     return handle.deliveries_dismiss(db, args.ids)
+
+
+def attachments(args: argparse.Namespace) -> int:
+    from aliasdesk.commands_attachments import attachments_get
+
+    return attachments_get(_database(), args.ref, args.n, Path(args.output), force=args.force)

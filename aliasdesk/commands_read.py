@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,16 @@ def tickets_show(db: Database, ref: str, *, as_json: bool) -> int:
     for message in data["messages"]:
         flag = " (internal)" if message["internal"] else ""
         print(f"  {message['at'][:19]}  {message['direction']} {message['from']}{flag}")
-        for line in message["text"].splitlines()[:6]:
+        for line in printable(message["text"]).splitlines():  # whole: an admin reads it all
             print(f"      {line}")
+    if data["attachments"]:
+        print("attachments (aliasdesk attachments get REF N -o FILE):")
+    for item in data["attachments"]:
+        kept = "" if item["kept"] else "  (not kept)"
+        name = printable(item["filename"])
+        print(f"  {item['n']:>3}. {name}  {item['content_type']}, {item['size']} bytes{kept}")
+    if data["watchers"]:
+        print(f"watchers: {', '.join(data['watchers'])}")
     failed = [d for d in data["deliveries"] if d["state"] == "failed"]
     for d in failed:
         print(f"  FAILED delivery: {d['kind']} to {d['recipient']}: {d['error']}")
@@ -149,3 +158,12 @@ def mail_list(db: Database, limit: int, *, as_json: bool) -> int:
             f"{(r['subject'] or '')[:50]}"
         )
     return 0
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a mail without the control characters (terminal escapes among them)
+    that could rewrite what the admin's terminal shows."""
+    return _CONTROL.sub("", text)

@@ -16,7 +16,9 @@ from aliasdesk.db.models import (
     TicketEvent,
     TicketLink,
     TicketMessage,
+    Watcher,
 )
+from aliasdesk.services import attachments
 
 
 def iso(value: datetime | None) -> str | None:
@@ -86,6 +88,14 @@ def show_ticket(session: Session, ticket: Ticket) -> dict[str, Any]:
             select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
         )
     ]
+    data["first_response_at"] = iso(ticket.first_response_at)
+    data["resolved_at"] = iso(ticket.resolved_at)
+    data["watchers"] = list(
+        session.scalars(
+            select(Watcher.address).where(Watcher.ticket_id == ticket.id).order_by(Watcher.address)
+        )
+    )
+    data["attachments"] = attachments.listing(session, ticket)
     data["deliveries"] = [
         {
             "kind": d.kind,
