@@ -288,7 +288,8 @@ class Delivery(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
-    claimed_at: Mapped[datetime | None] = mapped_column(Stamp())
+    # Indexed: the outside-mail breaker counts the mail handed to SMTP in the last minute.
+    claimed_at: Mapped[datetime | None] = mapped_column(Stamp(), index=True)
     # The process sending it ("host:pid:start"); a dead one's claim is taken over at once.
     holder: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[datetime | None] = mapped_column(Stamp())
@@ -337,3 +338,17 @@ class GatewayState(Base):
     value: Mapped[str] = mapped_column(Text, default="")
     problem: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+
+
+class BreakerTrip(Base):
+    """One episode of the outside-mail breaker holding mail (services/breaker.py): opened
+    by the first hold, extended by every hold within five minutes; its admin alert's cause is
+    ``breaker:<id>``, so each episode alerts once."""
+
+    __tablename__ = "breaker_trips"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(Stamp())
+    last_held_at: Mapped[datetime] = mapped_column(Stamp())
+    holds: Mapped[int] = mapped_column(Integer, default=0)  # mails held, each time counted
+    per_minute: Mapped[int] = mapped_column(Integer)  # the limit in force when it opened

@@ -281,7 +281,21 @@ class RoutingRefusedContext:
         return f"aliasdesk rules check {self.path}"
 
 
-MailContext = TicketMailContext | QuarantineAlertContext | RoutingRefusedContext
+@dataclass(frozen=True, kw_only=True)
+class OutsideMailHeldContext:
+    """Sent to the admins once when automatic mail to outside addresses passed the limit
+    a minute and further such mail is being held (not dropped): a loop or a flood is the
+    usual cause, and only an admin can find and stop it."""
+
+    per_minute: int
+    opened_at: datetime
+    held: int
+    recipients: tuple[str, ...] = ()
+
+
+MailContext = (
+    TicketMailContext | QuarantineAlertContext | RoutingRefusedContext | OutsideMailHeldContext
+)
 
 KINDS: dict[str, type[MailContext]] = {
     "acknowledgement": AcknowledgementContext,
@@ -295,6 +309,7 @@ KINDS: dict[str, type[MailContext]] = {
     "requester_unreachable": RequesterUnreachableContext,
     "quarantine_alert": QuarantineAlertContext,
     "routing_refused": RoutingRefusedContext,
+    "outside_mail_held": OutsideMailHeldContext,
 }
 
 # RFC 3834 §5: "auto-replied" marks a direct automatic response to a mail, which is what

@@ -29,6 +29,7 @@ from aliasdesk.notify.kinds import (
     EscalationContext,
     FeedbackRequestContext,
     MailContext,
+    OutsideMailHeldContext,
     QuarantineAlertContext,
     ReplyRelayContext,
     RequesterUnreachableContext,
@@ -356,5 +357,12 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
             path="config/routing.yaml",
             problems=("config/routing.yaml:31: departments.IT.assignment: must be one of ...",),
             refused_at=_SAMPLE_CREATED,
+        )
+    if kind == "outside_mail_held":
+        return OutsideMailHeldContext(
+            per_minute=120,
+            opened_at=_SAMPLE_CREATED,
+            held=37,
+            recipients=("dave@example.net", "noreply-robot@partner.example.net"),
         )
     raise TemplateError(kind, "-", "unknown notification kind")

@@ -21,14 +21,20 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Delivery, InboundMail
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.notify.kinds import MailContext, QuarantineAlertContext, RoutingRefusedContext
+from aliasdesk.notify.kinds import (
+    MailContext,
+    OutsideMailHeldContext,
+    QuarantineAlertContext,
+    RoutingRefusedContext,
+)
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.routing_holder import Refusal, RoutingHolder
 
 log = logging.getLogger("aliasdesk.alerts")
 QUARANTINE_ALERT = "quarantine_alert"
 ROUTING_REFUSED = "routing_refused"
-ADMIN_KINDS = frozenset({QUARANTINE_ALERT, ROUTING_REFUSED})
+OUTSIDE_MAIL_HELD = "outside_mail_held"
+ADMIN_KINDS = frozenset({QUARANTINE_ALERT, ROUTING_REFUSED, OUTSIDE_MAIL_HELD})
 ALERT_WINDOW = timedelta(days=7)
 """Quarantined mail older than this gets no alert: an upgrade, or a database restored from
 a backup, must not mail the admins about every mail ever quarantined."""
@@ -123,6 +129,19 @@ def queue_routing_refused_alert(
     return _queue_safely(db, queue)
 
 
+def queue_admin_alert(
+    session: Session,
+    config: RoutingConfig,
+    kind: str,
+    cause: str,
+    facts: dict[str, Any],
+    now: datetime,
+) -> int:
+    """One alert of ``kind`` to every admin, in the caller's transaction (an alert raised
+    where its cause is decided, such as the outside-mail breaker); returns mails queued."""
+    return sum(_queue(session, config, kind, admin, cause, facts, now) for admin in config.admins)
+
+
 def _queue(
     session: Session,
     config: RoutingConfig,
@@ -176,6 +195,13 @@ def admin_context(delivery: Delivery) -> MailContext:
             path=str(facts.get("path", "")),
             problems=tuple(str(p) for p in facts.get("problems", [])),
             refused_at=_when(facts.get("refused_at")),
+        )
+    if delivery.kind == OUTSIDE_MAIL_HELD:
+        return OutsideMailHeldContext(
+            per_minute=int(facts.get("per_minute", 0)),
+            opened_at=_when(facts.get("opened_at")),
+            held=int(facts.get("held", 0)),
+            recipients=tuple(str(r) for r in facts.get("recipients", [])),
         )
     raise ValueError(f"delivery {delivery.id}: {delivery.kind} is not an admin alert")
 

@@ -32,6 +32,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
+from aliasdesk.services.breaker import admit
 from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import render_delivery
 from aliasdesk.services.tickets import add_event
@@ -128,6 +129,8 @@ def claim_in(
     """The claim inside the caller's transaction; the row comes back detached."""
     holder = this_holder().name
     token = f"{holder}:{secrets.token_hex(4)}"
+    if not admit(session, [delivery_id], config, now):
+        return None  # outside mail over the limit: held, its job put back (services/breaker)
     claimed = session.execute(
         update(Delivery)
         .where(

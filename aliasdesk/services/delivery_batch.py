@@ -23,6 +23,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
+from aliasdesk.services.breaker import admit
 from aliasdesk.services.delivery import (
     DeliveryOutcome,
     MailSender,
@@ -56,6 +57,7 @@ def claim_many(
     """
     holder = this_holder().name
     token = f"{holder}:{secrets.token_hex(4)}"
+    delivery_ids = admit(session, delivery_ids, config, now)  # outside mail over the limit waits
     statement = (
         update(Delivery)
         .where(

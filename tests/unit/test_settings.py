@@ -293,3 +293,12 @@ def test_bad_oauth_values_name_the_variable(name: str, value: str, message: str)
 
 def test_oauth_settings_are_not_checked_when_unused() -> None:
     assert load({"ALIASDESK_OAUTH_CLIENT_ID": "app-id"}).imap_auth == "password"
+
+
+def test_the_outside_mail_limit_is_read_and_checked() -> None:
+    assert load({}).outside_mail_per_minute == 120
+    assert load({"ALIASDESK_OUTSIDE_MAIL_PER_MINUTE": "600"}).outside_mail_per_minute == 600
+    assert load({"ALIASDESK_OUTSIDE_MAIL_PER_MINUTE": "0"}).outside_mail_per_minute == 0
+    with pytest.raises(SettingsError) as caught:
+        load({"ALIASDESK_OUTSIDE_MAIL_PER_MINUTE": "lots"})
+    assert "ALIASDESK_OUTSIDE_MAIL_PER_MINUTE" in str(caught.value)

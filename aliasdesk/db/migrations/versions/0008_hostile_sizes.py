@@ -7,6 +7,9 @@ Create Date: 2026-12-06 04:30:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,29 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    _breaker_upgrade()
+
+
+def _breaker_upgrade() -> None:
+    """The outside-mail breaker: its episodes, and the index its minute count reads."""
+    op.create_table(
+        "breaker_trips",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_held_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("holds", sa.Integer(), nullable=False),
+        sa.Column("per_minute", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_breaker_trips")),
+    )
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deliveries_claimed_at"), ["claimed_at"], unique=False)
+
+
+def _breaker_downgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deliveries_claimed_at"))
+    op.drop_table("breaker_trips")
 
 
 def downgrade() -> None:
-    pass
+    _breaker_downgrade()
