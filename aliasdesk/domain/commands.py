@@ -15,14 +15,22 @@ _COMMAND_LINE = re.compile(r"^#([a-z]+)\b[ \t]*(.*)$", re.IGNORECASE)
 KNOWN = ("resolve", "close", "status", "assign", "take", "priority", "note")
 
 
+NOTE_LIMIT = 1000
+"""Characters kept of the words after ``#assign <member>`` or ``#status pending``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One command line; ``note`` is what follows the argument of ``#assign <member> …``
+    (a handover note for the new owner) or ``#status pending …`` (who we wait on)."""
+
     name: str
     argument: str = ""
     error: str | None = None
+    note: str = ""
 
     def __str__(self) -> str:
-        return f"#{self.name} {self.argument}".strip()
+        return " ".join(part for part in (f"#{self.name}", self.argument, self.note) if part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +65,35 @@ def _validate(name: str, argument: str) -> Command:
     if name not in KNOWN:
         return Command(name, argument, f"unknown command #{name}; known: #" + ", #".join(KNOWN))
     if name == "status":
-        allowed = {Status.OPEN.value, Status.PENDING.value, Status.RESOLVED.value}
-        if argument.lower() not in allowed:
-            return Command(name, argument, "usage: #status open|pending|resolved")
-        return Command(name, argument.lower())
+        return _status(argument)
     if name == "priority":
         values = {p.value for p in Priority}
         if argument.lower() not in values:
             return Command(name, argument, "usage: #priority low|normal|high|urgent")
         return Command(name, argument.lower())
     if name == "assign":
-        if not argument or " " in argument:
+        member, note = _first_word(argument)
+        if not member.strip("<>"):
             return Command(name, argument, "usage: #assign <member address>")
-        return Command(name, argument.strip("<>").lower())
+        return Command(name, member.strip("<>").lower(), note=_note(note))
     return Command(name, argument)
+
+
+def _status(argument: str) -> Command:
+    """``#status pending vendor``: only pending takes words after it, saying who we wait on."""
+    target, reason = _first_word(argument)
+    target = target.lower()
+    allowed = {Status.OPEN.value, Status.PENDING.value, Status.RESOLVED.value}
+    if target not in allowed or (reason.strip() and target != Status.PENDING.value):
+        return Command("status", argument, "usage: #status open|pending|resolved")
+    return Command("status", target, note=_note(reason))
+
+
+def _first_word(argument: str) -> tuple[str, str]:
+    words = argument.split(maxsplit=1)
+    return (words[0], words[1]) if len(words) == 2 else (argument.strip(), "")
+
+
+def _note(words: str) -> str:
+    """Words a member wrote after a command, on one line and of a sensible length."""
+    return " ".join(words.split())[:NOTE_LIMIT]

@@ -19,12 +19,19 @@ from aliasdesk.notify.kinds import (
     KINDS,
     CommandOutcome,
     TicketMailContext,
-    friendly_name,
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.alerts import ADMIN_KINDS, admin_context
 from aliasdesk.services.bounces import NOTICE, NOTICE_FACTS
+from aliasdesk.services.mail_facts import (
+    actor_name,
+    assigner_name,
+    linked_from_same_mail,
+    person_name,
+    recipient_name,
+)
+from aliasdesk.services.request_files import request_files
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
@@ -103,18 +110,22 @@ def _first_text(session: Session, ticket: Ticket) -> str:
     return first or ""
 
 
-def _base(ticket: Ticket, config: RoutingConfig, session: Session) -> dict[str, Any]:
+def _base(
+    ticket: Ticket, config: RoutingConfig, session: Session, recipient: str
+) -> dict[str, Any]:
     department = config.departments.get(ticket.department)
     return {
+        "recipient": recipient,
+        "recipient_name": recipient_name(config, ticket, recipient),
         "ref": ticket.ref,
         "subject": ticket.subject,
         "department_key": ticket.department,
         "department_name": department.name if department else ticket.department,
         "department_alias": department_sender(ticket, config),
         "requester": ticket.requester,
-        "requester_name": friendly_name(ticket.requester, ticket.requester_name),
+        "requester_name": person_name(config, ticket.requester, ticket.requester_name),
         "owner": ticket.owner,
-        "owner_name": friendly_name(ticket.owner) if ticket.owner else None,
+        "owner_name": person_name(config, ticket.owner) if ticket.owner else None,
         "status": ticket.status,
         "priority": ticket.priority,
         "created_at": ticket.created_at,
@@ -130,39 +141,51 @@ def _outcomes(lines: list[str]) -> tuple[CommandOutcome, ...]:
     return tuple(result)
 
 
+def _status_values(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any]) -> dict[str, Any]:
+    """A status mail's facts; who a pending ticket waits on only while it still waits."""
+    pending = ticket.status == facts.get("new_status") == "pending"
+    return {
+        "old_status": facts.get("old_status", ""),
+        "new_status": ticket.status,
+        "changed_by": actor_name(config, ticket, facts.get("changed_by")),
+        "waiting_on": str(facts.get("waiting_on") or "") if pending else "",
+    }
+
+
 def build_context(
     delivery: Delivery, ticket: Ticket, config: RoutingConfig, session: Session
 ) -> TicketMailContext:
     facts: dict[str, Any] = json.loads(delivery.context or "{}")
-    values = _base(ticket, config, session)
+    values = _base(ticket, config, session, delivery.recipient)
     kind = delivery.kind
-    if kind == "assignment":
-        values["assigned_by"] = facts.get("assigned_by")
-    elif kind == "status_update":
+    if kind == "acknowledgement":
+        values["linked"] = linked_from_same_mail(session, ticket, config)
+    elif kind == "assignment":
         values.update(
-            old_status=facts.get("old_status", ""),
-            new_status=ticket.status,
-            changed_by=facts.get("changed_by", ""),
+            assigned_by=assigner_name(config, facts.get("assigned_by")),
+            handover_note=str(facts.get("note") or ""),
+            files=request_files(session, ticket.id)[1],
         )
+    elif kind == "status_update":
+        values.update(_status_values(ticket, config, facts))
     elif kind == "reply_relay":
         audience = facts.get("audience")
         if audience not in {"requester", "owner"}:
             audience = "requester" if delivery.recipient != ticket.owner else "owner"
         values.update(
             author=facts.get("author", ""),
-            author_name=friendly_name(facts.get("author", ""), facts.get("author_name")),
+            author_name=person_name(config, facts.get("author"), facts.get("author_name") or ""),
             reply_text=facts.get("reply_text", ""),
             attachment_names=tuple(relayed_files(session, facts)[1]),
             audience=audience,
         )
     elif kind == "command_result":
         values.update(
-            recipient_name=friendly_name(delivery.recipient),
             applied=_outcomes(facts.get("applied", [])),
             refused=_outcomes(facts.get("refused", [])),
         )
     elif kind == "feedback_request":
-        values["resolved_by"] = facts.get("changed_by")
+        values["resolved_by"] = actor_name(config, ticket, facts.get("changed_by"))
     elif kind in {"sla_warning", "escalation"}:
         due = datetime.fromisoformat(facts["due_at"])
         values.update(target=facts["target"], due_at=due)
@@ -201,6 +224,8 @@ def render_delivery(
     files: list[FileAttachment] = []
     if delivery.kind == "reply_relay":
         files = relayed_files(session, json.loads(delivery.context or "{}"))[0]
+    elif delivery.kind == "assignment":
+        files = request_files(session, ticket.id)[0]
     return compose(
         from_address=delivery.sender,
         from_name=department.name if department else "",

@@ -51,7 +51,15 @@ def apply_command(
     if name in {"resolve", "close", "status"}:
         target = {"resolve": "resolved", "close": "closed"}.get(name, command.argument)
         result = change_status(
-            session, ticket, target, actor=actor, config=config, cause=cause, now=now, quiet=quiet
+            session,
+            ticket,
+            target,
+            actor=actor,
+            config=config,
+            cause=cause,
+            now=now,
+            quiet=quiet,
+            waiting_on=command.note,
         )
         return CommandResult(result.applied, f"{command}: {result.message}", result.changed)
     if name == "priority":
@@ -108,7 +116,9 @@ def _assign(
         )
     if ticket.owner == member:
         return CommandResult(True, f"{command}: {member} owns {ticket.ref} already")
-    change_owner(session, ticket, member, actor=actor, config=config, cause=cause, now=now)
+    change_owner(
+        session, ticket, member, actor=actor, config=config, cause=cause, now=now, note=command.note
+    )
     return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
 
 
@@ -123,8 +133,15 @@ def change_status(
     now: datetime,
     quiet: bool = False,
     why: str = "",
+    waiting_on: str = "",
 ) -> CommandResult:
-    """Move the ticket to ``target`` if its life cycle allows; ``why`` goes into the event."""
+    """Move the ticket to ``target`` if its life cycle allows; ``why`` goes into the event.
+
+    ``waiting_on`` says who a pending ticket waits for ("vendor"), so the requester is not
+    asked for an answer that someone else owes; empty means the requester.
+    """
+    if target == Status.PENDING.value and waiting_on:
+        why = why or f"waiting on {waiting_on}"
     old = Status(ticket.status)
     if old.value == target:
         return CommandResult(True, f"{ticket.ref} is {target} already")
@@ -140,7 +157,8 @@ def change_status(
     detail = f"{old.value} -> {new.value}" + (f" ({why})" if why else "")
     add_event(session, ticket, "status", actor, detail, now)
     if not quiet:
-        announce_status(session, ticket, old.value, actor, config, cause, now)
+        facts = {"waiting_on": waiting_on} if new is Status.PENDING and waiting_on else {}
+        announce_status(session, ticket, old.value, actor, config, cause, now, facts)
     return CommandResult(True, f"status is now {new.value}", True)
 
 
@@ -164,6 +182,7 @@ def announce_status(
     config: RoutingConfig,
     cause: str,
     now: datetime,
+    facts: dict[str, str] | None = None,
 ) -> None:
     """Tell the requester side what changed; the requester of a resolved ticket is asked
     for feedback instead (that mail says it is resolved), watchers get the plain update."""
@@ -182,7 +201,12 @@ def announce_status(
             now=now,
             ticket=ticket,
             domain=domain,
-            context={"old_status": old, "new_status": ticket.status, "changed_by": actor},
+            context={
+                "old_status": old,
+                "new_status": ticket.status,
+                "changed_by": actor,
+                **(facts or {}),
+            },
         )
 
 
@@ -197,8 +221,12 @@ def change_owner(
     now: datetime,
     reason: str = "",
     notify: bool = True,
+    note: str = "",
 ) -> None:
     """Give the ticket to ``owner``; the new owner is mailed unless they did it themselves.
+
+    ``note`` is the handover note of ``#assign <member> …``: it travels in the new owner's
+    assignment mail only, never to the requester.
 
     ``ticket.assigned`` is left alone: it records that the creation job ran (and sent the
     acknowledgement), which a member's early "#take" must not pretend to have happened.
@@ -216,6 +244,6 @@ def change_owner(
             cause=cause,
             now=now,
             ticket=ticket,
-            context={"assigned_by": actor, "previous_owner": old},
+            context={"assigned_by": actor, "previous_owner": old, "note": note},
             domain=config.domains[0] if config.domains else "aliasdesk.invalid",
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §2.2: printable ASCII except
 _TOP = ("organisation", "departments", "rules", "default_department", "multi_department", "admins")
 _ORGANISATION = ("name", "domains")
 _DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla")
-_MEMBER = ("address", "away")
+_MEMBER = ("address", "away", "name")
 _SLA = ("first_response", "resolution")
 _RULE = ("name", "when", "then")
 _WHEN = ("to", "from", "from_domain", "subject", "body", "header")
@@ -257,13 +257,14 @@ class SchemaBuilder:
             return None
         name = self.text(at["name"]) if "name" in at.value else key
         aliases = self.aliases(key, at["aliases"]) if "aliases" in at.value else []
-        members, away = self.members(at)
+        members, away, names = self.members(at)
         default = ("round_robin" if members else "none", None)
         assign = partial(self.assignment, members=members)
         assignment, fixed = self.given(at, "assignment", assign, default, True)
         first, resolution = self.given(at, "sla", self.sla, (None, None))
         people = (tuple(aliases), tuple(members), tuple(away))
-        return Department(key, name or key, *people, assignment, fixed, first, resolution)
+        department = Department(key, name or key, *people, assignment, fixed, first, resolution)
+        return replace(department, member_names=tuple(names.items()))
 
     def aliases(self, key: str, at: Located) -> list[str]:
         if isinstance(at.value, list) and not at.value:
@@ -278,10 +279,12 @@ class SchemaBuilder:
             result.append(address)
         return result
 
-    def members(self, department: Located) -> tuple[list[str], list[str]]:
-        """Member addresses and those marked away, by ``away: […]`` or ``{away: true}``."""
+    def members(self, department: Located) -> tuple[list[str], list[str], dict[str, str]]:
+        """Member addresses, those marked away (``away: […]`` or ``{away: true}``) and the
+        names given as ``{address: …, name: Alice Hart}``."""
         members: list[str] = []
         away: list[str] = []
+        names: dict[str, str] = {}
         for entry in self.given(department, "members", self.member_items, []):
             at, is_away = self.member(entry)
             address = self.address(at) if at is not None else None
@@ -291,12 +294,14 @@ class SchemaBuilder:
                 members.append(address)
                 away.extend([address] if is_away else [])
                 self.people.append((at, "a member"))
+                name = self.member_name(entry)
+                names.update({address: name} if name else {})
         for address, item in self.given(department, "away", self.addresses, []):
             if address not in members:
                 self.error(item, f"{address} is not a member of this department")
             elif address not in away:
                 away.append(address)
-        return members, away
+        return members, away, names
 
     def member_items(self, at: Located) -> list[Located]:
         return self.items(at, "bob@example.com")
@@ -311,6 +316,13 @@ class SchemaBuilder:
         if away.value not in (None, True, False):
             self.error(away, f"expected true or false, got {_kind(away.value)}")
         return entry["address"], away.value is True
+
+    def member_name(self, entry: Located) -> str | None:
+        """The optional ``name`` of a ``{address: …}`` member: what mail calls them."""
+        if not isinstance(entry.value, dict) or "name" not in entry.value:
+            return None
+        name = self.text(entry["name"])
+        return " ".join(name.split()) if name else None
 
     def assignment(self, at: Located, members: list[str]) -> tuple[str, str | None]:
         value = at.value.strip() if isinstance(at.value, str) else at.value

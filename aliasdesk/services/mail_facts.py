@@ -1,0 +1,66 @@
+"""Facts a notification mentions beyond the ticket's own columns: what to call people, and
+which other departments took part of the same request.
+
+Mail names people, it does not show their addresses: "Alice Hart has marked your request
+as resolved", not "alice.hart@example.com". The routing file's name for a member wins
+over the display name of a mail, because anyone can write any display name.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import Ticket, TicketLink
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.kinds import LinkedTicket, friendly_name
+
+
+def person_name(config: RoutingConfig, address: str | None, display_name: str = "") -> str:
+    """Their name in the routing file, else their mail's display name, else one made from
+    the address ("john.smith@…" -> "John Smith")."""
+    if not address:
+        return friendly_name("", display_name) if display_name.strip() else "someone"
+    return config.member_name(address) or friendly_name(address, display_name)
+
+
+def actor_name(config: RoutingConfig, ticket: Ticket, actor: str | None) -> str:
+    """Who made a change, by name; the department's name for changes aliasdesk made itself."""
+    if actor and "@" in actor:
+        return person_name(config, actor)
+    department = config.departments.get(ticket.department)
+    return department.name if department else ticket.department
+
+
+def assigner_name(config: RoutingConfig, actor: str | None) -> str | None:
+    """Who handed a ticket over, by name; None when the assignment policy chose."""
+    return person_name(config, actor) if actor and "@" in actor else None
+
+
+def recipient_name(config: RoutingConfig, ticket: Ticket, recipient: str) -> str:
+    """The greeting's name: the requester as they sign, anyone else (a watcher, a member)
+    by their own name, never the requester's."""
+    if recipient == ticket.requester:
+        return person_name(config, ticket.requester, ticket.requester_name)
+    return person_name(config, recipient)
+
+
+def linked_from_same_mail(
+    session: Session, ticket: Ticket, config: RoutingConfig
+) -> tuple[LinkedTicket, ...]:
+    """The other departments' tickets opened from the same mail as ``ticket``.
+
+    Those are linked and were opened in the same instant (one mail, one ``now``); a ticket
+    linked because a reply to a closed one opened it came later and is left out.
+    """
+    rows = session.execute(
+        select(Ticket.department, Ticket.number)
+        .join(TicketLink, TicketLink.linked_id == Ticket.id)
+        .where(TicketLink.ticket_id == ticket.id, Ticket.created_at == ticket.created_at)
+        .order_by(Ticket.id)
+    )
+    linked = []
+    for key, number in rows:
+        department = config.departments.get(key)
+        linked.append(LinkedTicket(f"{key}-{number}", department.name if department else key))
+    return tuple(linked)
