@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr
 
+from aliasdesk.mail.filenames import safe_filename
 from aliasdesk.mail.mime_parts import (
     CRLF,
     FOLD_AT,
@@ -241,8 +242,9 @@ def _extra_headers(extra_headers: Mapping[str, str]) -> list[str]:
 
 def _attachment(filename: str, content_type: str, data: bytes) -> str:
     """An attachment part; its name and type are made safe here, the rest is encoding."""
-    # The name is only a label for the recipient's client: no directories, no breaks.
-    name = one_line(filename).replace("/", "_").replace("\\", "_") or "attachment"
+    # The name is only a label for the recipient's client, and may have been stored by a
+    # version that cleaned names less: cleaned again (no directories, breaks or devices).
+    name = safe_filename(one_line(filename), content_type.strip().lower())
     if not _CONTENT_TYPE.match(content_type.strip()):
         content_type = "application/octet-stream"
     return attachment_part(name, content_type.strip().lower(), data)

@@ -1,17 +1,46 @@
 """Attachment names from inbound mail: read however the sender wrote them, and made safe
-to show and to store (no directories, no hidden or direction-changing characters)."""
+to show, to store and to save on any system a member may use.
+
+The cleaned name (:func:`safe_filename`) keeps what a person recognises (the stem, the
+real extension) and loses every trick a sender can play with a name:
+
+- directories (``../``, ``C:\\``) and NTFS alternate streams (``report.txt:evil.exe``):
+  only the last path part is kept; ``:`` and the other characters Windows refuses
+  (``<>"|?*``) become ``_``, so ``report.txt:evil.exe`` reads ``report.txt_evil.exe``;
+- control, format and direction-changing characters (U+202E turns
+  ``invoice_<RLO>fdp.exe`` into what looks like ``invoice_exe.pdf``): removed;
+- an active final extension hidden behind a harmless one (``invoice.pdf.exe``,
+  ``photo.jpg   .scr``): runs of spaces become one, spaces around dots go, and when the
+  last extension is one that runs when opened, every earlier dot becomes ``_``
+  (``invoice_pdf.exe``, ``photo_jpg.scr``): the name has one extension, the real one;
+- leading dots (hidden files), trailing dots and spaces (Windows drops them, revealing
+  whatever came before);
+- Windows device names (CON, PRN, AUX, NUL, COM0-9, LPT0-9, with any extension and in
+  any case): prefixed with ``_``, since writing ``con.txt`` on Windows writes to the console;
+- an empty name: ``attachment`` plus an extension from the content type;
+- a name over 200 bytes of UTF-8: the stem is shortened, the extension kept.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from email.message import Message
 
+from aliasdesk.mail.active_content import ACTIVE_EXTENSIONS
 from aliasdesk.mail.addresses import decode_bytes
 
-__all__ = ["has_surrogates", "part_filename", "safe_filename"]
+__all__ = ["MAX_FILENAME_BYTES", "has_surrogates", "part_filename", "safe_filename"]
 
-_FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_FILENAME_BYTES = 200
+"""Well under the 255 bytes most file systems allow, leaving room for a folder's prefix."""
+MAX_EXTENSION_CHARS = 16
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_WINDOWS_REFUSES = re.compile(r'[<>:"|?*]')
+_SPACES = re.compile(r"\s+")
+_SPACE_AROUND_DOT = re.compile(r" ?\. ?")
+_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)", re.I)
 _MIME_EXT = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -26,19 +55,50 @@ _MIME_EXT = {
 
 
 def safe_filename(name: str, content_type: str = "") -> str:
-    """A base name that cannot climb out of a folder or hide characters (CONTRACT §5).
+    """A base name that cannot climb out of a folder, name a device or hide what it is
+    (CONTRACT §5: attachment file names never decide where anything is written)."""
+    name = _visible(name)
+    name = next((part for part in reversed(re.split(r"[/\\]", name)) if part.strip()), "")
+    name = _WINDOWS_REFUSES.sub("_", name)
+    name = _SPACE_AROUND_DOT.sub(".", _SPACES.sub(" ", name)).strip(" .")
+    name = _one_extension_when_active(name)
+    name = _shortened(name)
+    if _DEVICE.fullmatch(name.split(".", 1)[0].rstrip(" ")):
+        name = "_" + name
+    return name or "attachment" + _MIME_EXT.get(content_type.lower(), ".bin")
 
-    Directory parts, control and bidi-override characters and leading dots are removed; an
-    empty result becomes "attachment" plus an extension guessed from the content type.
-    """
-    name = _FILENAME_BAD.sub("", name.replace("\r", " ").replace("\n", " "))
-    name = re.split(r"[/\\]", name)[-1].strip().lstrip(".").strip()
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[:190] + dot + ext[:9]) if dot and len(ext) <= 9 else name[:200]
-    if not name:
-        name = "attachment" + _MIME_EXT.get(content_type, ".bin")
-    return name
+
+def _visible(name: str) -> str:
+    """NFC, with control, format (bidi overrides, zero-width), private and unassigned
+    characters removed; line and tab characters become spaces first, so words stay apart."""
+    name = unicodedata.normalize("NFC", re.sub(r"[\t\r\n\v\f]", " ", name))
+    return "".join(ch for ch in name if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+
+
+def _extension(name: str) -> str:
+    stem, dot, extension = name.rpartition(".")
+    return extension if dot and stem and len(extension) <= MAX_EXTENSION_CHARS else ""
+
+
+def _one_extension_when_active(name: str) -> str:
+    """``invoice.pdf.exe`` -> ``invoice_pdf.exe``: a name whose last extension runs when
+    opened shows no other extension that could be taken for what it is."""
+    extension = _extension(name)
+    if extension.lower() not in ACTIVE_EXTENSIONS:
+        return name
+    stem = name[: -len(extension) - 1]
+    return stem.replace(".", "_") + "." + extension
+
+
+def _shortened(name: str) -> str:
+    """At most MAX_FILENAME_BYTES of UTF-8, cut on a character boundary, extension kept."""
+    if len(name.encode("utf-8")) <= MAX_FILENAME_BYTES:
+        return name
+    extension = _extension(name)
+    tail = "." + extension if extension else ""
+    room = MAX_FILENAME_BYTES - len(tail.encode("utf-8"))
+    stem = name[: len(name) - len(tail)].encode("utf-8")[:room].decode("utf-8", "ignore")
+    return stem.rstrip(" .") + tail
 
 
 def part_filename(

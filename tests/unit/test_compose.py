@@ -20,6 +20,7 @@ from aliasdesk.mail.compose import (
     normalise_message_id,
     one_line,
 )
+from aliasdesk.mail.filenames import safe_filename
 
 EXPECTED_HEADERS = {
     "from", "to", "subject", "date", "message-id", "in-reply-to", "references",
@@ -114,7 +115,7 @@ def test_attachments_wrap_the_alternative_in_mixed() -> None:
 def test_attachment_name_cannot_carry_a_path_or_break_a_header() -> None:
     data = build(attachments=[("../../etc/pass\r\nwd", "not a type", b"x")])
     attachment = list(parse(data).iter_parts())[1]
-    assert attachment.get_filename() == ".._.._etc_pass wd"
+    assert attachment.get_filename() == "pass wd"
     assert attachment.get_content_type() == "application/octet-stream"
 
 
@@ -251,8 +252,8 @@ def as_lf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def expected_name(filename: str) -> str:
-    return one_line(filename).replace("/", "_").replace("\\", "_") or "attachment"
+def expected_name(filename: str, content_type: str) -> str:
+    return safe_filename(one_line(filename), content_type.strip().lower())
 
 
 def check_wire_format(data: bytes) -> None:
@@ -315,9 +316,9 @@ def check_round_trip(arguments: dict[str, Any]) -> EmailMessage:
         if single and expected and not expected.endswith("\n"):
             expected += "\n"  # the mail itself ends with a line break
         assert as_lf(part.get_content()) == expected
-    for part, (name, _, content) in zip(leaves[len(texts) :], attachments, strict=True):
+    for part, (name, ctype, content) in zip(leaves[len(texts) :], attachments, strict=True):
         assert part.get_content_disposition() == "attachment"
-        assert part.get_filename() == expected_name(name)
+        assert part.get_filename() == expected_name(name, ctype)
         assert part.get_payload(decode=True) == content
     return mail
 
