@@ -159,6 +159,8 @@ class Ticket(Base):
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     assigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set while the ticket waits on the requester (pending): the SLA clock is stopped.
+    sla_paused_at: Mapped[datetime | None] = mapped_column(Stamp())
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id"
@@ -273,6 +275,8 @@ class Delivery(Base):
         UniqueConstraint("cause", "kind", "recipient", name="uq_deliveries_cause"),
         Index("ix_deliveries_recipient_at", "recipient", "created_at"),
         Index("ix_deliveries_state_holder", "state", "holder"),
+        # A recipient's earlier unsent mail about the same ticket (causal send order).
+        Index("ix_deliveries_ticket_recipient", "ticket_id", "recipient"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -325,6 +329,8 @@ class SlaTimer(Base):
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(Stamp(), index=True)
     fired_at: Mapped[datetime | None] = mapped_column(Stamp())
+    # warned | escalated | met | closed | late (what firing did); only escalated is a breach.
+    outcome: Mapped[str | None] = mapped_column(String(16))
 
 
 class GatewayState(Base):

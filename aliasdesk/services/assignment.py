@@ -1,15 +1,17 @@
 """A new ticket gets an owner, then its acknowledgement (which names the owner), and its
-SLA clocks. Runs as the ``ticket_created`` job; safe to run twice (``ticket.assigned``)."""
+SLA clocks. Runs as the ``ticket_created`` job; safe to run twice (``ticket.assigned``).
+
+A ticket taken in without sending mail is imported history: its requester was answered
+long ago, so it starts no SLA clock (CONTRACT §1, ``import --no-mail``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import SlaTimer, Ticket
+from aliasdesk.db.models import Ticket
 from aliasdesk.db.queries import (
     active_counts,
     reserve_round_robin_turns,
@@ -21,6 +23,7 @@ from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
+from aliasdesk.services.sla import start_clocks
 from aliasdesk.services.tickets import department_sender
 from aliasdesk.services.transitions import change_owner
 
@@ -39,7 +42,7 @@ def assign_new_ticket(
         return f"{ticket.ref}: department {ticket.department} is no longer in the routing file"
     if ticket.owner is not None:
         # A member took it ("#take") before this job ran: keep them, still acknowledge.
-        _start_sla_clocks(session, ticket, config)
+        _start_sla_clocks(session, ticket, config, send_mail)
         _acknowledge(session, ticket, config, now, send_mail)
         return f"{ticket.ref}: kept owner {ticket.owner}"
     cursor = take_round_robin_turn(session, department.key) if _needs_turn(department) else 0
@@ -73,7 +76,7 @@ def assign_new_ticket(
             reason=choice.reason,
             notify=send_mail,
         )
-    _start_sla_clocks(session, ticket, config)
+    _start_sla_clocks(session, ticket, config, send_mail)
     _acknowledge(session, ticket, config, now, send_mail)
     return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
 
@@ -130,29 +133,9 @@ def _acknowledge(
     )
 
 
-def _start_sla_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:
-    """Warning at 80 % of each target, escalation at the target (rows fire once)."""
-    department = config.departments[ticket.department]
-    targets = (
-        ("first_response", department.sla_first_response),
-        ("resolution", department.sla_resolution),
-    )
-    rows = [
-        row
-        for name, target in targets
-        if target is not None
-        for row in (
-            {
-                "ticket_id": ticket.id,
-                "kind": f"{name}_warning",
-                "due_at": ticket.created_at + target * 0.8,
-            },
-            {
-                "ticket_id": ticket.id,
-                "kind": f"{name}_breach",
-                "due_at": ticket.created_at + target,
-            },
-        )
-    ]
-    if rows:  # one executemany; the timers' ids are never needed here
-        session.execute(insert(SlaTimer), rows)
+def _start_sla_clocks(
+    session: Session, ticket: Ticket, config: RoutingConfig, send_mail: bool
+) -> None:
+    """Live tickets only: imported history (no mail sent) has no clock to run."""
+    if send_mail:
+        start_clocks(session, ticket, config)

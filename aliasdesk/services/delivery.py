@@ -35,6 +35,7 @@ from aliasdesk.notify.render import TemplateError, TemplateRenderer
 from aliasdesk.services.breaker import admit
 from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import render_delivery
+from aliasdesk.services.send_order import after_earlier_mail, hold_back
 from aliasdesk.services.tickets import add_event
 
 log = logging.getLogger("aliasdesk.delivery")
@@ -139,6 +140,7 @@ def claim_in(
                 Delivery.state == "pending",
                 (Delivery.state == "sending") & (Delivery.claimed_at < now - claim_lease()),
             ),
+            after_earlier_mail(),
         )
         .values(
             state="sending",
@@ -222,7 +224,9 @@ def unrenderable(db: Database, delivery_id: int, error: str) -> DeliveryOutcome:
 
 
 def not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
-    """Someone else has the delivery: sent or failed already, or being sent right now.
+    """Someone else has the delivery: sent or failed already, or being sent right now;
+    or it is still pending, waiting for an earlier mail to the same recipient
+    (:mod:`aliasdesk.services.send_order`), and its job comes back when that one is due.
 
     A delivery being sent by another worker is looked at again once that worker's lease
     runs out, in case it died. The jobs are rescheduled here with a conditional UPDATE,
@@ -244,6 +248,8 @@ def not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
                     available_at=now + claim_lease(),
                 )
             )
+        elif delivery is not None and state == "pending" and hold_back(session, delivery, now):
+            return DeliveryOutcome(state, "waiting for an earlier mail to the same recipient")
     return DeliveryOutcome(state, "claimed by another worker" if state == "sending" else state)
 
 

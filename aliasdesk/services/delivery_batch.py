@@ -3,7 +3,8 @@ built, the SMTP conversations run over the worker's reused connection, and one U
 records every 250.
 
 The guarantees are those of :mod:`aliasdesk.services.delivery`, one delivery at a time:
-the claim is the same conditional update (a delivery another worker holds is left to it),
+the claim is the same conditional update (a delivery another worker holds is left to it,
+and so is one whose earlier mail to the same recipient is not sent yet),
 the bytes are stored with the claim, a mail that cannot be built fails alone, and a failure
 to send is recorded on that delivery only.
 """
@@ -37,6 +38,7 @@ from aliasdesk.services.delivery import (
 )
 from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import preload_first_texts, render_delivery
+from aliasdesk.services.send_order import after_earlier_mail
 
 BUILD_ERRORS = (TemplateError, ComposeError, ValueError)
 
@@ -66,6 +68,7 @@ def claim_many(
                 Delivery.state == "pending",
                 and_(Delivery.state == "sending", Delivery.claimed_at < now - claim_lease()),
             ),
+            after_earlier_mail(),  # one recipient's mails in the order they were queued
         )
         .values(
             state="sending",

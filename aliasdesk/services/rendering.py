@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.domain.sla_clock import targets_for
 from aliasdesk.mail.compose import compose
 from aliasdesk.notify.kinds import (
     KINDS,
     CommandOutcome,
     TicketMailContext,
+    describe_duration,
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer
@@ -152,6 +154,15 @@ def _status_values(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any])
     }
 
 
+def _first_response_within(ticket: Ticket, config: RoutingConfig) -> str | None:
+    """The department's first-response promise for this ticket, in words ("4 hours");
+    None where the department promises none, and the mail says "soon"."""
+    target = targets_for(config.departments.get(ticket.department), ticket.priority)
+    if target.first_response is None:
+        return None
+    return describe_duration(target.first_response)
+
+
 def build_context(
     delivery: Delivery, ticket: Ticket, config: RoutingConfig, session: Session
 ) -> TicketMailContext:
@@ -159,6 +170,7 @@ def build_context(
     values = _base(ticket, config, session, delivery.recipient)
     kind = delivery.kind
     if kind == "acknowledgement":
+        values["first_response_within"] = _first_response_within(ticket, config)
         values["linked"] = linked_from_same_mail(session, ticket, config)
     elif kind == "assignment":
         values.update(

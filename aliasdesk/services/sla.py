@@ -6,7 +6,14 @@ NULL to now) in the same transaction as the notifications it queues: two relays 
 gateway and a worker) may look at the same due timer, but only the one whose UPDATE hit
 the row sends anything, and a restart finds it fired. A timer that finds nothing to do
 (the first response already happened, the ticket is resolved) is marked fired all the
-same, so it is never looked at again.
+same, so it is never looked at again; its ``outcome`` says why, and only a timer whose
+outcome is ``escalated`` counts as a breach.
+
+The clock itself (when targets fall due, how a pause moves them) is
+:mod:`aliasdesk.domain.sla_clock`; this module only stores and fires its moments. A
+ticket waiting on the requester (``pending``) has its clock stopped: its timers are not
+looked at, and when the requester's answer reopens it the due moments move on by the
+time it spent waiting. Imported history (mail taken in without sending) starts no clock.
 """
 
 from __future__ import annotations
@@ -14,17 +21,53 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import Department, RoutingConfig
+from aliasdesk.domain.sla_clock import due_moments, paused_for, targets_for
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.tickets import add_event, department_sender
 
 log = logging.getLogger("aliasdesk.sla")
 ACTIVE = ("new", "open", "pending")
+ESCALATED = "escalated"
+
+
+def start_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:
+    """The warning and breach timers of a new ticket's targets, from its creation."""
+    department = config.departments.get(ticket.department)
+    moments = due_moments(ticket.created_at, targets_for(department, ticket.priority))
+    rows = [{"ticket_id": ticket.id, "kind": kind, "due_at": due} for kind, due in moments]
+    if rows:  # one executemany; the timers' ids are never needed here
+        session.execute(insert(SlaTimer), rows)
+
+
+def pause_clock(ticket: Ticket, now: datetime) -> None:
+    """The ticket waits on the requester: its timers stop until :func:`resume_clock`."""
+    if ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+
+
+def resume_clock(session: Session, ticket: Ticket, now: datetime) -> None:
+    """The ticket no longer waits: every timer not fired yet moves on by the pause."""
+    paused_at, ticket.sla_paused_at = ticket.sla_paused_at, None
+    if paused_at is None:
+        return
+    shift = paused_for(paused_at, now)
+    # Moved in Python, a handful of rows: SQLite has no date arithmetic on its columns.
+    for timer in session.scalars(
+        select(SlaTimer).where(SlaTimer.ticket_id == ticket.id, SlaTimer.fired_at.is_(None))
+    ):
+        timer.due_at = timer.due_at + shift
+    log.info("event=sla_resumed ticket=%s paused_s=%d", ticket.ref, shift.total_seconds())
+
+
+def breached() -> tuple[ColumnElement[bool], ...]:
+    """Where-clauses for the timers that are real breaches: escalated, not merely fired."""
+    return SlaTimer.kind.like("%breach"), SlaTimer.outcome == ESCALATED
 
 
 def fire_due_timers(
@@ -36,7 +79,12 @@ def fire_due_timers(
     with db.unit_of_work() as session:
         due = session.scalars(
             select(SlaTimer.id)
-            .where(SlaTimer.fired_at.is_(None), SlaTimer.due_at <= now)
+            .join(Ticket, Ticket.id == SlaTimer.ticket_id)
+            .where(
+                SlaTimer.fired_at.is_(None),
+                SlaTimer.due_at <= now,
+                Ticket.sla_paused_at.is_(None),  # waiting on the requester: clock stopped
+            )
             .order_by(SlaTimer.due_at, SlaTimer.id)
             .limit(limit)
         ).all()
@@ -45,7 +93,9 @@ def fire_due_timers(
             if timer is None:
                 continue
             ticket = session.get(Ticket, timer.ticket_id)
-            if ticket is None or not _still_running(session, ticket, timer, now):
+            moot = "closed" if ticket is None else _moot(session, ticket, timer, now)
+            if ticket is None or moot is not None:
+                timer.outcome = moot
                 continue
             fired += _fire(session, ticket, timer, config, now)
     return fired
@@ -55,7 +105,14 @@ def _take(session: Session, timer_id: int, now: datetime) -> SlaTimer | None:
     """This relay's claim on the timer; None when another one fired it meanwhile."""
     taken = session.execute(
         update(SlaTimer)
-        .where(SlaTimer.id == timer_id, SlaTimer.fired_at.is_(None))
+        .where(
+            SlaTimer.id == timer_id,
+            SlaTimer.fired_at.is_(None),
+            # Paused since the timers were listed: leave it for after the pause.
+            select(Ticket.id)
+            .where(Ticket.id == SlaTimer.ticket_id, Ticket.sla_paused_at.is_(None))
+            .exists(),
+        )
         .values(fired_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -64,17 +121,18 @@ def _take(session: Session, timer_id: int, now: datetime) -> SlaTimer | None:
     return session.get(SlaTimer, timer_id, populate_existing=True)
 
 
-def _still_running(session: Session, ticket: Ticket, timer: SlaTimer, now: datetime) -> bool:
-    """Whether the target the timer watches can still be missed.
+def _moot(session: Session, ticket: Ticket, timer: SlaTimer, now: datetime) -> str | None:
+    """Why the target the timer watches can no longer be missed; None while it can.
 
-    A warning whose breach is already due (the relay was down for a while) is skipped:
-    "30 minutes left" about a missed target is wrong, and the escalation follows at once.
+    A warning whose breach is already due (the relay was down for a while) is skipped
+    ("late"): "30 minutes left" about a missed target is wrong, and the escalation
+    follows at once.
     """
     if ticket.status not in ACTIVE:
-        return False
+        return "closed"
     target, _, moment = timer.kind.rpartition("_")
     if target == "first_response" and ticket.first_response_at is not None:
-        return False
+        return "met"
     if moment == "warning":
         breach = session.scalar(
             select(SlaTimer.due_at).where(
@@ -82,8 +140,8 @@ def _still_running(session: Session, ticket: Ticket, timer: SlaTimer, now: datet
             )
         )
         if breach is not None and breach <= now:
-            return False
-    return True
+            return "late"
+    return None
 
 
 def _fire(
@@ -92,13 +150,16 @@ def _fire(
     department = config.departments.get(ticket.department)
     if department is None:
         log.warning("event=sla_skipped ticket=%s reason=department gone", ticket.ref)
+        timer.outcome = "closed"
         return 0
     target, _, moment = timer.kind.rpartition("_")
     facts = {"target": target, "due_at": timer.due_at.isoformat()}
     if moment == "warning":
         kind, recipients = "sla_warning", _warned(ticket, department)
+        timer.outcome = "warned"
     else:
         kind = "escalation"
+        timer.outcome = ESCALATED
         recipients = list(dict.fromkeys([*department.members, *config.admins]))
         label = target.replace("_", " ")
         add_event(session, ticket, "escalated", "aliasdesk", f"{label} target missed", now)

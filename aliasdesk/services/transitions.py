@@ -19,6 +19,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.states import Status, TransitionError, transition
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
+from aliasdesk.services.sla import pause_clock, resume_clock
 from aliasdesk.services.tickets import add_event, department_sender
 
 
@@ -150,6 +151,10 @@ def change_status(
     except TransitionError as error:
         return CommandResult(False, f"{error}; nothing was changed")
     ticket.status = new.value
+    if new is Status.PENDING:  # waiting on the requester: the SLA clock stops
+        pause_clock(ticket, now)
+    else:
+        resume_clock(session, ticket, now)
     if new is Status.RESOLVED:
         ticket.resolved_at = now
     elif new is not Status.CLOSED:

@@ -40,6 +40,19 @@ class ScriptedHandler:
     connections: int = 0
     script: dict[str, deque[str]] = field(default_factory=dict)
     refuse: dict[str, str] = field(default_factory=dict)
+    by_content: list[tuple[bytes, str | float]] = field(default_factory=list)
+
+    def answer_mail_containing(self, marker: bytes, answer: str | float) -> None:
+        """The next mail whose bytes contain ``marker``: DATA answers ``answer`` instead of
+        accepting it (a reply, or DROP), or, given seconds, is accepted that much later."""
+        self.by_content.append((marker, answer))
+
+    def _by_content(self, data: bytes) -> str | float | None:
+        for position, (marker, answer) in enumerate(self.by_content):
+            if marker in data:
+                del self.by_content[position]
+                return answer
+        return None
 
     def fail_next(self, stage: str, reply: str, times: int = 1) -> None:
         """The next ``times`` MAIL/RCPT/DATA commands answer ``reply`` (or DROP)."""
@@ -76,6 +89,11 @@ class ScriptedHandler:
         if reply is not None:
             return await self._answer(server, reply)
         data = envelope.original_content or b""
+        special = self._by_content(data)
+        if isinstance(special, str):
+            return await self._answer(server, special)
+        if special is not None:
+            await asyncio.sleep(special)
         self.received.append(
             Received(
                 str(envelope.mail_from), list(envelope.rcpt_tos), data, session.ssl is not None

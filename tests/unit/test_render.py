@@ -14,7 +14,9 @@ from aliasdesk.notify.kinds import (
     AUTO_SUBMITTED,
     KINDS,
     AcknowledgementContext,
+    EscalationContext,
     QuarantineAlertContext,
+    SlaWarningContext,
     TicketMailContext,
     friendly_name,
     trim_text,
@@ -164,10 +166,27 @@ def test_status_update_says_what_happens_next(renderer: TemplateRenderer) -> Non
 
 @pytest.mark.parametrize("kind", ["sla_warning", "escalation"])
 def test_deadline_mails_name_target_and_due_time(renderer: TemplateRenderer, kind: str) -> None:
-    mail = renderer.render(kind, sample_context(kind))
+    context = sample_context(kind)
+    assert isinstance(context, SlaWarningContext | EscalationContext)
+    mail = renderer.render(kind, context)
     for part in (mail.text, mail.html):
         assert "Mon 3 Mar 2025, 13:15 UTC" in part
-        assert "Alice" in part
+        assert context.target_label in part and "HR-42" in part
+
+
+def test_warning_is_addressed_to_the_owner(renderer: TemplateRenderer) -> None:
+    mail = renderer.render("sla_warning", sample_context("sla_warning"))
+    assert mail.text.startswith("Hello Alice,")
+
+
+def test_escalation_says_what_is_due_not_who_is_late(renderer: TemplateRenderer) -> None:
+    """The whole team reads it: it names the ticket, the target and the time, never the
+    owner, and it asks for help instead of for an explanation."""
+    mail = renderer.render("escalation", sample_context("escalation"))
+    for part in (mail.text, mail.html):
+        assert "Alice" not in part and "alice@" not in part
+        assert "missed" not in part and "overdue" not in part
+        assert "If you can help" in part
 
 
 def test_quarantine_alert_says_how_to_retry(renderer: TemplateRenderer) -> None:
