@@ -41,10 +41,8 @@ def template_problems(renderer: TemplateRenderer) -> list[ConfigError]:
     return problems
 
 
-def require_templates(template_dir: Path) -> TemplateRenderer:
-    """A renderer for ``template_dir`` once every kind renders; raises TemplatesUnusable."""
-    renderer = TemplateRenderer(template_dir)
-    problems = template_problems(renderer)
+def require_templates(template_dir: Path) -> None:
+    """Return when every kind renders from ``template_dir``; else raise TemplatesUnusable."""
+    problems = template_problems(TemplateRenderer(template_dir))
     if problems:
         raise TemplatesUnusable(problems)
-    return renderer
