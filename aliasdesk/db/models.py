@@ -195,7 +195,9 @@ class TicketMessage(Base):
     __table_args__ = (Index("ix_messages_message_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    # Indexed: every notification quotes its ticket's first message, the owner's mail
+    # carries that message's files, and a ticket's page lists its messages.
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     direction: Mapped[str] = mapped_column(String(4))  # in | out
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     from_address: Mapped[str] = mapped_column(String(320))
@@ -214,7 +216,7 @@ class StoredAttachment(Base):
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)

@@ -52,8 +52,15 @@ class CommandHelp:
 
 REPLY_COMMANDS: tuple[CommandHelp, ...] = (
     CommandHelp("#take", "make yourself the owner"),
-    CommandHelp("#assign <member>", "hand the ticket to another member of the department"),
+    CommandHelp(
+        "#assign <member> [note]",
+        "hand the ticket over; the note goes to the new owner only",
+    ),
     CommandHelp("#status open|pending|resolved", "set the status"),
+    CommandHelp(
+        "#status pending vendor",
+        "on hold while a supplier (or whoever you name) owes us something",
+    ),
     CommandHelp("#resolve", "mark it resolved; the requester is asked for feedback"),
     CommandHelp("#close", "close it for good; a later reply opens a new ticket"),
     CommandHelp("#priority low|normal|high|urgent", "change the priority"),
@@ -83,11 +90,11 @@ FEEDBACK_HOW_TO_ANSWER = (
 )
 
 NEXT_STEP_BY_STATUS: dict[str, str] = {
-    "new": "The department will pick your request up shortly.",
-    "open": "Someone is working on your request; you will hear back by mail.",
+    "new": "Someone from the team will pick your request up shortly.",
+    "open": "We are working on it and will write to you here.",
     "pending": (
-        "We are waiting for something (often more information from you). Reply to this "
-        "mail to add it."
+        "To go on, we need a little more from you. Just reply to this mail with it and "
+        "we carry on straight away."
     ),
     "resolved": (
         "We believe this is done. If it is not, reply to this mail and the ticket opens again."
@@ -98,10 +105,47 @@ NEXT_STEP_BY_STATUS: dict[str, str] = {
     ),
 }
 
+WAITING_ON_WORDS: dict[str, str] = {
+    "vendor": "a supplier",
+    "supplier": "a supplier",
+    "third-party": "a third party",
+    "third party": "a third party",
+    "external": "a third party",
+}
+"""``#status pending <word>`` shorthands and how the requester is told about them."""
 
-def next_step_for(status: str) -> str:
-    """What the requester can expect after a status change, in the helpdesk's words."""
+REQUESTER_WORDS = frozenset({"requester", "customer", "you"})
+"""Words after ``#status pending`` that mean the plain case: we wait for the requester."""
+
+
+def waiting_on_text(waiting_on: str) -> str:
+    """Who a pending ticket waits for, as the requester reads it; "" for the requester."""
+    words = " ".join(waiting_on.split())
+    if words.lower() in REQUESTER_WORDS:
+        return ""
+    return WAITING_ON_WORDS.get(words.lower(), words)
+
+
+def next_step_for(status: str, waiting_on: str = "") -> str:
+    """What the requester can expect after a status change, in the helpdesk's words.
+
+    A ticket pending on someone else (a supplier) must not read as if the requester were
+    holding it up: they are told who we wait on and that nothing is needed from them.
+    """
+    waiting = waiting_on_text(waiting_on) if status == "pending" else ""
+    if waiting:
+        return (
+            f"We are waiting on {waiting}. There is nothing you need to do; "
+            "we will write to you as soon as we hear back."
+        )
     return NEXT_STEP_BY_STATUS.get(status, "Reply to this mail if you have anything to add.")
+
+
+def size_text(size: int) -> str:
+    """'830 KB', '12.4 MB': how big a file is, as people say it."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def describe_duration(delta: timedelta) -> str:
@@ -117,10 +161,41 @@ def describe_duration(delta: timedelta) -> str:
 SLA_TARGET_LABELS: dict[str, str] = {"first_response": "first response", "resolution": "resolution"}
 
 
+@dataclass(frozen=True, slots=True)
+class LinkedTicket:
+    """Another department's ticket opened from the same mail, named in the acknowledgement."""
+
+    ref: str
+    department_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFile:
+    """A file of the request as the owner's mail shows it: attached, or only named.
+
+    ``left_out`` says why a file is only named (too large, or an active type such as a
+    script or a macro document that a mail should never carry), empty when attached.
+    """
+
+    name: str
+    size: int
+    left_out: str = ""
+
+    @property
+    def size_text(self) -> str:
+        return size_text(self.size)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TicketMailContext:
-    """Facts every mail about a ticket may mention; the base of every ticket kind."""
+    """Facts every mail about a ticket may mention; the base of every ticket kind.
 
+    ``recipient_name`` greets whoever the mail is for (a watcher by their own name);
+    ``for_requester`` tells the requester's mail from a watcher's.
+    """
+
+    recipient: str
+    recipient_name: str
     ref: str
     subject: str
     department_key: str
@@ -135,33 +210,64 @@ class TicketMailContext:
     created_at: datetime
     ticket_text: str
 
+    @property
+    def for_requester(self) -> bool:
+        return self.recipient == self.requester
+
 
 @dataclass(frozen=True, kw_only=True)
 class AcknowledgementContext(TicketMailContext):
-    """Sent to the requester when a request becomes a ticket."""
+    """Sent to the requester when a request becomes a ticket; ``linked`` are the tickets
+    other departments opened from the same mail, so the requester knows who does what."""
 
     first_response_within: str | None = None
+    linked: tuple[LinkedTicket, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class AssignmentContext(TicketMailContext):
-    """Sent to the new owner; ``assigned_by`` is None when the assignment policy chose."""
+    """Sent to the new owner; ``assigned_by`` (a name) is None when the assignment policy
+    chose. ``handover_note`` is what the member who handed it over wrote for them."""
 
     assigned_by: str | None = None
+    handover_note: str = ""
+    files: tuple[RequestFile, ...] = ()
     commands: tuple[CommandHelp, ...] = REPLY_COMMANDS
 
 
 @dataclass(frozen=True, kw_only=True)
 class StatusUpdateContext(TicketMailContext):
-    """Sent to the requester when the status changes."""
+    """Sent to the requester side when the status changes; ``changed_by`` is a name and
+    ``waiting_on`` who a pending ticket waits for ("" when it is the requester)."""
 
     old_status: str
     new_status: str
     changed_by: str
+    waiting_on: str = ""
+
+    @property
+    def headline(self) -> str:
+        """What happened, in one sentence: "Alice Hart has put your request HR-4 on hold."."""
+        whose = "your request" if self.for_requester else f"{self.requester_name}'s request"
+        done = {
+            "pending": f"put {whose} {self.ref} on hold for now",
+            "resolved": f"marked {whose} {self.ref} as resolved",
+            "closed": f"closed {whose} {self.ref}",
+            "new": f"set {whose} {self.ref} back to new",
+        }.get(self.new_status)
+        if done is None and self.old_status == "pending":
+            done = f"taken {whose} {self.ref} off hold"
+        elif done is None:
+            reopened = self.old_status in {"resolved", "closed"}
+            done = f"{'reopened' if reopened else 'picked up'} {whose} {self.ref}"
+        return f"{self.changed_by} has {done}."
 
     @property
     def next_step(self) -> str:
-        return next_step_for(self.new_status)
+        waiting = waiting_on_text(self.waiting_on)
+        if self.new_status == "pending" and not waiting and not self.for_requester:
+            return f"We need a little more from {self.requester_name} to go on."
+        return next_step_for(self.new_status, self.waiting_on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +279,9 @@ class ReplyRelayContext(TicketMailContext):
     reply_text: str
     attachment_names: tuple[str, ...] = ()
     audience: Audience = "requester"
+    external: bool = False
+    """From someone outside the conversation (a stranger, or a member's address that could
+    not be verified): shown to the department with a warning, never to the requester."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +296,6 @@ class CommandOutcome:
 class CommandResultContext(TicketMailContext):
     """Sent to whoever wrote commands: which were applied and which were refused, and why."""
 
-    recipient_name: str
     applied: tuple[CommandOutcome, ...] = ()
     refused: tuple[CommandOutcome, ...] = ()
 

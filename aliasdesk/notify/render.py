@@ -28,12 +28,14 @@ from aliasdesk.notify.kinds import (
     CommandResultContext,
     EscalationContext,
     FeedbackRequestContext,
+    LinkedTicket,
     MailContext,
     OutsideMailHeldContext,
     QuarantineAlertContext,
     ReplyRelayContext,
     RequesterUnreachableContext,
     RoutingRefusedContext,
+    RequestFile,
     SlaWarningContext,
     StatusUpdateContext,
     describe_duration,
@@ -282,6 +284,8 @@ def _sample_base(department: str | None) -> dict[str, Any]:
         "department_alias": alias,
         "requester": "dave@example.com",
         "requester_name": "Dave Miller",
+        "recipient": "dave@example.com",
+        "recipient_name": "Dave Miller",
         "owner": "alice@example.com",
         "owner_name": "Alice",
         "status": "new",
@@ -297,9 +301,21 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
     base = _sample_base(department)
     due = _SAMPLE_CREATED + timedelta(hours=4)
     if kind == "acknowledgement":
-        return AcknowledgementContext(**base, first_response_within="4 hours")
+    to_owner = {**base, "recipient": "alice@example.com", "recipient_name": "Alice"}
+        return AcknowledgementContext(
+            **base,
+            first_response_within="4 hours",
+            linked=(LinkedTicket("IT-7", "IT Support"),),
+        )
     if kind == "assignment":
-        return AssignmentContext(**base, assigned_by=None)
+        return AssignmentContext(
+            **to_owner,
+            assigned_by=None,
+            files=(
+                RequestFile("leave-request.pdf", 48_000),
+                RequestFile("macro.xlsm", 20_000, "not attached: it could run code when opened"),
+            ),
+        )
     if kind == "status_update":
         return StatusUpdateContext(
             **{**base, "status": "pending"},
@@ -317,8 +333,7 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
         )
     if kind == "command_result":
         return CommandResultContext(
-            **{**base, "status": "open"},
-            recipient_name="Alice",
+            **{**to_owner, "status": "open"},
             applied=(CommandOutcome("#status pending", "status is now pending"),),
             refused=(CommandOutcome("#assign zoe", "zoe is not a member of Human Resources"),),
         )
@@ -326,11 +341,11 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
         return FeedbackRequestContext(**{**base, "status": "resolved"}, resolved_by="Alice")
     if kind == "sla_warning":
         return SlaWarningContext(
-            **base, target="first_response", due_at=due, remaining=timedelta(minutes=45)
+            **to_owner, target="first_response", due_at=due, remaining=timedelta(minutes=45)
         )
     if kind == "escalation":
         return EscalationContext(
-            **{**base, "status": "open"},
+            **{**to_owner, "status": "open"},
             target="resolution",
             due_at=due,
             overdue_by=timedelta(hours=2, minutes=10),

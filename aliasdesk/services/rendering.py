@@ -33,7 +33,7 @@ from aliasdesk.services.mail_facts import (
     person_name,
     recipient_name,
 )
-from aliasdesk.services.request_files import request_files
+from aliasdesk.services.request_files import attached_files, listed_files
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
@@ -176,7 +176,7 @@ def build_context(
         values.update(
             assigned_by=assigner_name(config, facts.get("assigned_by")),
             handover_note=str(facts.get("note") or ""),
-            files=request_files(session, ticket.id)[1],
+            files=listed_files(session, ticket.id),
         )
     elif kind == "status_update":
         values.update(_status_values(ticket, config, facts))
@@ -237,7 +237,7 @@ def render_delivery(
     if delivery.kind == "reply_relay":
         files = relayed_files(session, json.loads(delivery.context or "{}"))[0]
     elif delivery.kind == "assignment":
-        files = request_files(session, ticket.id)[0]
+        files = attached_files(session, ticket.id)
     return compose(
         from_address=delivery.sender,
         from_name=department.name if department else "",

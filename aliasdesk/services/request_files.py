@@ -25,12 +25,22 @@ LEFT_OUT_KEPT = "not attached: too large to keep"
 LEFT_OUT_LIMIT = "not attached: the mail would be too large"
 
 FileAttachment = tuple[str, str, bytes]
+_COLUMNS = (
+    StoredAttachment.id,
+    StoredAttachment.filename,
+    StoredAttachment.content_type,
+    StoredAttachment.size,
+    StoredAttachment.inline,
+    StoredAttachment.data.is_(None),
+)
 
 
 def request_files(
     session: Session, ticket_id: int, limit: int | None = None
-) -> tuple[list[FileAttachment], tuple[RequestFile, ...]]:
-    """The files to attach and every file as the mail lists it, in the order received."""
+) -> tuple[tuple[int, RequestFile], ...]:
+    """Every file of the request as the mail lists it, with its row id, in the order
+    received. Reads names and sizes only: the contents are loaded by :func:`attached_files`
+    for the files that go along, once, when the mail is rendered."""
     budget = OWNER_FILES_LIMIT if limit is None else limit
     first_message = (
         select(TicketMessage.id)
@@ -39,31 +49,45 @@ def request_files(
         .limit(1)
         .scalar_subquery()
     )
-    rows = session.scalars(
-        select(StoredAttachment)
+    rows = session.execute(
+        select(*_COLUMNS)
         .where(StoredAttachment.message_id == first_message)
         .order_by(StoredAttachment.id)
     )
-    attached: list[FileAttachment] = []
-    listed: list[RequestFile] = []
-    for row in rows:
-        is_image = row.content_type.lower().startswith("image/")
-        if row.inline and is_image and row.size < SIGNATURE_IMAGE:
+    listed: list[tuple[int, RequestFile]] = []
+    for row_id, name, content_type, size, inline, missing in rows:
+        if inline and content_type.lower().startswith("image/") and size < SIGNATURE_IMAGE:
             continue
-        left_out = _left_out(row, budget)
-        if not left_out and row.data is not None:
-            budget -= len(row.data)
-            attached.append((row.filename, row.content_type, row.data))
-        listed.append(RequestFile(row.filename, row.size, left_out))
-    return attached, tuple(listed)
+        left_out = _left_out(name, content_type, size, missing, budget)
+        budget -= 0 if left_out else size
+        listed.append((row_id, RequestFile(name, size, left_out)))
+    return tuple(listed)
 
 
-def _left_out(row: StoredAttachment, budget: int) -> str:
+def listed_files(session: Session, ticket_id: int) -> tuple[RequestFile, ...]:
+    """The files as the assignment mail names them."""
+    return tuple(file for _, file in request_files(session, ticket_id))
+
+
+def attached_files(session: Session, ticket_id: int) -> list[FileAttachment]:
+    """The files that go along with the assignment mail, contents included."""
+    wanted = [row_id for row_id, file in request_files(session, ticket_id) if not file.left_out]
+    if not wanted:
+        return []
+    rows = session.execute(
+        select(StoredAttachment.filename, StoredAttachment.content_type, StoredAttachment.data)
+        .where(StoredAttachment.id.in_(wanted))
+        .order_by(StoredAttachment.id)
+    )
+    return [(name, content_type, data) for name, content_type, data in rows if data is not None]
+
+
+def _left_out(name: str, content_type: str, size: int, missing: bool, budget: int) -> str:
     """Why this file is only named ("" when it goes along)."""
-    if is_active(row.filename, row.content_type):
+    if is_active(name, content_type):
         return LEFT_OUT_ACTIVE
-    if row.data is None:
+    if missing:
         return LEFT_OUT_KEPT
-    if len(row.data) > budget:
+    if size > budget:
         return LEFT_OUT_LIMIT
     return ""

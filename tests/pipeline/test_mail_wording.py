@@ -46,7 +46,9 @@ ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 def desk(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path) -> Iterator[Runtime]:
     routing = tmp_path / "routing.yaml"
     routing.write_text(ROUTING)
-    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
+    runtime = runtime_for(
+        database_url, smtp.port, routing_file=routing, max_attachment_bytes=30_000
+    )
     yield runtime
     runtime.close()
 
@@ -93,6 +95,7 @@ def test_the_owner_gets_the_request_files_but_never_active_ones(
             ("fix.exe", "application/octet-stream", b"MZ" + b"\0" * 500),
             ("report.html", "text/html", b"<script>alert(1)</script>"),
             ("budget.xlsm", "application/octet-stream", b"PK" + b"\0" * 500),
+            ("scan.pdf", "application/pdf", b"%PDF" + b"\0" * 40_000),  # not kept at intake
         ]
     )
     assert step(desk, raw) == "new_ticket"
@@ -102,6 +105,7 @@ def test_the_owner_gets_the_request_files_but_never_active_ones(
     text = text_of(assignment)
     assert "  - screenshot.png, 20 KB" in text.splitlines()
     assert "second.png, 20 KB (not attached: the mail would be too large)" in text
+    assert "scan.pdf, 39 KB (not attached: too large to keep)" in text
     for name in ("fix.exe", "report.html", "budget.xlsm"):
         assert f"{name}, 1 KB (not attached: it could run code when opened)" in text
         assert name in html_of(assignment)

@@ -1,4 +1,4 @@
-"""what people noticed
+"""what people noticed: indexes for the lookups every notification makes
 
 Revision ID: 0007
 Revises: 0006
@@ -7,6 +7,8 @@ Create Date: 2026-12-06 04:30:00
 
 from collections.abc import Sequence
 
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +16,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # A ticket's messages and a message's files are looked up for every notification
+    # (the quoted request, the files in the owner's assignment mail); without these
+    # indexes each lookup reads the whole table, which grows with every mail.
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_messages_ticket_id"), ["ticket_id"], unique=False)
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_attachments_message_id"), ["message_id"], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_attachments_message_id"))
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_messages_ticket_id"))
