@@ -61,6 +61,7 @@ def test_every_variable_is_read() -> None:
             "ALIASDESK_MAX_ATTACHMENT_BYTES": "1_000_000",
             "ALIASDESK_TEMPLATE_DIR": "/srv/templates",
             "ALIASDESK_REQUIRE_AUTH_RESULTS": "yes",
+            "ALIASDESK_AUTHSERV_ID": "MX.Example.com.",
             "ALIASDESK_INSTANCE_ID": "desk-1",
             "ALIASDESK_LOG_LEVEL": "debug",
             "ALIASDESK_METRICS_PORT": "9100",
@@ -86,6 +87,7 @@ def test_every_variable_is_read() -> None:
     assert settings.max_attachment_bytes == 1_000_000
     assert settings.template_dir == Path("/srv/templates")
     assert settings.require_authentication_results is True
+    assert settings.authserv_id == "mx.example.com"
     assert (settings.instance_id, settings.log_level, settings.metrics_port) == (
         "desk-1",
         "DEBUG",
@@ -302,3 +304,16 @@ def test_the_outside_mail_limit_is_read_and_checked() -> None:
     with pytest.raises(SettingsError) as caught:
         load({"ALIASDESK_OUTSIDE_MAIL_PER_MINUTE": "lots"})
     assert "ALIASDESK_OUTSIDE_MAIL_PER_MINUTE" in str(caught.value)
+
+
+def test_requiring_authentication_results_needs_the_servers_authserv_id() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ={"ALIASDESK_REQUIRE_AUTH_RESULTS": "true"}, env_file=None)
+    assert "ALIASDESK_AUTHSERV_ID" in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["mx example.com", "mx.example.com; dmarc=pass", "-mx.example"])
+def test_an_authserv_id_is_a_host_name(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ={"ALIASDESK_AUTHSERV_ID": value}, env_file=None)
+    assert "AUTHSERV_ID" in str(raised.value)
