@@ -299,9 +299,9 @@ def _sample_base(department: str | None) -> dict[str, Any]:
 def sample_context(kind: str, department: str | None = None) -> MailContext:
     """A realistic context for ``kind``: for template checks, tests and the demo."""
     base = _sample_base(department)
+    to_owner = {**base, "recipient": "alice@example.com", "recipient_name": "Alice"}
     due = _SAMPLE_CREATED + timedelta(hours=4)
     if kind == "acknowledgement":
-    to_owner = {**base, "recipient": "alice@example.com", "recipient_name": "Alice"}
         return AcknowledgementContext(
             **base,
             first_response_within="4 hours",
