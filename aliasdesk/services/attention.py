@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, InboundMail, Job, Ticket
 from aliasdesk.db.session import Database
 from aliasdesk.services.reports import iso
+from aliasdesk.services.tickets import add_event
+
+ADMIN = "aliasdesk admin"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ def retry_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
                     created_at=now,
                 )
             )
+            _on_history(session, delivery, "queued again by an admin", now)
             results.append(Handled(delivery_id, True, f"queued again as {delivery.message_id}"))
     return results
 
@@ -77,9 +82,19 @@ def dismiss_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
             elif delivery.state != "failed":
                 results.append(Handled(delivery_id, False, f"not failed ({delivery.state})"))
             else:
-                delivery.dismissed_at = delivery.dismissed_at or now
+                if delivery.dismissed_at is None:
+                    delivery.dismissed_at = now
+                    _on_history(session, delivery, "failure dismissed by an admin", now)
                 results.append(Handled(delivery_id, True, "dismissed"))
     return results
+
+
+def _on_history(session: Session, delivery: Delivery, what: str, now: datetime) -> None:
+    """The ticket's history says what an admin did about its mail."""
+    ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
+    if ticket is not None:
+        detail = f"{delivery.kind} to {delivery.recipient} ({delivery.message_id}): {what}"
+        add_event(session, ticket, "note", ADMIN, detail, now)
 
 
 def dismiss_quarantine(db: Database, ids: Sequence[int]) -> list[Handled]:

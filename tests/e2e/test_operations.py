@@ -68,6 +68,8 @@ def test_failed_delivery_is_a_problem_until_retried_with_the_same_message_id(
     with runtime.db.reader() as session:
         jobs = session.scalars(select(Job).where(Job.delivery_id == failed["id"])).all()
     assert [job.state for job in jobs].count("pending") == 1
+    history = run_json("tickets", "show", "HR-1", env=env)["events"]
+    assert any("queued again by an admin" in e["detail"] for e in history)
 
     drain_jobs(runtime)
     resent = [m for m in refusing_smtp.handler.received if REFUSED in m.rcpt_tos]
@@ -88,6 +90,11 @@ def test_dismissed_delivery_stays_listed_but_is_no_problem(
     status = run_json("status", env=env)
     assert status["ok"] is True and status["deliveries"] == {"failed": 0, "dismissed": 1}
     [still] = run_json("deliveries", "list", "--failed", env=env)
+    assert cli("deliveries", "dismiss", str(failed["id"]), env=env).returncode == 0  # twice
+    history = run_json("tickets", "show", "HR-1", env=env)["events"]
+    assert [e["detail"] for e in history].count(
+        f"{still['kind']} to {REFUSED} ({still['message_id']}): failure dismissed by an admin"
+    ) == 1
     assert still["id"] == failed["id"] and still["dismissed_at"] is not None
     with runtime.db.reader() as session:
         row = session.get(Delivery, failed["id"])
