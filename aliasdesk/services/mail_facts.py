@@ -18,10 +18,15 @@ from aliasdesk.notify.kinds import LinkedTicket, friendly_name
 
 def person_name(config: RoutingConfig, address: str | None, display_name: str = "") -> str:
     """Their name in the routing file, else their mail's display name, else one made from
-    the address ("john.smith@…" -> "John Smith")."""
-    if not address:
-        return friendly_name("", display_name) if display_name.strip() else "someone"
-    return config.member_name(address) or friendly_name(address, display_name)
+    the address ("john.smith@…" -> "John Smith").
+
+    A display name holding an address ("ceo@example.com" <x@evil.example>) is not a name:
+    it is passed over, and so is anything that would still show an address.
+    """
+    shown = "" if "@" in display_name else display_name
+    named = config.member_name(address) if address else None
+    name = named or friendly_name(address or "", shown)
+    return name if name and "@" not in name else "someone"
 
 
 def actor_name(config: RoutingConfig, ticket: Ticket, actor: str | None) -> str:

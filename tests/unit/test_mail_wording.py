@@ -148,6 +148,9 @@ def test_member_names_come_from_the_routing_file(tmp_path: Path) -> None:
     assert person_name(config, "bob.jones@example.com") == "Bob Jones"
     assert person_name(config, "dave@example.com", "Dave Miller") == "Dave Miller"
     assert person_name(config, None) == "someone"
+    assert person_name(config, "dave@example.com", "ceo@example.com") == "Dave"
+    assert person_name(config, "+tag@example.com") == "someone"
+    assert person_name(config, None, "Dave Miller") == "Dave Miller"
 
 
 def test_a_member_name_must_be_text(tmp_path: Path) -> None:
