@@ -74,7 +74,8 @@ class StateReports:
         self.routing_loaded(holder.digest)
 
     def routing_loaded(self, digest: str) -> None:
-        value = gateway_state.routing_value(self.runtime.routing.path, digest)
+        # Absolute: status may run from another working directory.
+        value = gateway_state.routing_value(self.runtime.routing.path.resolve(), digest)
         gateway_state.record(self.runtime.db, gateway_state.ROUTING, value)
 
     def connected(self, mailbox: ImapMailbox) -> None:

@@ -13,9 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from aliasdesk.services.health import gather
+from gateway.imap import ImapConfig
+from gateway.service import StateReports
 from tests.e2e.test_cli import ALIASDESK, ROOT, cli
 from tests.support.dovecot import DovecotServer
-from tests.support.harness import ROUTING
+from tests.support.harness import ROUTING, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
 
@@ -125,3 +130,25 @@ def test_login_capabilities_and_routing_in_force(
     code, document = status(env)
     assert code == 1 and document["routing"]["valid"] is True
     assert [p for p in document["problems"] if "earlier version" in p], document["problems"]
+
+
+def test_status_finds_the_gateways_routing_file_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp: ScriptedSmtpServer
+) -> None:
+    gateway_home, elsewhere = tmp_path / "gateway", tmp_path / "elsewhere"
+    (gateway_home / "config").mkdir(parents=True)
+    elsewhere.mkdir()
+    shutil.copy(ROUTING, gateway_home / "config" / "routing.yaml")
+    monkeypatch.chdir(gateway_home)
+    runtime = runtime_for(
+        f"sqlite:///{tmp_path}/state.db", smtp.port, routing_file=Path("config/routing.yaml")
+    )
+    try:
+        config = ImapConfig("127.0.0.1", 993, "desk", "secret", security="ssl")
+        StateReports(runtime, config).watch_routing()
+        monkeypatch.chdir(elsewhere)
+        routing = gather(runtime.db, runtime.settings)["routing"]
+    finally:
+        runtime.close()
+    assert routing["file"] == str(gateway_home / "config" / "routing.yaml")
+    assert routing["valid"] is True and routing["in_force_is_on_disk"] is True
