@@ -34,6 +34,9 @@ log = logging.getLogger("aliasdesk.bounces")
 NOTICE = "requester_unreachable"
 NOTICE_FACTS = ("failed_address", "failed_mail", "delivery_status", "diagnostic")
 """The facts a ``requester_unreachable`` delivery keeps for its template."""
+BOUNCED = "bounced: "
+"""How a delivery's error starts when a delivery report failed it; a 250 recorded later
+(the report overtook the worker) must not turn it back into ``sent``."""
 REPORTER = "mailer-daemon"
 """The actor named on ticket events a delivery report causes."""
 
@@ -104,7 +107,7 @@ def _apply_status(delivery: Delivery, status: RecipientStatus) -> None:
     if status.action != "failed":
         return
     delivery.state = "failed"
-    delivery.last_error = f"bounced: {status.summary}"[:2000]
+    delivery.last_error = f"{BOUNCED}{status.summary}"[:2000]
     log.info(
         "event=delivery_bounced delivery=%s kind=%s status=%s",
         delivery.id,

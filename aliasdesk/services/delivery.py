@@ -32,6 +32,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
+from aliasdesk.services.bounces import BOUNCED
 from aliasdesk.services.breaker import admit
 from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import render_delivery
@@ -271,6 +272,9 @@ def record_sent(session: Session, delivery_id: int, reply: str, now: datetime) -
     if delivery.state == "sent":
         log.info("event=sent_again delivery=%s kind=%s", delivery_id, kind)
         return DeliveryOutcome("sent", reply)
+    if delivery.state == "failed" and (delivery.last_error or "").startswith(BOUNCED):
+        _finish_jobs(session, delivery_id, now)  # its bounce overtook this 250: it stands
+        return DeliveryOutcome("failed", reply)
     delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
     record_outbound(session, delivery, now)
     _finish_jobs(session, delivery_id, now)

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
@@ -24,6 +24,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
+from aliasdesk.services.bounces import BOUNCED
 from aliasdesk.services.breaker import admit
 from aliasdesk.services.delivery import (
     DeliveryOutcome,
@@ -112,17 +113,23 @@ def claim_many(
     return claimed, unbuildable
 
 
+def _bounced() -> ColumnElement[bool]:
+    """Failed by a delivery report that overtook the 250: the failure stands."""
+    error = func.coalesce(Delivery.last_error, "")
+    return (Delivery.state == "failed") & error.startswith(BOUNCED)
+
+
 def record_sent_many(session: Session, accepted: Sequence[Delivery], now: datetime) -> set[int]:
     """Mark deliveries sent, store them on their tickets, finish their jobs.
 
     A delivery already marked sent (a stale claim taken over meanwhile) is not stored on
-    its ticket a second time.
+    its ticket a second time; one a bounce already failed stays failed.
     """
     ids = [delivery.id for delivery in accepted]
     newly = set(
         session.scalars(
             update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.state != "sent")
+            .where(Delivery.id.in_(ids), Delivery.state != "sent", ~_bounced())
             .values(state="sent", sent_at=now, last_error=None)
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)

@@ -10,6 +10,7 @@ names the original one. Nothing else in the bytes changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import Delivery, InboundMail
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.delivery import record_sent
+from aliasdesk.services.delivery_batch import record_sent_many
 from tests.pipeline.test_conversation import kind_of, mails_to, shown, step, text_of
 from tests.support.corpus import CORPUS, require_corpus
 from tests.support.dsn import delivery_status_report
@@ -318,3 +321,32 @@ def test_a_report_about_mail_we_never_sent_is_ignored(
     with runtime.db.reader() as session:
         logged = session.get(InboundMail, result.inbound_id)
         assert logged is not None and logged.outcome == "ignored"
+
+
+@pytest.mark.parametrize("recorded", ["alone", "in a batch"])
+def test_a_250_recorded_after_its_bounce_leaves_the_delivery_failed(
+    runtime: Runtime, smtp: ScriptedSmtpServer, recorded: str
+) -> None:
+    """The report came in before the worker recorded the server's 250 (or the worker died
+    in between): the failure stands, and the acknowledgement is not sent again."""
+    smtp.handler.refuse["dave@partner.example"] = "451 4.3.0 Try again later"
+    [opened] = feed(runtime, build_mail("Dave <dave@partner.example>", "hr@example.com"))
+    drain_jobs(runtime, max_wait=1)  # the acknowledgement waits for its retry
+    acknowledgement = _acknowledgement(runtime, "dave@partner.example")
+    assert (opened.outcome, acknowledgement.state) == ("new_ticket", "pending")
+    report = delivery_status_report(acknowledgement.message_id, "dave@partner.example")
+    assert [r.outcome for r in feed(runtime, report)] == ["update_ticket"]
+    with runtime.db.unit_of_work() as session:
+        now = datetime.now(UTC)
+        if recorded == "alone":
+            assert record_sent(session, acknowledgement.id, "250 ok", now).state == "failed"
+        else:
+            delivery = session.get(Delivery, acknowledgement.id)
+            assert delivery is not None
+            assert record_sent_many(session, [delivery], now) == set()
+    del smtp.handler.refuse["dave@partner.example"]
+    drain_jobs(runtime)
+    assert _delivery(runtime, acknowledgement.id).state == "failed"
+    assert mails_to(smtp, "dave@partner.example") == []
+    owner = shown(runtime)["owner"]
+    assert "requester_unreachable" in [kind_of(m) for m in mails_to(smtp, owner)]
