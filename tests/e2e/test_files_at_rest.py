@@ -3,6 +3,7 @@ run as subprocesses under the common umask 022, then the modes they left are che
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,7 +14,9 @@ import time
 from pathlib import Path
 
 from aliasdesk.private_files import private_folder, write_private
+from aliasdesk.settings.url_secrets import MASK
 from tests.e2e.test_cli import ALIASDESK, ROOT
+from tests.support.backends import drop_postgres_database, make_postgres_database
 
 UMASK_022 = 'umask 022 && exec "$0" "$@"'
 
@@ -157,3 +160,18 @@ def test_a_failing_connection_does_not_show_the_password() -> None:
         output = result.stdout + result.stderr
         assert "127.0.0.1" in output or "refused" in output, output
         assert "Tr0ub4dor" not in output and "Xq9z" not in output, output
+
+
+def test_status_shows_the_database_url_with_its_password_masked() -> None:
+    name, url = make_postgres_database()  # trust authentication: any password is accepted
+    try:
+        with_password = url.replace("postgres@", "postgres:Tr0ub4dor%40Xq9z%2FKv%3Aw3@", 1)
+        env = {"ALIASDESK_DATABASE_URL": with_password}
+        result = under_umask_022(ALIASDESK, "status", "--json", env=env)
+        output = result.stdout + result.stderr
+        assert json.loads(result.stdout)["database"]["url"] == with_password.replace(
+            "Tr0ub4dor%40Xq9z%2FKv%3Aw3", MASK
+        )
+        assert "Tr0ub4dor" not in output and "Xq9z" not in output, output
+    finally:
+        drop_postgres_database(name)

@@ -8,6 +8,7 @@ turns, trips): the same as the clock moving forward, without sleeping a minute."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from aliasdesk.db.models import BreakerTrip, Delivery, Job
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import breaker
+from aliasdesk.services.delivery_batch import deliver_many
 from tests.pipeline.test_conversation import mails_to, text_of
 from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
@@ -133,3 +135,47 @@ def test_no_limit_when_set_to_zero(limited: Runtime, smtp: ScriptedSmtpServer) -
     drain_jobs(limited)
     assert acknowledged(smtp, 1, 6) == [1] * 6
     assert alerts(smtp) == []
+
+
+def test_two_workers_at_once_keep_the_limit_and_alert_once(
+    limited: Runtime, smtp: ScriptedSmtpServer, database_url: str
+) -> None:
+    """Both workers' batches are over the limit: the hold decision is serialised, so the
+    second counts what the first handed over, and only one trip is opened."""
+    feed(limited, *requests(1, 8))
+    with limited.db.reader() as session:
+        created = list(session.scalars(select(Job.id).where(Job.kind == "ticket_created")))
+    limited.job_runner().run_many(created)  # assigned: acknowledgements queued, none sent
+    with limited.db.reader() as session:
+        acknowledgements = list(
+            session.scalars(
+                select(Delivery.id).where(Delivery.kind == "acknowledgement").order_by(Delivery.id)
+            )
+        )
+    assert len(acknowledgements) == 8
+    other = runtime_for(database_url, smtp.port, outside_mail_per_minute=LIMIT)
+    start = threading.Barrier(2)
+
+    def worker(runtime: Runtime, ids: list[int]) -> None:
+        start.wait()
+        config = runtime.routing.current()
+        deliver_many(runtime.db, ids, runtime.mailer, config, runtime.renderer, "aliasdesk")
+
+    threads = [
+        threading.Thread(target=worker, args=(runtime, acknowledgements[n::2]))
+        for n, runtime in enumerate((limited, other))
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        other.close()
+    assert sum(acknowledged(smtp, 1, 8)) == LIMIT
+    with limited.db.reader() as session:
+        assert len(session.scalars(select(BreakerTrip)).all()) == 1
+        alerts_queued = session.scalars(
+            select(Delivery.recipient).where(Delivery.kind == "outside_mail_held")
+        ).all()
+    assert alerts_queued == [ADMIN]
