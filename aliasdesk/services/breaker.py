@@ -26,14 +26,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import BreakerTrip, Delivery, Job
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.services.alerts import OUTSIDE_MAIL_HELD, queue_admin_alert
 
-__all__ = ["DEFAULT_PER_MINUTE", "WINDOW", "admit", "outside", "per_minute", "set_per_minute"]
+__all__ = [
+    "DEFAULT_PER_MINUTE",
+    "WINDOW",
+    "admit",
+    "inside",
+    "outside",
+    "per_minute",
+    "set_per_minute",
+]
 
 log = logging.getLogger("aliasdesk.breaker")
 DEFAULT_PER_MINUTE = 120
@@ -54,11 +62,16 @@ def per_minute() -> int:
     return _limit[0]
 
 
+def inside(config: RoutingConfig) -> set[str]:
+    """Every alias, member and admin of ``config``: mail to them is never held."""
+    found = set(config.all_aliases()) | {a.strip().lower() for a in config.admins}
+    return found | {m for department in config.departments.values() for m in department.members}
+
+
 def outside(config: RoutingConfig, recipients: Sequence[str]) -> set[str]:
     """The recipients (as given) that are no alias, member or admin of ``config``."""
-    inside = set(config.all_aliases()) | {a.strip().lower() for a in config.admins}
-    inside |= {m for department in config.departments.values() for m in department.members}
-    return {r for r in recipients if r.strip().lower() not in inside}
+    staff = inside(config)
+    return {r for r in recipients if r.strip().lower() not in staff}
 
 
 def admit(
@@ -81,11 +94,10 @@ def admit(
     waiting = sorted(delivery_id for delivery_id, recipient in rows if recipient in strangers)
     if not waiting:
         return list(delivery_ids)
-    recent = _handed_over(session, config, now)
-    if len(recent) + len(waiting) <= limit:
+    if _count_handed_over(session, config, now) + len(waiting) <= limit:
         return list(delivery_ids)
-    if _lock(session):
-        recent = _handed_over(session, config, now)  # others may have sent meanwhile
+    _lock(session)
+    recent = _handed_over(session, config, now)  # read again: others may have sent meanwhile
     held = waiting[max(0, limit - len(recent)) :]
     if not held:
         return list(delivery_ids)
@@ -93,6 +105,23 @@ def admit(
     _record_trip(session, config, held, now)
     kept = set(held)
     return [delivery_id for delivery_id in delivery_ids if delivery_id not in kept]
+
+
+def _count_handed_over(session: Session, config: RoutingConfig, now: datetime) -> int:
+    """How many outside mails were handed to SMTP in the last minute: one count in the
+    database, the common case on every claim (the list below only when mail is held)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.claimed_at >= now - WINDOW,
+                Delivery.state.in_(("sending", "sent")),
+                Delivery.recipient.not_in(sorted(inside(config))),
+            )
+        )
+        or 0
+    )
 
 
 def _handed_over(session: Session, config: RoutingConfig, now: datetime) -> list[datetime]:
@@ -106,13 +135,11 @@ def _handed_over(session: Session, config: RoutingConfig, now: datetime) -> list
     return [at for recipient, at in rows if recipient in strangers and at is not None]
 
 
-def _lock(session: Session) -> bool:
-    """Serialise the hold decision on PostgreSQL (SQLite's writer already holds its
-    database lock); True when a lock was taken and the count should be read again."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
-    return True
+def _lock(session: Session) -> None:
+    """Serialise the hold decision on PostgreSQL until this transaction ends (SQLite's
+    writer holds its database lock already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
 
 
 def _hold(
