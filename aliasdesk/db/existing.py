@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from aliasdesk.db import schema
 from aliasdesk.db.session import Database
@@ -54,7 +54,7 @@ def open_existing(url: str) -> Database:
                 "(wrong ALIASDESK_DATABASE_URL, or run: aliasdesk db upgrade)"
             )
         schema.upgrade(db)
-    except OperationalError as error:
+    except DBAPIError as error:  # unreachable, refused, or not a database at all
         db.dispose()
         raise DatabaseUnavailable(unreachable(url, error)) from error
     except DatabaseUnavailable:
@@ -63,7 +63,7 @@ def open_existing(url: str) -> Database:
     return db
 
 
-def unreachable(url: str, error: OperationalError) -> str:
+def unreachable(url: str, error: DBAPIError) -> str:
     """One clear sentence for a database that cannot be used, with how to fix it where
     the fix is known (a PostgreSQL database that was never created)."""
     shown = mask_url(url)

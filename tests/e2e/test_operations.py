@@ -159,6 +159,13 @@ def test_read_commands_refuse_a_database_without_schema(tmp_path: Path) -> None:
     result = cli("tickets", "list", env=env)
     assert result.returncode == 1 and "has no aliasdesk schema" in result.stderr
     assert "no tickets" not in result.stdout
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("not a database at all\n" * 200)
+    result = cli("status", env={"ALIASDESK_DATABASE_URL": f"sqlite:///{garbage}"})
+    assert result.returncode == 1 and f"cannot use the database at sqlite:///{garbage}" in (
+        result.stderr
+    )
+    assert garbage.read_text() == "not a database at all\n" * 200
 
 
 def test_missing_postgres_database_masks_the_password_and_says_how_to_create_it(
