@@ -3,8 +3,9 @@
 The database holds every mail sent to HR; saved attachments and exports hold the same.
 A caller's umask (often 022) would leave them world-readable, so files are made 0600 and
 folders 0700 whatever the umask: the command sets a private umask for the whole process
-(which also covers files SQLite makes itself, such as its journal), and the functions
-here set the mode explicitly for callers that run without the command (tests, embedding).
+(so every command's files and folders, and those SQLite makes itself, are private), and
+the database file is made 0600 explicitly for callers that run without the command
+(tests, embedding), since SQLite gives its journal files the database file's mode.
 A database file found with wider permissions is tightened when it is opened, and logged,
 because a copy restored from a backup or made by an older version keeps its old mode.
 """
@@ -20,11 +21,9 @@ __all__ = [
     "FILE_MODE",
     "FOLDER_MODE",
     "PRIVATE_UMASK",
-    "private_folder",
     "private_sqlite_file",
     "restrict_process",
     "tighten",
-    "write_private",
 ]
 
 log = logging.getLogger("aliasdesk.files")
@@ -82,23 +81,3 @@ def private_sqlite_file(database: Path) -> None:
         os.close(descriptor)
     for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_COMPANIONS)):
         tighten(path)
-
-
-def private_folder(path: Path) -> Path:
-    """``path`` as a folder only its owner can enter; missing parents are made 0700 too
-    (``mkdir(parents=True)`` would give them the umask's mode), existing ones left alone."""
-    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
-    for folder in reversed(missing):
-        folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
-        folder.chmod(FOLDER_MODE)
-    tighten(path)
-    return path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` as a 0600 file, also when ``path`` existed with a wider
-    mode (``fchmod`` before the first byte is written)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(descriptor, "wb") as handle:
-        os.fchmod(handle.fileno(), FILE_MODE)
-        handle.write(data)

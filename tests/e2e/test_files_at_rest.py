@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-from aliasdesk.private_files import private_folder, write_private
 from aliasdesk.settings.url_secrets import MASK
 from tests.e2e.test_cli import ALIASDESK, ROOT
 from tests.support.backends import drop_postgres_database, make_postgres_database
@@ -122,20 +121,6 @@ def test_the_demo_keeps_its_folder_and_database_private(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def test_files_and_folders_written_for_a_person_are_private(tmp_path: Path) -> None:
-    previous = os.umask(0o022)
-    try:
-        folder = private_folder(tmp_path / "export" / "dave@example.com")
-        target = folder / "ticket-HR-1.eml"
-        target.write_bytes(b"old")
-        target.chmod(0o644)
-        write_private(target, b"Subject: salary\r\n")
-    finally:
-        os.umask(previous)
-    assert mode(folder) == 0o700 and mode(folder.parent) == 0o700
-    assert mode(target) == 0o600 and target.read_bytes() == b"Subject: salary\r\n"
 
 
 SECRET_PIECES = ("Tr0ub4dor", "Xq9z", "Kv:w3", "Tr0ub4dor@Xq9z/Kv:w3")
