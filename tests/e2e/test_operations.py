@@ -208,3 +208,16 @@ def test_explain_on_a_mail_already_taken_in_shows_its_routing(
     human = cli("rules", "explain", str(mail), env=env)
     assert human.returncode == 0 and f"mail #{taken.inbound_id}" in human.stdout
     assert "FIN" in human.stdout
+
+
+def test_status_checks_the_broker(broker_url: str, sqlite_url: str) -> None:
+    with ScriptedSmtpServer() as smtp:
+        runtime_for(sqlite_url, smtp.port).close()
+    env = {"ALIASDESK_DATABASE_URL": sqlite_url, "ALIASDESK_ROUTING_FILE": str(ROUTING)}
+    env["ALIASDESK_BROKER_URL"] = broker_url
+    answering = run_json("status", env=env)
+    assert answering["broker"]["reachable"] is True and answering["ok"] is True
+    env["ALIASDESK_BROKER_URL"] = "redis://127.0.0.1:9/0"  # the discard port: nobody there
+    silent = run_json("status", env=env, code=1)
+    assert silent["broker"]["reachable"] is False
+    assert any("broker redis://127.0.0.1:9/0" in problem for problem in silent["problems"])
