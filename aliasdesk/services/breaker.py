@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ __all__ = [
     "outside",
     "per_minute",
     "set_per_minute",
+    "status",
 ]
 
 log = logging.getLogger("aliasdesk.breaker")
@@ -122,6 +123,23 @@ def _count_handed_over(session: Session, config: RoutingConfig, now: datetime) -
         )
         or 0
     )
+
+
+def status(session: Session, now: datetime, limit: int) -> tuple[dict[str, Any], str | None]:
+    """What ``aliasdesk status`` shows of the breaker, and a problem sentence while a trip
+    is in course (mail is being held: a loop or a flood an admin should look at)."""
+    trip = session.scalar(select(BreakerTrip).order_by(BreakerTrip.id.desc()).limit(1))
+    holding = trip is not None and trip.last_held_at >= now - TRIP_QUIET
+    facts: dict[str, Any] = {"per_minute": limit, "holding": holding}
+    if trip is None or not holding:
+        return facts, None
+    facts.update(since=trip.opened_at.isoformat(), held=trip.holds)
+    problem = (
+        f"outside mail held since {trip.opened_at:%Y-%m-%d %H:%M} UTC: more than "
+        f"{trip.per_minute} automatic mails a minute to outside addresses (what waits: "
+        "aliasdesk deliveries list)"
+    )
+    return facts, problem
 
 
 def _handed_over(session: Session, config: RoutingConfig, now: datetime) -> list[datetime]:

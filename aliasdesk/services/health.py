@@ -19,7 +19,7 @@ from sqlalchemy.sql import ColumnElement
 
 from aliasdesk.db.models import Delivery, InboundMail, Job, SlaTimer, Ticket
 from aliasdesk.db.session import Database
-from aliasdesk.services import gateway_state
+from aliasdesk.services import breaker, gateway_state
 from aliasdesk.services.reports import iso
 from aliasdesk.services.routing_holder import content_digest
 from aliasdesk.services.sla import breached
@@ -54,6 +54,10 @@ def gather(db: Database, settings: Settings, now: datetime | None = None) -> dic
         _quarantine(health, session)
         _deliveries(health, session)
         _sla(health, session)
+        health.parts["outside_mail"], held = breaker.status(
+            session, now, settings.outside_mail_per_minute
+        )
+    health.problems.extend([held] if held else [])
     return health.document()
 
 

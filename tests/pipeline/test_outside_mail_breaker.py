@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import BreakerTrip, Delivery, Job
 from aliasdesk.runtime import Runtime
-from aliasdesk.services import breaker
+from aliasdesk.services import breaker, health
 from aliasdesk.services.delivery_batch import deliver_many
 from tests.pipeline.test_conversation import mails_to, text_of
 from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
@@ -61,6 +61,16 @@ def acknowledged(smtp: ScriptedSmtpServer, first: int, count: int) -> list[int]:
     return [len(mails_to(smtp, f"requester{n}@example.net")) for n in range(first, first + count)]
 
 
+def held_in_status(runtime: Runtime) -> dict[str, object]:
+    """The breaker as ``aliasdesk status`` shows it; a problem exactly while it holds."""
+    document = health.gather(runtime.db, runtime.settings)
+    shown = dict(document["outside_mail"])
+    problems = [p for p in document["problems"] if p.startswith("outside mail held since")]
+    assert len(problems) == (1 if shown["holding"] else 0), document["problems"]
+    shown.pop("since", None)
+    return shown
+
+
 def alerts(smtp: ScriptedSmtpServer) -> list[str]:
     return [str(m["Subject"]) for m in mails_to(smtp, ADMIN) if "Outside mail held" in m["Subject"]]
 
@@ -88,6 +98,8 @@ def test_outside_mail_over_the_limit_is_held_alerted_once_and_sent_later(
         turns = session.scalars(select(Job.available_at).where(Job.state != "done")).all()
         assert len(turns) == 2 and all(now < turn <= now + timedelta(seconds=61) for turn in turns)
 
+    assert held_in_status(limited) == {"per_minute": LIMIT, "holding": True, "held": 2}
+
     feed(limited, *requests(6, 2))  # the flood goes on: held too, in the same trip
     drain_jobs(limited, max_wait=2)
     assert acknowledged(smtp, 1, 7) == [1, 1, 1, 0, 0, 0, 0]
@@ -105,6 +117,7 @@ def test_outside_mail_over_the_limit_is_held_alerted_once_and_sent_later(
         assert (trip.per_minute, trip.holds) == (LIMIT, 2 + 2 + 1)
 
     clock_forward(limited, 6 * 60)  # quiet for longer than a trip lasts: a new flood alerts
+    assert held_in_status(limited) == {"per_minute": LIMIT, "holding": False}
     feed(limited, *requests(8, 4))
     drain_jobs(limited, max_wait=2)
     assert acknowledged(smtp, 8, 4) == [1, 1, 1, 0]
