@@ -188,6 +188,8 @@ class Watcher(Base):
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    """Their display name in the request's To or Cc: what the mail they get calls them."""
 
 
 class TicketMessage(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Ticket, TicketLink
+from aliasdesk.db.models import Ticket, TicketLink, Watcher
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.kinds import LinkedTicket, friendly_name
 
@@ -42,12 +42,15 @@ def assigner_name(config: RoutingConfig, actor: str | None) -> str | None:
     return person_name(config, actor) if actor and "@" in actor else None
 
 
-def recipient_name(config: RoutingConfig, ticket: Ticket, recipient: str) -> str:
-    """The greeting's name: the requester as they sign, anyone else (a watcher, a member)
-    by their own name, never the requester's."""
+def recipient_name(session: Session, config: RoutingConfig, ticket: Ticket, recipient: str) -> str:
+    """The greeting's name: the requester as they sign, a watcher by the name the request's
+    Cc gave them, a member by theirs; never the requester's name for someone else."""
     if recipient == ticket.requester:
         return person_name(config, ticket.requester, ticket.requester_name)
-    return person_name(config, recipient)
+    if config.departments_of_member(recipient):
+        return person_name(config, recipient)
+    watcher = session.get(Watcher, (ticket.id, recipient))
+    return person_name(config, recipient, watcher.name if watcher else "")
 
 
 def linked_from_same_mail(

@@ -118,7 +118,7 @@ def _base(
     department = config.departments.get(ticket.department)
     return {
         "recipient": recipient,
-        "recipient_name": recipient_name(config, ticket, recipient),
+        "recipient_name": recipient_name(session, config, ticket, recipient),
         "ref": ticket.ref,
         "subject": ticket.subject,
         "department_key": ticket.department,

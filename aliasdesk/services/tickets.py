@@ -198,8 +198,11 @@ def open_ticket(
         f", forwarded by {who.opened_by} for {who.address}" if who.opened_by else ""
     )
     add_first_event(buffer, new, "created", actor, detail, now)
-    for address in _watchers(mail, config, department, {who.address, sender}):
-        buffer.insert(_WATCHERS, {"ticket_id": ticket, "address": address})
+    watchers = _watchers(mail, config, department, {who.address, sender})
+    names = _display_names(mail, watchers)
+    for address in watchers:
+        row = {"ticket_id": ticket, "address": address, "name": names.get(address, "")}
+        buffer.insert(_WATCHERS, row)
     buffer.insert(
         _JOBS,
         {
@@ -289,6 +292,19 @@ def _watchers(
         ):
             seen.append(address)
     return seen[:20]
+
+
+def _display_names(mail: ParsedMail, addresses: Sequence[str]) -> dict[str, str]:
+    """The names the request gives the copied people ("Erin Watts" <erin@…>), so their
+    mail greets them by it; one walk over the recipients that stops once all are found."""
+    wanted = set(addresses)
+    names: dict[str, str] = {}
+    for item in mail.cc + mail.to:
+        if item.address in wanted and item.address not in names:
+            names[item.address] = " ".join(item.name.split())[:255]
+            if len(names) == len(wanted):
+                break
+    return names
 
 
 def link_both_ways(session: Session, ticket: NewTicket, other_id: int) -> None:

@@ -38,7 +38,9 @@ departments:
 """
 DAVE = "Dave Miller <dave@example.com>"
 ALICE = "Alice <alice@example.com>"
-WATCHER = "erin.watts@partner.example.net"
+WATCHER = "ew@partner.example.net"
+OTHER_WATCHER = "sam.lee@partner.example.net"
+COPIED = f'"Erin  Watts-Berg" <{WATCHER}>, {OTHER_WATCHER}'
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -134,7 +136,7 @@ def test_a_handover_note_goes_to_the_new_owner_only(
 def test_status_mail_names_people_and_does_not_blame_the_requester(
     desk: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
-    request = build_mail(DAVE, "hr@example.com", "VPN", "My VPN is down.", headers={"Cc": WATCHER})
+    request = build_mail(DAVE, "hr@example.com", "VPN", "My VPN is down.", headers={"Cc": COPIED})
     assert step(desk, request) == "new_ticket"
 
     step(desk, member_reply(smtp, "#status pending vendor"))
@@ -143,9 +145,10 @@ def test_status_mail_names_people_and_does_not_blame_the_requester(
     assert "Alice Hart has put your request HR-1 on hold for now." in to_dave
     assert "We are waiting on a supplier" in to_dave and "from you" not in to_dave
     to_watcher = text_of(last(smtp, WATCHER, "status_update"))
-    assert "Hello Erin Watts," in to_watcher and "Hello Dave" not in to_watcher
+    assert "Hello Erin Watts-Berg," in to_watcher and "Hello Dave" not in to_watcher
     assert "Dave Miller's request HR-1" in to_watcher
     assert "We are waiting on a supplier" in to_watcher
+    assert "Hello Sam Lee," in text_of(last(smtp, OTHER_WATCHER, "status_update"))
 
     step(desk, member_reply(smtp, "#status open"))
     step(desk, member_reply(smtp, "#status pending"))

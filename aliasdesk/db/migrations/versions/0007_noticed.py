@@ -1,4 +1,4 @@
-"""what people noticed: indexes for the lookups every notification makes
+"""what people noticed: indexes for the lookups every notification makes, watchers' names
 
 Revision ID: 0007
 Revises: 0006
@@ -7,6 +7,7 @@ Create Date: 2026-12-06 04:30:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
@@ -23,9 +24,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_messages_ticket_id"), ["ticket_id"], unique=False)
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_attachments_message_id"), ["message_id"], unique=False)
+    # A watcher is greeted by the name the request's Cc gave them, not the requester's.
+    with op.batch_alter_table("watchers", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("name", sa.String(length=255), server_default="", nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("watchers", schema=None) as batch_op:
+        batch_op.drop_column("name")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_message_id"))
     with op.batch_alter_table("messages", schema=None) as batch_op:
