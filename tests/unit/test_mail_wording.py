@@ -14,8 +14,9 @@ import pytest
 
 from aliasdesk.domain.commands import NOTE_LIMIT, parse_commands
 from aliasdesk.mail.active_content import is_active
-from aliasdesk.notify.kinds import LinkedTicket, RequestFile, size_text, waiting_on_text
+from aliasdesk.notify.kinds import LinkedTicket, RequestFile
 from aliasdesk.notify.render import RenderedMail, TemplateRenderer, sample_context
+from aliasdesk.notify.wording import size_text, waiting_on_text
 from aliasdesk.services.mail_facts import person_name
 from aliasdesk.settings.routing_file import check_routing, load_routing
 
