@@ -177,8 +177,17 @@ def _event_detail(delivery: Delivery, status: RecipientStatus) -> str:
     return f"delivery of {_label(delivery.kind)} to {status.recipient}: {status.summary}"[:500]
 
 
+_MAIL_NAMES = {
+    "reply_relay": "answer passed on",
+    "status_update": "status update",
+    "feedback_request": "feedback request",
+    "command_result": "answer to commands",
+}
+
+
 def _label(kind: str) -> str:
-    return kind.replace("_", " ")
+    """A delivery's kind as the department says it: "the status update to dave@…"."""
+    return _MAIL_NAMES.get(kind, kind.replace("_", " "))
 
 
 def _tell_the_department(

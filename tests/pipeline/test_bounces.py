@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from aliasdesk.db.models import Delivery, InboundMail
+from aliasdesk.inbound.explain import explain
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import record_sent
 from aliasdesk.services.delivery_batch import record_sent_many
@@ -350,3 +351,16 @@ def test_a_250_recorded_after_its_bounce_leaves_the_delivery_failed(
     assert mails_to(smtp, "dave@partner.example") == []
     owner = shown(runtime)["owner"]
     assert "requester_unreachable" in [kind_of(m) for m in mails_to(smtp, owner)]
+
+
+def test_rules_explain_names_the_ticket_and_changes_nothing(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    acknowledgement = _open_for(runtime, "dave@partner.example")
+    seen, before = _sent_count(smtp), shown(runtime)
+    report = delivery_status_report(acknowledgement.message_id, "dave@partner.example")
+    verdict = explain(report, runtime.routing.current(), runtime.db)
+    assert (verdict["action"], verdict["ticket"]) == ("update_ticket", "HR-1")
+    assert any(line.startswith("bounce: delivery-status report") for line in verdict["trace"])
+    _nothing_changed(runtime, smtp, seen, acknowledgement.id)
+    assert shown(runtime)["messages"] == before["messages"]

@@ -47,6 +47,7 @@ def run(ctx: InboundContext) -> None:
         return
     ctx.note(NAME, f"matched: {match.how}")
     if ctx.dry_run:
+        ctx.ticket_refs = _refs(ctx, match)
         ctx.finish("update_ticket", f"delivery report would be recorded ({match.how})")
         return
     refs = record_report(
@@ -88,6 +89,20 @@ def find_match(ctx: InboundContext, report: DeliveryReport) -> BounceMatch:
         return BounceMatch((), (pointed[0],), pointed[1])
     ids = len(report.original_message_ids)
     return BounceMatch((), (), f"{ids} Message-ID(s) in it, none of them ours")
+
+
+def _refs(ctx: InboundContext, match: BounceMatch) -> list[str]:
+    """The tickets a dry run (``rules explain``) would record the report on."""
+    assert ctx.session is not None
+    delivered = select(Delivery.ticket_id).where(
+        Delivery.id.in_([failure.delivery_id for failure in match.confirmed])
+    )
+    tickets = ctx.session.scalars(
+        select(Ticket)
+        .where(Ticket.id.in_(delivered) | Ticket.id.in_(match.unconfirmed_ticket_ids))
+        .order_by(Ticket.id)
+    )
+    return [ticket.ref for ticket in tickets]
 
 
 def _deliveries_named(ctx: InboundContext, report: DeliveryReport) -> list[Delivery]:

@@ -1,5 +1,9 @@
 """delivery reports on their tickets
 
+No schema change: a report is kept as an internal ticket message and event, a failure in
+``deliveries.state``/``last_error`` (prefixed ``bounced:``), the owner's notice as a
+delivery of its own kind. The slot stays in the chain so the revisions keep their numbers.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-06 04:30:00
