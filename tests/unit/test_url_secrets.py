@@ -4,6 +4,8 @@ password is written, and refused where a driver would misread it."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aliasdesk.settings.env import load_settings, mask_url
 from aliasdesk.settings.errors import SettingsError
@@ -68,3 +70,15 @@ def test_hide_passwords_masks_the_password_as_written_and_decoded() -> None:
     assert hide_passwords(message, url, "redis://cache:6379/0") == (
         f"auth failed for {MASK} (that is {MASK}) at h"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1),
+    st.sampled_from(["postgresql+psycopg", "redis", "amqp"]),
+)
+def test_any_password_is_masked_whole(password: str, scheme: str) -> None:
+    url = f"{scheme}://desk:{password}@db.example:5432/aliasdesk"
+    assert mask_url(url) == f"{scheme}://desk:{MASK}@db.example:5432/aliasdesk"
+    assert url_password(url) == password
+    assert password_problem(url) is None or set(password) & set("@/?#")
