@@ -17,6 +17,7 @@ from aliasdesk.db import schema
 from aliasdesk.db.models import InboundMail
 from aliasdesk.db.session import Database
 from aliasdesk.inbound.context import PipelineSettings
+from aliasdesk.large_blocks import return_large_blocks
 from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services import breaker
@@ -90,6 +91,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    return_large_blocks()  # a large mail's memory is given back once it is stored
     routing = RoutingHolder(Path(settings.routing_file))
     renderer = TemplateRenderer(Path(settings.template_dir))
     db = Database(settings.database_url)

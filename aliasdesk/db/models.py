@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -82,7 +83,10 @@ class InboundMail(Base):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     uid: Mapped[int | None] = mapped_column(BigInteger)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # as the server reports it, even when held
+    header_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Too large to take in (ALIASDESK_MAX_MAIL_BYTES): ``raw`` is the header alone, the mail
+    itself stays in the mailbox."""
     content_hash: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(998))
     from_address: Mapped[str | None] = mapped_column(String(320))

@@ -31,8 +31,9 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import InboundContext, PipelineSettings
 from aliasdesk.inbound.pipeline import run_pipeline
 from aliasdesk.inbound.stages.dedupe import dedupe_key, earlier_mail, prefetch
+from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
-from aliasdesk.services.intake_store import RawMail, content_hash, store_raw
+from aliasdesk.services.intake_store import RawMail, content_hash, cut_batches, store_raw
 
 __all__ = [
     "FINAL_STATES",
@@ -80,6 +81,7 @@ class _Stored:
     outcome: str | None
     reason: str | None
     ticket_refs: str | None
+    header_only: bool
 
     def result(self) -> IntakeResult:
         refs = tuple(json.loads(self.ticket_refs or "[]"))
@@ -93,7 +95,17 @@ def _load(session: Session, ids: Sequence[int], *, lock: bool = True) -> list[_S
     on them again (SQLite serialises writers anyway; no-op there)."""
     c = _INBOUND.c
     statement = (
-        select(c.id, c.raw, c.state, c.send_mail, c.attempts, c.outcome, c.reason, c.ticket_refs)
+        select(
+            c.id,
+            c.raw,
+            c.state,
+            c.send_mail,
+            c.attempts,
+            c.outcome,
+            c.reason,
+            c.ticket_refs,
+            c.header_only,
+        )
         .where(c.id.in_(list(ids)))
         .order_by(c.id)
     )
@@ -132,6 +144,8 @@ def _run(
     known_keys: dict[str, int | None],
 ) -> tuple[IntakeResult, str | None]:
     """The pipeline for one mail; returns its result and the dedupe key it now holds."""
+    if mail.header_only:
+        return _hold(session, mail), None
     if not mail.send_mail:
         settings = replace(settings, send_mail=False)
     ctx = InboundContext(
@@ -151,16 +165,10 @@ def _run(
         session.info.pop("send_mail", None)
     if ctx.dedupe_key is None:
         _dedupe_late(session, ctx, mail.raw)
-    parsed = ctx.parsed
     outcome = ctx.outcome or "quarantined"
     values = _final_values(outcome, ctx.reason, ctx.trace, ctx.ticket_refs)
-    values.update(
-        message_id=parsed.message_id[:998] if parsed and parsed.message_id else None,
-        from_address=parsed.from_.address[:320] if parsed and parsed.from_ else None,
-        subject=parsed.subject if parsed else None,
-        attempts=mail.attempts + 1,
-        duplicate_of=ctx.duplicate_of,
-    )
+    values.update(_header_values(ctx.parsed), attempts=mail.attempts + 1)
+    values.update(duplicate_of=ctx.duplicate_of)
     buffer = buffer_of(session)
     buffer.update(_INBOUND, mail.id, values)
     key = None
@@ -168,6 +176,26 @@ def _run(
         key = ctx.dedupe_key or dedupe_key(values["message_id"], mail.raw)
         buffer.insert(_KEYS, {"key": key, "inbound_id": mail.id})
     return IntakeResult(mail.id, outcome, tuple(ctx.ticket_refs), ctx.reason), key
+
+
+def _hold(session: Session, mail: _Stored) -> IntakeResult:
+    """A mail too large to take in, quarantined on its header alone with the reason the
+    intake stored. It holds no dedupe key: it was never read, and a copy of it that fits
+    (the limit raised, another route in) must still be processed."""
+    reason = mail.reason or "too large"
+    values = _final_values("quarantined", reason, [f"intake: {reason}"], [])
+    values.update(_header_values(parse_mail(mail.raw)), attempts=mail.attempts + 1)
+    buffer_of(session).update(_INBOUND, mail.id, values)
+    return IntakeResult(mail.id, "quarantined", (), reason)
+
+
+def _header_values(parsed: ParsedMail | None) -> dict[str, Any]:
+    """What the inbound log shows of a mail: its Message-ID, sender and subject."""
+    return {
+        "message_id": parsed.message_id[:998] if parsed and parsed.message_id else None,
+        "from_address": parsed.from_.address[:320] if parsed and parsed.from_ else None,
+        "subject": parsed.subject if parsed else None,
+    }
 
 
 def _dedupe_late(session: Session, ctx: InboundContext, raw: bytes) -> None:
@@ -238,16 +266,20 @@ def _settle_alone(
         return IntakeResult(row.id, outcome, (), reason)
 
 
-def pending_ids(db: Database, limit: int = 1000) -> list[int]:
+def pending_ids(db: Database, limit: int = 1000, max_bytes: int | None = None) -> list[int]:
+    """The oldest mails still ``received``: at most ``limit``, and as many as fit in
+    ``max_bytes`` together (at least one), since a batch is loaded into memory whole."""
     with db.reader() as session:
-        return list(
-            session.scalars(
-                select(InboundMail.id)
-                .where(InboundMail.state == "received")
-                .order_by(InboundMail.id)
-                .limit(limit)
-            )
-        )
+        rows = session.execute(
+            select(InboundMail.id, InboundMail.size)
+            .where(InboundMail.state == "received")
+            .order_by(InboundMail.id)
+            .limit(limit)
+        ).all()
+    if max_bytes is None or not rows:
+        return [row_id for row_id, _ in rows]
+    first = next(cut_batches([size for _, size in rows], count=limit, budget=max_bytes))
+    return [row_id for row_id, _ in rows[first]]
 
 
 def process_pending(
@@ -257,7 +289,7 @@ def process_pending(
 ) -> list[IntakeResult]:
     """Process every stored mail still ``received`` (new ones and a crash's leftovers)."""
     results: list[IntakeResult] = []
-    while ids := pending_ids(db, limit=BATCH):
+    while ids := pending_ids(db, limit=BATCH, max_bytes=settings.max_mail_bytes):
         results.extend(process_batch(db, ids, config_source(), settings))
     return results
 

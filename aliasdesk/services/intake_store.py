@@ -13,7 +13,7 @@ insert and a savepoint per mail, which cost more than everything else of storing
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,16 +32,60 @@ _INBOUND = table_of(InboundMail)
 _LOCATION = ("mailbox", "uidvalidity", "uid")
 
 
+HEADER_LIMIT = 256 * 1024
+"""How much of a held mail's header is kept: From, Subject and Message-ID sit near the top,
+and a hostile mail without a blank line would otherwise be all header."""
+
+
 @dataclass(frozen=True)
 class RawMail:
     """One mail as fetched: where it came from and its bytes."""
 
     raw: bytes
     uid: int | None = None
+    held_size: int | None = None
+    """Set for mail over ALIASDESK_MAX_MAIL_BYTES: ``raw`` is then its header alone, stored
+    so that the quarantine can show it, and this is the size of the whole mail."""
+    reason: str = ""
+    """Why a held mail was not taken in (its size and the limit): the quarantine's reason."""
+    digest: str | None = None
+    """The whole mail's content hash when it is known but ``raw`` is only its header."""
 
 
 def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+def too_large(size: int, limit: int, left_in: str) -> str:
+    """The quarantine reason of a mail that is held back for its size."""
+    return (
+        f"too large: {size:,} bytes, over the limit of {limit:,} bytes "
+        f"(ALIASDESK_MAX_MAIL_BYTES); not taken in, left in {left_in}"
+    )
+
+
+def header_of(raw: bytes, limit: int = HEADER_LIMIT) -> bytes:
+    """The header block of a mail (up to its first blank line), at most ``limit`` bytes."""
+    ends = [
+        end for end in (raw.find(b"\r\n\r\n", 0, limit), raw.find(b"\n\n", 0, limit)) if end >= 0
+    ]
+    return raw[: min(ends) + 2] if ends else raw[:limit]
+
+
+def cut_batches(sizes: Sequence[int], *, count: int, budget: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``count`` mails whose sizes add up to at most ``budget``.
+
+    A mail larger than the budget gets a slice of its own: a batch is never empty, so a
+    backlog always moves, and memory is bounded by the budget or the one largest mail.
+    """
+    start = total = 0
+    for index, size in enumerate(sizes):
+        if index > start and (index - start >= count or total + size > budget):
+            yield slice(start, index)
+            start, total = index, 0
+        total += size
+    if start < len(sizes):
+        yield slice(start, len(sizes))
 
 
 def store_raw(
@@ -53,15 +97,21 @@ def store_raw(
     mails: Sequence[RawMail],
     send_mail: bool = True,
 ) -> dict[int | None, int]:
-    """Commit the raw bytes of a batch (state ``received``); returns uid -> inbound id."""
-    digests = [content_hash(mail.raw) for mail in mails]
+    """Commit the raw bytes of a batch (state ``received``); returns uid -> inbound id.
+
+    A held mail (over the size limit) is stored as its header, flagged ``header_only``; if
+    the whole of it arrives later (the limit was raised), it replaces the header.
+    """
+    digests = [mail.digest or content_hash(mail.raw) for mail in mails]
     with db.unit_of_work() as session:
-        known, movable = _already_stored(session, mailbox, uidvalidity, mails, digests)
+        known, held, movable = _already_stored(session, mailbox, uidvalidity, mails, digests)
         stored: dict[int | None, int] = dict(known)
         fresh: list[dict[str, Any]] = []
         now = datetime.now(UTC)
         for mail, digest in zip(mails, digests, strict=True):
             if mail.uid is not None and mail.uid in known:
+                if mail.uid in held and mail.held_size is None:
+                    _take_whole(session, known[mail.uid], mail.raw, digest)
                 continue
             if mail.uid is not None and digest in movable:
                 moved = _relocate(session, mailbox, uidvalidity, mail.uid, digest)
@@ -75,7 +125,9 @@ def store_raw(
                     "uidvalidity": uidvalidity,
                     "uid": mail.uid,
                     "raw": mail.raw,
-                    "size": len(mail.raw),
+                    "size": len(mail.raw) if mail.held_size is None else mail.held_size,
+                    "header_only": mail.held_size is not None,
+                    "reason": mail.reason or None,
                     "content_hash": digest,
                     "state": "received",
                     "send_mail": send_mail,
@@ -94,22 +146,25 @@ def _already_stored(
     uidvalidity: int | None,
     mails: Sequence[RawMail],
     digests: Sequence[str],
-) -> tuple[dict[int | None, int], set[str]]:
+) -> tuple[dict[int | None, int], set[int], set[str]]:
     """One query each for the whole batch: UIDs stored before (a re-fetch after a crash),
-    and bytes stored under another UIDVALIDITY (the mailbox was renumbered)."""
+    those of them stored as a header only, and bytes stored under another UIDVALIDITY (the
+    mailbox was renumbered)."""
     uids = [mail.uid for mail in mails if mail.uid is not None]
     if not uids:
-        return {}, set()
+        return {}, set(), set()
     c = _INBOUND.c
     connection = session.connection()
-    known: dict[int | None, int] = {
-        uid: row_id
-        for uid, row_id in connection.execute(
-            select(c.uid, c.id).where(
-                c.mailbox == mailbox, c.uidvalidity == uidvalidity, c.uid.in_(uids)
-            )
+    known: dict[int | None, int] = {}
+    held: set[int] = set()
+    for uid, row_id, header_only in connection.execute(
+        select(c.uid, c.id, c.header_only).where(
+            c.mailbox == mailbox, c.uidvalidity == uidvalidity, c.uid.in_(uids)
         )
-    }
+    ):
+        known[uid] = row_id
+        if header_only:
+            held.add(uid)
     movable = set(
         connection.scalars(
             select(c.content_hash).where(
@@ -119,7 +174,26 @@ def _already_stored(
             )
         )
     )
-    return known, movable
+    return known, held, movable
+
+
+def _take_whole(session: Session, row_id: int, raw: bytes, digest: str) -> None:
+    """A held mail fetched whole at last (the limit was raised): its header gives way to
+    the mail, which is then processed like any other."""
+    session.connection().execute(
+        update(_INBOUND)
+        .where(_INBOUND.c.id == row_id, _INBOUND.c.header_only.is_(True))
+        .values(
+            raw=raw,
+            size=len(raw),
+            content_hash=digest,
+            header_only=False,
+            state="received",
+            outcome=None,
+            reason=None,
+            processed_at=None,
+        )
+    )
 
 
 def _relocate(

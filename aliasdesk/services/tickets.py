@@ -31,6 +31,8 @@ _MESSAGES = table_of(TicketMessage)
 _ATTACHMENTS = table_of(StoredAttachment)
 _EVENTS = table_of(TicketEvent)
 _WATCHERS = table_of(Watcher)
+MAX_WATCHERS = 20
+"""Copied people kept as a new ticket's watchers; more would mean mailing a crowd."""
 _LINKS = table_of(TicketLink)
 _JOBS = table_of(Job)
 
@@ -279,19 +281,25 @@ def _watchers(
     mail: ParsedMail, config: RoutingConfig, department: str, skip: set[str]
 ) -> list[str]:
     """People copied on the request: not us, not the requester (or forwarder), and not the
-    department's members, who follow the ticket as members rather than from the outside."""
+    department's members, who follow the ticket as members rather than from the outside.
+
+    Anyone can send a mail with 100,000 recipients, and this runs while the batch holds the
+    database's write lock: each address is looked at once against sets, and the walk stops
+    at the first MAX_WATCHERS kept.
+    """
     aliases = config.all_aliases()
-    seen: list[str] = []
+    seen: set[str] = set()
+    kept: list[str] = []
     for address in (a.address for a in mail.cc + mail.to):
-        if (
-            address
-            and address not in skip
-            and address not in aliases
-            and not config.is_member(address, department)
-            and address not in seen
-        ):
-            seen.append(address)
-    return seen[:20]
+        if not address or address in seen:
+            continue
+        seen.add(address)
+        if address in skip or address in aliases or config.is_member(address, department):
+            continue
+        kept.append(address)
+        if len(kept) == MAX_WATCHERS:
+            break
+    return kept
 
 
 def _display_names(mail: ParsedMail, addresses: Sequence[str]) -> dict[str, str]:

@@ -17,6 +17,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Mail over ALIASDESK_MAX_MAIL_BYTES is stored as its header alone, with the size the
+    # server reports; that size may pass 2 GiB, so it no longer fits a 32-bit column.
+    with op.batch_alter_table("inbound_mail", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("header_only", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.alter_column(
+            "size", existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False
+        )
     _breaker_upgrade()
 
 
@@ -43,3 +52,8 @@ def _breaker_downgrade() -> None:
 
 def downgrade() -> None:
     _breaker_downgrade()
+    with op.batch_alter_table("inbound_mail", schema=None) as batch_op:
+        batch_op.alter_column(
+            "size", existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False
+        )
+        batch_op.drop_column("header_only")
