@@ -215,6 +215,7 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
             config=reply.config,
             cause=reply.cause,
             now=reply.now,
+            actor_name=reply.mail.from_.name if reply.mail.from_ else "",
         )
         (outcome.applied if result.applied else outcome.refused).append(result.message)
         told_requester |= result.changed and command.name in {"resolve", "close", "status"}

@@ -29,17 +29,19 @@ def person_name(config: RoutingConfig, address: str | None, display_name: str = 
     return name if name and "@" not in name else "someone"
 
 
-def actor_name(config: RoutingConfig, ticket: Ticket, actor: str | None) -> str:
+def actor_name(
+    config: RoutingConfig, ticket: Ticket, actor: str | None, display_name: str = ""
+) -> str:
     """Who made a change, by name; the department's name for changes aliasdesk made itself."""
     if actor and "@" in actor:
-        return person_name(config, actor)
+        return person_name(config, actor, display_name)
     department = config.departments.get(ticket.department)
     return department.name if department else ticket.department
 
 
-def assigner_name(config: RoutingConfig, actor: str | None) -> str | None:
+def assigner_name(config: RoutingConfig, actor: str | None, display_name: str = "") -> str | None:
     """Who handed a ticket over, by name; None when the assignment policy chose."""
-    return person_name(config, actor) if actor and "@" in actor else None
+    return person_name(config, actor, display_name) if actor and "@" in actor else None
 
 
 def recipient_name(session: Session, config: RoutingConfig, ticket: Ticket, recipient: str) -> str:

@@ -143,15 +143,26 @@ def _outcomes(lines: list[str]) -> tuple[CommandOutcome, ...]:
     return tuple(result)
 
 
+def _changed_by(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any]) -> str:
+    return actor_name(config, ticket, facts.get("changed_by"), facts.get("changed_by_name") or "")
+
+
 def _status_values(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any]) -> dict[str, Any]:
-    """A status mail's facts; who a pending ticket waits on only while it still waits."""
+    """A status mail's facts; who a pending ticket waits on only while it still waits.
+
+    When the owner made the change, the mail calls them the same in both places.
+    """
     pending = ticket.status == facts.get("new_status") == "pending"
-    return {
+    changed_by = _changed_by(ticket, config, facts)
+    values = {
         "old_status": facts.get("old_status", ""),
         "new_status": ticket.status,
-        "changed_by": actor_name(config, ticket, facts.get("changed_by")),
+        "changed_by": changed_by,
         "waiting_on": str(facts.get("waiting_on") or "") if pending else "",
     }
+    if ticket.owner and facts.get("changed_by") == ticket.owner:
+        values["owner_name"] = changed_by
+    return values
 
 
 def _first_response_within(ticket: Ticket, config: RoutingConfig) -> str | None:
@@ -174,7 +185,9 @@ def build_context(
         values["linked"] = linked_from_same_mail(session, ticket, config)
     elif kind == "assignment":
         values.update(
-            assigned_by=assigner_name(config, facts.get("assigned_by")),
+            assigned_by=assigner_name(
+                config, facts.get("assigned_by"), facts.get("assigned_by_name") or ""
+            ),
             handover_note=str(facts.get("note") or ""),
             files=listed_files(session, ticket.id),
         )
@@ -197,7 +210,7 @@ def build_context(
             refused=_outcomes(facts.get("refused", [])),
         )
     elif kind == "feedback_request":
-        values["resolved_by"] = actor_name(config, ticket, facts.get("changed_by"))
+        values["resolved_by"] = _changed_by(ticket, config, facts)
     elif kind in {"sla_warning", "escalation"}:
         due = datetime.fromisoformat(facts["due_at"])
         values.update(target=facts["target"], due_at=due)

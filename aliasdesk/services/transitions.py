@@ -42,8 +42,10 @@ def apply_command(
     cause: str,
     now: datetime,
     quiet: bool = False,
+    actor_name: str = "",
 ) -> CommandResult:
-    """Carry out one command already known to come from someone allowed to give it."""
+    """Carry out one command already known to come from someone allowed to give it;
+    ``actor_name`` is the display name of their mail, for the mail the command causes."""
     if command.error:
         return CommandResult(False, f"{command}: {command.error}")
     name = command.name
@@ -61,12 +63,14 @@ def apply_command(
             now=now,
             quiet=quiet,
             waiting_on=command.note,
+            actor_name=actor_name,
         )
         return CommandResult(result.applied, f"{command}: {result.message}", result.changed)
     if name == "priority":
         return _change_priority(session, ticket, command, actor, now)
     if name in {"assign", "take"}:
-        return _assign(session, ticket, command, actor=actor, config=config, cause=cause, now=now)
+        who = (actor, actor_name)
+        return _assign(session, ticket, command, who=who, config=config, cause=cause, now=now)
     return CommandResult(False, f"{command}: not understood")
 
 
@@ -99,11 +103,12 @@ def _assign(
     ticket: Ticket,
     command: Command,
     *,
-    actor: str,
+    who: tuple[str, str],
     config: RoutingConfig,
     cause: str,
     now: datetime,
 ) -> CommandResult:
+    actor, actor_name = who
     member = (
         actor
         if command.name == "take"
@@ -118,7 +123,15 @@ def _assign(
     if ticket.owner == member:
         return CommandResult(True, f"{command}: {member} owns {ticket.ref} already")
     change_owner(
-        session, ticket, member, actor=actor, config=config, cause=cause, now=now, note=command.note
+        session,
+        ticket,
+        member,
+        actor=actor,
+        config=config,
+        cause=cause,
+        now=now,
+        note=command.note,
+        actor_name=actor_name,
     )
     return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
 
@@ -135,6 +148,7 @@ def change_status(
     quiet: bool = False,
     why: str = "",
     waiting_on: str = "",
+    actor_name: str = "",
 ) -> CommandResult:
     """Move the ticket to ``target`` if its life cycle allows; ``why`` goes into the event.
 
@@ -163,6 +177,7 @@ def change_status(
     add_event(session, ticket, "status", actor, detail, now)
     if not quiet:
         facts = {"waiting_on": waiting_on} if new is Status.PENDING and waiting_on else {}
+        facts.update({"changed_by_name": actor_name} if actor_name else {})
         announce_status(session, ticket, old.value, actor, config, cause, now, facts)
     return CommandResult(True, f"status is now {new.value}", True)
 
@@ -227,6 +242,7 @@ def change_owner(
     reason: str = "",
     notify: bool = True,
     note: str = "",
+    actor_name: str = "",
 ) -> None:
     """Give the ticket to ``owner``; the new owner is mailed unless they did it themselves.
 
@@ -249,6 +265,11 @@ def change_owner(
             cause=cause,
             now=now,
             ticket=ticket,
-            context={"assigned_by": actor, "previous_owner": old, "note": note},
+            context={
+                "assigned_by": actor,
+                "assigned_by_name": actor_name,
+                "previous_owner": old,
+                "note": note,
+            },
             domain=config.domains[0] if config.domains else "aliasdesk.invalid",
         )

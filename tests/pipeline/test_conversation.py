@@ -293,7 +293,7 @@ def test_status_pending_and_open_are_told_to_the_requester_and_watchers(
         kinds = [kind_of(m) for m in mails_to(smtp, person)]
         assert "status_update" in kinds and "reply_relay" in kinds, person
     update = next(m for m in mails_to(smtp, "dave@example.com") if kind_of(m) == "status_update")
-    assert "Alice has put your request HR-1 on hold" in text_of(update)
+    assert "Alice Archer has put your request HR-1 on hold" in text_of(update)
     assert "alice@example.com" not in text_of(update)
     assert "reply to this mail" in text_of(update)
 
@@ -303,7 +303,7 @@ def test_status_pending_and_open_are_told_to_the_requester_and_watchers(
     step(runtime, member_reply(smtp, ALICE, "#status pending"))
     step(runtime, member_reply(smtp, ALICE, "#status open"))
     updates = [m for m in mails_to(smtp, "erika@example.com") if kind_of(m) == "status_update"]
-    assert "Alice has taken Dave Miller's request HR-1 off hold" in text_of(updates[-1])
+    assert "Alice Archer has taken Dave Miller's request HR-1 off hold" in text_of(updates[-1])
 
 
 def test_a_watcher_reply_goes_to_the_owner_without_reopening(

@@ -38,6 +38,7 @@ departments:
 """
 DAVE = "Dave Miller <dave@example.com>"
 ALICE = "Alice <alice@example.com>"
+BOB = "Robert Jones <bob.jones@example.com>"
 WATCHER = "ew@partner.example.net"
 OTHER_WATCHER = "sam.lee@partner.example.net"
 COPIED = f'"Erin  Watts-Berg" <{WATCHER}>, {OTHER_WATCHER}'
@@ -67,11 +68,12 @@ def html_of(message: EmailMessage) -> str:
     return str(body.get_content())
 
 
-def member_reply(smtp: ScriptedSmtpServer, body: str) -> bytes:
-    """Alice answering the assignment mail she was sent, as a member does."""
-    assignment = last(smtp, "alice@example.com", "assignment")
+def member_reply(smtp: ScriptedSmtpServer, body: str, member: str = ALICE) -> bytes:
+    """A member (Alice unless told) answering the assignment mail they were sent."""
+    address = member.rpartition("<")[2].rstrip(">")
+    assignment = last(smtp, address, "assignment")
     headers = {"In-Reply-To": str(assignment["Message-ID"])}
-    return build_mail(ALICE, "hr@example.com", "Re: [HR-1] VPN", body, headers=headers)
+    return build_mail(member, "hr@example.com", "Re: [HR-1] VPN", body, headers=headers)
 
 
 def with_files(files: list[tuple[str, str, bytes]]) -> bytes:
@@ -131,6 +133,14 @@ def test_a_handover_note_goes_to_the_new_owner_only(
     for mail in mails_to(smtp, "dave@example.com")[seen:]:
         assert "VPN certificate" not in text_of(mail)
     assert mails_to(smtp, "alice@example.com")[-1]["Message-ID"] != handover["Message-ID"]
+
+    # Bob is in the routing file without a name: his mail's display name is what he is called.
+    step(desk, member_reply(smtp, "#status pending vendor", BOB))
+    told = text_of(last(smtp, "dave@example.com", "status_update"))
+    assert "Robert Jones has put your request HR-1 on hold for now." in told
+    step(desk, member_reply(smtp, "#assign alice", BOB))
+    back = text_of(last(smtp, "alice@example.com", "assignment"))
+    assert "Robert Jones has handed ticket HR-1 over to you." in back
 
 
 def test_status_mail_names_people_and_does_not_blame_the_requester(
