@@ -32,7 +32,12 @@ DIAGNOSTIC_LIMIT = 500
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _SMTP_REPLY = re.compile(r"(?<!\d)[245]\d\d[ -]")
-_ADDRESS = r"[^\s<>()\[\]\\,;:@\"']+@[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
+# RFC 5321 §4.5.3.1 sizes bound each part, so a hostile run of characters costs linear time.
+_LOCAL_CHAR = r"[^\s<>()\[\]\\,;:@\"']"
+_ADDRESS = (
+    rf"(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}{{1,64}}@[A-Za-z0-9][A-Za-z0-9.-]{{0,252}}\.[A-Za-z]{{2,63}}"
+    r"(?![A-Za-z0-9-])"
+)
 # A line that starts with the failed address: "  someone@x", "<someone@x>:" (qmail),
 # "* someone@x", "someone@x on <date>" (Exchange), "someone@x Invalid Address" (Zoho).
 _ADDRESS_LINE = re.compile(rf"^[ \t]*(?:[*-][ \t]*)?[\"'<]?({_ADDRESS})[\"'>]?(?::|[ \t]|$)", re.M)
@@ -44,13 +49,15 @@ _ADDRESS_SENTENCE = re.compile(
 )
 _ADDRESS_ANYWHERE = re.compile(_ADDRESS)
 # Where plain-text bounces start the copy of the original mail (qmail, Exim, Gmail, Yahoo).
-_SEPARATOR = re.compile(
-    r"^[ \t]*(-{2,}.*(original|copy|below this line|returned|headers|message follows).*"
-    r"|.*(original message follows|below this line is a copy|message headers follow).*)$",
-    re.I | re.M,
+_DASHED_WORDS = ("original", "copy", "below this line", "returned", "headers", "message follows")
+_SEPARATOR_PHRASES = (
+    "original message follows",
+    "below this line is a copy",
+    "message headers follow",
 )
-_MESSAGE_ID_LINE = re.compile(r"^\s*message-id\s*:\s*(<[^<>\s]+>)", re.I | re.M)
-_SUBJECT_LINE = re.compile(r"^\s*subject\s*:[ \t]*(.*)$", re.I | re.M)
+# Within one line only ([ \t], not \s): a run of blank lines must not cost quadratic time.
+_MESSAGE_ID_LINE = re.compile(r"^[ \t]*message-id[ \t]*:[ \t]*(<[^<>\s]+>)", re.I | re.M)
+_SUBJECT_LINE = re.compile(r"^[ \t]*subject[ \t]*:[ \t]*(.*)$", re.I | re.M)
 _PERMANENT = re.compile(
     r"permanent|given up|gave up|failed permanently|could not be delivered|"
     r"couldn't be delivered|undeliverable|user unknown|does not exist|no such user",
@@ -124,10 +131,21 @@ def read_delivery_report(mail: ParsedMail) -> DeliveryReport:
 
 def _split_at_copy(text: str) -> tuple[str, str]:
     """The report's own words, and the copy of the original mail below them (if any)."""
-    match = _SEPARATOR.search(text)
-    if match is None:
-        return text, text
-    return text[: match.start()], text[match.start() :]
+    start = 0
+    for line in text.split("\n"):
+        if _is_separator(line[:200].strip().lower()):
+            return text[:start], text[start:]
+        start += len(line) + 1
+    return text, text
+
+
+def _is_separator(line: str) -> bool:
+    """ "------ This is a copy of the message" (Exim), "--- Below this line is a copy of the
+    message." (qmail), "----- Original message -----" (Gmail), "Message headers follow."
+    (DragonFly): read as plain words, not a regex, so no line costs more than its length."""
+    if line.startswith("--") and any(word in line for word in _DASHED_WORDS):
+        return True
+    return any(phrase in line for phrase in _SEPARATOR_PHRASES)
 
 
 def _attached_headers(mail: ParsedMail) -> list[str]:
@@ -163,7 +181,7 @@ def _standard_recipients(report_text: str) -> list[RecipientStatus]:
         found.append(
             RecipientStatus(
                 recipient=final or original,
-                action=action if action in ACTIONS else _action_from(status, ""),
+                action=action if action in ACTIONS else _action_from(status),
                 status=status,
                 diagnostic=_one_line(fields.get("diagnostic-code", "").partition(";")[2]),
                 original=original,
@@ -200,40 +218,46 @@ def _text_recipients(mail: ParsedMail, explanation: str) -> list[RecipientStatus
         if match is not None:
             positions.setdefault(match.group(1).lower(), number)
     for value in mail.header_values("x-failed-recipients"):
-        for address in _ADDRESS_ANYWHERE.findall(value):
+        for address in _ADDRESS_ANYWHERE.findall(value[:MAX_SCAN]):
             positions.setdefault(address.lower(), -1)
     for address in _ADDRESS_SENTENCE.findall(explanation):
         positions.setdefault(address.lower(), -1)
-    return [
-        _status_near(address, lines, number, explanation)
-        for address, number in list(positions.items())[:MAX_RECIPIENTS]
-    ]
+    report = _TextReport(lines, explanation)
+    return [report.status_of(a, n) for a, n in list(positions.items())[:MAX_RECIPIENTS]]
 
 
-def _status_near(address: str, lines: list[str], number: int, whole: str) -> RecipientStatus:
-    """The answer written beside an address (the rest of its line and the lines under it,
-    up to a blank line), else the first line of the report with an SMTP reply or a
-    status code."""
-    block = []
-    if number >= 0:
-        block.append(lines[number].strip().split(None, 1)[1:])
-    for line in lines[number + 1 : number + 8] if number >= 0 else []:
-        if not line.strip() or _ADDRESS_LINE.match(line):
-            break
-        block.append([line.strip()])
-    diagnostic = " ".join(part for parts in block for part in parts)
-    if not (_STATUS.search(diagnostic) or _SMTP_REPLY.search(diagnostic)):
-        diagnostic = next(
+class _TextReport:
+    """The words of a plain-text report, read once for all the addresses it names."""
+
+    def __init__(self, lines: list[str], explanation: str) -> None:
+        self.lines = lines
+        self.first_answer = next(
             (line.strip() for line in lines if _SMTP_REPLY.search(line) or _STATUS.search(line)),
-            diagnostic,
+            "",
         )
-    status = _status_code(diagnostic)
-    return RecipientStatus(
-        recipient=address,
-        action=_action_from(status, whole),
-        status=status,
-        diagnostic=_one_line(diagnostic),
-    )
+        self.permanent = bool(_PERMANENT.search(explanation))
+        self.delayed = bool(_DELAY.search(explanation))
+
+    def status_of(self, address: str, number: int) -> RecipientStatus:
+        """The answer written beside an address (the rest of its line and the lines under
+        it, up to a blank line), else the first line with an SMTP reply or status code."""
+        block = []
+        if number >= 0:
+            block.append(self.lines[number].strip().split(None, 1)[1:])
+        for line in self.lines[number + 1 : number + 8] if number >= 0 else []:
+            if not line.strip() or _ADDRESS_LINE.match(line):
+                break
+            block.append([line.strip()])
+        diagnostic = " ".join(part for parts in block for part in parts)
+        if not (_STATUS.search(diagnostic) or _SMTP_REPLY.search(diagnostic)):
+            diagnostic = self.first_answer or diagnostic
+        status = _status_code(diagnostic)
+        return RecipientStatus(
+            recipient=address,
+            action=_action_from(status, permanent=self.permanent, delayed=self.delayed),
+            status=status,
+            diagnostic=_one_line(diagnostic),
+        )
 
 
 def _status_code(text: str) -> str:
@@ -241,14 +265,14 @@ def _status_code(text: str) -> str:
     return ".".join(match.groups()) if match else ""
 
 
-def _action_from(status: str, words: str) -> str:
+def _action_from(status: str, *, permanent: bool = False, delayed: bool = False) -> str:
     """A report without a readable Action: its status class decides (RFC 3463 §3.1),
     else its words; a non-delivery report that says neither is a failure."""
     if status.startswith("2"):
         return "delivered"
-    if status.startswith("5") or _PERMANENT.search(words):
+    if status.startswith("5") or permanent:
         return "failed"
-    if status.startswith("4") or _DELAY.search(words):
+    if status.startswith("4") or delayed:
         return "delayed"
     return "failed"
 

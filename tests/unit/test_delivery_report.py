@@ -131,6 +131,12 @@ def test_the_reports_own_message_id_is_not_the_original() -> None:
         b"Content-Type: multipart/report; report-type=delivery-status\r\n\r\n",
         b"Subject: x\r\n\r\n" + b"Final-Recipient: ;;;\r\nAction: \xff\xfe\r\n" * 1000,
         b"Subject: x\r\n\r\n" + (b"a@b.cc " * 200_000),
+        # runs that cost quadratic time in a careless pattern: blank lines before a
+        # Message-ID line, a line of spaces or dashes before a separator, huge addresses
+        b"Subject: x\r\n\r\n" + b"\n" * 60_000,
+        b"Subject: x\r\n\r\n" + b" " * 60_000 + b"\n" + b"-" * 60_000,
+        b"X-Failed-Recipients: " + b"a" * 30_000 + b"@" + b"b" * 30_000 + b"\r\n\r\nx",
+        b"Subject: x\r\n\r\n" + b"a" * 20_000 + b"@b" + b".b-" * 10_000,
     ],
 )
 def test_hostile_reports_read_without_error_and_quickly(raw: bytes) -> None:
