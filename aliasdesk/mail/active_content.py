@@ -49,6 +49,8 @@ ACTIVE_TYPES = frozenset(
 def is_active(filename: str, content_type: str) -> bool:
     """Whether a file of this name or declared type could run something when opened."""
     name = filename.strip().rstrip(". ").lower()
-    extension = name.rpartition(".")[2] if "." in name else ""
+    # Every extension counts, not only the last: "Form.html.pdf" or "setup.exe.txt" is
+    # what a person renames back, and some viewers sniff past the last one.
+    extensions = {part.strip() for part in name.split(".")[1:]}
     declared = content_type.split(";", 1)[0].strip().lower()
-    return extension in ACTIVE_EXTENSIONS or declared in ACTIVE_TYPES
+    return bool(extensions & ACTIVE_EXTENSIONS) or declared in ACTIVE_TYPES
