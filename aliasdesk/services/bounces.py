@@ -73,15 +73,17 @@ def record_report(
     inbound_id: int | None,
     now: datetime,
 ) -> list[str]:
-    """Write the report onto its tickets; returns their references, in the order met."""
+    """Write the report onto its tickets; returns their references, in the order met
+    (none for a report about mail on no ticket, such as an admin's alert)."""
     refs: list[str] = []
     by_ticket: dict[int, list[tuple[Delivery, RecipientStatus]]] = {}
     for failure in match.confirmed:
         delivery = session.get(Delivery, failure.delivery_id)
-        if delivery is None or delivery.ticket_id is None:
+        if delivery is None:
             continue
-        _apply_status(delivery, failure.status)
-        by_ticket.setdefault(delivery.ticket_id, []).append((delivery, failure.status))
+        _apply_status(delivery, failure.status)  # an admin alert too: it has no ticket
+        if delivery.ticket_id is not None:
+            by_ticket.setdefault(delivery.ticket_id, []).append((delivery, failure.status))
     for ticket_id, findings in by_ticket.items():
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:

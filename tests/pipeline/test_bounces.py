@@ -364,3 +364,22 @@ def test_rules_explain_names_the_ticket_and_changes_nothing(
     assert any(line.startswith("bounce: delivery-status report") for line in verdict["trace"])
     _nothing_changed(runtime, smtp, seen, acknowledgement.id)
     assert shown(runtime)["messages"] == before["messages"]
+
+
+def test_a_bounced_admin_alert_is_failed_and_logged_ignored(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """An alert is about no ticket: the report fails its delivery and is logged as ignored,
+    never ``update_ticket`` naming no ticket."""
+    assert step(runtime, build_mail(to="nobody@example.com")) == "quarantined"
+    with runtime.db.reader() as session:
+        alert = session.scalar(select(Delivery).where(Delivery.kind == "quarantine_alert"))
+        assert alert is not None and alert.ticket_id is None
+        alert_id, message_id, admin = alert.id, alert.message_id, alert.recipient
+    seen = _sent_count(smtp)
+    [result] = feed(runtime, delivery_status_report(message_id, admin))
+    drain_jobs(runtime)
+    assert (result.outcome, result.ticket_refs) == ("ignored", ())
+    assert "no ticket" in result.reason
+    assert _delivery(runtime, alert_id).state == "failed"
+    assert _sent_count(smtp) == seen

@@ -50,6 +50,11 @@ def run(ctx: InboundContext) -> None:
         ctx.ticket_refs = _refs(ctx, match)
         ctx.finish("update_ticket", f"delivery report would be recorded ({match.how})")
         return
+    _record(ctx, report, match)
+
+
+def _record(ctx: InboundContext, report: DeliveryReport, match: BounceMatch) -> None:
+    assert ctx.session is not None
     refs = record_report(
         ctx.session,
         ctx.config,
@@ -60,6 +65,10 @@ def run(ctx: InboundContext) -> None:
         now=ctx.now or datetime.now(UTC),
     )
     ctx.ticket_refs = refs
+    if not refs:  # an admin's alert came back: its delivery says so, no ticket to tell
+        reason = f"delivery report about mail on no ticket, recorded on its delivery ({match.how})"
+        ctx.finish("ignored", reason)
+        return
     ctx.finish("update_ticket", f"delivery report recorded on {', '.join(refs)} ({match.how})")
 
 
