@@ -48,7 +48,8 @@ def run(ctx: InboundContext) -> None:
     ctx.note(NAME, f"matched: {match.how}")
     if ctx.dry_run:
         ctx.ticket_refs = _refs(ctx, match)
-        ctx.finish("update_ticket", f"delivery report would be recorded ({match.how})")
+        outcome = "update_ticket" if ctx.ticket_refs else "ignored"
+        ctx.finish(outcome, f"delivery report would be recorded ({match.how})")
         return
     _record(ctx, report, match)
 
