@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 
 _KEY = r"[A-Z][A-Z0-9]{0,9}"
-_REF_RE = re.compile(rf"^({_KEY})-([1-9][0-9]{{0,9}})$")
+_REF_RE = re.compile(rf"^({_KEY})-([1-9][0-9]{{0,8}})$")
 # The tag as it appears in subjects: "[HR-42]" anywhere, behind any Re:/Fwd:/AW:/SV: chain.
-_TAG_RE = re.compile(rf"\[\s*({_KEY})-([1-9][0-9]{{0,9}})\s*\]", re.IGNORECASE)
+_TAG_RE = re.compile(rf"\[\s*({_KEY})-([1-9][0-9]{{0,8}})\s*\]", re.IGNORECASE)
 
 
 class RefError(ValueError):

@@ -134,3 +134,10 @@ def test_takes_round_robin_turn_says_exactly_when_choose_owner_uses_the_cursor()
                     assert says == (choice.next_cursor is not None), (policy, members, away)
                     checked += 1
     assert checked == 5 * (1 + 2 + 4 + 8) * 3
+
+
+def test_a_tag_too_large_for_a_ticket_number_is_no_tag() -> None:
+    """Ticket numbers are 32-bit integers in the database; a longer number in a subject
+    must not reach a query (PostgreSQL refuses it), it is simply not a tag."""
+    assert refs_in_subject("[HR-999999999] ok") == [TicketRef("HR", 999999999)]
+    assert refs_in_subject("[HR-9999999999] too long") == []
