@@ -150,6 +150,12 @@ def record_sent_many(session: Session, accepted: Sequence[Delivery], now: dateti
     return newly
 
 
+MAX_ROUNDS = 3
+"""Rounds of one ``deliver_many``: a mail held back for an earlier one to the same recipient
+in the same batch goes in the next round, right after that one is recorded sent, instead
+of waiting for the relay's next look (a reply and its feedback request, one batch)."""
+
+
 def deliver_many(
     db: Database,
     delivery_ids: Sequence[int],
@@ -158,21 +164,44 @@ def deliver_many(
     renderer: TemplateRenderer,
     instance_id: str,
 ) -> dict[int, DeliveryOutcome]:
+    outcomes: dict[int, DeliveryOutcome] = {}
+    todo = list(delivery_ids)
+    for round_number in range(MAX_ROUNDS):
+        untaken, settled = _deliver_round(db, todo, sender, config, renderer, instance_id, outcomes)
+        last = round_number + 1 == MAX_ROUNDS
+        todo = [] if last else _next_in_line(db, untaken, settled)
+        for delivery_id in untaken:
+            if delivery_id not in todo:
+                outcomes[delivery_id] = not_claimed(db, delivery_id)
+        if not todo:
+            break
+    return outcomes
+
+
+def _deliver_round(
+    db: Database,
+    delivery_ids: Sequence[int],
+    sender: MailSender,
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+    outcomes: dict[int, DeliveryOutcome],
+) -> tuple[list[int], list[Delivery]]:
+    """Claim, send and record what can go now; returns the ids not claimed and the
+    deliveries settled (sent, or failed for good) in this round."""
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         claimed, unbuildable = claim_many(session, delivery_ids, config, renderer, instance_id, now)
-    outcomes: dict[int, DeliveryOutcome] = {}
     for delivery_id, problem in unbuildable.items():
         outcomes[delivery_id] = unrenderable(db, delivery_id, problem)
     taken = {d.id for d in claimed} | set(unbuildable)
-    for delivery_id in delivery_ids:
-        if delivery_id not in taken:
-            outcomes[delivery_id] = not_claimed(db, delivery_id)
     accepted: list[Delivery] = []
+    settled: list[Delivery] = []
     for delivery, result in zip(claimed, _send_all(sender, claimed), strict=True):
         assert delivery.claimed_by is not None
         if isinstance(result, PermanentDeliveryError):
             outcomes[delivery.id] = permanent(db, delivery.id, delivery.claimed_by, str(result))
+            settled.append(delivery)
         elif isinstance(result, Exception):  # anything not known to be final is retried
             outcomes[delivery.id] = transient(db, delivery.id, delivery.claimed_by, str(result))
         else:
@@ -181,7 +210,23 @@ def deliver_many(
     if accepted:
         with db.unit_of_work() as session:
             record_sent_many(session, accepted, datetime.now(UTC))
-    return outcomes
+    untaken = [delivery_id for delivery_id in delivery_ids if delivery_id not in taken]
+    return untaken, settled + accepted
+
+
+def _next_in_line(db: Database, untaken: Sequence[int], settled: Sequence[Delivery]) -> list[int]:
+    """The untaken deliveries that were waiting for one settled just now (same ticket, same
+    recipient): worth another claim at once. Any other untaken one is someone else's."""
+    pairs = {(d.ticket_id, d.recipient) for d in settled if d.ticket_id is not None}
+    if not untaken or not pairs:
+        return []
+    with db.reader() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.ticket_id, Delivery.recipient).where(
+                Delivery.id.in_(list(untaken)), Delivery.state == "pending"
+            )
+        ).all()
+    return [row.id for row in rows if (row.ticket_id, row.recipient) in pairs]
 
 
 SendResult = str | Exception

@@ -84,6 +84,26 @@ def test_answer_arrives_before_feedback_request_when_its_server_is_slow(
     ]
 
 
+def test_answer_and_feedback_request_leave_in_one_batch_one_after_the_other(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """Held back for the answer in the same batch, the feedback request goes as soon as
+    the answer is recorded, not on the relay's next look."""
+    _open_and_answer(runtime, smtp)
+    with runtime.db.reader() as session:
+        waiting = list(session.scalars(select(Job.id).where(Job.state != "done")))
+    runtime.job_runner().run_many(waiting)
+    assert _arrived_for(smtp, "dave@example.com") == [
+        "acknowledgement",
+        "reply_relay",
+        "feedback_request",
+    ]
+    with runtime.db.reader() as session:
+        assert session.scalars(select(Job.state).where(Job.id.in_(waiting))).all() == [
+            "done"
+        ] * len(waiting)
+
+
 def _delivery(runtime: Runtime, kind: str, recipient: str) -> tuple[int, int]:
     """(delivery id, job id) of the one ``kind`` mail to ``recipient``."""
     with runtime.db.reader() as session:
