@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -22,6 +20,7 @@ from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
 from aliasdesk.services.oauth import OAuthError, invalidate
+from gateway.imap_idle import wait_readable
 from gateway.imap_types import (
     FetchedMail,
     ImapAuthError,
@@ -52,9 +51,6 @@ DONE_KEYWORD = "$AliasdeskDone"
 _CHUNK = 500
 """UIDs per command: imapclient lists them one by one, and 500 keeps a command line far below
 servers' limits (Dovecot: 64 KiB)."""
-
-_IDLE_SLICE = 0.5
-"""How often an IDLE wait looks at its stop event."""
 
 
 @contextlib.contextmanager
@@ -107,6 +103,7 @@ class ImapMailbox:
                 ssl_context=cfg.ssl_context,
                 timeout=cfg.timeout,
             )
+        _quiet(client)
         try:
             with _translated(cfg, "connect"):
                 if cfg.security == "starttls":
@@ -247,23 +244,43 @@ class ImapMailbox:
         with _translated(self.config, "search"):
             return sorted(self._require().search(criteria))
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """RFC822.SIZE of these mails (RFC 3501 6.4.5): known before a byte of them is read,
+        so batches can be cut by bytes and oversized mail left unread; vanished ones are
+        left out."""
+        found = self._fetch_items(uids, "RFC822.SIZE", b"RFC822.SIZE")
+        return {uid: value for uid, value in found if isinstance(value, int)}
+
     def fetch(self, uids: Sequence[int]) -> list[FetchedMail]:
         """The raw bytes of these mails, ascending by UID; vanished ones are left out.
 
         BODY.PEEK[] (RFC 3501 6.4.5) leaves \\Seen alone: a human sharing the mailbox still
         sees the mail as unread.
         """
-        mails: list[FetchedMail] = []
+        found = self._fetch_items(uids, "BODY.PEEK[]", b"BODY[]")
+        return [FetchedMail(uid=uid, raw=raw) for uid, raw in found if isinstance(raw, bytes)]
+
+    def fetch_headers(self, uids: Sequence[int], limit: int) -> dict[int, bytes]:
+        """At most ``limit`` bytes of each mail's header, without reading its body.
+
+        A partial BODY.PEEK[HEADER] (RFC 3501 6.4.5): a hostile mail with no blank line is
+        all header, and must not be read whole this way either.
+        """
+        item = f"BODY.PEEK[HEADER]<0.{limit}>"
+        found = self._fetch_items(uids, item, b"BODY[HEADER]<0>")
+        return {uid: raw for uid, raw in found if isinstance(raw, bytes)}
+
+    def _fetch_items(self, uids: Sequence[int], item: str, key: bytes) -> Iterator[tuple[int, Any]]:
+        """(uid, value of ``key``) for each of ``uids`` the server still has, ascending."""
         client = self._require()
         for chunk in _chunks(uids):
             with _translated(self.config, "fetch"):
-                response = client.fetch(chunk, ["BODY.PEEK[]"])
+                response = client.fetch(chunk, [item])
             wanted = set(chunk)
             for uid in sorted(response):
-                raw = response[uid].get(b"BODY[]")
-                if uid in wanted and isinstance(raw, bytes):
-                    mails.append(FetchedMail(uid=uid, raw=raw))
-        return mails
+                if uid in wanted:
+                    yield uid, response[uid].get(key)
+            del response  # a chunk's bodies are the caller's now, not held twice
 
     # -- marking -------------------------------------------------------------------------
 
@@ -323,7 +340,7 @@ class ImapMailbox:
         client = self._require()
         try:
             client.idle()
-            woke = self._wait_readable(client, timeout, stop)
+            woke = wait_readable(client, timeout, stop)
             # DONE is read in blocking mode up to the tagged OK, so untagged responses arriving
             # in pieces are read whole (imapclient's non-blocking idle_check can choke on them).
             _text, responses = client.idle_done()
@@ -333,21 +350,6 @@ class ImapMailbox:
                 f"idle: connection lost: {exc!r}", host=self.config.host, port=self.config.port
             ) from exc
         return woke or bool(responses)
-
-    def _wait_readable(
-        self, client: IMAPClient, timeout: float, stop: threading.Event | None
-    ) -> bool:
-        sock = client.socket()
-        deadline = time.monotonic() + timeout
-        while True:
-            if _buffered(client, sock):
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (stop is not None and stop.is_set()):
-                return False
-            readable, _, _ = select.select([sock], [], [], min(remaining, _IDLE_SLICE))
-            if readable:
-                return True
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -369,6 +371,17 @@ class ImapMailbox:
         self.close()
 
 
+def _quiet(client: IMAPClient) -> None:
+    """Turn off imaplib's debug output unless someone reads it.
+
+    imapclient switches it on and hands it to a logger, but imaplib formats the repr() of
+    every response before that logger can drop it: a copy of each fetched mail at two to
+    four times its size (a 40 MB mail cost another 95 MB).
+    """
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
+
+
 def _keywords_allowed(select_info: dict[bytes, Any]) -> bool:
     """Whether the server keeps keywords it has not seen before (RFC 3501 7.1, PERMANENTFLAGS)."""
     permanent = select_info.get(b"PERMANENTFLAGS")
@@ -376,26 +389,3 @@ def _keywords_allowed(select_info: dict[bytes, Any]) -> bool:
         return True  # RFC 3501: no PERMANENTFLAGS means every flag is permanent
     names = {bytes(flag).lower() for flag in permanent}
     return b"\\*" in names or DONE_KEYWORD.lower().encode() in names
-
-
-def _buffered(client: IMAPClient, sock: Any) -> bool:
-    """Whether a response already sits in a buffer where select() cannot see it.
-
-    Data can arrive in the same packet as IDLE's continuation line and wait in imaplib's reader
-    or in the TLS layer; without this check it would wait for the next wake-up.
-    """
-    pending = getattr(sock, "pending", None)
-    if callable(pending) and pending() > 0:
-        return True
-    reader = getattr(getattr(client, "_imap", None), "file", None)
-    peek = getattr(reader, "peek", None)
-    if not callable(peek):
-        return False
-    sock.setblocking(False)
-    try:
-        return bool(peek(1))
-    except (BlockingIOError, ssl.SSLWantReadError, OSError):
-        return False
-    finally:
-        sock.setblocking(True)
-        client._set_read_timeout()  # and the configured read timeout again

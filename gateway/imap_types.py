@@ -74,3 +74,6 @@ class FetchedMail:
 
     uid: int
     raw: bytes
+    held_size: int | None = None
+    """Set for mail over the size limit: ``raw`` is then its header alone (never the whole
+    mail), and this is the size the server reports for all of it."""

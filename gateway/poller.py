@@ -13,10 +13,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from aliasdesk.services.intake_store import HEADER_LIMIT, cut_batches
 from gateway.imap import (
     FetchedMail,
     ImapAuthError,
@@ -38,6 +39,7 @@ ConnectReporter = Callable[[ImapMailbox], None]
 # Well under the 29 minutes of RFC 2177, and a bound on how long any missed notification
 # can delay mail: each re-issue is preceded by a fresh search.
 DEFAULT_IDLE_TIMEOUT = 5 * 60.0
+DEFAULT_MAX_MAIL_BYTES = 50 * 1024 * 1024
 
 
 class BatchHandler(Protocol):
@@ -65,11 +67,6 @@ def backoff_delay(failures: int, *, initial: float = 1.0, maximum: float = 60.0)
     return min(maximum, base * random.uniform(0.75, 1.25))
 
 
-def _batches(uids: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(uids), size):
-        yield list(uids[start : start + size])
-
-
 class MailboxPoller:
     """Drives one folder for one gateway process."""
 
@@ -80,6 +77,7 @@ class MailboxPoller:
         *,
         poll_interval: float,
         batch_size: int = 100,
+        max_mail_bytes: int = DEFAULT_MAX_MAIL_BYTES,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         known_high_uid: KnownHighUid | None = None,
         on_error: ErrorReporter | None = None,
@@ -93,6 +91,7 @@ class MailboxPoller:
         self._handler = handler
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.max_mail_bytes = max_mail_bytes
         self.idle_timeout = idle_timeout
         self._known_high_uid = known_high_uid
         self._on_error = on_error
@@ -102,6 +101,9 @@ class MailboxPoller:
         self._mailbox = ImapMailbox(config)
         # Without a database callback, remember what this process handed over (per UIDVALIDITY).
         self._high_water: dict[tuple[str, int], int] = {}
+        # Held mail (over max_mail_bytes) stays unmarked in the folder, so every search finds
+        # it again: once the intake has it, this process does not fetch its header again.
+        self._held: set[tuple[str, int, int]] = set()
 
     @property
     def mailbox(self) -> ImapMailbox:
@@ -127,9 +129,10 @@ class MailboxPoller:
         # New mail by UID, plus older mail whose mark got lost (a crash between the intake's
         # commit and our STORE): the intake dedupes the latter.
         pending = sorted(set(mailbox.uids_after(high)) | set(mailbox.unflagged_uids()))
+        sizes = mailbox.sizes(pending) if pending else {}
         handed_over = marked = 0
-        for batch in _batches(pending, self.batch_size):
-            outcome = self._hand_over(key, uidvalidity, batch)
+        for batch in self._batches(key, uidvalidity, pending, sizes):
+            outcome = self._hand_over(key, uidvalidity, batch, sizes)
             if outcome is None:
                 return PassResult(handed_over, marked, handler_failed=True)
             handed_over += outcome[0]
@@ -162,15 +165,46 @@ class MailboxPoller:
                 log.exception("poller.on_connect_failed")
         return uidvalidity
 
-    def _hand_over(self, key: str, uidvalidity: int, uids: list[int]) -> tuple[int, int] | None:
+    def _batches(
+        self, key: str, uidvalidity: int, pending: list[int], sizes: dict[int, int]
+    ) -> list[list[int]]:
+        """Batches cut by count and by bytes, then the held mail not handed over before.
+
+        The server's sizes are known before any body is fetched, and a batch is held in
+        memory whole: four 50 MB mails in one would be 200 MB. Vanished mail has no size
+        and is left out.
+        """
+        limit = self.max_mail_bytes
+        whole = [uid for uid in pending if uid in sizes and sizes[uid] <= limit]
+        held = [uid for uid in pending if sizes.get(uid, 0) > limit]
+        held = [uid for uid in held if (key, uidvalidity, uid) not in self._held]
+        cuts = cut_batches([sizes[uid] for uid in whole], count=self.batch_size, budget=limit)
+        step = self.batch_size
+        return [whole[cut] for cut in cuts] + [
+            held[i : i + step] for i in range(0, len(held), step)
+        ]
+
+    def _fetch(self, uids: list[int], sizes: dict[int, int]) -> list[FetchedMail]:
+        """The mails whole, or, for mail over max_mail_bytes, only the start of its header."""
+        if all(sizes[uid] <= self.max_mail_bytes for uid in uids):
+            return self._mailbox.fetch(uids)
+        headers = self._mailbox.fetch_headers(uids, HEADER_LIMIT)
+        return [FetchedMail(uid, raw, held_size=sizes[uid]) for uid, raw in headers.items()]
+
+    def _hand_over(
+        self, key: str, uidvalidity: int, uids: list[int], sizes: dict[int, int]
+    ) -> tuple[int, int] | None:
         """Fetch one batch, give it to the handler, mark what it committed.
 
-        Returns (handed over, marked), or None when the handler failed.
+        Held mail is never marked (nor moved): it stays in the folder for a human, and is
+        only remembered so that it is not handed over again. Returns (handed over, marked),
+        or None when the handler failed.
         """
-        mails = self._mailbox.fetch(uids)
+        mails = self._fetch(uids, sizes)
         if not mails:
             return 0, 0
         fetched = {mail.uid for mail in mails}
+        held = {mail.uid for mail in mails if mail.held_size is not None}
         count = len(mails)
         started = time.monotonic()
         try:
@@ -188,7 +222,8 @@ class MailboxPoller:
             return None
         finally:
             del mails  # keep memory flat on a large backlog: the batch is the handler's now
-        done = sorted(fetched.intersection(committed))
+        self._held.update((key, uidvalidity, uid) for uid in held.intersection(committed))
+        done = sorted(fetched.intersection(committed) - held)
         stray = set(committed) - fetched
         if stray:
             log.warning("poller.unknown_uids mailbox=%s uids=%s", key, sorted(stray)[:10])

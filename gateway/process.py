@@ -34,6 +34,7 @@ def make_poller(
         intake,
         poll_interval=settings.imap_poll_interval,
         batch_size=settings.imap_batch_size,
+        max_mail_bytes=settings.max_mail_bytes,
         known_high_uid=runtime.known_high_uid,
         on_error=reports.failed,
         on_connect=reports.connected,

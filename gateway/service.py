@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import gateway_state
 from aliasdesk.services.intake import RawMail, process_pending, store_raw
+from aliasdesk.services.intake_store import too_large
 from gateway.imap import FetchedMail, ImapConfig, ImapError, ImapMailbox
 
 log = logging.getLogger("aliasdesk.gateway")
@@ -44,9 +45,12 @@ class Intake:
             source="imap",
             mailbox=mailbox,
             uidvalidity=uidvalidity,
-            mails=[RawMail(m.raw, m.uid) for m in mails],
+            mails=[self._raw_mail(m) for m in mails],
             send_mail=self.send_mail,
         )
+        # The bytes are in the database now, and processing reads them from there: the
+        # fetched copies would only double the batch in memory (the batch is ours now).
+        mails.clear()
         for result in process_pending(
             self.runtime.db, self.runtime.routing.current, self.runtime.pipeline_settings
         ):
@@ -58,6 +62,13 @@ class Intake:
                 ",".join(result.ticket_refs),
             )
         return [uid for uid in stored if uid is not None]
+
+    def _raw_mail(self, mail: FetchedMail) -> RawMail:
+        if mail.held_size is None:
+            return RawMail(mail.raw, mail.uid)
+        limit = self.runtime.settings.max_mail_bytes
+        reason = too_large(mail.held_size, limit, "the mailbox")
+        return RawMail(mail.raw, mail.uid, held_size=mail.held_size, reason=reason)
 
 
 class StateReports:

@@ -55,6 +55,41 @@ class Database:
         self.engine.dispose()
 
 
+LARGE_VALUE = 1024 * 1024
+"""A value this large bound to a statement (a mail's bytes, an attachment) is not kept."""
+
+
+def _let_go_of_large_values(engine: Engine) -> None:
+    """SQLite keeps its own copy of every value bound to a prepared statement until the
+    statement is bound again, and pysqlite keeps up to 128 statements per connection: each
+    pooled connection held the last 40 MB mail it stored for as long as it lived, and the
+    gateway grew by that much per connection. A connection that bound a large value is
+    closed when it goes back to the pool (the next checkout opens a fresh one)."""
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _note(conn: Any, _cursor: Any, _sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if _has_large_value(params):
+            conn.connection.info["large_values"] = True
+
+    @event.listens_for(engine, "checkin")
+    def _close(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop("large_values", False):
+            record.invalidate()
+
+
+def _has_large_value(params: Any, depth: int = 0) -> bool:
+    """Whether the parameters (one row or many, as a tuple, list or dict) hold a value of
+    LARGE_VALUE bytes or more."""
+    if isinstance(params, bytes | memoryview):
+        return len(params) >= LARGE_VALUE
+    if depth > 1:
+        return False
+    values = params.values() if isinstance(params, dict) else params
+    if not isinstance(values, list | tuple) and not isinstance(params, dict):
+        return False
+    return any(_has_large_value(value, depth + 1) for value in values)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -78,5 +113,6 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # Take the write lock at the start: two writers never deadlock on upgrade.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        _let_go_of_large_values(engine)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)

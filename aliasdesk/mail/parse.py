@@ -21,7 +21,6 @@ message/delivery-status or feedback-report fields, RFC 3464 / RFC 5965).
 
 from __future__ import annotations
 
-import email
 import re
 from email import policy
 from email.message import Message
@@ -37,6 +36,7 @@ from aliasdesk.mail.addresses import (
 )
 from aliasdesk.mail.filenames import has_surrogates, part_filename, safe_filename
 from aliasdesk.mail.html_text import html_to_text
+from aliasdesk.mail.mime_tree import decoded_payload, message_from_bytes
 from aliasdesk.mail.model import Address, Attachment, ParsedMail
 
 __all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_DEPTH", "parse_mail", "safe_filename"]
@@ -172,7 +172,7 @@ class _Walker:
         cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
         if cte and cte not in _KNOWN_CTE:
             self.defect(f"unknown-transfer-encoding:{single_line(cte)[:30]}")
-        data = part.get_payload(decode=True)
+        data = decoded_payload(part)
         if not isinstance(data, bytes):
             data = b""
         if ctype == "text/rfc822-headers":
@@ -281,7 +281,7 @@ def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedM
         return ParsedMail(size=size, is_empty=True, defects=("empty",))
     data = _strip_envelope(_normalise_newlines(raw))
     try:
-        msg = email.message_from_bytes(data, policy=policy.compat32)
+        msg = message_from_bytes(data)
     except RecursionError:
         defects.append("nesting-too-deep")
         msg = HeaderParser(policy=policy.compat32).parsestr(

@@ -335,15 +335,26 @@ def _process_together(
     results: list[IntakeResult] = []
     with db.unit_of_work() as session:
         mails, keys = _load_with_keys(session, ids)
-        for mail in mails:
-            if mail.state in FINAL_STATES:
-                results.append(mail.result())
-                continue
-            result, key = _run(session, mail, config, settings, keys)
-            results.append(result)
-            if key is not None:
-                keys[key] = mail.id
+        mails.reverse()
+        while mails:  # popped, so each mail's bytes are let go before the commit writes rows
+            results.append(_settle(session, mails.pop(), config, settings, keys))
     return results
+
+
+def _settle(
+    session: Session,
+    mail: _Stored,
+    config: RoutingConfig,
+    settings: PipelineSettings,
+    keys: dict[str, int | None],
+) -> IntakeResult:
+    """One mail of a batch processed together; the batch learns the dedupe key it holds."""
+    if mail.state in FINAL_STATES:
+        return mail.result()
+    result, key = _run(session, mail, config, settings, keys)
+    if key is not None:
+        keys[key] = mail.id
+    return result
 
 
 def _process_one_by_one(
