@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -147,6 +147,25 @@ def test_a_second_worker_holds_back_while_the_first_sends_the_answer(
     reply = runtime.mailer.send(held.sender, [held.recipient], held.rendered)
     with runtime.db.unit_of_work() as session:
         record_sent(session, relay, reply, datetime.now(UTC))
+    drain_jobs(runtime)
+    assert _arrived_for(smtp, "dave@example.com") == [
+        "acknowledgement",
+        "reply_relay",
+        "feedback_request",
+    ]
+
+
+def test_a_claim_left_by_a_dead_worker_is_sent_before_the_next_mail(
+    runtime: Runtime, smtp: ScriptedSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 after the claim of the answer: the feedback request waits until the claim
+    runs out and the answer is sent (once, with its own Message-ID), then goes."""
+    _open_and_answer(runtime, smtp)
+    relay, _ = _delivery(runtime, "reply_relay", "dave@example.com")
+    config = runtime.routing.current()
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    assert claim(runtime.db, relay, config, runtime.renderer, "aliasdesk", long_ago)
+    monkeypatch.setenv("ALIASDESK_CLAIM_LEASE_SECONDS", "60")  # long run out
     drain_jobs(runtime)
     assert _arrived_for(smtp, "dave@example.com") == [
         "acknowledgement",
