@@ -38,6 +38,8 @@ def assign_new_ticket(
         return f"{ticket.ref} was assigned already"
     department = config.departments.get(ticket.department)
     ticket.assigned = True
+    if not send_mail:  # imported history: its owner is dated with the ticket, not today
+        now = min(now, ticket.created_at)
     if department is None:
         return f"{ticket.ref}: department {ticket.department} is no longer in the routing file"
     if ticket.owner is not None:

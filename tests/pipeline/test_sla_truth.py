@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from aliasdesk.db.models import SlaTimer, Ticket, TicketMessage
+from aliasdesk.db.models import SlaTimer, Ticket, TicketEvent, TicketMessage
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import health
 from aliasdesk.services.importer import import_path
@@ -221,9 +221,11 @@ def test_imported_history_keeps_its_dates_and_starts_no_clock(
         tickets = {t.ref: t for t in session.scalars(select(Ticket))}
         timers = session.scalar(select(func.count()).select_from(SlaTimer))
         messages = list(session.scalars(select(TicketMessage.at).order_by(TicketMessage.at)))
+        latest_event = session.scalar(select(func.max(TicketEvent.at)))
     assert tickets["HR-1"].created_at == LAST_YEAR + timedelta(hours=1)
     assert tickets["IT-1"].created_at == LAST_YEAR + timedelta(hours=2)
     assert messages == [LAST_YEAR + timedelta(hours=n) for n in (1, 2, 3)]
+    assert latest_event == LAST_YEAR + timedelta(hours=3)  # owners given back then too
     assert timers == 0
     assert fire_due_timers(runtime.db, runtime.routing.current()) == 0
     assert smtp.handler.received == []
