@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from aliasdesk.db.models import InboundMail, Job
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.intake import RawMail, content_hash, process_pending, store_raw
+from aliasdesk.services.intake_store import cut_batches, header_of, too_large
 from aliasdesk.services.jobs import JobRunner
 
 BATCH = 50
@@ -48,6 +49,7 @@ class _Entry:
 
     order: tuple[float, int]
     digest: str
+    size: int
     load: Callable[[], bytes]
 
 
@@ -84,7 +86,7 @@ def _survey(path: Path) -> list[_Entry]:
     entries = []
     for position, load in enumerate(iter_source(path)):
         raw = load()
-        entries.append(_Entry((_written_at(raw), position), content_hash(raw), load))
+        entries.append(_Entry((_written_at(raw), position), content_hash(raw), len(raw), load))
     entries.sort(key=lambda entry: entry.order)
     return entries
 
@@ -157,24 +159,38 @@ def _run_batches(
 ) -> dict[str, int]:
     outcomes: dict[str, int] = {}
     progress = _Progress(out, len(fresh))
-    for start in range(0, len(fresh), BATCH):
-        batch = fresh[start : start + BATCH]
+    limit = runtime.settings.max_mail_bytes
+    done = 0
+    for cut in cut_batches([entry.size for entry in fresh], count=BATCH, budget=limit):
+        batch = fresh[cut]
         store_raw(
             runtime.db,
             source="import",
             mailbox=source,
             uidvalidity=None,
-            mails=[RawMail(entry.load()) for entry in batch],
+            mails=[_raw_mail(entry, limit) for entry in batch],
             send_mail=send_mail,
         )
         for result in process_pending(
             runtime.db, runtime.routing.current, runtime.pipeline_settings
         ):
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-        progress.update(start + len(batch))
+        done += len(batch)
+        progress.update(done)
     if fresh:
         progress.finish()
     return outcomes
+
+
+def _raw_mail(entry: _Entry, limit: int) -> RawMail:
+    """The mail to store; one over ALIASDESK_MAX_MAIL_BYTES is held, as live mail is: its
+    header alone is stored and quarantined, under the whole mail's digest so that the next
+    run of the same import skips it too."""
+    raw = entry.load()
+    if len(raw) <= limit:
+        return RawMail(raw)
+    reason = too_large(len(raw), limit, "the archive")
+    return RawMail(header_of(raw), held_size=len(raw), reason=reason, digest=entry.digest)
 
 
 def _finish_jobs(runtime: Runtime, send_mail: bool, first_new_job: int) -> None:

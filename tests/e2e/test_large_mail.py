@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, func, select
 
 from aliasdesk.db.models import InboundMail
 from gateway.local_servers import SmtpSink
+from tests.e2e.test_import import MAILS, as_eml_folder, as_maildir, as_mbox, env_for, ok
 from tests.e2e.test_run_once import ALIASDESK, ROOT, _aliasdesk, _env, _json
 from tests.integration.test_poller import unflagged
 from tests.support.dovecot import DovecotServer
@@ -155,3 +156,26 @@ def test_run_once_takes_four_40_mb_mails_in_under_300_mb(
     print(f"4 x 40 MB mails: peak RSS {run.peak_rss / 1e6:.0f} MB in {run.seconds:.1f} s")
     # Measured: 276 MB in 11 s; with batches cut by bytes alone it still peaked at 450 MB.
     assert run.peak_rss < 300e6
+
+
+ARCHIVES: dict[str, Callable[[Path, list[bytes]], Path]] = {
+    "mbox": as_mbox,
+    "maildir": as_maildir,
+    "eml": as_eml_folder,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ARCHIVES))
+def test_import_quarantines_mail_over_the_limit_once(
+    tmp_path: Path, smtp_sink: SmtpSink, kind: str
+) -> None:
+    big = big_request(1, 400_000, files=1)
+    source = ARCHIVES[kind](tmp_path, [MAILS[1], big])
+    env = env_for(tmp_path, smtp_sink, ALIASDESK_MAX_MAIL_BYTES=str(256 * 1024))
+    ok(env, "import", str(source), "--no-mail")
+    again = ok(env, "import", str(source), "--no-mail")
+    assert "imported 0 of 2 mails" in again.stdout, "the held mail is not imported twice"
+    [held] = _json(env, "quarantine", "list")
+    assert held["size"] == len(big) and held["subject"] == "Scans, part 1"
+    assert f"{len(big):,} bytes" in held["reason"] and "left in the archive" in held["reason"]
+    assert [t["subject"] for t in _json(env, "tickets", "list")] == ["Leave form"]
