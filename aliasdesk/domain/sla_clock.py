@@ -16,6 +16,8 @@ from aliasdesk.domain.organisation import Department
 
 WARNING_SHARE = 0.8
 """The owner is warned when this share of a target's time has gone by."""
+EARLIEST_MAIL = datetime(1980, 1, 1, tzinfo=UTC)
+"""Older Date headers come from clocks that were never set (the epoch, 1970): not believed."""
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,19 @@ def history_moment(date_header: str | None, received_at: datetime) -> datetime:
     """When an old mail was written, from its Date header (RFC 5322 §3.3).
 
     Imported history keeps its own dates. A header that cannot be read, or that claims a
-    moment after the mail was taken in (a wrong clock, a forged date), gives ``received_at``
-    instead, so no ticket is ever dated in the future.
+    moment after the mail was taken in or before ``EARLIEST_MAIL`` (a wrong or unset clock,
+    a forged date), gives ``received_at`` instead, so no ticket is ever dated in the future
+    or at the epoch.
     """
     if not date_header:
         return received_at
     try:
         written = parsedate_to_datetime(date_header)
+        if written.tzinfo is None:  # "-0000": the zone is unknown; UTC is the usual reading
+            written = written.replace(tzinfo=UTC)
+        written = written.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return received_at
-    if written.tzinfo is None:  # "-0000": the zone is unknown; UTC is the usual reading
-        written = written.replace(tzinfo=UTC)
+    if written < EARLIEST_MAIL:
+        return received_at
     return min(written, received_at)

@@ -30,6 +30,8 @@ WRITTEN = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
         ("Fri, 01 Mar 2024 10:00:00 -0000", WRITTEN),  # zone unknown: read as UTC
         ("Sat, 01 Mar 2031 10:00:00 +0000", RECEIVED),  # from the future: not believed
         ("Fri, 01 Mar 99999 10:00:00 +0000", RECEIVED),
+        ("Thu, 01 Jan 1970 00:00:00 +0000", RECEIVED),  # an unset clock
+        ("Fri, 31 Dec 9999 23:59:59 -2359", RECEIVED),
     ],
 )
 def test_history_is_dated_by_its_header_unless_the_header_is_unusable(
