@@ -155,6 +155,25 @@ def test_a_second_worker_holds_back_while_the_first_sends_the_answer(
     ]
 
 
+def test_a_job_run_on_its_own_waits_for_the_earlier_mail_too(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """The one-job path (a Dramatiq actor per job) holds back just as a batch does."""
+    _open_and_answer(runtime, smtp)
+    _, feedback_job = _delivery(runtime, "feedback_request", "dave@example.com")
+    assert runtime.job_runner().run(feedback_job) == "pending"
+    assert _arrived_for(smtp, "dave@example.com") == ["acknowledgement"]
+    with runtime.db.reader() as session:
+        job = session.get(Job, feedback_job)
+        assert job is not None and job.state == "pending"
+    drain_jobs(runtime)
+    assert _arrived_for(smtp, "dave@example.com") == [
+        "acknowledgement",
+        "reply_relay",
+        "feedback_request",
+    ]
+
+
 def test_a_claim_left_by_a_dead_worker_is_sent_before_the_next_mail(
     runtime: Runtime, smtp: ScriptedSmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
