@@ -13,6 +13,7 @@ import base64
 import email
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from email import policy
 
@@ -43,6 +44,38 @@ def typical_mail() -> bytes:
         'Content-Disposition: attachment; filename="antrag.pdf"\n'
         "Content-Transfer-Encoding: base64\n\n" + pdf + "\n--outer--\n"
     ).encode()
+
+
+def crowd_mail(recipients: int = 30_000) -> bytes:
+    """A request copied to a crowd: the recipient list is where quadratic code hides."""
+    crowd = ", ".join(f"person{i}@outside.example.org" for i in range(recipients))
+    return (
+        f"From: dave@example.com\nTo: hr@example.com, {crowd}\nSubject: All hands\n"
+        "Message-ID: <crowd-1@example.com>\n\nSee you there.\n"
+    ).encode()
+
+
+def large_mail(megabytes: int = 40) -> bytes:
+    """A request with three attachments of a third of ``megabytes`` each, base64."""
+    encoded = base64.encodebytes(bytes(range(256)) * (megabytes * 1024 * 1024 // 1024)).decode()
+    part = (
+        "--b\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n"
+        'Content-Disposition: attachment; filename="scan.pdf"\n\n' + encoded
+    )
+    return (
+        "From: dave@example.com\nTo: hr@example.com\nSubject: Scans\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"\n\n' + part * 3 + "--b--\n"
+    ).encode()
+
+
+def peak_mb(func: Callable[[bytes], object], raw: bytes) -> float:
+    """The most memory ``func`` held at once on ``raw``, beyond the bytes themselves."""
+    tracemalloc.start()
+    try:
+        func(raw)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
 
 
 def median_ms(func: Callable[[bytes], object], mails: list[bytes], rounds: int) -> float:
@@ -82,6 +115,7 @@ def main() -> None:
     rows = [
         ("corpus", corpus_mails),
         ("typical mail (text+html+40KB pdf)", typical),
+        ("30,000 recipients", [crowd_mail()]),
     ]
     for label, mails in rows:
         ours = median_ms(parse_mail, mails, args.rounds)
@@ -91,6 +125,12 @@ def main() -> None:
             f"{label:36s} parse_mail {ours:6.3f} ms  +verdict {verdict:6.3f} ms  "
             f"policy.default {stdlib:6.3f} ms  ratio {stdlib / ours:4.1f}x"
         )
+    large = large_mail()
+    print(
+        f"{len(large) / 1e6:.0f} MB mail: parse_mail {median_ms(parse_mail, [large], 1):.0f} ms, "
+        f"peak {peak_mb(parse_mail, large):.0f} MB beyond the mail "
+        f"(stdlib policy.default: {peak_mb(stdlib_default, large):.0f} MB)"
+    )
 
 
 if __name__ == "__main__":
