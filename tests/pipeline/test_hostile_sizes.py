@@ -7,9 +7,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from aliasdesk.db.models import InboundMail, MessageKey, Ticket, Watcher
+from aliasdesk.db.session import LARGE_VALUE, Database
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.intake import pending_ids, process_pending
 from aliasdesk.services.intake_store import RawMail, header_of, store_raw, too_large
@@ -125,3 +126,24 @@ def test_pending_mail_is_taken_in_batches_that_fit_the_byte_budget(runtime: Runt
     settings = replace(runtime.pipeline_settings, max_mail_bytes=budget)
     results = process_pending(runtime.db, runtime.routing.current, settings)
     assert [r.outcome for r in results] == ["new_ticket"] * 5
+
+
+def test_a_sqlite_connection_that_bound_a_large_value_is_not_kept(sqlite_url: str) -> None:
+    """SQLite keeps its own copy of a bound value in each cached statement: a connection
+    that stored a large mail is closed on its way back to the pool, others are reused."""
+    db = Database(sqlite_url)
+    try:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE blobs (value BLOB)")
+            first = connection.connection.dbapi_connection
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO blobs VALUES (:v)"), {"v": b"small"})
+            assert connection.connection.dbapi_connection is first
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO blobs VALUES (:v)"), {"v": b"x" * LARGE_VALUE})
+            assert connection.connection.dbapi_connection is first
+        with db.engine.begin() as connection:
+            assert connection.connection.dbapi_connection is not first
+            assert connection.scalar(text("SELECT count(*) FROM blobs")) == 2
+    finally:
+        db.dispose()
