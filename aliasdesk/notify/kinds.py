@@ -345,8 +345,42 @@ class OutsideMailHeldContext:
     recipients: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class UnverifiedMemberContext(TicketMailContext):
+    """Sent to a member whose address was on mail that could not be shown to be theirs:
+    nothing it asked for was done. ``strict``: only DMARC counts at this site."""
+
+    their_subject: str
+    refused: tuple[str, ...] = ()
+    strict: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutsideNoticeContext:
+    """Sent to someone outside a ticket who wrote commands on it. Deliberately NOT a
+    ticket context: it may name nothing of the ticket (subject, owner, status, text),
+    only what the recipient wrote themselves."""
+
+    recipient_name: str
+    their_subject: str
+    department_name: str
+    department_alias: str
+    commands: tuple[str, ...] = ()
+
+    @property
+    def subject_line(self) -> str:
+        subject = " ".join(self.their_subject.split())
+        if not subject:
+            return "Re: your message"
+        return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
 MailContext = (
-    TicketMailContext | QuarantineAlertContext | RoutingRefusedContext | OutsideMailHeldContext
+    TicketMailContext
+    | QuarantineAlertContext
+    | RoutingRefusedContext
+    | OutsideNoticeContext
+    | OutsideMailHeldContext
 )
 
 KINDS: dict[str, type[MailContext]] = {
@@ -362,6 +396,8 @@ KINDS: dict[str, type[MailContext]] = {
     "quarantine_alert": QuarantineAlertContext,
     "routing_refused": RoutingRefusedContext,
     "outside_mail_held": OutsideMailHeldContext,
+    "unverified_member": UnverifiedMemberContext,
+    "outside_notice": OutsideNoticeContext,
 }
 
 # RFC 3834 §5: "auto-replied" marks a direct automatic response to a mail, which is what

@@ -31,13 +31,15 @@ from aliasdesk.notify.kinds import (
     LinkedTicket,
     MailContext,
     OutsideMailHeldContext,
+    OutsideNoticeContext,
     QuarantineAlertContext,
     ReplyRelayContext,
     RequesterUnreachableContext,
-    RoutingRefusedContext,
     RequestFile,
+    RoutingRefusedContext,
     SlaWarningContext,
     StatusUpdateContext,
+    UnverifiedMemberContext,
     describe_duration,
 )
 
@@ -282,10 +284,10 @@ def _sample_base(department: str | None) -> dict[str, Any]:
         "department_key": key,
         "department_name": name,
         "department_alias": alias,
-        "requester": "dave@example.com",
-        "requester_name": "Dave Miller",
         "recipient": "dave@example.com",
         "recipient_name": "Dave Miller",
+        "requester": "dave@example.com",
+        "requester_name": "Dave Miller",
         "owner": "alice@example.com",
         "owner_name": "Alice",
         "status": "new",
@@ -379,5 +381,24 @@ def sample_context(kind: str, department: str | None = None) -> MailContext:
             opened_at=_SAMPLE_CREATED,
             held=37,
             recipients=("dave@example.net", "noreply-robot@partner.example.net"),
+        )
+    return _sample_outside_context(kind, base)
+
+
+def _sample_outside_context(kind: str, base: dict[str, Any]) -> MailContext:
+    """Samples of the notices about mail that did not count (security, CONTRACT §5)."""
+    if kind == "unverified_member":
+        return UnverifiedMemberContext(
+            **{**base, "status": "open", "recipient_name": "Alice"},
+            their_subject="Re: [HR-42] Parental leave",
+            refused=("#resolve",),
+        )
+    if kind == "outside_notice":
+        return OutsideNoticeContext(
+            recipient_name="Mallory",
+            their_subject="[HR-42] close this",
+            department_name=str(base["department_name"]),
+            department_alias=str(base["department_alias"]),
+            commands=("#close",),
         )
     raise TemplateError(kind, "-", "unknown notification kind")

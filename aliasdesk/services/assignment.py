@@ -132,6 +132,7 @@ def _acknowledge(
         now=now,
         ticket=ticket,
         domain=config.domains[0] if config.domains else "aliasdesk.invalid",
+        outside=not config.is_staff(ticket.requester),
     )
 
 

@@ -15,12 +15,15 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.sla_clock import targets_for
+from aliasdesk.mail.active_content import is_active
 from aliasdesk.mail.compose import compose
 from aliasdesk.notify.kinds import (
     KINDS,
     CommandOutcome,
+    OutsideNoticeContext,
     TicketMailContext,
     describe_duration,
+    friendly_name,
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer
@@ -37,6 +40,8 @@ from aliasdesk.services.request_files import attached_files, listed_files
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
+SENDER_ONLY_KINDS = frozenset({"outside_notice"})
+"""Kinds rendered from the recipient's own mail only, never from the ticket."""
 RELAY_FILES_LIMIT = 20 * 1024 * 1024
 """Total bytes of files passed on with one relayed reply; larger ones are named only."""
 SMALL_INLINE_IMAGE = 16 * 1024
@@ -64,11 +69,16 @@ def relayed_files(
         .where(StoredAttachment.message_id == message_id)
         .order_by(StoredAttachment.id)
     )
+    withhold_active = bool(facts.get("withhold_active"))
     for row in rows:
         is_image = row.content_type.lower().startswith("image/")
         if row.inline and is_image and row.size < SMALL_INLINE_IMAGE:
             continue
-        if row.data is None:
+        if withhold_active and is_active(row.filename, row.content_type):
+            names.append(
+                f"{row.filename} (not attached: it could run when opened; kept in the ticket)"
+            )
+        elif row.data is None:
             names.append(f"{row.filename} (not attached: too large to keep)")
         elif total + len(row.data) > RELAY_FILES_LIMIT:
             names.append(f"{row.filename} (not attached: too large to pass on)")
@@ -143,6 +153,15 @@ def _outcomes(lines: list[str]) -> tuple[CommandOutcome, ...]:
     return tuple(result)
 
 
+def _first_response_within(ticket: Ticket, config: RoutingConfig) -> str | None:
+    """The department's first-response promise for this ticket, in words ("4 hours");
+    None where the department promises none, and the mail says "soon"."""
+    target = targets_for(config.departments.get(ticket.department), ticket.priority)
+    if target.first_response is None:
+        return None
+    return describe_duration(target.first_response)
+
+
 def _changed_by(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any]) -> str:
     return actor_name(config, ticket, facts.get("changed_by"), facts.get("changed_by_name") or "")
 
@@ -163,15 +182,6 @@ def _status_values(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any])
     if ticket.owner and facts.get("changed_by") == ticket.owner:
         values["owner_name"] = changed_by
     return values
-
-
-def _first_response_within(ticket: Ticket, config: RoutingConfig) -> str | None:
-    """The department's first-response promise for this ticket, in words ("4 hours");
-    None where the department promises none, and the mail says "soon"."""
-    target = targets_for(config.departments.get(ticket.department), ticket.priority)
-    if target.first_response is None:
-        return None
-    return describe_duration(target.first_response)
 
 
 def build_context(
@@ -203,6 +213,13 @@ def build_context(
             reply_text=facts.get("reply_text", ""),
             attachment_names=tuple(relayed_files(session, facts)[1]),
             audience=audience,
+            external=bool(facts.get("external")),
+        )
+    elif kind == "unverified_member":
+        values.update(
+            their_subject=str(facts.get("their_subject", "")),
+            refused=tuple(str(c) for c in facts.get("refused", [])),
+            strict=bool(facts.get("strict")),
         )
     elif kind == "command_result":
         values.update(
@@ -235,6 +252,8 @@ def render_delivery(
 ) -> bytes:
     """The bytes to send for ``delivery``: threaded to the requester's original mail."""
     ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
+    if delivery.kind in SENDER_ONLY_KINDS:
+        return _render_outside_notice(delivery, config, ticket, renderer, instance_id)
     if ticket is None:
         if delivery.kind in ADMIN_KINDS:
             return _render_admin_alert(delivery, renderer, instance_id)
@@ -265,6 +284,43 @@ def render_delivery(
         reply_to=delivery.sender,
         extra_headers={LOOP_HEADER: instance_id},
         attachments=files,
+    )
+
+
+def _render_outside_notice(
+    delivery: Delivery,
+    config: RoutingConfig,
+    ticket: Ticket | None,
+    renderer: TemplateRenderer,
+    instance_id: str,
+) -> bytes:
+    """A notice to someone outside a ticket: built from what they wrote, threaded to their
+    own mail, never from the ticket (its subject, first Message-ID, owner or status)."""
+    facts: dict[str, Any] = json.loads(delivery.context or "{}")
+    department = config.departments.get(ticket.department) if ticket is not None else None
+    name = department.name if department is not None else "aliasdesk"
+    context = OutsideNoticeContext(
+        recipient_name=friendly_name(delivery.recipient, facts.get("their_name") or None),
+        their_subject=str(facts.get("their_subject", "")),
+        department_name=name,
+        department_alias=delivery.sender,
+        commands=tuple(str(c) for c in facts.get("commands", [])),
+    )
+    rendered = renderer.render(delivery.kind, context)
+    theirs = facts.get("their_message_id")
+    return compose(
+        from_address=delivery.sender,
+        from_name=name,
+        to=[delivery.recipient],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=delivery.message_id,
+        in_reply_to=theirs or None,
+        references=[theirs] if theirs else [],
+        auto_submitted=delivery.auto_submitted,
+        reply_to=delivery.sender,
+        extra_headers={LOOP_HEADER: instance_id},
     )
 
 

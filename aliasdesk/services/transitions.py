@@ -221,6 +221,7 @@ def announce_status(
             now=now,
             ticket=ticket,
             domain=domain,
+            outside=not config.is_staff(recipient),
             context={
                 "old_status": old,
                 "new_status": ticket.status,
