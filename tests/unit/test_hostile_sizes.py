@@ -11,7 +11,7 @@ from email.message import Message
 import pytest
 
 from aliasdesk.mail.mime_tree import LARGE_PART, decoded_payload, message_from_bytes
-from aliasdesk.mail.parse import parse_mail
+from aliasdesk.mail.parse import HTML_TEXT_LIMIT, parse_mail
 from aliasdesk.services.intake_store import cut_batches, header_of
 from aliasdesk.settings.env import load_settings
 from aliasdesk.settings.errors import SettingsError
@@ -90,3 +90,19 @@ def test_a_large_part_is_decoded_as_the_stdlib_decodes_it(damage: bytes) -> None
     if not damage:
         [scan] = parse_mail(raw).attachments
         assert scan.data == data and scan.filename == "scan.pdf"
+
+
+def test_only_the_start_of_a_huge_html_body_becomes_ticket_text() -> None:
+    paragraph = "<p>The printer on the third floor is broken again.</p>\n"
+    html = paragraph * (HTML_TEXT_LIMIT // len(paragraph) + 1000)
+    raw = (
+        "From: dave@example.com\r\nTo: it@example.com\r\nSubject: Printer\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+    ).encode()
+    parsed = parse_mail(raw)
+    assert f"html-cut:{len(html)}" in parsed.defects
+    assert parsed.text.startswith("The printer on the third floor is broken again.")
+    assert len(parsed.text) < HTML_TEXT_LIMIT
+    small = parse_mail(raw[: raw.index(b"<p>") + len(paragraph) * 3])
+    assert small.text.count("broken again") == 3
+    assert not any(defect.startswith("html-cut") for defect in small.defects)
