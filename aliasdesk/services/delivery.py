@@ -249,9 +249,23 @@ def not_claimed(db: Database, delivery_id: int) -> DeliveryOutcome:
                     available_at=now + claim_lease(),
                 )
             )
-        elif delivery is not None and state == "pending" and hold_back(session, delivery, now):
-            return DeliveryOutcome(state, "waiting for an earlier mail to the same recipient")
+        elif delivery is not None and state == "pending":
+            if hold_back(session, delivery, now):
+                return DeliveryOutcome(state, "waiting for an earlier mail to the same recipient")
+            _due_again(session, delivery_id, now)
     return DeliveryOutcome(state, "claimed by another worker" if state == "sending" else state)
+
+
+def _due_again(session: Session, delivery_id: int, now: datetime) -> None:
+    """A pending delivery this worker did not take, with nothing left to wait for (the
+    earlier mail it waited on settled between the claim and now): its job, still published
+    and run by nobody, is due again at once instead of at the end of the publish lease.
+    A job held back on purpose (the outside-mail limit) is pending already and left alone."""
+    session.execute(
+        update(Job)
+        .where(Job.delivery_id == delivery_id, Job.state == "published")
+        .values(state="pending", published_at=None, holder=None, available_at=now)
+    )
 
 
 def _sent(db: Database, delivery_id: int, reply: str) -> DeliveryOutcome:

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from aliasdesk.db.models import Delivery, Holder, Job
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.delivery import claim
+from aliasdesk.services.delivery import claim, not_claimed
 from aliasdesk.services.holders import (
     HolderId,
     beat,
@@ -203,6 +203,28 @@ def test_a_job_a_live_worker_took_stays_when_its_publisher_dies(
 
     assert taken.jobs == 0 and taken.deliveries == 0
     assert _states(runtime) == ({"sending"}, {"published"})
+
+
+def test_a_free_delivery_left_untaken_has_its_job_due_again(runtime: Runtime) -> None:
+    """A worker that did not take a pending delivery (what it waited for settled meanwhile)
+    must not leave the job published with nobody running it until the publish lease."""
+    feed(runtime, build_mail())
+    runner = runtime.job_runner()
+    for job_id, kind in claim_due_jobs(runtime.db):
+        if kind == "ticket_created":
+            runner.run(job_id)
+    published = [job_id for job_id, kind in claim_due_jobs(runtime.db) if kind == "deliver"]
+    with runtime.db.reader() as session:
+        first = session.get(Job, published[0])
+        assert first is not None and first.delivery_id is not None
+
+    assert not_claimed(runtime.db, first.delivery_id).state == "pending"
+
+    with runtime.db.reader() as session:
+        jobs = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(published)))}
+    assert jobs[first.id].state == "pending" and jobs[first.id].holder is None
+    assert jobs[first.id].available_at <= datetime.now(UTC)
+    assert {jobs[i].state for i in published[1:]} == {"published"}
 
 
 def test_the_heartbeat_comes_back_after_being_taken_for_dead(runtime: Runtime) -> None:
