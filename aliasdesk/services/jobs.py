@@ -20,6 +20,7 @@ from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.assignment import assign_new_ticket, reserve_turns_for
 from aliasdesk.services.delivery import MailSender, deliver
 from aliasdesk.services.delivery_batch import deliver_many
+from aliasdesk.services.delivery_groups import delivery_groups
 from aliasdesk.services.notifications import preload_notifications
 
 log = logging.getLogger("aliasdesk.jobs")
@@ -74,7 +75,10 @@ class JobRunner:
         if created:
             self._tickets_created(created)
         if deliveries:
-            self._deliver_many(list(deliveries))
+            with self.db.reader() as session:
+                groups = delivery_groups(session, list(deliveries))
+            for group in groups:  # the files a group carries fit a budget (delivery_groups)
+                self._deliver_many(group)
 
     def _tickets_created(self, job_ids: list[int]) -> None:
         try:

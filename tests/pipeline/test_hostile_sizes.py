@@ -4,19 +4,23 @@ its header alone, never twice, and taken in whole once the limit allows it."""
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from dataclasses import replace
 
 from sqlalchemy import func, select, text
 
-from aliasdesk.db.models import InboundMail, MessageKey, Ticket, Watcher
+from aliasdesk.db.models import Delivery, InboundMail, MessageKey, Ticket, Watcher
 from aliasdesk.db.session import LARGE_VALUE, Database
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.delivery_groups import delivery_groups
 from aliasdesk.services.intake import pending_ids, process_pending
 from aliasdesk.services.intake_store import RawMail, header_of, store_raw, too_large
 from aliasdesk.services.quarantine import retry
 from aliasdesk.services.tickets import MAX_WATCHERS
 from tests.support.harness import build_mail, drain_jobs, feed
+from tests.support.smtp_script import ScriptedSmtpServer
 
 CROWD = 60_000
 
@@ -147,3 +151,36 @@ def test_a_sqlite_connection_that_bound_a_large_value_is_not_kept(sqlite_url: st
             assert connection.scalar(text("SELECT count(*) FROM blobs")) == 2
     finally:
         db.dispose()
+
+
+def test_owners_mails_with_files_are_built_and_sent_a_budget_at_a_time(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    files = [base64.encodebytes(os.urandom(600_000)).decode() for _ in range(4)]
+    raws = [
+        build_mail(subject=f"Scan {n}", body="See the scan.", message_id=f"<scan-{n}@example.com>")
+        .replace(b"text/plain; charset=utf-8", b'multipart/mixed; boundary="B"')
+        .replace(b"See the scan.", _scan_parts(files[n]))
+        for n in range(4)
+    ]
+    assert [r.outcome for r in feed(runtime, *raws)] == ["new_ticket"] * 4
+    drain_jobs(runtime)
+    with runtime.db.reader() as session:
+        rows = session.execute(select(Delivery.id, Delivery.kind).order_by(Delivery.id)).all()
+        ids = [delivery_id for delivery_id, _ in rows]
+        groups = delivery_groups(session, ids, budget=1_000_000)
+    owners = {delivery_id for delivery_id, kind in rows if kind == "assignment"}
+    assert len(owners) == 4
+    assert [i for group in groups for i in group] == ids
+    assert all(len(owners.intersection(group)) == 1 for group in groups if owners & set(group))
+    assert sum(1 for group in groups if owners & set(group)) == 4
+    sent = [m for m in smtp.handler.received if b"scan.pdf" in m.data]
+    assert len(sent) == 4, "each owner got the request's file"
+
+
+def _scan_parts(encoded: str) -> bytes:
+    return (
+        "--B\r\nContent-Type: text/plain\r\n\r\nSee the scan.\r\n--B\r\n"
+        "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="scan.pdf"\r\n\r\n' + encoded + "--B--"
+    ).encode()
