@@ -1,8 +1,9 @@
 """Who holds a claim, and whether that process is still alive.
 
 Every claim (a delivery being sent, a job published to the workers) names its holder:
-``host:pid:start``, the host name, the process id and the process's start time. The start
-time guards against pid reuse: a new process that got a dead one's pid started later.
+``host:pid:start``, the host (its name and a digest of its boot and pid namespace, see
+:func:`host_name`), the process id and the process's start time. The start time guards
+against pid reuse: a new process that got a dead one's pid started later.
 
 A holder on this host is judged by the process table, at once and for certain: no process
 with that pid and start time means it is dead. A holder on another host is judged by its
@@ -35,7 +36,7 @@ STALE_BEATS = 5
 """A remote holder is dead when its heartbeat is this many intervals old."""
 START_TOLERANCE = 0.05
 """Seconds two readings of one process's start time may differ by (clock ticks, rounding)."""
-HOST_LENGTH = 64
+HOST_LENGTH = 48
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,32 @@ class HolderId:
 
 
 def host_name() -> str:
-    """This host's name, shortened (with a digest, so two long names stay apart) to fit the
-    claim columns."""
+    """Where this process's pid means something: the host name and a digest of the name,
+    the kernel's boot and this pid namespace.
+
+    Two containers, or two machines, given the same host name must never be taken for one
+    host: each would look the other's pids up in its own process table and find them dead.
+    The name is cut to fit the claim columns; the digest keeps long names apart.
+    """
     host = socket.gethostname() or "localhost"
-    if len(host) <= HOST_LENGTH:
-        return host
-    digest = hashlib.sha256(host.encode()).hexdigest()[:16]
-    return f"{host[: HOST_LENGTH - 17]}~{digest}"
+    place = "|".join([host, _read("/proc/sys/kernel/random/boot_id"), _pid_namespace()])
+    digest = hashlib.sha256(place.encode()).hexdigest()[:10]
+    return f"{host[:HOST_LENGTH]}/{digest}"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 _this: dict[int, HolderId] = {}

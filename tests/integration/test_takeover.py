@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -186,6 +187,20 @@ def test_a_remote_holder_is_judged_by_its_heartbeat(
             assert session.get(Holder, REMOTE.name) is None
     else:
         assert _states(runtime) == ({"sending"}, {"published"})
+
+
+def test_a_container_with_this_host_name_is_not_judged_by_our_process_table(
+    runtime: Runtime, dead_child: HolderId
+) -> None:
+    """Same host name, another pid namespace (a container given this name): its pids are
+    not ours to look up, so without a heartbeat its claims wait for the lease."""
+    name = socket.gethostname()
+    twin = HolderId(f"{name[:48]}/0000000000", dead_child.pid, dead_child.started)
+    assert host_name() != twin.host and host_name().startswith(f"{name[:48]}/")
+    _held_by(runtime, twin)
+
+    assert take_over_dead(runtime.db).holders == frozenset()
+    assert _states(runtime) == ({"sending"}, {"published"})
 
 
 def test_a_job_a_live_worker_took_stays_when_its_publisher_dies(
