@@ -15,7 +15,9 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, Job
 from aliasdesk.relay import Dispatch, drain, inline_dispatch
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.takeover import take_over_dead
 from tests.support.backends import RABBIT_URL, REDIS_URL, clear_namespace, namespaced_broker
+from tests.support.claims import dead_process, hold_one_request, sent_once_as_stored
 from tests.support.harness import build_mail, feed, runtime_for
 from tests.support.services import port_open, service_missing
 from tests.support.smtp_script import ScriptedSmtpServer
@@ -93,3 +95,18 @@ def test_a_job_published_twice_sends_one_mail(
     drain(runtime, dispatch, max_wait=60)
     time.sleep(0.5)
     assert len(smtp.handler.received) == sent == 2
+
+
+def test_what_a_dead_worker_held_is_handed_to_the_broker_again(
+    setup: tuple[Runtime, Dispatch], smtp: ScriptedSmtpServer
+) -> None:
+    """Jobs a killed worker had taken (their messages gone with it) and the mails it was
+    sending: published again at once through the same broker and sent once, as stored."""
+    runtime, dispatch = setup
+    claimed = hold_one_request(runtime, dead_process())
+    assert take_over_dead(runtime.db).deliveries == len(claimed)
+    drain(runtime, dispatch, max_wait=30)
+    with runtime.db.reader() as session:
+        assert set(session.scalars(select(Job.state))) == {"done"}
+        assert set(session.scalars(select(Delivery.state))) == {"sent"}
+    assert sent_once_as_stored(claimed, smtp)

@@ -10,20 +10,16 @@ longer than the test, so anything taken was taken by the takeover and not by a l
 
 from __future__ import annotations
 
-import email
-import email.policy
 import socket
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import psutil
 import pytest
 from sqlalchemy import select, update
 
 from aliasdesk.db.models import Delivery, Holder, Job
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.delivery import claim, not_claimed
+from aliasdesk.services.delivery import not_claimed
 from aliasdesk.services.holders import (
     HolderId,
     beat,
@@ -34,6 +30,7 @@ from aliasdesk.services.holders import (
 )
 from aliasdesk.services.outbox import claim_due_jobs, hold_jobs
 from aliasdesk.services.takeover import Watch, take_over_dead
+from tests.support.claims import dead_process, hold_one_request, live_process, sent_once_as_stored
 from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
@@ -49,44 +46,13 @@ def runtime(database_url: str, smtp: ScriptedSmtpServer) -> Iterator[Runtime]:
 
 @pytest.fixture
 def live_child() -> Iterator[HolderId]:
-    """A process running for the whole test, named as a holder."""
-    child = subprocess.Popen(["sleep", "120"])
-    try:
-        yield HolderId(host_name(), child.pid, psutil.Process(child.pid).create_time())
-    finally:
-        child.kill()
-        child.wait(10)
+    with live_process() as holder:
+        yield holder
 
 
 @pytest.fixture
 def dead_child() -> HolderId:
-    """A process that ran on this host and was killed (SIGKILL) and reaped."""
-    child = subprocess.Popen(["sleep", "120"])
-    holder = HolderId(host_name(), child.pid, psutil.Process(child.pid).create_time())
-    child.kill()
-    child.wait(10)
-    return holder
-
-
-def _held_by(runtime: Runtime, holder: HolderId) -> list[Delivery]:
-    """One request assigned, its deliveries claimed with their bytes stored and their jobs
-    published, all in ``holder``'s name; returns the claimed deliveries."""
-    feed(runtime, build_mail())
-    runner = runtime.job_runner()
-    for job_id, kind in claim_due_jobs(runtime.db):
-        if kind == "ticket_created":
-            runner.run(job_id)
-    published = claim_due_jobs(runtime.db)
-    assert {kind for _, kind in published} == {"deliver"}
-    config, now = runtime.routing.current(), datetime.now(UTC)
-    with runtime.db.reader() as session:
-        ids = list(session.scalars(select(Delivery.id).order_by(Delivery.id)))
-    claimed = [claim(runtime.db, i, config, runtime.renderer, "aliasdesk", now) for i in ids]
-    with runtime.db.unit_of_work() as session:
-        session.execute(update(Delivery).values(holder=holder.name))
-        session.execute(update(Job).where(Job.state == "published").values(holder=holder.name))
-    assert claimed and all(d is not None and d.rendered for d in claimed)
-    return [d for d in claimed if d is not None]
+    return dead_process()
 
 
 def _states(runtime: Runtime) -> tuple[set[str], set[str]]:
@@ -97,17 +63,13 @@ def _states(runtime: Runtime) -> tuple[set[str], set[str]]:
 
 
 def _assert_sent_once_as_stored(claimed: list[Delivery], smtp: ScriptedSmtpServer) -> None:
-    for delivery in claimed:
-        copies = [r.data for r in smtp.handler.received if delivery.recipient in r.rcpt_tos]
-        assert copies == [delivery.rendered]
-        message = email.message_from_bytes(copies[0], policy=email.policy.default)
-        assert message["Message-ID"] == delivery.message_id
+    assert sent_once_as_stored(claimed, smtp), [r.data[:200] for r in smtp.handler.received]
 
 
 def test_a_dead_local_holder_is_taken_over_at_once(
     runtime: Runtime, smtp: ScriptedSmtpServer, dead_child: HolderId
 ) -> None:
-    claimed = _held_by(runtime, dead_child)
+    claimed = hold_one_request(runtime, dead_child)
 
     taken = take_over_dead(runtime.db)
 
@@ -122,7 +84,7 @@ def test_a_dead_local_holder_is_taken_over_at_once(
 def test_a_live_holder_keeps_its_claims(
     runtime: Runtime, smtp: ScriptedSmtpServer, live_child: HolderId
 ) -> None:
-    claimed = _held_by(runtime, live_child)
+    claimed = hold_one_request(runtime, live_child)
 
     assert take_over_dead(runtime.db).holders == frozenset()
 
@@ -144,7 +106,7 @@ def test_a_reused_pid_with_another_start_time_counts_as_dead(
     runtime: Runtime, smtp: ScriptedSmtpServer, live_child: HolderId
 ) -> None:
     earlier = HolderId(live_child.host, live_child.pid, live_child.started - 37.5)
-    claimed = _held_by(runtime, earlier)
+    claimed = hold_one_request(runtime, earlier)
 
     assert take_over_dead(runtime.db).holders == {earlier.name}
 
@@ -161,7 +123,7 @@ def test_a_reused_pid_with_another_start_time_counts_as_dead(
 def test_a_remote_holder_is_judged_by_its_heartbeat(
     runtime: Runtime, smtp: ScriptedSmtpServer, beat_age: timedelta | None, taken: bool
 ) -> None:
-    claimed = _held_by(runtime, REMOTE)
+    claimed = hold_one_request(runtime, REMOTE)
     now = datetime.now(UTC)
     if beat_age is not None:
         with runtime.db.unit_of_work() as session:
@@ -197,7 +159,7 @@ def test_a_container_with_this_host_name_is_not_judged_by_our_process_table(
     name = socket.gethostname()
     twin = HolderId(f"{name[:48]}/0000000000", dead_child.pid, dead_child.started)
     assert host_name() != twin.host and host_name().startswith(f"{name[:48]}/")
-    _held_by(runtime, twin)
+    hold_one_request(runtime, twin)
 
     assert take_over_dead(runtime.db).holders == frozenset()
     assert _states(runtime) == ({"sending"}, {"published"})
@@ -208,7 +170,7 @@ def test_a_job_a_live_worker_took_stays_when_its_publisher_dies(
 ) -> None:
     """A broker's worker names itself on the jobs it runs: the dead relay that published
     them no longer answers for them."""
-    _held_by(runtime, dead_child)
+    hold_one_request(runtime, dead_child)
     with runtime.db.unit_of_work() as session:
         session.execute(update(Delivery).values(holder=this_holder().name))
     deliver_jobs = [j.id for j in _jobs(runtime) if j.kind == "deliver"]
