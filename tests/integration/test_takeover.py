@@ -11,6 +11,7 @@ longer than the test, so anything taken was taken by the takeover and not by a l
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,15 +22,18 @@ from aliasdesk.db.models import Delivery, Holder, Job
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import not_claimed
 from aliasdesk.services.holders import (
+    DEFAULT_HEARTBEAT,
+    HEARTBEAT_VARIABLE,
     HolderId,
     beat,
     forget,
+    heartbeat_interval,
     host_name,
     stale_after,
     this_holder,
 )
 from aliasdesk.services.outbox import claim_due_jobs, hold_jobs
-from aliasdesk.services.takeover import Watch, take_over_dead
+from aliasdesk.services.takeover import Watch, take_over_dead, watching
 from tests.support.claims import dead_process, hold_one_request, live_process, sent_once_as_stored
 from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
@@ -214,6 +218,33 @@ def test_the_heartbeat_comes_back_after_being_taken_for_dead(runtime: Runtime) -
     with runtime.db.reader() as session:
         row = session.get(Holder, me.name)
     assert row is not None and row.beat_at == later and (row.host, row.pid) == (me.host, me.pid)
+
+
+def _my_beat(runtime: Runtime) -> datetime | None:
+    with runtime.db.reader() as session:
+        row = session.get(Holder, this_holder().name)
+        return row.beat_at if row is not None else None
+
+
+def test_a_watched_process_keeps_its_heartbeat_fresh(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HEARTBEAT_VARIABLE, "0.1")
+    with watching(runtime.db):
+        first = _my_beat(runtime)
+        assert first is not None  # written before the block starts
+        deadline = time.monotonic() + 10
+        while (_my_beat(runtime) or first) <= first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (_my_beat(runtime) or first) > first
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "0"])
+def test_a_bad_heartbeat_setting_keeps_the_default(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HEARTBEAT_VARIABLE, value)
+    assert heartbeat_interval() == DEFAULT_HEARTBEAT
 
 
 def test_holder_names_survive_the_round_trip() -> None:
