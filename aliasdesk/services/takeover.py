@@ -8,9 +8,11 @@ had published, are due again at once. A live holder's claims are never touched; 
 (``ALIASDESK_CLAIM_LEASE_SECONDS``, ``ALIASDESK_PUBLISH_LEASE_SECONDS``) stay as the last
 resort for a holder nobody can judge.
 
-Every process that claims runs a :class:`Watch`: a heartbeat for itself and a takeover
-pass, once at start (so ``run --once`` after a crash finishes what the dead run held) and
-then every heartbeat interval.
+``run``, ``gateway`` and ``worker`` each run a :class:`Watch`: a heartbeat for the process
+and a takeover pass, once at start (so ``run --once`` after a crash finishes what the dead
+run held) and then every heartbeat interval. Shorter-lived processes that claim (an import
+draining its jobs) write no heartbeat; on their own host they are judged by the process
+table all the same.
 """
 
 from __future__ import annotations
