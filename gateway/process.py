@@ -12,8 +12,8 @@ import dramatiq
 
 from aliasdesk.relay import Dispatch, drain, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.takeover import Watch, watching
 from aliasdesk.services.delivery import render_failures
+from aliasdesk.services.takeover import Watch, watching
 from gateway.imap import ImapConfig
 from gateway.poller import MailboxPoller
 from gateway.service import Intake, StateReports, imap_config
