@@ -146,8 +146,9 @@ def test_a_forged_members_forward_is_the_forwarders_own_request(
             "smtp.mailfrom=example.com; dmarc=fail header.from=example.com"
         },
     ):
-        raw = build_mail("Carol <carol@example.com>", "it@example.com",
-                         "Fwd: Your account will be closed", PHISHING_FORWARD, headers=headers)  # fmt: skip
+        subject = "Fwd: Your account will be closed"
+        raw = build_mail("Carol <carol@example.com>", "it@example.com", subject,
+                         PHISHING_FORWARD, headers=headers)  # fmt: skip
         assert step(runtime, raw) == "new_ticket"
     assert mails_to(smtp, "victim@outside.example") == []
     with runtime.db.reader() as session:
