@@ -75,3 +75,42 @@ def test_a_stranger_counting_tags_learns_no_subject(talk: Conversation) -> None:
     assert "Harassment" not in answer.as_string() and "Bob" not in answer.as_string()
     assert talk.ticket()["status"] == "new"
     assert not _to(sent, "dave@example.com")
+
+
+PHISHING = """Please have a look.
+
+---------- Forwarded message ---------
+From: Victim <victim@outside.example>
+Subject: Sign in now
+
+Sign in at https://evil.example/login to keep your account.
+"""
+
+
+def test_a_forged_forward_writes_to_no_victim(talk: Conversation) -> None:
+    sent = talk.mail(build_mail("Carol <carol@example.com>", "it@example.com",
+                                "Fwd: Sign in now", PHISHING))  # fmt: skip
+    assert not _to(sent, "victim@outside.example")
+    assert talk.ticket("IT-1")["requester"] == "carol@example.com"
+
+
+def test_fifteen_forged_closes_get_the_victim_one_mail(talk: Conversation) -> None:
+    for attempt in range(15):
+        talk.imap.append(build_mail("victim@outside.example", "hr@example.com",
+                                    f"[HR-1] close {attempt}", "#close"))  # fmt: skip
+    sent = talk.mail(build_mail("victim@outside.example", "hr@example.com", "[HR-1]", "#close"))
+    assert talk.ticket()["status"] == "new"
+    total = [m for m in talk.sink.messages if "victim@outside.example" in m.rcpt_tos]
+    assert len(total) == 1 and not _to(sent, "dave@example.com")
+
+
+def test_a_closed_tickets_tag_opens_the_strangers_own_ticket(talk: Conversation) -> None:
+    relayed = _to(talk.mail(build_mail(DAVE, "hr@example.com", "Re: [HR-1]", "Any news?")),
+                     "alice@example.com")[0]  # fmt: skip
+    talk.mail(build_mail(ALICE, "hr@example.com", "Re: [HR-1]", "#close",
+                         headers={"In-Reply-To": str(relayed["Message-ID"])}))  # fmt: skip
+    assert talk.ticket()["status"] == "closed"
+    sent = talk.mail(build_mail("mallory@elsewhere.example", "hr@example.com", "[HR-1]", "hi"))
+    [ack] = _to(sent, "mallory@elsewhere.example")
+    assert "[HR-2]" in ack["Subject"] and "Harassment" not in ack.as_string()
+    assert talk.ticket("HR-2")["subject"] == "(no subject)"
