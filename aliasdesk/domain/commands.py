@@ -9,28 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from aliasdesk.domain.states import Priority, Status
+from aliasdesk.domain.command_catalogue import COMMANDS
+from aliasdesk.domain.command_types import NOTE_LIMIT, Command, CommandSpec
+
+__all__ = ["KNOWN", "NOTE_LIMIT", "Command", "CommandBlock", "parse_commands", "spec_of"]
 
 _COMMAND_LINE = re.compile(r"^#([a-z]+)\b[ \t]*(.*)$", re.IGNORECASE)
-KNOWN = ("resolve", "close", "status", "assign", "take", "priority", "note")
+KNOWN = tuple(COMMANDS)
 
 
-NOTE_LIMIT = 1000
-"""Characters kept of the words after ``#assign <member>`` or ``#status pending``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One command line; ``note`` is what follows the argument of ``#assign <member> …``
-    (a handover note for the new owner) or ``#status pending …`` (who we wait on)."""
-
-    name: str
-    argument: str = ""
-    error: str | None = None
-    note: str = ""
-
-    def __str__(self) -> str:
-        return " ".join(part for part in (f"#{self.name}", self.argument, self.note) if part)
+def spec_of(command: Command) -> CommandSpec | None:
+    """The declaration of a parsed command; None for one nobody declared."""
+    return COMMANDS.get(command.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +30,12 @@ class CommandBlock:
 
     @property
     def is_note(self) -> bool:
-        return any(c.name == "note" and c.error is None for c in self.commands)
+        """Whether a valid command asks for the reply to stay internal (``#note``)."""
+        return any(
+            spec.marks_internal
+            for c in self.commands
+            if c.error is None and (spec := spec_of(c)) is not None
+        )
 
 
 def parse_commands(text: str) -> CommandBlock:
@@ -62,38 +57,7 @@ def parse_commands(text: str) -> CommandBlock:
 
 
 def _validate(name: str, argument: str) -> Command:
-    if name not in KNOWN:
+    spec = COMMANDS.get(name)
+    if spec is None:
         return Command(name, argument, f"unknown command #{name}; known: #" + ", #".join(KNOWN))
-    if name == "status":
-        return _status(argument)
-    if name == "priority":
-        values = {p.value for p in Priority}
-        if argument.lower() not in values:
-            return Command(name, argument, "usage: #priority low|normal|high|urgent")
-        return Command(name, argument.lower())
-    if name == "assign":
-        member, note = _first_word(argument)
-        if not member.strip("<>"):
-            return Command(name, argument, "usage: #assign <member address>")
-        return Command(name, member.strip("<>").lower(), note=_note(note))
-    return Command(name, argument)
-
-
-def _status(argument: str) -> Command:
-    """``#status pending vendor``: only pending takes words after it, saying who we wait on."""
-    target, reason = _first_word(argument)
-    target = target.lower()
-    allowed = {Status.OPEN.value, Status.PENDING.value, Status.RESOLVED.value}
-    if target not in allowed or (reason.strip() and target != Status.PENDING.value):
-        return Command("status", argument, "usage: #status open|pending|resolved")
-    return Command("status", target, note=_note(reason))
-
-
-def _first_word(argument: str) -> tuple[str, str]:
-    words = argument.split(maxsplit=1)
-    return (words[0], words[1]) if len(words) == 2 else (argument.strip(), "")
-
-
-def _note(words: str) -> str:
-    """Words a member wrote after a command, on one line and of a sensible length."""
-    return " ".join(words.split())[:NOTE_LIMIT]
+    return spec.parse(argument)

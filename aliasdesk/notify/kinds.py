@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from aliasdesk.domain.command_catalogue import command_help
+from aliasdesk.domain.command_types import CommandHelp
 from aliasdesk.notify.wording import next_step_for, size_text, waiting_on_text
 
 SlaTarget = Literal["first_response", "resolution"]
@@ -44,30 +46,8 @@ def trim_text(text: str, limit: int = TICKET_TEXT_LIMIT) -> str:
     return cut.rstrip() + " […]"
 
 
-@dataclass(frozen=True, slots=True)
-class CommandHelp:
-    """One reply command a department member can use, and what it does."""
-
-    syntax: str
-    meaning: str
-
-
-REPLY_COMMANDS: tuple[CommandHelp, ...] = (
-    CommandHelp("#take", "make yourself the owner"),
-    CommandHelp(
-        "#assign <member> [note]",
-        "hand the ticket over; the note goes to the new owner only",
-    ),
-    CommandHelp("#status open|pending|resolved", "set the status"),
-    CommandHelp(
-        "#status pending vendor",
-        "on hold while a supplier (or whoever you name) owes us something",
-    ),
-    CommandHelp("#resolve", "mark it resolved; the requester is asked for feedback"),
-    CommandHelp("#close", "close it for good; a later reply opens a new ticket"),
-    CommandHelp("#priority low|normal|high|urgent", "change the priority"),
-    CommandHelp("#note", "keep this reply internal: it is not sent to the requester"),
-)
+REPLY_COMMANDS: tuple[CommandHelp, ...] = command_help()
+"""The command list of the assignment mail, derived from the commands' declarations."""
 
 
 @dataclass(frozen=True, slots=True)

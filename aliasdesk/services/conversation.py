@@ -18,14 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
-from aliasdesk.domain.commands import CommandBlock, parse_commands
+from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import extract_reply
+from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
 from aliasdesk.services.tickets import add_event, add_message, department_sender
-from aliasdesk.services.transitions import apply_command, change_status, requester_side
+from aliasdesk.services.transitions import change_status, requester_side
 
 _RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
 
@@ -218,7 +219,8 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
             actor_name=reply.mail.from_.name if reply.mail.from_ else "",
         )
         (outcome.applied if result.applied else outcome.refused).append(result.message)
-        told_requester |= result.changed and command.name in {"resolve", "close", "status"}
+        spec = spec_of(command)
+        told_requester |= result.changed and spec is not None and spec.changes_status
     if not (text or reply.has_files or outcome.applied):
         return  # only refused commands: nothing changes, the sender is told why
     if ticket.status == "new":

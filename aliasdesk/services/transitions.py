@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket, Watcher
-from aliasdesk.domain.commands import Command
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.states import Status, TransitionError, transition
 from aliasdesk.mail.addresses import is_noreply
@@ -32,59 +31,6 @@ class CommandResult:
     changed: bool = False
 
 
-def apply_command(
-    session: Session,
-    ticket: Ticket,
-    command: Command,
-    *,
-    actor: str,
-    config: RoutingConfig,
-    cause: str,
-    now: datetime,
-    quiet: bool = False,
-    actor_name: str = "",
-) -> CommandResult:
-    """Carry out one command already known to come from someone allowed to give it;
-    ``actor_name`` is the display name of their mail, for the mail the command causes."""
-    if command.error:
-        return CommandResult(False, f"{command}: {command.error}")
-    name = command.name
-    if name == "note":
-        return CommandResult(True, "#note: kept as an internal note, not sent to the requester")
-    if name in {"resolve", "close", "status"}:
-        target = {"resolve": "resolved", "close": "closed"}.get(name, command.argument)
-        result = change_status(
-            session,
-            ticket,
-            target,
-            actor=actor,
-            config=config,
-            cause=cause,
-            now=now,
-            quiet=quiet,
-            waiting_on=command.note,
-            actor_name=actor_name,
-        )
-        return CommandResult(result.applied, f"{command}: {result.message}", result.changed)
-    if name == "priority":
-        return _change_priority(session, ticket, command, actor, now)
-    if name in {"assign", "take"}:
-        who = (actor, actor_name)
-        return _assign(session, ticket, command, who=who, config=config, cause=cause, now=now)
-    return CommandResult(False, f"{command}: not understood")
-
-
-def _change_priority(
-    session: Session, ticket: Ticket, command: Command, actor: str, now: datetime
-) -> CommandResult:
-    old = ticket.priority
-    if old == command.argument:
-        return CommandResult(True, f"{command}: priority was {old} already")
-    ticket.priority = command.argument
-    add_event(session, ticket, "priority", actor, f"{old} -> {command.argument}", now)
-    return CommandResult(True, f"{command}: priority is now {command.argument}", True)
-
-
 def member_address(config: RoutingConfig, department: str, wanted: str) -> str:
     """``bob`` or ``bob@example.com`` -> the member's address (unchanged if no match).
 
@@ -96,44 +42,6 @@ def member_address(config: RoutingConfig, department: str, wanted: str) -> str:
     dept = config.departments.get(department)
     found = [m for m in (dept.members if dept else ()) if m.partition("@")[0] == wanted]
     return found[0] if len(found) == 1 else wanted
-
-
-def _assign(
-    session: Session,
-    ticket: Ticket,
-    command: Command,
-    *,
-    who: tuple[str, str],
-    config: RoutingConfig,
-    cause: str,
-    now: datetime,
-) -> CommandResult:
-    actor, actor_name = who
-    member = (
-        actor
-        if command.name == "take"
-        else member_address(config, ticket.department, command.argument)
-    )
-    if not config.is_member(member, ticket.department):
-        return CommandResult(
-            False,
-            f"{command}: {member} is not a member of {ticket.department}, "
-            "so the ticket cannot be given to them; nothing was changed",
-        )
-    if ticket.owner == member:
-        return CommandResult(True, f"{command}: {member} owns {ticket.ref} already")
-    change_owner(
-        session,
-        ticket,
-        member,
-        actor=actor,
-        config=config,
-        cause=cause,
-        now=now,
-        note=command.note,
-        actor_name=actor_name,
-    )
-    return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
 
 
 def change_status(

@@ -1,0 +1,153 @@
+"""What each reply command does to a ticket, keyed by the name its declaration has.
+
+The declarations (name, validation, help text) live in ``aliasdesk.domain``, which knows
+no database; the effects need one, so they are here. ``EFFECTS`` must have exactly the
+names of ``aliasdesk.domain.command_catalogue.COMMANDS`` (a test checks both ways).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import Ticket
+from aliasdesk.domain.commands import Command, spec_of
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.services.tickets import add_event
+from aliasdesk.services.transitions import (
+    CommandResult,
+    change_owner,
+    change_status,
+    member_address,
+)
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """Who gives a command on which ticket, and when; ``actor_name`` is the display name
+    of their mail, for the mail the command causes."""
+
+    session: Session
+    ticket: Ticket
+    actor: str
+    config: RoutingConfig
+    cause: str
+    now: datetime
+    quiet: bool = False
+    actor_name: str = ""
+
+
+Effect = Callable[[CommandCall, Command], CommandResult]
+
+
+def apply_command(
+    session: Session,
+    ticket: Ticket,
+    command: Command,
+    *,
+    actor: str,
+    config: RoutingConfig,
+    cause: str,
+    now: datetime,
+    quiet: bool = False,
+    actor_name: str = "",
+    role: str = "member",
+) -> CommandResult:
+    """Carry out one command from someone in ``role``; it is refused, changing nothing,
+    when it is invalid or its declaration does not let that role give it."""
+    if command.error:
+        return CommandResult(False, f"{command}: {command.error}")
+    spec, effect = spec_of(command), EFFECTS.get(command.name)
+    if spec is None or effect is None:
+        return CommandResult(False, f"{command}: not understood")
+    if role not in spec.roles:
+        return CommandResult(False, f"{command}: not for the {role}; nothing was changed")
+    call = CommandCall(session, ticket, actor, config, cause, now, quiet, actor_name)
+    return effect(call, command)
+
+
+def _keep_internal(call: CommandCall, command: Command) -> CommandResult:
+    """``#note``: the reply itself is kept internal by the conversation; nothing else."""
+    return CommandResult(True, "#note: kept as an internal note, not sent to the requester")
+
+
+def _status_to(target: str | None) -> Effect:
+    """The effect of a status command: to ``target``, or to the argument when None."""
+
+    def effect(call: CommandCall, command: Command) -> CommandResult:
+        result = change_status(
+            call.session,
+            call.ticket,
+            target or command.argument,
+            actor=call.actor,
+            config=call.config,
+            cause=call.cause,
+            now=call.now,
+            quiet=call.quiet,
+            waiting_on=command.note,
+            actor_name=call.actor_name,
+        )
+        return CommandResult(result.applied, f"{command}: {result.message}", result.changed)
+
+    return effect
+
+
+def _change_priority(call: CommandCall, command: Command) -> CommandResult:
+    ticket = call.ticket
+    old = ticket.priority
+    if old == command.argument:
+        return CommandResult(True, f"{command}: priority was {old} already")
+    ticket.priority = command.argument
+    add_event(
+        call.session, ticket, "priority", call.actor, f"{old} -> {command.argument}", call.now
+    )
+    return CommandResult(True, f"{command}: priority is now {command.argument}", True)
+
+
+def _take(call: CommandCall, command: Command) -> CommandResult:
+    return _give(call, command, call.actor)
+
+
+def _assign(call: CommandCall, command: Command) -> CommandResult:
+    department = call.ticket.department
+    return _give(call, command, member_address(call.config, department, command.argument))
+
+
+def _give(call: CommandCall, command: Command, member: str) -> CommandResult:
+    """Make ``member`` the owner, if they are one of the ticket's department."""
+    ticket = call.ticket
+    if not call.config.is_member(member, ticket.department):
+        return CommandResult(
+            False,
+            f"{command}: {member} is not a member of {ticket.department}, "
+            "so the ticket cannot be given to them; nothing was changed",
+        )
+    if ticket.owner == member:
+        return CommandResult(True, f"{command}: {member} owns {ticket.ref} already")
+    change_owner(
+        call.session,
+        ticket,
+        member,
+        actor=call.actor,
+        config=call.config,
+        cause=call.cause,
+        now=call.now,
+        note=command.note,
+        actor_name=call.actor_name,
+    )
+    return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
+
+
+EFFECTS: dict[str, Effect] = {
+    "resolve": _status_to("resolved"),
+    "close": _status_to("closed"),
+    "status": _status_to(None),
+    "assign": _assign,
+    "take": _take,
+    "priority": _change_priority,
+    "note": _keep_internal,
+}
+"""Command name -> what it does."""
