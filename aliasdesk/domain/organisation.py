@@ -8,59 +8,34 @@ are compared case-insensitively in practice, whatever RFC 5321 says about local 
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
+from aliasdesk.domain.conditions import CONDITIONS, PLAIN_ADDRESS, PLAIN_DOMAIN, Condition
+
+__all__ = [
+    "ACTIONS",
+    "ASSIGNMENTS",
+    "CONDITION_FIELDS",
+    "MULTI_DEPARTMENT",
+    "PLAIN_ADDRESS",
+    "PLAIN_DOMAIN",
+    "PRIORITIES",
+    "Condition",
+    "Department",
+    "Organisation",
+    "RoutingConfig",
+    "Rule",
+]
+
 ASSIGNMENTS = ("round_robin", "least_loaded", "fixed", "none")
 PRIORITIES = ("low", "normal", "high", "urgent")
 ACTIONS = ("ticket", "ignore", "quarantine")
-CONDITION_FIELDS = ("to", "from", "from_domain", "subject", "body", "header")
 MULTI_DEPARTMENT = ("each", "first")
 
-# A "plain" address or domain in a rule is compared exactly instead of searched as a
-# regex: "hr@example.com" must not also match "xhr@example.com.evil.net".
-PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+'=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-
-# Fields whose values are addresses or domains: case never matters there, so their
-# regexes are compiled case-insensitively. Subject, body and header regexes are taken as
-# written; admins add (?i) where they want it.
-_ADDRESS_FIELDS = ("to", "from", "from_domain")
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One ``when`` key of a rule.
-
-    Exactly one of ``address`` (an exact, lower-cased address or domain) and ``regex``
-    is set. Build conditions with :meth:`build`, which decides between the two.
-    """
-
-    field: str
-    pattern: str
-    header_name: str | None = None
-    address: str | None = None
-    regex: re.Pattern[str] | None = dataclasses.field(default=None, compare=False)
-
-    @classmethod
-    def build(cls, field_name: str, pattern: str, header_name: str | None = None) -> Condition:
-        """Make a condition; raises ``re.error`` when ``pattern`` is not a valid regex."""
-        plain = PLAIN_DOMAIN if field_name == "from_domain" else PLAIN_ADDRESS
-        if field_name in _ADDRESS_FIELDS and plain.fullmatch(pattern):
-            return cls(field_name, pattern, header_name, address=pattern.lower())
-        flags = re.IGNORECASE if field_name in _ADDRESS_FIELDS else 0
-        lowered = header_name.lower() if header_name else None
-        return cls(field_name, pattern, lowered, regex=re.compile(pattern, flags))
-
-    @property
-    def label(self) -> str:
-        """How the condition is named in traces: ``subject`` or ``header X-Priority``."""
-        if self.field == "header":
-            return f"header {self.header_name}"
-        return self.field
+CONDITION_FIELDS = tuple(CONDITIONS)
+"""The ``when`` keys a rule may use (declared in ``aliasdesk.domain.conditions``)."""
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,18 @@ the first that matches decides alone; with none, the known aliases among the rec
 pick the departments. Every step is written to the trace, because "why did my mail go
 to Facilities?" is the question admins ask most.
 
-Regexes come from an admin's file and run against text from strangers, and Python's
-``re`` has no timeout, so the text fed to them is capped (see the ``*_LIMIT`` values).
+What each ``when`` key means is declared in ``aliasdesk.domain.conditions``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aliasdesk.domain.organisation import Condition, Department, RoutingConfig, Rule
+from aliasdesk.domain.conditions import MailFacts
+from aliasdesk.domain.organisation import Department, RoutingConfig, Rule
 
-BODY_LIMIT = 64 * 1024
-SUBJECT_LIMIT = 2 * 1024
-HEADER_LIMIT = 8 * 1024
-ADDRESS_LIMIT = 320  # RFC 5321: 64 + 1 + 255, with room to spare
-SHOWN_LIMIT = 60  # how much of a value a trace line quotes
+__all__ = ["NO_DEPARTMENT", "MailFacts", "RouteDecision", "route"]
+
 NO_DEPARTMENT = "no department: mail is not addressed to a known alias"
 
 _RECIPIENT_HEADERS = (
@@ -29,24 +26,6 @@ _RECIPIENT_HEADERS = (
     ("delivered_to", "Delivered-To"),
     ("x_original_to", "X-Original-To"),
 )
-
-
-@dataclass(frozen=True)
-class MailFacts:
-    """What routing may look at. Addresses lower-cased; header names lower-cased."""
-
-    to: tuple[str, ...] = ()
-    cc: tuple[str, ...] = ()
-    delivered_to: tuple[str, ...] = ()
-    x_original_to: tuple[str, ...] = ()
-    from_address: str | None = None
-    subject: str = ""
-    body: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def recipients(self) -> tuple[str, ...]:
-        """To, Cc, Delivered-To, X-Original-To: the order aliases are considered in."""
-        return self.to + self.cc + self.delivered_to + self.x_original_to
 
 
 @dataclass(frozen=True)
@@ -156,87 +135,8 @@ def _check_rule(rule: Rule, facts: MailFacts) -> tuple[str | None, list[str]]:
     """(why the rule failed or None, what each condition matched)."""
     matched: list[str] = []
     for condition in rule.conditions:
-        hit, failure = _check_condition(condition, facts)
+        hit, failure = condition.check(facts)
         if hit is None:
             return failure, matched
-        matched.append(f"{_describe(condition)} matched {hit}")
+        matched.append(f"{condition.describe()} matched {hit}")
     return None, matched
-
-
-def _check_condition(condition: Condition, facts: MailFacts) -> tuple[str | None, str]:
-    """(what matched, quoted; or None and the reason it did not)."""
-    kind = condition.field
-    if kind == "to":
-        return _match_addresses(condition, facts.recipients(), "the recipients")
-    if kind in ("from", "from_domain"):
-        return _match_sender(condition, facts.from_address)
-    if kind == "subject":
-        return _match_text(condition, [facts.subject[:SUBJECT_LIMIT]], "the subject")
-    if kind == "body":
-        if _search(condition, facts.body[:BODY_LIMIT]):
-            return "the body", ""
-        return None, f"{_describe(condition)} did not match the body ({len(facts.body)} chars)"
-    wanted = condition.header_name
-    values = [value[:HEADER_LIMIT] for name, value in facts.headers if name == wanted]
-    if not values:
-        return None, f"{_describe(condition)} did not match: the mail has no {wanted} header"
-    return _match_text(condition, values, f"the {wanted} header")
-
-
-def _match_addresses(
-    condition: Condition, addresses: tuple[str, ...], what: str
-) -> tuple[str | None, str]:
-    for address in addresses:
-        if _address_matches(condition, address):
-            return address.lower(), ""
-    listed = ", ".join(addresses[:5]) + (", …" if len(addresses) > 5 else "")
-    return None, f"{_describe(condition)} did not match {what} ({listed or 'none'})"
-
-
-def _match_sender(condition: Condition, sender: str | None) -> tuple[str | None, str]:
-    if not sender:
-        return None, f"{_describe(condition)} did not match: the mail has no sender address"
-    value = sender.lower()
-    if condition.field == "from_domain":
-        value = value.rpartition("@")[2]
-        if condition.address is not None:
-            exact = value == condition.address or value.endswith("." + condition.address)
-            return (value, "") if exact else _miss(condition, value)
-    if _address_matches(condition, value):
-        return value, ""
-    return _miss(condition, value)
-
-
-def _address_matches(condition: Condition, address: str) -> bool:
-    if condition.address is not None:
-        return address.strip().lower() == condition.address
-    return _search(condition, address[:ADDRESS_LIMIT])
-
-
-def _match_text(condition: Condition, values: list[str], what: str) -> tuple[str | None, str]:
-    for value in values:
-        if _search(condition, value):
-            return _quote(value), ""
-    if len(values) == 1:
-        return _miss(condition, values[0])
-    return None, f"{_describe(condition)} did not match any of {len(values)} values of {what}"
-
-
-def _search(condition: Condition, text: str) -> bool:
-    return condition.regex is not None and condition.regex.search(text) is not None
-
-
-def _miss(condition: Condition, value: str) -> tuple[None, str]:
-    return None, f"{_describe(condition)} did not match {_quote(value)}"
-
-
-def _describe(condition: Condition) -> str:
-    return f"{condition.label} {_quote(condition.pattern)}"
-
-
-def _quote(text: str) -> str:
-    """A short, one-line, quoted rendering of ``text`` for a trace line."""
-    flat = " ".join(text.split())
-    if len(flat) > SHOWN_LIMIT:
-        flat = flat[: SHOWN_LIMIT - 1] + "…"
-    return f'"{flat}"'

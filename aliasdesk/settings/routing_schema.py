@@ -14,6 +14,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from aliasdesk.domain.conditions import CONDITIONS, ConditionKind
 from aliasdesk.domain.durations import format_duration, parse_duration
 from aliasdesk.domain.organisation import (
     ACTIONS,
@@ -29,7 +30,6 @@ from aliasdesk.domain.organisation import (
 from aliasdesk.settings.errors import ConfigError
 
 DEPARTMENT_KEY = re.compile(r"[A-Z][A-Z0-9]{0,9}")
-HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §2.2: printable ASCII except ":"
 
 _TOP = ("organisation", "departments", "rules", "default_department", "multi_department", "admins")
 _ORGANISATION = ("name", "domains")
@@ -37,7 +37,7 @@ _DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla")
 _MEMBER = ("address", "away", "name")
 _SLA = ("first_response", "resolution")
 _RULE = ("name", "when", "then")
-_WHEN = ("to", "from", "from_domain", "subject", "body", "header")
+_WHEN = tuple(CONDITIONS)
 _THEN = ("department", "priority", "action")
 _ASSIGNMENT_HELP = "round_robin | least_loaded | fixed:<member> | none"
 T = TypeVar("T")
@@ -383,6 +383,7 @@ class SchemaBuilder:
         return Rule(name, tuple(conditions), department, priority, action, at.line)
 
     def conditions(self, at: Located) -> list[Condition] | None:
+        """The ``when`` mapping: each key as its declaration in ``CONDITIONS`` says."""
         if not self.mapping(at, _WHEN):
             return None
         if not at.value:
@@ -390,32 +391,39 @@ class SchemaBuilder:
             return None
         built: list[Condition | None] = []
         for key in at.value:
-            if key == "header":
-                built.extend(self.header_conditions(at[key]))
-            elif key in _WHEN:
-                built.append(self.condition(str(key), at[key], None))
+            kind = CONDITIONS.get(key) if isinstance(key, str) else None
+            if kind is not None and kind.keyed_by is not None:
+                built.extend(self.keyed_conditions(kind, at[key]))
+            elif kind is not None:
+                built.append(self.condition(kind, at[key], None))
         ok = all(key in _WHEN for key in at.value) and None not in built
         return [condition for condition in built if condition is not None] if ok else None
 
-    def header_conditions(self, at: Located) -> list[Condition | None]:
+    def keyed_conditions(self, kind: ConditionKind, at: Located) -> list[Condition | None]:
+        """A keyed condition (``header: {X-Priority: …}``): one condition per valid key."""
         if not isinstance(at.value, dict) or not at.value:
-            self.error(at, f"expected a mapping of header name to regex, got {_kind(at.value)}")
+            wanted = f"a mapping of {kind.key_name} to regex"
+            self.error(at, f"expected {wanted}, got {_kind(at.value)}")
             return [None]
         built: list[Condition | None] = []
         for name in at.value:
-            if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
-                self.error(at[name], "not a valid header name")
+            if not isinstance(name, str) or kind.keyed_by is None:
+                valid = False
+            else:
+                valid = kind.keyed_by.fullmatch(name) is not None
+            if not valid:
+                self.error(at[name], f"not a valid {kind.key_name}")
                 built.append(None)
             else:
-                built.append(self.condition("header", at[name], name))
+                built.append(self.condition(kind, at[name], str(name)))
         return built
 
-    def condition(self, kind: str, at: Located, header: str | None) -> Condition | None:
+    def condition(self, kind: ConditionKind, at: Located, key: str | None) -> Condition | None:
         if not isinstance(at.value, str) or not at.value:
-            self.error(at, f"expected an address or a regular expression, got {_kind(at.value)}")
+            self.error(at, f"expected {kind.expects}, got {_kind(at.value)}")
             return None
         try:
-            return Condition.build(kind, str(at.value), header)
+            return Condition.build(kind.name, str(at.value), key)
         except re.error as error:
             where = f" at position {error.pos}" if error.pos is not None else ""
             self.error(at, f"invalid regular expression: {error.msg}{where}")
