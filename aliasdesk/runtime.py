@@ -22,9 +22,9 @@ from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services import breaker
 from aliasdesk.services.jobs import JobRunner
-from aliasdesk.services.oauth import TokenProvider, token_provider_from_settings
 from aliasdesk.services.routing_holder import RoutingHolder
 from aliasdesk.settings.env import Settings
+from aliasdesk.transport.oauth import TokenProvider, token_provider_from_settings
 
 log = logging.getLogger("aliasdesk.runtime")
 

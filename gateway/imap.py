@@ -19,7 +19,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
-from aliasdesk.services.oauth import OAuthError, invalidate
+from aliasdesk.transport.oauth import OAuthError, invalidate
 from gateway.imap_idle import wait_readable
 from gateway.imap_types import (
     FetchedMail,

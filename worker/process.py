@@ -4,7 +4,6 @@ the embedded broker, a loop draining the outbox table (durable, no server needed
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 import dramatiq
@@ -13,6 +12,7 @@ from dramatiq import Worker
 from aliasdesk.relay import inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.takeover import watching
+from aliasdesk.settings.environment import environment_value
 from worker.actors import declare_actors, install_runner
 from worker.broker import is_embedded, make_broker
 
@@ -24,7 +24,7 @@ def start_dramatiq_worker(runtime: Runtime, broker: dramatiq.Broker, threads: in
     worker = Worker(
         broker,
         worker_threads=threads,
-        worker_timeout=int(os.environ.get("ALIASDESK_WORKER_IDLE_MS", "100")),
+        worker_timeout=int(environment_value("ALIASDESK_WORKER_IDLE_MS", "100")),
     )
     worker.start()
     return worker
@@ -44,7 +44,7 @@ def _run_worker(runtime: Runtime, stop: threading.Event) -> int:
     broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     declare_actors(broker)
     worker = start_dramatiq_worker(
-        runtime, broker, threads=int(os.environ.get("ALIASDESK_WORKER_THREADS", "4"))
+        runtime, broker, threads=int(environment_value("ALIASDESK_WORKER_THREADS", "4"))
     )
     log.info("event=worker mode=dramatiq broker=%s", type(broker).__name__)
     stop.wait()

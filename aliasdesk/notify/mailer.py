@@ -31,7 +31,7 @@ from aliasdesk.notify.delivery_errors import (
     classify_reply,
 )
 from aliasdesk.notify.smtp_pool import Item, SyncSmtpMailer
-from aliasdesk.services.oauth import OAuthError, invalidate, xoauth2_response
+from aliasdesk.transport.oauth import OAuthError, invalidate, xoauth2_response
 
 __all__ = [
     "DEFAULT_PORTS",

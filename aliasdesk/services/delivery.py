@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from aliasdesk.services.holders import this_holder
 from aliasdesk.services.rendering import render_delivery
 from aliasdesk.services.send_order import after_earlier_mail, hold_back
 from aliasdesk.services.tickets import add_event
+from aliasdesk.settings.environment import environment_value
 
 log = logging.getLogger("aliasdesk.delivery")
 LEASE_VARIABLE = "ALIASDESK_CLAIM_LEASE_SECONDS"
@@ -60,7 +60,7 @@ PUBLIC_KINDS = frozenset({"acknowledgement", "reply_relay", "status_update", "fe
 def _seconds(variable: str, default: float) -> float:
     """A non-negative number of seconds from the environment; a bad value keeps the default
     (logged), because a typo here must not stop mail from going out."""
-    text = os.environ.get(variable, "").strip()
+    text = environment_value(variable).strip()
     if not text:
         return default
     try:

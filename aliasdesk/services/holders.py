@@ -28,6 +28,7 @@ from sqlalchemy import delete, select, update
 
 from aliasdesk.db.models import Holder
 from aliasdesk.db.session import Database
+from aliasdesk.settings.environment import environment_value
 
 log = logging.getLogger("aliasdesk.holders")
 HEARTBEAT_VARIABLE = "ALIASDESK_HEARTBEAT_SECONDS"
@@ -103,7 +104,7 @@ def this_holder() -> HolderId:
 
 
 def heartbeat_interval() -> float:
-    text = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
+    text = environment_value(HEARTBEAT_VARIABLE).strip()
     try:
         value = float(text) if text else DEFAULT_HEARTBEAT
     except ValueError:

@@ -10,7 +10,6 @@ judge) goes back to ``pending``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from sqlalchemy import func, select, update
 from aliasdesk.db.models import Job
 from aliasdesk.db.session import Database
 from aliasdesk.services.holders import this_holder
+from aliasdesk.settings.environment import environment_value
 
 DEFAULT_PUBLISH_LEASE = 180.0
 PUBLISH_LEASE_VARIABLE = "ALIASDESK_PUBLISH_LEASE_SECONDS"
@@ -27,7 +27,7 @@ PUBLISH_LEASE_VARIABLE = "ALIASDESK_PUBLISH_LEASE_SECONDS"
 def publish_lease() -> timedelta:
     """How long a published job may stay unfinished before it is published again."""
     try:
-        seconds = float(os.environ.get(PUBLISH_LEASE_VARIABLE, "") or DEFAULT_PUBLISH_LEASE)
+        seconds = float(environment_value(PUBLISH_LEASE_VARIABLE) or DEFAULT_PUBLISH_LEASE)
     except ValueError:
         seconds = DEFAULT_PUBLISH_LEASE
     return timedelta(seconds=max(seconds, 0.1))

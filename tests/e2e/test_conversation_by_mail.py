@@ -15,11 +15,11 @@ from email.message import EmailMessage
 
 import pytest
 
+from aliasdesk.cli.run import run_all
 from aliasdesk.db.queries import ticket_by_ref
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import reports
 from gateway.local_servers import SmtpSink
-from gateway.process import run_all
 from tests.support.harness import build_mail, runtime_for
 from tests.support.servers import ImapTestServer
 

@@ -10,14 +10,14 @@ from dataclasses import replace
 import pytest
 
 from aliasdesk.notify.mailer import SmtpMailer, SmtpSetupError, SyncSmtpMailer
-from aliasdesk.services.oauth import (
+from aliasdesk.settings.env import load_settings
+from aliasdesk.transport.oauth import (
     OAuthClient,
     OAuthError,
     TokenProvider,
     token_provider_from_settings,
     xoauth2_response,
 )
-from aliasdesk.settings.env import load_settings
 from gateway.imap import ImapAuthError, ImapConfig, ImapMailbox
 from gateway.local_servers import LocalImapServer
 from tests.support.dovecot import DovecotError, find_dovecot

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from aliasdesk.cli.importing import import_path
 from aliasdesk.db.models import SlaTimer, Ticket, TicketEvent, TicketMessage
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import health
-from aliasdesk.services.importer import import_path
 from aliasdesk.services.sla import fire_due_timers
 from tests.e2e.test_import import LAST_YEAR, as_mbox, old_mail
 from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for

@@ -9,7 +9,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import tempfile
 import threading
 import time
@@ -18,14 +17,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from aliasdesk.cli.demo_mail import first_wave, second_wave, third_wave
+from aliasdesk.cli.run import run_all, stop_event
 from aliasdesk.db.models import Delivery, InboundMail, Ticket
 from aliasdesk.notify.template_check import require_templates
 from aliasdesk.runtime import Runtime, build_runtime
 from aliasdesk.settings.env import PREFIX, Settings, load_settings
+from aliasdesk.settings.environment import environment_subset
 from aliasdesk.settings.shipped import example_routing_file
-from gateway.demo_mail import first_wave, second_wave, third_wave
 from gateway.local_servers import LocalImapServer, SmtpSink
-from gateway.process import run_all
 
 TEMPLATE_VARIABLE = PREFIX + "TEMPLATE_DIR"
 
@@ -33,7 +33,7 @@ TEMPLATE_VARIABLE = PREFIX + "TEMPLATE_DIR"
 def _base_settings() -> Settings:
     """The demo's own settings: nothing from the environment or ``.env`` but the template
     folder, so a template author can watch their templates in the story."""
-    chosen = {k: v for k, v in os.environ.items() if k == TEMPLATE_VARIABLE}
+    chosen = environment_subset([TEMPLATE_VARIABLE])
     return load_settings(environ=chosen, env_file=None)
 
 
@@ -168,14 +168,12 @@ def _summary(runtime: Runtime) -> None:
 
 
 def _serve(runtime: Runtime, imap: LocalImapServer, sink: SmtpSink) -> None:
-    from aliasdesk.commands import _stop_event
-
     _say(
         f"\nServing. Append mail to IMAP 127.0.0.1:{imap.port} "
         f"(user {imap.username}, password {imap.password}); sent mail is printed here. "
         "Ctrl-C stops."
     )
-    stop = _stop_event()
+    stop = stop_event()
     thread = threading.Thread(
         target=run_all, args=(runtime,), kwargs={"once": False, "stop": stop}, daemon=True
     )

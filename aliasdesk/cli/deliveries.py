@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aliasdesk.cli import print_json
+from aliasdesk.cli.output import print_json
 from aliasdesk.db.session import Database
 from aliasdesk.services import attention
 

@@ -4,12 +4,9 @@ usage or configuration. Only this module (and ``__main__``) exits the process.""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from aliasdesk import __version__
 from aliasdesk.private_files import restrict_process
@@ -86,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _handlers() -> dict[str, Handler]:
-    from aliasdesk import commands
+    from aliasdesk.cli import commands
 
     return {
         "demo": commands.demo,
@@ -105,21 +102,13 @@ def _handlers() -> dict[str, Handler]:
     }
 
 
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
 def without_passwords(message: str) -> str:
     """A driver's error may quote the password of the URL it was given: every configured
     URL's password is masked out of what the command prints."""
-    from dotenv import dotenv_values
-
+    from aliasdesk.settings.environment import configured_urls
     from aliasdesk.settings.url_secrets import hide_passwords
 
-    values = {**dotenv_values(".env", interpolate=False), **os.environ}
-    urls = [str(v) for k, v in values.items() if k.startswith("ALIASDESK_") and k.endswith("_URL")]
-    return hide_passwords(message, *urls)
+    return hide_passwords(message, *configured_urls())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aliasdesk.cli import print_json
+from aliasdesk.cli.output import print_json
 from aliasdesk.db.session import Database
 from aliasdesk.services.health import gather
 from aliasdesk.settings.env import Settings

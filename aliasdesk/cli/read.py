@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from aliasdesk.cli import print_json
+from aliasdesk.cli.output import print_json
 from aliasdesk.db.queries import ticket_by_ref
 from aliasdesk.db.session import Database
 from aliasdesk.domain.refs import RefError
 from aliasdesk.services import reports
+from aliasdesk.settings.environment import environment_value
 from aliasdesk.settings.routing_file import check_routing, load_routing
 
 
 def rules_check(file: str | None) -> int:
-    path = Path(file or os.environ.get("ALIASDESK_ROUTING_FILE", "config/routing.yaml"))
+    path = Path(file or environment_value("ALIASDESK_ROUTING_FILE", "config/routing.yaml"))
     errors = check_routing(path)
     for error in errors:
         print(error, file=sys.stderr)

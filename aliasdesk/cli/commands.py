@@ -1,16 +1,15 @@
-"""What each ``aliasdesk`` sub-command does; argument parsing lives in aliasdesk.cli."""
+"""What each ``aliasdesk`` sub-command does; argument parsing lives in aliasdesk.cli.main."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from aliasdesk.cli.run import stop_event
 from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime, build_runtime
 from aliasdesk.settings.env import Settings, load_settings
@@ -45,17 +44,6 @@ def _database() -> Database:
     return open_existing(_settings().database_url)
 
 
-def _stop_event() -> threading.Event:
-    stop = threading.Event()
-
-    def _handle(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _handle)
-    signal.signal(signal.SIGINT, _handle)
-    return stop
-
-
 def _verbose() -> None:
     """Long-running processes log at ALIASDESK_LOG_LEVEL (default INFO): the gateway's
     own loggers too, where its IMAP login, the server's capabilities and IDLE show."""
@@ -65,30 +53,32 @@ def _verbose() -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from aliasdesk.cli.demo import run_demo
 
     return run_demo(serve=args.serve)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.process import run_all
+    from aliasdesk.cli.run import run_all
 
     if not args.once:
         _verbose()
     runtime = _serving_runtime()
     try:
-        return run_all(runtime, once=args.once, stop=None if args.once else _stop_event())
+        return run_all(runtime, once=args.once, stop=None if args.once else stop_event())
     finally:
         runtime.close()
 
 
 def gateway(_args: argparse.Namespace) -> int:
     from gateway.process import run_gateway
+    from worker.dispatch import broker_dispatch
 
     _verbose()
     runtime = _serving_runtime()
     try:
-        return run_gateway(runtime, _stop_event())
+        dispatch, _broker = broker_dispatch(runtime)
+        return run_gateway(runtime, stop_event(), dispatch)
     finally:
         runtime.close()
 
@@ -99,7 +89,7 @@ def worker(_args: argparse.Namespace) -> int:
     _verbose()
     runtime = _serving_runtime()
     try:
-        return run_worker(runtime, _stop_event())
+        return run_worker(runtime, stop_event())
     finally:
         runtime.close()
 
@@ -122,7 +112,7 @@ def db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def rules(args: argparse.Namespace) -> int:
-    from aliasdesk.commands_read import rules_check, rules_explain
+    from aliasdesk.cli.read import rules_check, rules_explain
 
     if args.rules_command == "check":
         return rules_check(args.file)
@@ -130,7 +120,7 @@ def rules(args: argparse.Namespace) -> int:
 
 
 def tickets(args: argparse.Namespace) -> int:
-    from aliasdesk.commands_read import tickets_list, tickets_show
+    from aliasdesk.cli.read import tickets_list, tickets_show
 
     if args.tickets_command == "list":
         return tickets_list(
@@ -140,8 +130,8 @@ def tickets(args: argparse.Namespace) -> int:
 
 
 def quarantine(args: argparse.Namespace) -> int:
-    from aliasdesk.commands_deliveries import quarantine_dismiss
-    from aliasdesk.commands_read import quarantine_list
+    from aliasdesk.cli.deliveries import quarantine_dismiss
+    from aliasdesk.cli.read import quarantine_list
     from aliasdesk.services.quarantine import retry
 
     if args.quarantine_command == "list":
@@ -167,27 +157,27 @@ def quarantine(args: argparse.Namespace) -> int:
 
 
 def mail(args: argparse.Namespace) -> int:
-    from aliasdesk.commands_read import mail_list
+    from aliasdesk.cli.read import mail_list
 
     return mail_list(_database(), args.limit, as_json=args.json)
 
 
 def import_mail(args: argparse.Namespace) -> int:
-    from aliasdesk.services.importer import import_path
+    from aliasdesk.cli.importing import import_path
 
     runtime = _runtime()
     return import_path(runtime, Path(args.path), send_mail=not args.no_mail)
 
 
 def status(args: argparse.Namespace) -> int:
-    from aliasdesk.commands_status import show_status
+    from aliasdesk.cli.status import show_status
 
     settings = _settings()
     return show_status(_database(), settings, as_json=args.json)
 
 
 def deliveries(args: argparse.Namespace) -> int:
-    from aliasdesk import commands_deliveries as handle
+    from aliasdesk.cli import deliveries as handle
 
     db = _database()
     if args.deliveries_command == "list":
@@ -198,6 +188,6 @@ def deliveries(args: argparse.Namespace) -> int:
 
 
 def attachments(args: argparse.Namespace) -> int:
-    from aliasdesk.commands_attachments import attachments_get
+    from aliasdesk.cli.attachments import attachments_get
 
     return attachments_get(_database(), args.ref, args.n, Path(args.output), force=args.force)

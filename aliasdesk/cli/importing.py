@@ -1,0 +1,135 @@
+"""``aliasdesk import PATH [--no-mail]``: the command around aliasdesk.services.importer.
+
+The service stores and processes the mail; this module checks the settings first, draws
+the progress bar, runs the queued jobs on the embedded broker and prints the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import select
+
+from aliasdesk.db.models import Job
+from aliasdesk.relay import drain, inline_dispatch
+from aliasdesk.runtime import Runtime
+from aliasdesk.services.importer import ImportResult, import_mail
+from aliasdesk.services.jobs import JobRunner
+
+PROGRESS_EVERY = 0.2
+"""Seconds between progress-bar redraws: often enough to look alive, rarely enough to cost
+nothing on a fast import."""
+
+
+class _Progress:
+    """``[#####.....] 120/400  35.2 mails/s  ETA    8 s`` redrawn in place on ``out``."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.total = 0
+        self.started = time.monotonic()
+        self.drawn_at = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.total = total
+        self.update(done)
+
+    def update(self, done: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.drawn_at < PROGRESS_EVERY:
+            return
+        self.drawn_at = now
+        rate = done / max(now - self.started, 1e-6)
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        width = 30
+        filled = width * done // self.total if self.total else width
+        self.out.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+            f"{rate:6.1f} mails/s  ETA {eta:5.0f} s"
+        )
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.update(self.total, force=True)
+        self.out.write("\n")
+        self.out.flush()
+
+
+def import_path(runtime: Runtime, path: Path, *, send_mail: bool, out: TextIO = sys.stderr) -> int:
+    """Import every mail of ``path`` not imported from it before; returns the exit code."""
+    embedded = runtime.settings.embedded_broker
+    if send_mail and embedded and not runtime.settings.smtp_host:
+        print(
+            "aliasdesk import: ALIASDESK_SMTP_HOST is not set, so the acknowledgements cannot "
+            "be sent; set it, or import with --no-mail",
+            file=sys.stderr,
+        )
+        return 2
+    progress = _Progress(out)
+    try:
+        result = import_mail(
+            runtime.db,
+            runtime.routing.current,
+            runtime.pipeline_settings,
+            path,
+            send_mail=send_mail,
+            max_mail_bytes=runtime.settings.max_mail_bytes,
+            progress=progress,
+        )
+    except (OSError, mailbox.Error) as error:
+        print(f"aliasdesk import: {error}", file=sys.stderr)
+        return 2
+    if result.fresh:
+        progress.finish()
+    if result.fresh and embedded:
+        _finish_jobs(runtime, send_mail, result.first_new_job)
+    _print_summary(result, path)
+    return 0
+
+
+def _print_summary(result: ImportResult, path: Path) -> None:
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(result.outcomes.items())) or "nothing new"
+    print(
+        f"imported {result.fresh} of {result.total} mails from {path} "
+        f"({result.total - result.fresh} seen before): {summary}"
+    )
+
+
+def _finish_jobs(runtime: Runtime, send_mail: bool, first_new_job: int) -> None:
+    """On the embedded broker nobody else runs the jobs the import queued: run them here.
+
+    With mail, everything is drained as ``run --once`` would. With ``--no-mail`` only this
+    import's owner assignments run, with a sender that refuses to send, so not even an
+    alert about other pending work leaves the building; there may be no SMTP server at all.
+    """
+    if send_mail:
+        drain(runtime, inline_dispatch(runtime))
+        return
+    runner = JobRunner(
+        db=runtime.db,
+        config_source=runtime.routing.current,
+        renderer=runtime.renderer,
+        sender=_NoSending(),
+        instance_id=runtime.settings.instance_id,
+    )
+    with runtime.db.reader() as session:
+        jobs = session.execute(
+            select(Job.id, Job.payload).where(
+                Job.id >= first_new_job, Job.kind == "ticket_created", Job.state == "pending"
+            )
+        ).all()
+    for job_id, payload in jobs:
+        if json.loads(payload or "{}").get("send_mail", True) is False:
+            runner.run(job_id)
+
+
+class _NoSending:
+    """The mail sender of ``import --no-mail``: any attempt to send is a bug, said loudly."""
+
+    def send(self, sender: str, recipients: list[str], message: bytes) -> str:
+        raise RuntimeError("import --no-mail must not send mail")

@@ -1,0 +1,79 @@
+"""``aliasdesk run``: gateway and workers together. Combining the two is wiring, so it
+lives in the entry-point layer; gateway and worker each know only their own side."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from aliasdesk.relay import drain, relay_forever
+from aliasdesk.runtime import Runtime
+from aliasdesk.services.delivery import render_failures
+from aliasdesk.services.takeover import Watch
+from gateway.process import make_poller, serving_metrics
+from gateway.service import Intake
+from worker.dispatch import broker_dispatch
+from worker.process import start_dramatiq_worker
+
+SHOWN_FAILURES = 10
+
+
+def stop_event() -> threading.Event:
+    """Set by SIGTERM or SIGINT: long-running commands finish their batch and return."""
+    stop = threading.Event()
+
+    def _handle(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handle)
+    signal.signal(signal.SIGINT, _handle)
+    return stop
+
+
+def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> int:
+    intake = Intake(runtime)
+    poller = make_poller(runtime, intake)
+    dispatch, broker = broker_dispatch(runtime)
+    worker = None
+    # First a takeover pass: ``run --once`` after a crash also finishes what the dead held.
+    watch = Watch(runtime.db)
+    watch.start()
+    if broker is not None:
+        worker = start_dramatiq_worker(runtime, broker)
+    try:
+        if once:
+            earlier = render_failures(runtime.db)
+            poller.run_once()
+            drain(runtime, dispatch)
+            return _once_outcome(runtime, earlier)
+        assert stop is not None
+        with serving_metrics(runtime):
+            relay = threading.Thread(
+                target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
+            )
+            relay.start()
+            poller.run_forever(stop)
+            relay.join(timeout=5)
+        return 0
+    finally:
+        watch.stop()
+        if worker is not None:
+            worker.stop()
+
+
+def _once_outcome(runtime: Runtime, earlier: dict[int, str]) -> int:
+    """0, or 1 when mail of this run could not be rendered: a cron job running
+    ``run --once`` must hear that mail went unsent, not see success."""
+    failures = [text for key, text in render_failures(runtime.db).items() if key not in earlier]
+    if not failures:
+        return 0
+    print(
+        f"aliasdesk: {len(failures)} mail(s) could not be rendered and were not sent:",
+        file=sys.stderr,
+    )
+    for text in failures[:SHOWN_FAILURES]:
+        print(f"  {text}", file=sys.stderr)
+    if len(failures) > SHOWN_FAILURES:
+        print(f"  ... and {len(failures) - SHOWN_FAILURES} more", file=sys.stderr)
+    return 1
