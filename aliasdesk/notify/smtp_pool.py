@@ -15,8 +15,9 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aliasdesk.notify.delivery_errors import (
     DeliveryError,
@@ -24,13 +25,33 @@ from aliasdesk.notify.delivery_errors import (
     as_delivery_error,
 )
 
-if TYPE_CHECKING:  # mailer imports this module to re-export it; at runtime only instances
-    from aliasdesk.notify.mailer import SmtpMailer
-
 T = TypeVar("T")
 
 Item = tuple[str, Sequence[str], bytes]
 """One mail for ``send_many``: envelope sender, envelope recipients, complete bytes."""
+
+
+class HeldConnection(Protocol):
+    """A pool member's connection while one caller holds it."""
+
+    async def send(self, sender: str, targets: list[str], message: bytes) -> str: ...
+
+
+class PoolMember(Protocol):
+    """What the pool needs of an SMTP client. ``SmtpMailer`` is one; naming it here would
+    make this module and ``mailer`` (which re-exports this one) import each other."""
+
+    connections_opened: int
+
+    def checked_recipients(self, sender: str, recipients: Sequence[str]) -> list[str]: ...
+
+    def connection(self) -> AbstractAsyncContextManager[HeldConnection]: ...
+
+    def sibling(self) -> PoolMember: ...
+
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str: ...
+
+    async def close(self) -> None: ...
 
 
 async def _reply_or_error(sending: Awaitable[str]) -> str | DeliveryError:
@@ -57,12 +78,12 @@ class _Batch:
         self.waiting = deque(range(len(items)))
         self.connect_error: DeliveryError | None = None
 
-    async def run(self, members: Sequence[SmtpMailer]) -> list[str | DeliveryError]:
+    async def run(self, members: Sequence[PoolMember]) -> list[str | DeliveryError]:
         await asyncio.gather(*(self._work(member) for member in members))
         fallback = self.connect_error or TransientDeliveryError(None, "no connection to send on")
         return [fallback if result is None else result for result in self.results]
 
-    async def _work(self, member: SmtpMailer) -> None:
+    async def _work(self, member: PoolMember) -> None:
         """Send waiting mails on ``member`` until none is left or it cannot connect."""
         while self.waiting:
             index = self.waiting.popleft()
@@ -92,12 +113,12 @@ class SyncSmtpMailer:
     carries one transaction at a time, however many threads call in.
     """
 
-    def __init__(self, mailer: SmtpMailer, *, connections: int = 4) -> None:
+    def __init__(self, mailer: PoolMember, *, connections: int = 4) -> None:
         if connections < 1:
             raise ValueError("connections must be at least 1")
         self.mailer = mailer
         self._size = connections
-        self._pool = [mailer]  # grown only inside the loop, so no lock is needed
+        self._pool: list[PoolMember] = [mailer]  # grown only inside the loop, so no lock is needed
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="aliasdesk-smtp", daemon=True
