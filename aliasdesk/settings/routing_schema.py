@@ -1,33 +1,24 @@
 """The routing file's schema: walking the loaded YAML and building a RoutingConfig.
 
+The generic checks are in ``schema_shapes`` and the rules section in ``rule_schema``.
+
 Every check records a ConfigError with the line ruamel.yaml kept for the value and the
 field path, and carries on, so an admin sees every problem of a file at once.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import Any, TypeVar
 
-from aliasdesk.domain.conditions import CONDITIONS, ConditionKind
 from aliasdesk.domain.durations import format_duration, parse_duration
-from aliasdesk.domain.organisation import (
-    ACTIONS,
-    MULTI_DEPARTMENT,
-    PLAIN_ADDRESS,
-    PLAIN_DOMAIN,
-    PRIORITIES,
-    Condition,
-    Department,
-    RoutingConfig,
-    Rule,
-)
-from aliasdesk.settings.errors import ConfigError
+from aliasdesk.domain.organisation import MULTI_DEPARTMENT, PLAIN_DOMAIN, Department, RoutingConfig
+from aliasdesk.settings.rule_schema import RuleChecks
+from aliasdesk.settings.schema_shapes import Located, join_field, value_kind
+
+__all__ = ["DEPARTMENT_KEY", "Located", "SchemaBuilder", "join_field"]
 
 DEPARTMENT_KEY = re.compile(r"[A-Z][A-Z0-9]{0,9}")
 
@@ -36,158 +27,12 @@ _ORGANISATION = ("name", "domains")
 _DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla")
 _MEMBER = ("address", "away", "name")
 _SLA = ("first_response", "resolution")
-_RULE = ("name", "when", "then")
-_WHEN = tuple(CONDITIONS)
-_THEN = ("department", "priority", "action")
 _ASSIGNMENT_HELP = "round_robin | least_loaded | fixed:<member> | none"
-T = TypeVar("T")
-U = TypeVar("U")
 _KEY_HELP = "a department key is 1 to 10 upper-case letters or digits after a letter (HR, FAC)"
 
 
-def join_field(field: str, key: object) -> str:
-    return f"{field}.{key}" if field else str(key)
-
-
-def _kind(value: object) -> str:
-    """How a wrong value is named in a message."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        flat = " ".join(value.split())
-        return f'"{flat}"' if len(flat) <= 60 else f'"{flat[:59]}…"'
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping" if isinstance(value, dict) else type(value).__name__
-
-
-@dataclass(frozen=True)
-class Located:
-    """A value with the line and field path it came from, so errors can point at it."""
-
-    value: Any
-    line: int
-    field: str
-
-    def __getitem__(self, key: object) -> Located:
-        """The value under ``key`` of this mapping (None when absent), at the key's line."""
-        return Located(self.value.get(key), self._line(key), join_field(self.field, key))
-
-    def has(self, key: str) -> bool:
-        return isinstance(self.value, dict) and self.value.get(key) is not None
-
-    def items(self) -> list[Located]:
-        return [
-            Located(item, self._line(index), f"{self.field}[{index}]")
-            for index, item in enumerate(self.value)
-        ]
-
-    def _line(self, key: object) -> int:
-        try:
-            lc = self.value.lc
-            position = lc.item(key) if isinstance(self.value, list) else lc.key(key)
-            return int(position[0]) + 1
-        except (AttributeError, KeyError, IndexError, TypeError):
-            return self.line
-
-
-class SchemaBuilder:
+class SchemaBuilder(RuleChecks):
     """Walks the loaded data once, collecting every error and the values it can build."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.errors: list[ConfigError] = []
-        self.department_keys: set[str] = set()
-        self.alias_owner: dict[str, tuple[str, int]] = {}
-        self.people: list[tuple[Located, str]] = []  # members and admins: must not be aliases
-
-    def error(self, at: Located, message: str) -> None:
-        field = at.field or "document"  # the top level has no field name of its own
-        self.errors.append(ConfigError(self.source, at.line, field, message))
-
-    # -- generic shapes -------------------------------------------------------------
-
-    def given(
-        self,
-        at: Located,
-        key: str,
-        parse: Callable[[Located], T],
-        default: U,
-        null_too: bool = False,
-    ) -> T | U:
-        """``parse`` the value under ``key``; ``default`` when the key is absent.
-
-        An explicit null counts as absent for optional keys; with ``null_too`` it is parsed
-        (and so reported) instead, for keys that are required or must not be null.
-        """
-        present = key in at.value if null_too else at.has(key)
-        return parse(at[key]) if present else default
-
-    def mapping(
-        self, at: Located, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-    ) -> bool:
-        """Check ``at`` is a mapping with no unknown key and every required key."""
-        if not isinstance(at.value, dict):
-            self.error(at, f"expected a mapping ({', '.join(allowed)}), got {_kind(at.value)}")
-            return False
-        suggested: set[str] = set()
-        for key in at.value:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f'did you mean "{close[0]}"?' if close else f"use {', '.join(allowed)}"
-                self.error(at[key], f"unknown key; {hint}")
-                suggested.update(close)
-        for key in required:
-            # A misspelt key was already reported with the right name as a suggestion.
-            if key not in at.value and key not in suggested:
-                self.error(Located(None, at.line, join_field(at.field, key)), "is required")
-        return True
-
-    def text(self, at: Located) -> str | None:
-        if not isinstance(at.value, str) or not at.value.strip():
-            self.error(at, f"expected non-empty text, got {_kind(at.value)}")
-            return None
-        return str(at.value).strip()
-
-    def items(self, at: Located, example: str) -> list[Located]:
-        if not isinstance(at.value, list):
-            self.error(at, f"expected a list, e.g. [{example}], got {_kind(at.value)}")
-            return []
-        return at.items()
-
-    def address(self, at: Located) -> str | None:
-        text = self.text(at)
-        if text is not None and not PLAIN_ADDRESS.fullmatch(text):
-            self.error(at, f'"{text}" is not an email address (expected name@domain)')
-            return None
-        return text.lower() if text else None
-
-    def addresses(self, at: Located) -> list[tuple[str, Located]]:
-        found: list[tuple[str, Located]] = []
-        for item in self.items(at, "someone@example.com"):
-            address = self.address(item)
-            if address is not None and any(address == known for known, _ in found):
-                self.error(item, f"{address} is listed twice")
-            elif address is not None:
-                found.append((address, item))
-        return found
-
-    def choice(self, at: Located, allowed: tuple[str, ...]) -> str | None:
-        if not isinstance(at.value, str) or at.value not in allowed:
-            self.error(at, f"must be one of {' | '.join(allowed)}, got {_kind(at.value)}")
-            return None
-        return str(at.value)
-
-    def department_ref(self, at: Located) -> str | None:
-        if not isinstance(at.value, str) or at.value not in self.department_keys:
-            known = ", ".join(sorted(self.department_keys)) or "none"
-            self.error(at, f"unknown department {_kind(at.value)}; known: {known}")
-            return None
-        return str(at.value)
 
     # -- the document ---------------------------------------------------------------
 
@@ -240,7 +85,7 @@ class SchemaBuilder:
 
     def departments(self, at: Located) -> dict[str, Department]:
         if not isinstance(at.value, dict) or not at.value:
-            self.error(at, f"expected a mapping of departments (HR: …), got {_kind(at.value)}")
+            self.error(at, f"expected a mapping of departments (HR: …), got {value_kind(at.value)}")
             return {}
         self.department_keys = {key for key in at.value if isinstance(key, str)}
         built: dict[str, Department] = {}
@@ -314,7 +159,7 @@ class SchemaBuilder:
             return None, False
         away = entry["away"]
         if away.value not in (None, True, False):
-            self.error(away, f"expected true or false, got {_kind(away.value)}")
+            self.error(away, f"expected true or false, got {value_kind(away.value)}")
         return entry["address"], away.value is True
 
     def member_name(self, entry: Located) -> str | None:
@@ -334,7 +179,7 @@ class SchemaBuilder:
                 self.error(at, f"{member} is not a member of this department")
             return "fixed", member or None
         if value not in ("round_robin", "least_loaded", "none"):
-            self.error(at, f"must be {_ASSIGNMENT_HELP}, got {_kind(at.value)}")
+            self.error(at, f"must be {_ASSIGNMENT_HELP}, got {value_kind(at.value)}")
             return "none", None
         if value != "none" and not members:
             self.error(at, f"{value} needs members; add members or use none")
@@ -354,94 +199,3 @@ class SchemaBuilder:
             shorter = f"{format_duration(resolution)} is shorter than first_response"
             self.error(at["resolution"], f"{shorter} {format_duration(first)}")
         return first, resolution
-
-    # -- rules ----------------------------------------------------------------------
-
-    def rules(self, at: Located) -> list[Rule]:
-        built: list[Rule] = []
-        names: dict[str, int] = {}
-        for item in self.items(at, "{name: …, when: {…}, then: {…}}"):
-            rule = self.rule(item)
-            if rule is None:
-                continue
-            if rule.name in names:
-                taken = f'"{rule.name}" is already the name of the rule at line {names[rule.name]}'
-                self.error(item["name"], taken)
-            names.setdefault(rule.name, item.line)
-            built.append(rule)
-        return built
-
-    def rule(self, at: Located) -> Rule | None:
-        if not self.mapping(at, _RULE, required=_RULE):
-            return None
-        name = self.text(at["name"]) if "name" in at.value else None
-        conditions = self.conditions(at["when"]) if "when" in at.value else None
-        then = self.then(at["then"]) if "then" in at.value else None
-        if name is None or conditions is None or then is None:
-            return None
-        department, priority, action = then
-        return Rule(name, tuple(conditions), department, priority, action, at.line)
-
-    def conditions(self, at: Located) -> list[Condition] | None:
-        """The ``when`` mapping: each key as its declaration in ``CONDITIONS`` says."""
-        if not self.mapping(at, _WHEN):
-            return None
-        if not at.value:
-            self.error(at, "a rule needs at least one condition")
-            return None
-        built: list[Condition | None] = []
-        for key in at.value:
-            kind = CONDITIONS.get(key) if isinstance(key, str) else None
-            if kind is not None and kind.keyed_by is not None:
-                built.extend(self.keyed_conditions(kind, at[key]))
-            elif kind is not None:
-                built.append(self.condition(kind, at[key], None))
-        ok = all(key in _WHEN for key in at.value) and None not in built
-        return [condition for condition in built if condition is not None] if ok else None
-
-    def keyed_conditions(self, kind: ConditionKind, at: Located) -> list[Condition | None]:
-        """A keyed condition (``header: {X-Priority: …}``): one condition per valid key."""
-        if not isinstance(at.value, dict) or not at.value:
-            wanted = f"a mapping of {kind.key_name} to regex"
-            self.error(at, f"expected {wanted}, got {_kind(at.value)}")
-            return [None]
-        built: list[Condition | None] = []
-        for name in at.value:
-            if not isinstance(name, str) or kind.keyed_by is None:
-                valid = False
-            else:
-                valid = kind.keyed_by.fullmatch(name) is not None
-            if not valid:
-                self.error(at[name], f"not a valid {kind.key_name}")
-                built.append(None)
-            else:
-                built.append(self.condition(kind, at[name], str(name)))
-        return built
-
-    def condition(self, kind: ConditionKind, at: Located, key: str | None) -> Condition | None:
-        if not isinstance(at.value, str) or not at.value:
-            self.error(at, f"expected {kind.expects}, got {_kind(at.value)}")
-            return None
-        try:
-            return Condition.build(kind.name, str(at.value), key)
-        except re.error as error:
-            where = f" at position {error.pos}" if error.pos is not None else ""
-            self.error(at, f"invalid regular expression: {error.msg}{where}")
-            return None
-
-    def then(self, at: Located) -> tuple[str | None, str | None, str] | None:
-        if not self.mapping(at, _THEN):
-            return None
-        if not at.value:
-            self.error(at, "say what to do: department, priority and/or action")
-            return None
-        before = len(self.errors)
-        action = self.choice(at["action"], ACTIONS) if "action" in at.value else "ticket"
-        priority = self.choice(at["priority"], PRIORITIES) if "priority" in at.value else None
-        department = self.department_ref(at["department"]) if "department" in at.value else None
-        for key in ("department", "priority"):
-            if action in ("ignore", "quarantine") and key in at.value:
-                self.error(at[key], f"a rule with action {action} opens no ticket; remove {key}")
-        if len(self.errors) > before or action is None:
-            return None
-        return department, priority, action

@@ -25,14 +25,14 @@ def test_every_command_is_explained_in_the_assignment_mail() -> None:
 
 
 def test_the_assignment_mail_lists_the_commands_from_their_declarations() -> None:
-    assert REPLY_COMMANDS == command_help()
+    assert command_help() == REPLY_COMMANDS
     assert AssignmentContext.__dataclass_fields__["commands"].default == command_help()
     assert [line.syntax for line in command_help()][:2] == ["#take", "#assign <member> [note]"]
 
 
 def test_an_unknown_command_names_every_declared_one() -> None:
     [command] = parse_commands("#frobnicate now").commands
-    assert KNOWN == tuple(COMMANDS)
+    assert tuple(COMMANDS) == KNOWN
     assert command.error == "unknown command #frobnicate; known: #" + ", #".join(COMMANDS)
     assert spec_of(command) is None
 
