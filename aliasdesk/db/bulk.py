@@ -7,7 +7,8 @@ ORM's unit-of-work bookkeeping, several times what the database spent on the SQL
 reads these rows back within the mail that wrote them, so they can wait.
 
 They must never be missed by a reader, so the buffer is written out, like the ORM's own
-autoflush, before anything could look for them or point at them:
+autoflush, before anything could look for them or point at them (the session's unit of
+work, aliasdesk.db.unit_of_work, holds the buffer and writes it out at these moments):
 
 * before every ORM statement on the session (a query may search for them);
 * before every ORM flush (an ORM row may reference one of them);
@@ -26,12 +27,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, event, func, insert, select, text, update
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session
 
-__all__ = ["Draft", "RowBuffer", "buffer_of", "table_of"]
+__all__ = ["Draft", "RowBuffer", "table_of"]
 
-_KEY = "row_buffer"
 _FLUSH_BYTES = 8 * 1024 * 1024
 """Write out early past this much pending text and attachment data: memory stays flat on
 a backlog of big mails instead of holding a whole batch's attachments."""
@@ -121,15 +121,6 @@ def table_of(model: type[Any]) -> Table:
     return table
 
 
-def buffer_of(session: Session) -> RowBuffer:
-    """The session's buffer, made on first use; it lives as long as the session."""
-    buffer = session.info.get(_KEY)
-    if buffer is None:
-        buffer = session.info[_KEY] = RowBuffer(session)
-    assert isinstance(buffer, RowBuffer)
-    return buffer
-
-
 def _values(row: Row | Draft) -> Row:
     values = row.values if isinstance(row, Draft) else row
     resolved: Row = {}
@@ -210,44 +201,3 @@ def _reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
 def _write_updates(connection: Connection, table: Table, rows: list[Row]) -> None:
     statement = update(table).where(table.c.id == bindparam("_row_id"))
     connection.execute(statement, rows)
-
-
-@event.listens_for(Session, "before_flush")
-def _before_orm_flush(session: Session, _context: object, _instances: object) -> None:
-    buffer = session.info.get(_KEY)
-    if buffer is not None:
-        buffer.flush()
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _before_orm_statement(state: ORMExecuteState) -> None:
-    buffer = state.session.info.get(_KEY)
-    if buffer is not None:
-        buffer.flush()
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    buffer = session.info.get(_KEY)
-    if buffer is not None:
-        buffer.flush()
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _before_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    """Rows pending when a savepoint begins belong to the enclosing transaction: they are
-    written on its connection before the SAVEPOINT is sent (which waits for the first
-    statement inside), so rolling the savepoint back cannot take them along. The ORM
-    flushes its own pending rows at the same moment."""
-    buffer = session.info.get(_KEY)
-    if buffer is None or not buffer.pending or not transaction.nested:
-        return
-    assert transaction.parent is not None
-    buffer.flush(transaction.parent.connection(None))
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous: SessionTransaction) -> None:
-    buffer = session.info.get(_KEY)
-    if buffer is not None:
-        buffer.discard()

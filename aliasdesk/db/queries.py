@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import AssignmentCursor, DepartmentCounter, Ticket
-from aliasdesk.db.txcache import cached_dict
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.refs import parse_ref
 
 Row = TypeVar("Row", DepartmentCounter, AssignmentCursor)
@@ -29,8 +29,8 @@ def _locked_row(session: Session, model: type[Row], department: str, **initial: 
     rollback the row is locked and read again: on PostgreSQL a rolled-back savepoint also
     gives up the locks taken inside it.
     """
-    held: dict[tuple[type[Row], str], Row] = cached_dict(session, "locked_rows")
-    row = held.get((model, department))
+    held = work_of(session).known.locked_rows
+    row: Row | None = held.get((model, department))
     if row is not None and row in session:
         return row
     dialect = session.get_bind().dialect.name
@@ -65,10 +65,10 @@ def take_round_robin_turn(session: Session, department: str) -> int:
     """
     if not _reserves_turns(session):
         return _locked_row(session, AssignmentCursor, department, position=0).position
-    spare = cached_dict(session, "reserved_turns").get(department)
+    spare = work_of(session).known.reserved_turns.get(department)
     if spare is None or spare[0] >= spare[1]:
         reserve_round_robin_turns(session, {department: 1})
-        spare = cached_dict(session, "reserved_turns")[department]
+        spare = work_of(session).known.reserved_turns[department]
     position: int = spare[0]
     return position
 
@@ -77,7 +77,7 @@ def set_round_robin_cursor(session: Session, department: str, value: int) -> Non
     if not _reserves_turns(session):
         _locked_row(session, AssignmentCursor, department, position=0).position = value
         return
-    cached_dict(session, "reserved_turns")[department][0] = value
+    work_of(session).known.reserved_turns[department][0] = value
 
 
 def reserve_round_robin_turns(session: Session, wanted: Mapping[str, int]) -> None:
@@ -92,7 +92,7 @@ def reserve_round_robin_turns(session: Session, wanted: Mapping[str, int]) -> No
     """
     if not _reserves_turns(session):
         return
-    book: dict[str, list[int]] = cached_dict(session, "reserved_turns")
+    book = work_of(session).known.reserved_turns
     with session.get_bind().engine.begin() as connection:
         for department in sorted(wanted):  # one order: two reservations never deadlock
             turns = wanted[department]

@@ -18,7 +18,7 @@ from aliasdesk.db.queries import (
     set_round_robin_cursor,
     take_round_robin_turn,
 )
-from aliasdesk.db.txcache import cached_dict
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
@@ -110,7 +110,7 @@ def _needs_turn(department: Department) -> bool:
 def _open_counts(session: Session, department: str, members: Sequence[str]) -> dict[str, int]:
     """Open tickets per member: counted once per transaction (after a flush, as a batch runs
     without autoflush), then kept up to date in memory as the batch hands tickets out."""
-    counts: dict[str, dict[str, int]] = cached_dict(session, "open_counts")
+    counts = work_of(session).known.open_counts
     if department not in counts:
         session.flush()
         counts[department] = active_counts(session, members)

@@ -4,10 +4,11 @@ transaction, and only then may the caller flag it on IMAP (STYLE.md, the crash s
 An unexpected error quarantines that one mail with its traceback; a database outage
 propagates so the caller backs off and the mail stays ``received`` for the next run.
 
-A fetch batch is processed in one transaction. Its rows are written through the session's
-buffer (aliasdesk.db.bulk), a statement per table per batch, which is what makes a backlog
-fast; a failing mail therefore costs the batch one more run, in which each mail has its own
-savepoint, so that the failing one is rolled back alone (see :func:`process_batch`).
+A fetch batch is processed in one transaction. Its rows are written through the row buffer
+of the session's unit of work (aliasdesk.db.unit_of_work), a statement per table per batch,
+which is what makes a backlog fast; a failing mail therefore costs the batch one more run,
+in which each mail has its own savepoint, so that the failing one is rolled back alone
+(see :func:`process_batch`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.bulk import buffer_of, table_of
+from aliasdesk.db.bulk import table_of
 from aliasdesk.db.models import InboundMail, MessageKey
 from aliasdesk.db.session import Database
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import InboundContext, PipelineSettings
 from aliasdesk.inbound.pipeline import run_pipeline
@@ -158,18 +160,19 @@ def _run(
         known_keys=known_keys,
     )
     # Old mail imported with --no-mail changes tickets but must not mail anyone.
-    session.info["send_mail"] = settings.send_mail
+    work = work_of(session)
+    work.send_mail = settings.send_mail
     try:
         run_pipeline(ctx)
     finally:
-        session.info.pop("send_mail", None)
+        work.send_mail = True
     if ctx.dedupe_key is None:
         _dedupe_late(session, ctx, mail.raw)
     outcome = ctx.outcome or "quarantined"
     values = _final_values(outcome, ctx.reason, ctx.trace, ctx.ticket_refs)
     values.update(_header_values(ctx.parsed), attempts=mail.attempts + 1)
     values.update(duplicate_of=ctx.duplicate_of)
-    buffer = buffer_of(session)
+    buffer = work_of(session).rows
     buffer.update(_INBOUND, mail.id, values)
     key = None
     if outcome != "duplicate":
@@ -185,7 +188,7 @@ def _hold(session: Session, mail: _Stored) -> IntakeResult:
     reason = mail.reason or "too large"
     values = _final_values("quarantined", reason, [f"intake: {reason}"], [])
     values.update(_header_values(parse_mail(mail.raw)), attempts=mail.attempts + 1)
-    buffer_of(session).update(_INBOUND, mail.id, values)
+    work_of(session).rows.update(_INBOUND, mail.id, values)
     return IntakeResult(mail.id, "quarantined", (), reason)
 
 
@@ -363,7 +366,7 @@ def _process_one_by_one(
     results: list[IntakeResult] = []
     retry_alone: list[int] = []
     with db.unit_of_work() as session:
-        buffer = buffer_of(session)
+        buffer = work_of(session).rows
         mails, keys = _load_with_keys(session, ids)
         for mail in mails:
             if mail.state in FINAL_STATES:

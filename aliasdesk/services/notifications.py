@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Job, Ticket
-from aliasdesk.db.txcache import cached_dict, cached_set
+from aliasdesk.db.unit_of_work import work_of
 
 AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
@@ -31,7 +31,7 @@ def auto_submitted_for(kind: str) -> str:
 
 def _hourly_counts(session: Session) -> dict[tuple[str, bool], int]:
     """Mail queued to a recipient within the hour: (recipient, every kind?) -> count."""
-    return cached_dict(session, "auto_answer_counts")
+    return work_of(session).known.auto_answer_counts
 
 
 def _count_query(recipients: Sequence[str], now: datetime, every_kind: bool) -> Any:
@@ -65,8 +65,7 @@ def preload_notifications(
     """Before a batch queues notifications for these causes and recipients: what exists
     and what was sent within the hour, in two queries instead of two per notification."""
     causes = list(dict.fromkeys(causes))
-    known: set[tuple[str, str, str]] = cached_set(session, "queued_keys")
-    loaded: set[str] = cached_set(session, "queued_causes")
+    known, loaded = work_of(session).known.queued_keys, work_of(session).known.queued_causes
     if causes:
         rows = session.execute(
             select(Delivery.cause, Delivery.kind, Delivery.recipient).where(
@@ -84,10 +83,10 @@ def preload_notifications(
 
 
 def _queued_already(session: Session, cause: str, kind: str, recipient: str) -> bool:
-    known: set[tuple[str, str, str]] = cached_set(session, "queued_keys")
-    if (cause, kind, recipient) in known:
+    known = work_of(session).known
+    if (cause, kind, recipient) in known.queued_keys:
         return True
-    if cause in cached_set(session, "queued_causes"):
+    if cause in known.queued_causes:
         return False  # preloaded: every delivery of this cause is in ``known``
     with session.no_autoflush:  # rows this transaction added are in ``known`` already
         existing = session.scalar(
@@ -131,7 +130,7 @@ def sent_recently(
 ) -> bool:
     """Whether a ``kind`` mail to ``recipient`` about ``ticket`` was queued after ``since``
     (this transaction's unflushed ones included): for notices sent at most once a while."""
-    if (ticket.id, kind, recipient) in cached_set(session, "notices_queued"):
+    if (ticket.id, kind, recipient) in work_of(session).known.notices_queued:
         return True
     with session.no_autoflush:
         found = session.scalar(
@@ -162,7 +161,7 @@ def queue_notification(
     private: bool = False,
 ) -> Delivery | None:
     """Queue one mail; None when it exists already for this cause or is capped (RFC 3834),
-    or when the unit of work sends no mail (``session.info["send_mail"]``, old mail imported
+    or when the unit of work sends no mail (``UnitOfWork.send_mail``, old mail imported
     with --no-mail).
 
     ``outside``: the recipient is not one of the departments' people. Every automatic mail
@@ -174,7 +173,8 @@ def queue_notification(
     The delivery and its job are added unflushed (the job learns the delivery's id when
     the session flushes both), so a batch writes its mail in one flush.
     """
-    if not session.info.get("send_mail", True):
+    work = work_of(session)
+    if not work.send_mail:
         return None
     if _queued_already(session, cause, kind, recipient):
         return None
@@ -188,9 +188,9 @@ def queue_notification(
         capped=kind != "reply_relay",
     ):
         return None
-    cached_set(session, "queued_keys").add((cause, kind, recipient))
+    work.known.queued_keys.add((cause, kind, recipient))
     if ticket is not None:
-        cached_set(session, "notices_queued").add((ticket.id, kind, recipient))
+        work.known.notices_queued.add((ticket.id, kind, recipient))
     # 128 random bits: a member answering this Message-ID proves they read the mailbox it
     # was sent to (aliasdesk.services.verification), so it must not be guessable.
     token = secrets.token_hex(16)

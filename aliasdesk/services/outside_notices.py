@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Ticket
-from aliasdesk.db.txcache import cached_dict
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.mail.model import ParsedMail
@@ -60,7 +60,7 @@ def tell_member_unverified(
     since = facts.now - MEMBER_NOTICE_EVERY
     if not member or sent_recently(session, ticket, "unverified_member", member, since):
         return
-    counts = cached_dict(session, "member_notice_counts")
+    counts = work_of(session).known.member_notice_counts
     if member not in counts:
         counts[member] = _notices_within_the_hour(session, member, facts.now)
     if counts[member] >= MEMBER_NOTICES_PER_HOUR:

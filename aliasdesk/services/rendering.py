@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.sla_clock import targets_for
 from aliasdesk.mail.active_content import is_active
@@ -92,7 +93,7 @@ def relayed_files(
 def preload_first_texts(session: Session, ticket_ids: Iterable[int]) -> None:
     """The opening message of each ticket a batch renders, in one query instead of one per
     mail (every notification quotes it)."""
-    cache: dict[int, str] = session.info.setdefault("first_texts", {})
+    cache = work_of(session).known.first_texts
     wanted = [ticket_id for ticket_id in set(ticket_ids) if ticket_id not in cache]
     if not wanted:
         return
@@ -110,7 +111,7 @@ def preload_first_texts(session: Session, ticket_ids: Iterable[int]) -> None:
 
 
 def _first_text(session: Session, ticket: Ticket) -> str:
-    cache: dict[int, str] = session.info.get("first_texts", {})
+    cache = work_of(session).known.first_texts
     if ticket.id in cache:
         return cache[ticket.id]
     first = session.scalar(

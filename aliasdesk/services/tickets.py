@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.bulk import Draft, RowBuffer, buffer_of, table_of
+from aliasdesk.db.bulk import Draft, RowBuffer, table_of
 from aliasdesk.db.models import (
     Job,
     StoredAttachment,
@@ -22,6 +22,7 @@ from aliasdesk.db.models import (
     Watcher,
 )
 from aliasdesk.db.queries import next_ticket_number
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Attachment, ParsedMail
 
@@ -161,7 +162,7 @@ def open_ticket(
     The rows go to the session's buffer rather than through the ORM: a backlog opens one
     ticket per mail, and these rows are only read again after the mail is done.
     """
-    buffer = buffer_of(session)
+    buffer = work_of(session).rows
     sender = mail.from_.address if mail.from_ else ""
     who = requester or Requester(sender, mail.from_.name if mail.from_ else "")
     subject = who.subject if who.subject is not None else mail.subject
@@ -317,14 +318,14 @@ def _display_names(mail: ParsedMail, addresses: Sequence[str]) -> dict[str, str]
 
 def link_both_ways(session: Session, ticket: NewTicket, other_id: int) -> None:
     """A new ticket opened by a reply to a closed one: each shows the other in ``links``."""
-    buffer = buffer_of(session)
+    buffer = work_of(session).rows
     buffer.insert(_LINKS, {"ticket_id": ticket.row, "linked_id": other_id})
     buffer.insert(_LINKS, {"ticket_id": other_id, "linked_id": ticket.row})
 
 
 def link_tickets(session: Session, tickets: Sequence[NewTicket]) -> None:
     """Tickets opened from one mail in several departments each list the others."""
-    buffer = buffer_of(session)
+    buffer = work_of(session).rows
     for ticket in tickets:
         for other in tickets:
             if ticket.row is not other.row:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from aliasdesk.db.bulk import buffer_of, table_of
+from aliasdesk.db.bulk import table_of
 from aliasdesk.db.models import Job, Ticket, TicketMessage
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.runtime import Runtime
 
 JOBS, TICKETS, MESSAGES = table_of(Job), table_of(Ticket), table_of(TicketMessage)
@@ -53,7 +54,7 @@ def _kinds(runtime: Runtime) -> list[str]:
 
 def test_a_savepoint_rolled_back_keeps_what_was_queued_before_it(runtime: Runtime) -> None:
     with runtime.db.unit_of_work() as session:
-        buffer = buffer_of(session)
+        buffer = work_of(session).rows
         buffer.insert(JOBS, _job("before"))
         with pytest.raises(RuntimeError), session.begin_nested():
             buffer.insert(JOBS, _job("inside, written"))
@@ -66,14 +67,14 @@ def test_a_savepoint_rolled_back_keeps_what_was_queued_before_it(runtime: Runtim
 
 def test_a_rolled_back_transaction_writes_nothing(runtime: Runtime) -> None:
     with pytest.raises(RuntimeError), runtime.db.unit_of_work() as session:
-        buffer_of(session).insert(JOBS, _job("never"))
+        work_of(session).rows.insert(JOBS, _job("never"))
         raise RuntimeError("the batch fails")
     assert _kinds(runtime) == []
 
 
 def test_orm_queries_see_pending_rows_and_their_ids(runtime: Runtime) -> None:
     with runtime.db.unit_of_work() as session:
-        buffer = buffer_of(session)
+        buffer = work_of(session).rows
         ticket = buffer.draft(TICKETS, _ticket(1))
         buffer.insert(JOBS, _job("ticket_created", ticket))
         found = session.scalar(select(Ticket).where(Ticket.number == 1))
@@ -87,7 +88,7 @@ def test_rows_that_need_ids_still_go_in_one_statement_per_table(
 ) -> None:
     with runtime.db.unit_of_work() as session:
         session.scalar(select(func.count()).select_from(Ticket))  # the transaction is open
-        buffer = buffer_of(session)
+        buffer = work_of(session).rows
         for number in range(1, 51):
             ticket = buffer.draft(TICKETS, _ticket(number))
             buffer.draft(MESSAGES, _message(ticket, number))

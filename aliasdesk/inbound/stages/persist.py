@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from aliasdesk.db.bulk import buffer_of
 from aliasdesk.db.models import Ticket, Watcher
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.sla_clock import history_moment
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
@@ -188,7 +188,7 @@ def _forwarders_note(
 ) -> None:
     """What the colleague wrote above the forward is for the team, not for the requester."""
     assert ctx.session is not None
-    buffer = buffer_of(ctx.session)
+    buffer = work_of(ctx.session).rows
     add_first_message(
         buffer,
         ticket,
