@@ -2,9 +2,8 @@
 
 One frozen dataclass per kind, so a service that builds a notification gets a type error
 (not a half-rendered mail) when it forgets a fact the template needs, and the templates
-can rely on exactly these names. ``KINDS`` maps the kind name (also the template folder
-name) to its context class; ``AUTO_SUBMITTED`` says which RFC 3834 ``Auto-Submitted``
-value each kind carries.
+can rely on exactly these names. Which kind uses which context, who reads it and how it
+is built is said once per kind, in ``aliasdesk.notify.catalogue``.
 """
 
 from __future__ import annotations
@@ -362,30 +361,3 @@ MailContext = (
     | OutsideNoticeContext
     | OutsideMailHeldContext
 )
-
-KINDS: dict[str, type[MailContext]] = {
-    "acknowledgement": AcknowledgementContext,
-    "assignment": AssignmentContext,
-    "status_update": StatusUpdateContext,
-    "reply_relay": ReplyRelayContext,
-    "command_result": CommandResultContext,
-    "feedback_request": FeedbackRequestContext,
-    "sla_warning": SlaWarningContext,
-    "escalation": EscalationContext,
-    "requester_unreachable": RequesterUnreachableContext,
-    "quarantine_alert": QuarantineAlertContext,
-    "routing_refused": RoutingRefusedContext,
-    "outside_mail_held": OutsideMailHeldContext,
-    "unverified_member": UnverifiedMemberContext,
-    "outside_notice": OutsideNoticeContext,
-}
-
-# RFC 3834 §5: "auto-replied" marks a direct automatic response to a mail, which is what
-# the acknowledgement is (and what the per-sender hourly limit in CONTRACT §5 counts).
-# Everything else is "auto-generated", including reply_relay: the words are a person's,
-# but aliasdesk composes and sends the mail on its own initiative. Marking it keeps
-# vacation responders and other robots from answering it, which is the loop protection
-# the header exists for; a person replying is not affected.
-AUTO_SUBMITTED: dict[str, str] = {
-    kind: ("auto-replied" if kind == "acknowledgement" else "auto-generated") for kind in KINDS
-}

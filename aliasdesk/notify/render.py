@@ -20,28 +20,8 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from aliasdesk.notify.kinds import (
-    KINDS,
-    AcknowledgementContext,
-    AssignmentContext,
-    CommandOutcome,
-    CommandResultContext,
-    EscalationContext,
-    FeedbackRequestContext,
-    LinkedTicket,
-    MailContext,
-    OutsideMailHeldContext,
-    OutsideNoticeContext,
-    QuarantineAlertContext,
-    ReplyRelayContext,
-    RequesterUnreachableContext,
-    RequestFile,
-    RoutingRefusedContext,
-    SlaWarningContext,
-    StatusUpdateContext,
-    UnverifiedMemberContext,
-    describe_duration,
-)
+from aliasdesk.notify.catalogue import find_kind, kind_names
+from aliasdesk.notify.kinds import MailContext, describe_duration
 
 TEMPLATE_FILES = ("subject.txt", "body.txt", "body.html")
 _DEPARTMENT_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -159,9 +139,10 @@ class TemplateRenderer:
         self, kind: str, context: MailContext, department_key: str | None = None
     ) -> RenderedMail:
         """Render all three parts; each file is looked up in the department's folder first."""
-        expected = KINDS.get(kind)
-        if expected is None:
+        found = find_kind(kind)
+        if found is None:
             raise TemplateError(kind, "-", "unknown notification kind")
+        expected = found.context_type
         if not isinstance(context, expected):
             raise TemplateError(
                 kind, "-", f"context is {type(context).__name__}, expected {expected.__name__}"
@@ -179,10 +160,11 @@ class TemplateRenderer:
         found: dict[str, list[str]] = {}
         if not self.template_dir.is_dir():
             return found
+        known = frozenset(kind_names())
         for entry in sorted(self.template_dir.iterdir()):
-            if not entry.is_dir() or entry.name in KINDS or not _DEPARTMENT_KEY.match(entry.name):
+            if not entry.is_dir() or entry.name in known or not _DEPARTMENT_KEY.match(entry.name):
                 continue
-            kinds = sorted(k.name for k in entry.iterdir() if k.is_dir() and k.name in KINDS)
+            kinds = sorted(k.name for k in entry.iterdir() if k.is_dir() and k.name in known)
             if kinds:
                 found[entry.name] = kinds
         return found
@@ -194,7 +176,7 @@ class TemplateRenderer:
         renders. Run at start-up so a broken template fails the process, not a mail.
         """
         problems: list[str] = []
-        targets: list[tuple[str, str | None]] = [(kind, None) for kind in KINDS]
+        targets: list[tuple[str, str | None]] = [(kind, None) for kind in kind_names()]
         for key, kinds in self.overrides().items():
             targets.extend((kind, key) for kind in kinds)
         for kind, department in targets:
@@ -267,138 +249,9 @@ def _template_files(folder: Path) -> frozenset[tuple[str, int, int]]:
     return frozenset(found)
 
 
-_SAMPLE_CREATED = datetime(2025, 3, 3, 9, 15, tzinfo=UTC)
-
-_SAMPLE_DEPARTMENTS = {
-    "HR": ("Human Resources", "hr@example.com"),
-    "IT": ("IT Support", "it@example.com"),
-}
-
-
-def _sample_base(department: str | None) -> dict[str, Any]:
-    key = department or "HR"
-    name, alias = _SAMPLE_DEPARTMENTS.get(key, (f"{key} Department", f"{key.lower()}@example.com"))
-    return {
-        "ref": f"{key}-42",
-        "subject": "Parental leave from June",
-        "department_key": key,
-        "department_name": name,
-        "department_alias": alias,
-        "recipient": "dave@example.com",
-        "recipient_name": "Dave Miller",
-        "requester": "dave@example.com",
-        "requester_name": "Dave Miller",
-        "owner": "alice@example.com",
-        "owner_name": "Alice",
-        "status": "new",
-        "priority": "normal",
-        "created_at": _SAMPLE_CREATED,
-        "ticket_text": "Hello, I would like to take parental leave from 1 June.\n"
-        "Which form do I need?",
-    }
-
-
 def sample_context(kind: str, department: str | None = None) -> MailContext:
     """A realistic context for ``kind``: for template checks, tests and the demo."""
-    base = _sample_base(department)
-    to_owner = {**base, "recipient": "alice@example.com", "recipient_name": "Alice"}
-    due = _SAMPLE_CREATED + timedelta(hours=4)
-    if kind == "acknowledgement":
-        return AcknowledgementContext(
-            **base,
-            first_response_within="4 hours",
-            linked=(LinkedTicket("IT-7", "IT Support"),),
-        )
-    if kind == "assignment":
-        return AssignmentContext(
-            **to_owner,
-            assigned_by=None,
-            files=(
-                RequestFile("leave-request.pdf", 48_000),
-                RequestFile("macro.xlsm", 20_000, "not attached: it could run code when opened"),
-            ),
-        )
-    if kind == "status_update":
-        return StatusUpdateContext(
-            **{**base, "status": "pending"},
-            old_status="open",
-            new_status="pending",
-            changed_by="Alice",
-        )
-    if kind == "reply_relay":
-        return ReplyRelayContext(
-            **{**base, "status": "open"},
-            author="alice@example.com",
-            author_name="Alice",
-            reply_text="Hi Dave, please fill in the attached form and send it back.",
-            attachment_names=("leave-form.pdf",),
-        )
-    if kind == "command_result":
-        return CommandResultContext(
-            **{**to_owner, "status": "open"},
-            applied=(CommandOutcome("#status pending", "status is now pending"),),
-            refused=(CommandOutcome("#assign zoe", "zoe is not a member of Human Resources"),),
-        )
-    if kind == "feedback_request":
-        return FeedbackRequestContext(**{**base, "status": "resolved"}, resolved_by="Alice")
-    if kind == "sla_warning":
-        return SlaWarningContext(
-            **to_owner, target="first_response", due_at=due, remaining=timedelta(minutes=45)
-        )
-    if kind == "escalation":
-        return EscalationContext(
-            **{**to_owner, "status": "open"},
-            target="resolution",
-            due_at=due,
-            overdue_by=timedelta(hours=2, minutes=10),
-        )
-    if kind == "requester_unreachable":
-        return RequesterUnreachableContext(
-            **base,
-            failed_address="dave@example.com",
-            failed_mail="the acknowledgement",
-            delivery_status="5.1.1",
-            diagnostic="550 5.1.1 <dave@example.com>: Recipient address rejected: User unknown",
-        )
-    if kind == "quarantine_alert":
-        return QuarantineAlertContext(
-            quarantine_id=7,
-            reason="no-department: sent to no known alias",
-            message_id="<abc123@mail.example.net>",
-            from_address="someone@example.net",
-            subject="Question about invoices",
-            received_at=_SAMPLE_CREATED,
-        )
-    if kind == "routing_refused":
-        return RoutingRefusedContext(
-            path="config/routing.yaml",
-            problems=("config/routing.yaml:31: departments.IT.assignment: must be one of ...",),
-            refused_at=_SAMPLE_CREATED,
-        )
-    if kind == "outside_mail_held":
-        return OutsideMailHeldContext(
-            per_minute=120,
-            opened_at=_SAMPLE_CREATED,
-            held=37,
-            recipients=("dave@example.net", "noreply-robot@partner.example.net"),
-        )
-    return _sample_outside_context(kind, base)
-
-
-def _sample_outside_context(kind: str, base: dict[str, Any]) -> MailContext:
-    """Samples of the notices about mail that did not count (security, CONTRACT §5)."""
-    if kind == "unverified_member":
-        return UnverifiedMemberContext(
-            **{**base, "status": "open", "recipient_name": "Alice"},
-            their_subject="Re: [HR-42] Parental leave",
-            refused=("#resolve",),
-        )
-    if kind == "outside_notice":
-        return OutsideNoticeContext(
-            recipient_name="Mallory",
-            their_subject="[HR-42] close this",
-            department_name=str(base["department_name"]),
-            department_alias=str(base["department_alias"]),
-            commands=("#close",),
-        )
-    raise TemplateError(kind, "-", "unknown notification kind")
+    found = find_kind(kind)
+    if found is None:
+        raise TemplateError(kind, "-", "unknown notification kind")
+    return found.sample(department)

@@ -9,9 +9,8 @@ that it was raised, so a restart, a second relay or a retried mail never alerts 
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, literal, or_, select
@@ -21,20 +20,12 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Delivery, InboundMail
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.notify.kinds import (
-    MailContext,
-    OutsideMailHeldContext,
-    QuarantineAlertContext,
-    RoutingRefusedContext,
-)
+from aliasdesk.notify.catalogue.quarantine_alert import QUARANTINE_ALERT
+from aliasdesk.notify.catalogue.routing_refused import ROUTING_REFUSED
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.routing_holder import Refusal, RoutingHolder
 
 log = logging.getLogger("aliasdesk.alerts")
-QUARANTINE_ALERT = "quarantine_alert"
-ROUTING_REFUSED = "routing_refused"
-OUTSIDE_MAIL_HELD = "outside_mail_held"
-ADMIN_KINDS = frozenset({QUARANTINE_ALERT, ROUTING_REFUSED, OUTSIDE_MAIL_HELD})
 ALERT_WINDOW = timedelta(days=7)
 """Quarantined mail older than this gets no alert: an upgrade, or a database restored from
 a backup, must not mail the admins about every mail ever quarantined."""
@@ -70,7 +61,7 @@ def queue_quarantine_alerts(db: Database, config: RoutingConfig, now: datetime) 
     if not config.admins:
         return 0
     cause = literal("quarantine:") + cast(InboundMail.id, String)
-    alerted = exists().where(Delivery.kind == QUARANTINE_ALERT, Delivery.cause == cause)
+    alerted = exists().where(Delivery.kind == QUARANTINE_ALERT.name, Delivery.cause == cause)
     recent = or_(
         InboundMail.processed_at >= now - ALERT_WINDOW,
         and_(InboundMail.processed_at.is_(None), InboundMail.received_at >= now - ALERT_WINDOW),
@@ -104,7 +95,7 @@ def _quarantine_batch(
             if admin.lower() == sender:
                 continue
             queued += _queue(
-                session, config, QUARANTINE_ALERT, admin, f"quarantine:{row.id}", facts, now
+                session, config, QUARANTINE_ALERT.name, admin, f"quarantine:{row.id}", facts, now
             )
     return queued
 
@@ -122,7 +113,7 @@ def queue_routing_refused_alert(
     def queue(session: Session) -> int:
         cause = f"routing-refused:{refusal.digest}"
         return sum(
-            _queue(session, config, ROUTING_REFUSED, admin, cause, facts, now)
+            _queue(session, config, ROUTING_REFUSED.name, admin, cause, facts, now)
             for admin in config.admins
         )
 
@@ -176,38 +167,3 @@ def _queue_safely(db: Database, work: Any) -> int:
     if queued:
         log.info("event=admin_alerts queued=%d", queued)
     return queued
-
-
-def admin_context(delivery: Delivery) -> MailContext:
-    """The typed context of an admin alert, from the facts stored when it was queued."""
-    facts: dict[str, Any] = json.loads(delivery.context or "{}")
-    if delivery.kind == QUARANTINE_ALERT:
-        return QuarantineAlertContext(
-            quarantine_id=int(facts["quarantine_id"]),
-            reason=str(facts.get("reason") or "(no reason given)"),
-            message_id=facts.get("message_id"),
-            from_address=facts.get("from_address"),
-            subject=facts.get("subject"),
-            received_at=_when(facts.get("received_at")),
-        )
-    if delivery.kind == ROUTING_REFUSED:
-        return RoutingRefusedContext(
-            path=str(facts.get("path", "")),
-            problems=tuple(str(p) for p in facts.get("problems", [])),
-            refused_at=_when(facts.get("refused_at")),
-        )
-    if delivery.kind == OUTSIDE_MAIL_HELD:
-        return OutsideMailHeldContext(
-            per_minute=int(facts.get("per_minute", 0)),
-            opened_at=_when(facts.get("opened_at")),
-            held=int(facts.get("held", 0)),
-            recipients=tuple(str(r) for r in facts.get("recipients", [])),
-        )
-    raise ValueError(f"delivery {delivery.id}: {delivery.kind} is not an admin alert")
-
-
-def _when(value: Any) -> datetime:
-    if not isinstance(value, str):
-        return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -26,14 +26,13 @@ from aliasdesk.db.models import Delivery, Ticket
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.delivery_report import DeliveryReport, RecipientStatus
 from aliasdesk.mail.model import ParsedMail
+from aliasdesk.notify.catalogue import find_kind
+from aliasdesk.notify.catalogue.requester_unreachable import REQUESTER_UNREACHABLE
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.tickets import add_event, add_message, department_sender
 
 log = logging.getLogger("aliasdesk.bounces")
 
-NOTICE = "requester_unreachable"
-NOTICE_FACTS = ("failed_address", "failed_mail", "delivery_status", "diagnostic")
-"""The facts a ``requester_unreachable`` delivery keeps for its template."""
 BOUNCED = "bounced: "
 """How a delivery's error starts when a delivery report failed it; a 250 recorded later
 (the report overtook the worker) must not turn it back into ``sent``."""
@@ -179,17 +178,10 @@ def _event_detail(delivery: Delivery, status: RecipientStatus) -> str:
     return f"delivery of {_label(delivery.kind)} to {status.recipient}: {status.summary}"[:500]
 
 
-_MAIL_NAMES = {
-    "reply_relay": "answer passed on",
-    "status_update": "status update",
-    "feedback_request": "feedback request",
-    "command_result": "answer to commands",
-}
-
-
 def _label(kind: str) -> str:
     """A delivery's kind as the department says it: "the status update to dave@…"."""
-    return _MAIL_NAMES.get(kind, kind.replace("_", " "))
+    known = find_kind(kind)
+    return known.in_words if known is not None else kind.replace("_", " ")
 
 
 def _tell_the_department(
@@ -205,7 +197,7 @@ def _tell_the_department(
     Never about a notice of this kind (the owner's own address failing must not start a
     loop of notices), never to the address that failed.
     """
-    if status.action != "failed" or delivery.kind == NOTICE:
+    if status.action != "failed" or delivery.kind == REQUESTER_UNREACHABLE.name:
         return
     if delivery.recipient != ticket.requester.lower():
         return
@@ -226,7 +218,7 @@ def _tell_the_department(
             continue  # a former member: mail about a ticket stays inside the department
         queue_notification(
             session,
-            kind=NOTICE,
+            kind=REQUESTER_UNREACHABLE.name,
             recipient=person,
             sender=department_sender(ticket, config),
             cause=f"bounce:{delivery.id}",

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import BreakerTrip, Delivery, Job
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.services.alerts import OUTSIDE_MAIL_HELD, queue_admin_alert
+from aliasdesk.notify.catalogue.outside_mail_held import OUTSIDE_MAIL_HELD
+from aliasdesk.services.alerts import queue_admin_alert
 
 __all__ = [
     "DEFAULT_PER_MINUTE",
@@ -198,7 +199,8 @@ def _record_trip(session: Session, config: RoutingConfig, held: list[int], now: 
         "held": len(held),
         "recipients": sorted(set(recipients))[:SHOWN_RECIPIENTS],
     }
-    queued = queue_admin_alert(session, config, OUTSIDE_MAIL_HELD, f"breaker:{trip.id}", facts, now)
+    cause = f"breaker:{trip.id}"
+    queued = queue_admin_alert(session, config, OUTSIDE_MAIL_HELD.name, cause, facts, now)
     log.warning(
         "event=outside_mail_breaker_tripped trip=%s per_minute=%d held=%d alerts=%d",
         trip.id,

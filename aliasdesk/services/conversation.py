@@ -22,6 +22,7 @@ from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import extract_reply
+from aliasdesk.notify.catalogue.feedback_request import FEEDBACK_REQUEST
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
@@ -97,7 +98,7 @@ def feedback_was_requested(session: Session, ticket: Ticket) -> bool:
     return (
         session.scalar(
             select(Delivery.id)
-            .where(Delivery.ticket_id == ticket.id, Delivery.kind == "feedback_request")
+            .where(Delivery.ticket_id == ticket.id, Delivery.kind == FEEDBACK_REQUEST.name)
             .limit(1)
         )
         is not None

@@ -29,6 +29,7 @@ from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.compose import ComposeError
+from aliasdesk.notify.catalogue import kind_named
 from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
 from aliasdesk.notify.render import TemplateError, TemplateRenderer
 from aliasdesk.services.bounces import BOUNCED
@@ -53,8 +54,6 @@ NOT_RENDERED = "cannot render the mail"
 """Recorded for a mail a template failed to render: the installation's fault, not the mail's."""
 NOT_BUILT = "cannot build the mail"
 """Recorded for a mail compose refused (an address from the inbound mail it cannot use)."""
-PUBLIC_KINDS = frozenset({"acknowledgement", "reply_relay", "status_update", "feedback_request"})
-"""Kinds the requester sees; the others are stored on the ticket as internal messages."""
 
 
 def _seconds(variable: str, default: float) -> float:
@@ -305,7 +304,7 @@ def outbound_message(delivery: Delivery, now: datetime) -> dict[str, Any] | None
     return {
         "ticket_id": delivery.ticket_id,
         "direction": "out",
-        "internal": delivery.kind not in PUBLIC_KINDS,
+        "internal": kind_named(delivery.kind).internal,
         "from_address": delivery.sender,
         "to_addresses": json.dumps([delivery.recipient]),
         "subject": f"({delivery.kind})",

@@ -15,12 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, StoredAttachment, TicketMessage
+from aliasdesk.notify.catalogue import all_kinds
 from aliasdesk.services.intake_store import cut_batches
 from aliasdesk.services.rendering import RELAY_FILES_LIMIT
 from aliasdesk.services.request_files import OWNER_FILES_LIMIT
 
-FILE_KINDS = ("assignment", "reply_relay")
-"""The kinds of mail that carry files; every other kind is text alone."""
 FILES_PER_MAIL = max(OWNER_FILES_LIMIT, RELAY_FILES_LIMIT)
 """The most file bytes one mail carries, whatever its ticket holds."""
 GROUP_FILE_BYTES = 32 * 1024 * 1024
@@ -50,9 +49,14 @@ def _file_bytes(session: Session, ids: list[int]) -> dict[int, int]:
         .join(StoredAttachment, StoredAttachment.message_id == TicketMessage.id)
         .where(
             Delivery.id.in_(ids),
-            Delivery.kind.in_(FILE_KINDS),
+            Delivery.kind.in_(_file_kinds()),
             StoredAttachment.data.is_not(None),
         )
         .group_by(Delivery.id)
     )
     return {delivery_id: int(total or 0) for delivery_id, total in rows}
+
+
+def _file_kinds() -> list[str]:
+    """The kinds of mail that carry files; every other kind is text alone."""
+    return [kind.name for kind in all_kinds() if kind.carries_files]

@@ -17,16 +17,16 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Job, Ticket
 from aliasdesk.db.unit_of_work import work_of
+from aliasdesk.notify.catalogue import kind_named
 
 AUTO_REPLIED = "auto-replied"
-AUTO_GENERATED = "auto-generated"
 AUTO_ANSWERS_PER_HOUR = 10
 MESSAGE_ID_DOMAIN = "aliasdesk.invalid"
 
 
 def auto_submitted_for(kind: str) -> str:
-    """RFC 3834 §5: an acknowledgement answers a mail; everything else is generated."""
-    return AUTO_REPLIED if kind == "acknowledgement" else AUTO_GENERATED
+    """RFC 3834 §5: the value the kind declares (an acknowledgement answers a mail)."""
+    return kind_named(kind).auto_submitted
 
 
 def _hourly_counts(session: Session) -> dict[tuple[str, bool], int]:
@@ -185,7 +185,7 @@ def queue_notification(
         now,
         acknowledgement=auto == AUTO_REPLIED,
         outside=outside,
-        capped=kind != "reply_relay",
+        capped=not kind_named(kind).written_by_a_person,
     ):
         return None
     work.known.queued_keys.add((cause, kind, recipient))

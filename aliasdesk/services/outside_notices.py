@@ -20,6 +20,7 @@ from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.mail.model import ParsedMail
+from aliasdesk.notify.catalogue.unverified_member import UNVERIFIED_MEMBER
 from aliasdesk.services.notifications import queue_notification, sent_recently
 from aliasdesk.services.tickets import department_sender
 
@@ -90,7 +91,7 @@ def _notices_within_the_hour(session: Session, member: str, now: datetime) -> in
             .select_from(Delivery)
             .where(
                 Delivery.recipient == member,
-                Delivery.kind == "unverified_member",
+                Delivery.kind == UNVERIFIED_MEMBER.name,
                 Delivery.created_at >= now - timedelta(hours=1),
             )
         )

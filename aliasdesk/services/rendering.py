@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,18 +17,16 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.sla_clock import targets_for
 from aliasdesk.mail.active_content import is_active
 from aliasdesk.mail.compose import compose
+from aliasdesk.notify.catalogue import kind_named
+from aliasdesk.notify.catalogue.kind import FileAttachment, NotificationKind
 from aliasdesk.notify.kinds import (
-    KINDS,
-    CommandOutcome,
-    OutsideNoticeContext,
-    TicketMailContext,
+    LinkedTicket,
+    MailContext,
+    RequestFile,
     describe_duration,
-    friendly_name,
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer
-from aliasdesk.services.alerts import ADMIN_KINDS, admin_context
-from aliasdesk.services.bounces import NOTICE, NOTICE_FACTS
 from aliasdesk.services.mail_facts import (
     actor_name,
     assigner_name,
@@ -41,14 +38,10 @@ from aliasdesk.services.request_files import attached_files, listed_files
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
-SENDER_ONLY_KINDS = frozenset({"outside_notice"})
-"""Kinds rendered from the recipient's own mail only, never from the ticket."""
 RELAY_FILES_LIMIT = 20 * 1024 * 1024
 """Total bytes of files passed on with one relayed reply; larger ones are named only."""
 SMALL_INLINE_IMAGE = 16 * 1024
 """Inline images below this are signature logos and icons, not worth passing on."""
-
-FileAttachment = tuple[str, str, bytes]
 
 
 def relayed_files(
@@ -123,125 +116,90 @@ def _first_text(session: Session, ticket: Ticket) -> str:
     return first or ""
 
 
-def _base(
-    ticket: Ticket, config: RoutingConfig, session: Session, recipient: str
-) -> dict[str, Any]:
-    department = config.departments.get(ticket.department)
-    return {
-        "recipient": recipient,
-        "recipient_name": recipient_name(session, config, ticket, recipient),
-        "ref": ticket.ref,
-        "subject": ticket.subject,
-        "department_key": ticket.department,
-        "department_name": department.name if department else ticket.department,
-        "department_alias": department_sender(ticket, config),
-        "requester": ticket.requester,
-        "requester_name": person_name(config, ticket.requester, ticket.requester_name),
-        "owner": ticket.owner,
-        "owner_name": person_name(config, ticket.owner) if ticket.owner else None,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "created_at": ticket.created_at,
-        "ticket_text": trim_text(_first_text(session, ticket)),
-    }
+class StoredDelivery:
+    """A delivery row as the source its kind builds the mail's context from.
 
-
-def _outcomes(lines: list[str]) -> tuple[CommandOutcome, ...]:
-    result = []
-    for line in lines:
-        command, _, detail = line.partition(": ")
-        result.append(CommandOutcome(command=command, detail=detail or command))
-    return tuple(result)
-
-
-def _first_response_within(ticket: Ticket, config: RoutingConfig) -> str | None:
-    """The department's first-response promise for this ticket, in words ("4 hours");
-    None where the department promises none, and the mail says "soon"."""
-    target = targets_for(config.departments.get(ticket.department), ticket.priority)
-    if target.first_response is None:
-        return None
-    return describe_duration(target.first_response)
-
-
-def _changed_by(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any]) -> str:
-    return actor_name(config, ticket, facts.get("changed_by"), facts.get("changed_by_name") or "")
-
-
-def _status_values(ticket: Ticket, config: RoutingConfig, facts: dict[str, Any]) -> dict[str, Any]:
-    """A status mail's facts; who a pending ticket waits on only while it still waits.
-
-    When the owner made the change, the mail calls them the same in both places.
+    One implementation for every kind: what differs between kinds is said by the kinds
+    (``aliasdesk.notify.catalogue``), which ask this for the facts they need.
     """
-    pending = ticket.status == facts.get("new_status") == "pending"
-    changed_by = _changed_by(ticket, config, facts)
-    values = {
-        "old_status": facts.get("old_status", ""),
-        "new_status": ticket.status,
-        "changed_by": changed_by,
-        "waiting_on": str(facts.get("waiting_on") or "") if pending else "",
-    }
-    if ticket.owner and facts.get("changed_by") == ticket.owner:
-        values["owner_name"] = changed_by
-    return values
 
+    def __init__(
+        self, session: Session, delivery: Delivery, ticket: Ticket | None, config: RoutingConfig
+    ) -> None:
+        self._session = session
+        self._delivery = delivery
+        self._ticket = ticket
+        self._config = config
+        self.facts: dict[str, Any] = json.loads(delivery.context or "{}")
 
-def build_context(
-    delivery: Delivery, ticket: Ticket, config: RoutingConfig, session: Session
-) -> TicketMailContext:
-    facts: dict[str, Any] = json.loads(delivery.context or "{}")
-    values = _base(ticket, config, session, delivery.recipient)
-    kind = delivery.kind
-    if kind == "acknowledgement":
-        values["first_response_within"] = _first_response_within(ticket, config)
-        values["linked"] = linked_from_same_mail(session, ticket, config)
-    elif kind == "assignment":
-        values.update(
-            assigned_by=assigner_name(
-                config, facts.get("assigned_by"), facts.get("assigned_by_name") or ""
-            ),
-            handover_note=str(facts.get("note") or ""),
-            files=listed_files(session, ticket.id),
-        )
-    elif kind == "status_update":
-        values.update(_status_values(ticket, config, facts))
-    elif kind == "reply_relay":
-        audience = facts.get("audience")
-        if audience not in {"requester", "owner"}:
-            audience = "requester" if delivery.recipient != ticket.owner else "owner"
-        values.update(
-            author=facts.get("author", ""),
-            author_name=person_name(config, facts.get("author"), facts.get("author_name") or ""),
-            reply_text=facts.get("reply_text", ""),
-            attachment_names=tuple(relayed_files(session, facts)[1]),
-            audience=audience,
-            external=bool(facts.get("external")),
-        )
-    elif kind == "unverified_member":
-        values.update(
-            their_subject=str(facts.get("their_subject", "")),
-            refused=tuple(str(c) for c in facts.get("refused", [])),
-            strict=bool(facts.get("strict")),
-        )
-    elif kind == "command_result":
-        values.update(
-            applied=_outcomes(facts.get("applied", [])),
-            refused=_outcomes(facts.get("refused", [])),
-        )
-    elif kind == "feedback_request":
-        values["resolved_by"] = _changed_by(ticket, config, facts)
-    elif kind in {"sla_warning", "escalation"}:
-        due = datetime.fromisoformat(facts["due_at"])
-        values.update(target=facts["target"], due_at=due)
-        if kind == "sla_warning":
-            values["remaining"] = max(due - datetime.now(UTC), timedelta())
-        else:
-            values["overdue_by"] = max(datetime.now(UTC) - due, timedelta())
-    elif kind == NOTICE:
-        values.update({key: str(facts.get(key) or "") for key in NOTICE_FACTS})
-    context_type = KINDS[kind]
-    context = context_type(**values)
-    assert isinstance(context, TicketMailContext)
-    return context
+    @property
+    def recipient(self) -> str:
+        return self._delivery.recipient
+
+    @property
+    def sender(self) -> str:
+        return self._delivery.sender
+
+    def ticket(self) -> Ticket:
+        if self._ticket is None:
+            raise ValueError(f"delivery {self._delivery.id} has no ticket")
+        return self._ticket
+
+    def ticket_values(self) -> dict[str, Any]:
+        ticket, config = self.ticket(), self._config
+        department = config.departments.get(ticket.department)
+        return {
+            "recipient": self.recipient,
+            "recipient_name": recipient_name(self._session, config, ticket, self.recipient),
+            "ref": ticket.ref,
+            "subject": ticket.subject,
+            "department_key": ticket.department,
+            "department_name": department.name if department else ticket.department,
+            "department_alias": department_sender(ticket, config),
+            "requester": ticket.requester,
+            "requester_name": person_name(config, ticket.requester, ticket.requester_name),
+            "owner": ticket.owner,
+            "owner_name": person_name(config, ticket.owner) if ticket.owner else None,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "created_at": ticket.created_at,
+            "ticket_text": trim_text(_first_text(self._session, ticket)),
+        }
+
+    def department_name(self) -> str:
+        ticket = self._ticket
+        department = self._config.departments.get(ticket.department) if ticket else None
+        return department.name if department is not None else "aliasdesk"
+
+    def person_name(self, address: str | None, given: str) -> str:
+        return person_name(self._config, address, given)
+
+    def actor_name(self, address: str | None, given: str) -> str:
+        return actor_name(self._config, self.ticket(), address, given)
+
+    def assigner_name(self, address: str | None, given: str) -> str | None:
+        return assigner_name(self._config, address, given)
+
+    def first_response_within(self) -> str | None:
+        """The department's first-response promise for this ticket, in words ("4 hours");
+        None where the department promises none, and the mail says "soon"."""
+        ticket = self.ticket()
+        target = targets_for(self._config.departments.get(ticket.department), ticket.priority)
+        if target.first_response is None:
+            return None
+        return describe_duration(target.first_response)
+
+    def linked_tickets(self) -> tuple[LinkedTicket, ...]:
+        return linked_from_same_mail(self._session, self.ticket(), self._config)
+
+    def request_files(self) -> tuple[RequestFile, ...]:
+        return listed_files(self._session, self.ticket().id)
+
+    def attached_request_files(self) -> list[FileAttachment]:
+        return attached_files(self._session, self.ticket().id)
+
+    def relayed_files(self) -> tuple[list[FileAttachment], list[str]]:
+        return relayed_files(self._session, self.facts)
 
 
 def render_delivery(
@@ -251,26 +209,25 @@ def render_delivery(
     renderer: TemplateRenderer,
     instance_id: str,
 ) -> bytes:
-    """The bytes to send for ``delivery``: threaded to the requester's original mail."""
+    """The bytes to send for ``delivery``: threaded to the requester's original mail.
+
+    A kind no module declares is a ValueError (``UnknownKind``), like any other mail that
+    cannot be built, so the delivery is recorded as failed instead of stopping the batch.
+    """
+    kind = kind_named(delivery.kind)
     ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
-    if delivery.kind in SENDER_ONLY_KINDS:
-        return _render_outside_notice(delivery, config, ticket, renderer, instance_id)
-    if ticket is None:
-        if delivery.kind in ADMIN_KINDS:
-            return _render_admin_alert(delivery, renderer, instance_id)
-        raise ValueError(f"delivery {delivery.id} has no ticket")
-    rendered = renderer.render(
-        delivery.kind, build_context(delivery, ticket, config, session), ticket.department
-    )
+    source = StoredDelivery(session, delivery, ticket, config)
+    if kind.audience == "outside":
+        return _render_outside_notice(delivery, source, kind, renderer, instance_id)
+    if not kind.about_a_ticket:
+        return _render_admin_alert(delivery, kind.build(source), renderer, instance_id)
+    ticket = source.ticket()
+    rendered = renderer.render(kind.name, kind.build(source), ticket.department)
     department = config.departments.get(ticket.department)
     # Thread every mail into the requester's original conversation (RFC 5322 §3.6.4).
     origin = ticket.origin_message_id
     references = [origin] if origin else []
-    files: list[FileAttachment] = []
-    if delivery.kind == "reply_relay":
-        files = relayed_files(session, json.loads(delivery.context or "{}"))[0]
-    elif delivery.kind == "assignment":
-        files = attached_files(session, ticket.id)
+    files = kind.attachments(source) if kind.attachments is not None else []
     return compose(
         from_address=delivery.sender,
         from_name=department.name if department else "",
@@ -290,28 +247,18 @@ def render_delivery(
 
 def _render_outside_notice(
     delivery: Delivery,
-    config: RoutingConfig,
-    ticket: Ticket | None,
+    source: StoredDelivery,
+    kind: NotificationKind,
     renderer: TemplateRenderer,
     instance_id: str,
 ) -> bytes:
     """A notice to someone outside a ticket: built from what they wrote, threaded to their
     own mail, never from the ticket (its subject, first Message-ID, owner or status)."""
-    facts: dict[str, Any] = json.loads(delivery.context or "{}")
-    department = config.departments.get(ticket.department) if ticket is not None else None
-    name = department.name if department is not None else "aliasdesk"
-    context = OutsideNoticeContext(
-        recipient_name=friendly_name(delivery.recipient, facts.get("their_name") or None),
-        their_subject=str(facts.get("their_subject", "")),
-        department_name=name,
-        department_alias=delivery.sender,
-        commands=tuple(str(c) for c in facts.get("commands", [])),
-    )
-    rendered = renderer.render(delivery.kind, context)
-    theirs = facts.get("their_message_id")
+    rendered = renderer.render(kind.name, kind.build(source))
+    theirs = source.facts.get("their_message_id")
     return compose(
         from_address=delivery.sender,
-        from_name=name,
+        from_name=source.department_name(),
         to=[delivery.recipient],
         subject=rendered.subject,
         text=rendered.text,
@@ -325,9 +272,11 @@ def _render_outside_notice(
     )
 
 
-def _render_admin_alert(delivery: Delivery, renderer: TemplateRenderer, instance_id: str) -> bytes:
+def _render_admin_alert(
+    delivery: Delivery, context: MailContext, renderer: TemplateRenderer, instance_id: str
+) -> bytes:
     """An alert to an admin: about no ticket, so it threads to nothing."""
-    rendered = renderer.render(delivery.kind, admin_context(delivery))
+    rendered = renderer.render(delivery.kind, context)
     return compose(
         from_address=delivery.sender,
         from_name="aliasdesk",

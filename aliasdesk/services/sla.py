@@ -28,6 +28,7 @@ from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.domain.sla_clock import due_moments, paused_for, targets_for
+from aliasdesk.notify.catalogue.sla import ESCALATION, SLA_WARNING
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.tickets import add_event, department_sender
 
@@ -155,10 +156,10 @@ def _fire(
     target, _, moment = timer.kind.rpartition("_")
     facts = {"target": target, "due_at": timer.due_at.isoformat()}
     if moment == "warning":
-        kind, recipients = "sla_warning", _warned(ticket, department)
+        kind, recipients = SLA_WARNING.name, _warned(ticket, department)
         timer.outcome = "warned"
     else:
-        kind = "escalation"
+        kind = ESCALATION.name
         timer.outcome = ESCALATED
         recipients = list(dict.fromkeys([*department.members, *config.admins]))
         label = target.replace("_", " ")

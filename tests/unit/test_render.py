@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
+from aliasdesk.notify.catalogue import all_kinds
 from aliasdesk.notify.kinds import (
-    AUTO_SUBMITTED,
-    KINDS,
     AcknowledgementContext,
     EscalationContext,
     QuarantineAlertContext,
@@ -30,6 +29,8 @@ from aliasdesk.notify.render import (
 )
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
+KINDS = {kind.name: kind.context_type for kind in all_kinds()}
+AUTO_SUBMITTED = {kind.name: kind.auto_submitted for kind in all_kinds()}
 TICKET_KINDS = [kind for kind, klass in KINDS.items() if issubclass(klass, TicketMailContext)]
 OVERRIDES = [("HR", "acknowledgement"), ("IT", "assignment")]
 

@@ -1,0 +1,37 @@
+"""The acknowledgement: the requester learns their mail became a ticket, and which other
+departments opened tickets from the same mail."""
+
+from __future__ import annotations
+
+from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
+from aliasdesk.notify.catalogue.samples import sample_ticket
+from aliasdesk.notify.kinds import AcknowledgementContext, LinkedTicket
+
+
+def _sample(department: str | None) -> AcknowledgementContext:
+    return AcknowledgementContext(
+        **sample_ticket(department),
+        first_response_within="4 hours",
+        linked=(LinkedTicket("IT-7", "IT Support"),),
+    )
+
+
+def _build(source: DeliverySource) -> AcknowledgementContext:
+    return AcknowledgementContext(
+        **source.ticket_values(),
+        first_response_within=source.first_response_within(),
+        linked=source.linked_tickets(),
+    )
+
+
+# RFC 3834 §5: "auto-replied" marks a direct automatic response to a mail, which this is
+# (and what the per-sender hourly limit in CONTRACT §5 counts). Every other kind is
+# "auto-generated".
+ACKNOWLEDGEMENT = NotificationKind(
+    name="acknowledgement",
+    context_type=AcknowledgementContext,
+    audience="requester",
+    sample=_sample,
+    build=_build,
+    auto_submitted="auto-replied",
+)
