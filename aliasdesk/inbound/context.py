@@ -1,8 +1,9 @@
 """What travels through the inbound pipeline, and what the stages may touch.
 
-Stages read and write the context; only the ``bounce``, ``persist`` and ``outbox`` stages
-write to the session. No stage commits, sends mail or talks to a broker: the caller owns
-the transaction.
+Stages read and write the context; only the ``bounce`` stage writes to the session. The
+``persist`` stage leaves its decision in ``filing`` and the caller's filing service
+(aliasdesk.services.filing) writes it. No stage commits, sends mail or talks to a broker:
+the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from aliasdesk.domain.filing import Filing
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.routing import RouteDecision
 from aliasdesk.mail.machine import MachineVerdict
@@ -57,6 +59,8 @@ class InboundContext:
     verdict: MachineVerdict | None = None
     thread: ThreadMatch | None = None
     decision: RouteDecision | None = None
+    filing: Filing | None = None
+    """What the persist stage decided, for the caller to carry out (then ``done``)."""
     outcome: str | None = None
     reason: str = ""
     ticket_refs: list[str] = field(default_factory=list)

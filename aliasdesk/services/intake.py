@@ -35,6 +35,7 @@ from aliasdesk.inbound.pipeline import run_pipeline
 from aliasdesk.inbound.stages.dedupe import dedupe_key, earlier_mail, prefetch
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
+from aliasdesk.services.filing import file_mail
 from aliasdesk.services.intake_store import RawMail, content_hash, cut_batches, store_raw
 
 __all__ = [
@@ -164,6 +165,8 @@ def _run(
     work.send_mail = settings.send_mail
     try:
         run_pipeline(ctx)
+        if ctx.filing is not None:
+            file_mail(ctx, ctx.filing)
     finally:
         work.send_mail = True
     if ctx.dedupe_key is None:

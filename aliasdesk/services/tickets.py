@@ -23,6 +23,7 @@ from aliasdesk.db.models import (
 )
 from aliasdesk.db.queries import next_ticket_number
 from aliasdesk.db.unit_of_work import work_of
+from aliasdesk.domain.filing import Requester
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Attachment, ParsedMail
 
@@ -113,17 +114,6 @@ def _attachment(item: Attachment) -> dict[str, Any]:
         "data": item.data,
         "inline": item.inline,
     }
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Who a new ticket is for, when that is not simply the mail's sender (a forward)."""
-
-    address: str
-    name: str = ""
-    subject: str | None = None
-    origin_message_id: str | None = None
-    opened_by: str | None = None
 
 
 @dataclass(frozen=True)

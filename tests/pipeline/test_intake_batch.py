@@ -29,8 +29,8 @@ from aliasdesk.db.models import (
     TicketMessage,
     Watcher,
 )
-from aliasdesk.inbound.stages import persist
 from aliasdesk.runtime import Runtime
+from aliasdesk.services import filing
 from aliasdesk.services.intake import RawMail, store_raw
 from aliasdesk.services.tickets import link_tickets
 from tests.support.harness import build_mail, feed
@@ -53,7 +53,7 @@ def test_a_failing_mail_is_quarantined_alone_and_the_rest_commit(
             raise RuntimeError("linking broke on purpose")
         link_tickets(session, tickets)
 
-    monkeypatch.setattr(persist, "link_tickets", link_or_break)
+    monkeypatch.setattr(filing, "link_tickets", link_or_break)
     raws = [_request(1), _request(2, "Poison"), _request(3), _request(4)]
     results = feed(runtime, *raws)
     outcomes = {r.inbound_id: (r.outcome, r.ticket_refs, r.reason) for r in results}

@@ -1,33 +1,26 @@
-"""Stage 6: write the ticket or the update, and the outbox jobs, in the caller's transaction.
+"""Stage 6: decide where the mail goes; the filing service (aliasdesk.services.filing)
+writes it, in the caller's transaction, once the pipeline has run.
 
 A reply to a closed ticket from its requester is either a rating or a new request (a new
 ticket that links the closed one); a verified department member's mail to a closed ticket
 is still an answer on it; anyone else's opens a new ticket under their own subject (the
 link is for the department to see, never named to them). A request a verified member
 forwarded is opened for the person who wrote it; any other forward is the forwarder's own.
+
+The stage only reads (the thread's ticket, who the sender is); its decision
+(aliasdesk.domain.filing) is left on the context as ``filing``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from aliasdesk.db.models import Ticket, Watcher
-from aliasdesk.db.unit_of_work import work_of
+from aliasdesk.domain.filing import AddToTicket, Filing, OpenTickets, Requester
 from aliasdesk.domain.sla_clock import history_moment
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
-from aliasdesk.services.conversation import apply_reply, try_record_feedback
-from aliasdesk.services.tickets import (
-    NewTicket,
-    Requester,
-    add_first_event,
-    add_first_message,
-    link_both_ways,
-    link_tickets,
-    open_ticket,
-)
 from aliasdesk.services.verification import check_sender
 
 NAME = "persist"
@@ -43,18 +36,20 @@ def run(ctx: InboundContext) -> None:
         now = history_moment(ctx.mail.date, now)
     if ctx.done:
         return
+    ctx.filing = decide(ctx, now)
+
+
+def decide(ctx: InboundContext, now: datetime) -> Filing:
+    """Where the mail goes: onto the ticket it answers, or into new tickets."""
+    assert ctx.session is not None
     if ctx.thread is not None and ctx.thread.ticket_id is not None:
         ticket = ctx.session.get(Ticket, ctx.thread.ticket_id)
         assert ticket is not None
         sender = ctx.mail.from_.address if ctx.mail.from_ else ""
         verified = _verified_member(ctx, ticket, sender)
         if not ctx.thread.closed or verified:
-            _reply(ctx, ticket, now, verified)
-            return
-        if try_record_feedback(ctx.session, ticket, ctx.mail, ctx.inbound_id, now):
-            _settle(ctx, [ticket], "update_ticket", f"feedback {ticket.rating}/5 on {ticket.ref}")
-            return
-    _open(ctx, now)
+            return AddToTicket(ticket.id, verified, now)
+    return _opening(ctx, now)
 
 
 def _verified_member(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
@@ -74,54 +69,21 @@ def _verified_member(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
     return check.verified
 
 
-def _reply(ctx: InboundContext, ticket: Ticket, now: datetime, verified: bool) -> None:
-    assert ctx.session is not None
-    result = apply_reply(
-        ctx.session,
-        ticket,
-        ctx.mail,
-        config=ctx.config,
-        inbound_id=ctx.inbound_id,
-        now=now,
-        verified=verified,
-        require_authentication=ctx.settings.require_authentication_results,
-    )
-    for line in result.applied:
-        ctx.note(NAME, f"applied {line}")
-    for line in result.refused:
-        ctx.note(NAME, f"refused {line}")
-    _settle(ctx, [ticket], "update_ticket", result.reason)
-
-
-def _open(ctx: InboundContext, now: datetime) -> None:
-    assert ctx.session is not None and ctx.decision is not None
+def _opening(ctx: InboundContext, now: datetime) -> OpenTickets:
+    """New tickets where routing sent the mail, for the mail's sender or the forwarded one."""
+    assert ctx.decision is not None
     closed = _closed_ticket(ctx)
     requester, text, note = _requester(ctx, closed)
-    tickets: list[NewTicket] = []
-    for department in ctx.decision.departments:
-        if department not in ctx.config.departments:
-            ctx.finish("quarantined", f"department {department} is not in the routing file")
-            return
-        ticket = open_ticket(
-            ctx.session,
-            department=department,
-            mail=ctx.mail,
-            text=text,
-            priority=ctx.decision.priority,
-            config=ctx.config,
-            inbound_id=ctx.inbound_id,
-            now=now,
-            send_mail=ctx.settings.send_mail,
-            requester=requester,
-        )
-        if note and requester is not None and requester.opened_by:
-            _forwarders_note(ctx, ticket, requester.opened_by, note, now)
-        if closed is not None:
-            link_both_ways(ctx.session, ticket, closed.id)
-        tickets.append(ticket)
-    link_tickets(ctx.session, tickets)
-    refs = ", ".join(t.ref for t in tickets)
-    _settle(ctx, tickets, "new_ticket", f"new ticket {refs}: {ctx.decision.reason}")
+    return OpenTickets(
+        departments=tuple(ctx.decision.departments),
+        priority=ctx.decision.priority,
+        reason=ctx.decision.reason,
+        text=text,
+        requester=requester,
+        forwarders_note=note,
+        replaces=closed.id if closed is not None else None,
+        at=now,
+    )
 
 
 def _closed_ticket(ctx: InboundContext) -> Ticket | None:
@@ -181,35 +143,6 @@ def _verified_forwarder(ctx: InboundContext, sender: str) -> bool:
     if not check.verified:
         ctx.note(NAME, f"{sender} is a member but not verified ({check.how}): not a forward")
     return check.verified
-
-
-def _forwarders_note(
-    ctx: InboundContext, ticket: NewTicket, forwarder: str, note: str, now: datetime
-) -> None:
-    """What the colleague wrote above the forward is for the team, not for the requester."""
-    assert ctx.session is not None
-    buffer = work_of(ctx.session).rows
-    add_first_message(
-        buffer,
-        ticket,
-        ctx.mail,
-        text=note,
-        internal=True,
-        inbound_id=ctx.inbound_id,
-        now=now,
-        with_attachments=False,
-    )
-    add_first_event(
-        buffer, ticket, "note", forwarder, "note from the colleague who forwarded it", now
-    )
-
-
-def _settle(
-    ctx: InboundContext, tickets: Sequence[Ticket | NewTicket], outcome: str, reason: str
-) -> None:
-    ctx.ticket_refs = [t.ref for t in tickets]
-    ctx.finish(outcome, reason)
-    ctx.note(NAME, reason)
 
 
 def _describe_dry_run(ctx: InboundContext) -> None:
