@@ -110,7 +110,16 @@ class RequestFile:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TicketMailContext:
+class MailContext:
+    """The base of every kind's context: frozen facts its templates read.
+
+    A kind declared in a module of its own subclasses this (or ``TicketMailContext``), so
+    no list of context types has to learn about it.
+    """
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketMailContext(MailContext):
     """Facts every mail about a ticket may mention; the base of every ticket kind.
 
     ``recipient_name`` greets whoever the mail is for (a watcher by their own name);
@@ -280,7 +289,7 @@ class RequesterUnreachableContext(TicketMailContext):
 
 
 @dataclass(frozen=True, kw_only=True)
-class QuarantineAlertContext:
+class QuarantineAlertContext(MailContext):
     """Sent to the admins when a mail could not be turned into work. Not about a ticket."""
 
     quarantine_id: int
@@ -296,7 +305,7 @@ class QuarantineAlertContext:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RoutingRefusedContext:
+class RoutingRefusedContext(MailContext):
     """Sent to the admins when an edited routing file was refused on reload.
 
     The previous valid rules stay in force, so nothing visibly breaks: without this mail
@@ -313,7 +322,7 @@ class RoutingRefusedContext:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutsideMailHeldContext:
+class OutsideMailHeldContext(MailContext):
     """Sent to the admins once when automatic mail to outside addresses passed the limit
     a minute and further such mail is being held (not dropped): a loop or a flood is the
     usual cause, and only an admin can find and stop it."""
@@ -335,7 +344,7 @@ class UnverifiedMemberContext(TicketMailContext):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutsideNoticeContext:
+class OutsideNoticeContext(MailContext):
     """Sent to someone outside a ticket who wrote commands on it. Deliberately NOT a
     ticket context: it may name nothing of the ticket (subject, owner, status, text),
     only what the recipient wrote themselves."""
@@ -352,12 +361,3 @@ class OutsideNoticeContext:
         if not subject:
             return "Re: your message"
         return subject if subject.lower().startswith("re:") else f"Re: {subject}"
-
-
-MailContext = (
-    TicketMailContext
-    | QuarantineAlertContext
-    | RoutingRefusedContext
-    | OutsideNoticeContext
-    | OutsideMailHeldContext
-)
