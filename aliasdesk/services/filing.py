@@ -18,9 +18,8 @@ from aliasdesk.inbound.context import InboundContext
 from aliasdesk.services.conversation import apply_reply, try_record_feedback
 from aliasdesk.services.tickets import (
     NewTicket,
-    add_first_event,
+    add_event,
     add_first_message,
-    link_both_ways,
     link_tickets,
     open_ticket,
 )
@@ -93,10 +92,8 @@ def _open(ctx: InboundContext, filing: OpenTickets) -> None:
         )
         if filing.forwarders_note and requester is not None and requester.opened_by:
             _forwarders_note(ctx, ticket, requester.opened_by, filing.forwarders_note, filing.at)
-        if filing.replaces is not None:
-            link_both_ways(ctx.session, ticket, filing.replaces)
         tickets.append(ticket)
-    link_tickets(ctx.session, tickets)
+    link_tickets(ctx.session, tickets, replaces=filing.replaces)
     refs = ", ".join(t.ref for t in tickets)
     _settle(ctx, tickets, "new_ticket", f"new ticket {refs}: {filing.reason}")
 
@@ -106,9 +103,8 @@ def _forwarders_note(
 ) -> None:
     """What the colleague wrote above the forward is for the team, not for the requester."""
     assert ctx.session is not None
-    buffer = work_of(ctx.session).rows
     add_first_message(
-        buffer,
+        work_of(ctx.session).rows,
         ticket,
         ctx.mail,
         text=note,
@@ -117,8 +113,8 @@ def _forwarders_note(
         now=now,
         with_attachments=False,
     )
-    add_first_event(
-        buffer, ticket, "note", forwarder, "note from the colleague who forwarded it", now
+    add_event(
+        ctx.session, ticket, "note", forwarder, "note from the colleague who forwarded it", now
     )
 
 

@@ -40,10 +40,24 @@ _JOBS = table_of(Job)
 
 
 def add_event(
-    session: Session, ticket: Ticket, kind: str, actor: str, detail: str, now: datetime
+    session: Session,
+    ticket: Ticket | NewTicket,
+    kind: str,
+    actor: str,
+    detail: str,
+    now: datetime,
 ) -> None:
-    session.add(TicketEvent(ticket_id=ticket.id, kind=kind, actor=actor, detail=detail, at=now))
-    ticket.updated_at = now
+    """Add a line to the ticket's history: a ticket already stored, or one opened in this
+    transaction. The row goes through the unit of work's buffer either way (one INSERT per
+    batch, not one per event); nothing reads it back before the buffer is written."""
+    if isinstance(ticket, NewTicket):
+        ticket_id: int | Draft = ticket.row
+    else:
+        ticket_id = ticket.id
+        ticket.updated_at = now
+    work_of(session).rows.insert(
+        _EVENTS, {"ticket_id": ticket_id, "kind": kind, "actor": actor, "detail": detail, "at": now}
+    )
 
 
 def add_message(
@@ -190,7 +204,7 @@ def open_ticket(
     detail = f"opened from mail to {department}" + (
         f", forwarded by {who.opened_by} for {who.address}" if who.opened_by else ""
     )
-    add_first_event(buffer, new, "created", actor, detail, now)
+    add_event(session, new, "created", actor, detail, now)
     watchers = _watchers(mail, config, department, {who.address, sender})
     names = _display_names(mail, watchers)
     for address in watchers:
@@ -236,16 +250,6 @@ def add_first_message(
     if with_attachments:
         for item in mail.attachments:
             buffer.insert(_ATTACHMENTS, {"message_id": message, **_attachment(item)})
-
-
-def add_first_event(
-    buffer: RowBuffer, ticket: NewTicket, kind: str, actor: str, detail: str, now: datetime
-) -> None:
-    """:func:`add_event` for a ticket opened in this transaction (row buffered)."""
-    buffer.insert(
-        _EVENTS,
-        {"ticket_id": ticket.row, "kind": kind, "actor": actor, "detail": detail, "at": now},
-    )
 
 
 def _alias_written_to(mail: ParsedMail, config: RoutingConfig, department: str) -> str | None:
@@ -306,17 +310,17 @@ def _display_names(mail: ParsedMail, addresses: Sequence[str]) -> dict[str, str]
     return names
 
 
-def link_both_ways(session: Session, ticket: NewTicket, other_id: int) -> None:
-    """A new ticket opened by a reply to a closed one: each shows the other in ``links``."""
-    buffer = work_of(session).rows
-    buffer.insert(_LINKS, {"ticket_id": ticket.row, "linked_id": other_id})
-    buffer.insert(_LINKS, {"ticket_id": other_id, "linked_id": ticket.row})
-
-
-def link_tickets(session: Session, tickets: Sequence[NewTicket]) -> None:
-    """Tickets opened from one mail in several departments each list the others."""
+def link_tickets(
+    session: Session, tickets: Sequence[NewTicket], *, replaces: int | None = None
+) -> None:
+    """Tickets opened from one mail in several departments each list the others; a new
+    ticket opened by a reply to a closed one (``replaces``) and the closed one list each
+    other too."""
     buffer = work_of(session).rows
     for ticket in tickets:
+        if replaces is not None:
+            buffer.insert(_LINKS, {"ticket_id": ticket.row, "linked_id": replaces})
+            buffer.insert(_LINKS, {"ticket_id": replaces, "linked_id": ticket.row})
         for other in tickets:
             if ticket.row is not other.row:
                 buffer.insert(_LINKS, {"ticket_id": ticket.row, "linked_id": other.row})

@@ -47,11 +47,11 @@ def _request(n: int, subject: str = "Question") -> bytes:
 def test_a_failing_mail_is_quarantined_alone_and_the_rest_commit(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def link_or_break(session: Any, tickets: Any) -> None:
+    def link_or_break(session: Any, tickets: Any, **how: Any) -> None:
         # Fails after the mail's ticket rows were queued: they must not survive.
         if any(t.row.values["subject"].startswith("Poison") for t in tickets):
             raise RuntimeError("linking broke on purpose")
-        link_tickets(session, tickets)
+        link_tickets(session, tickets, **how)
 
     monkeypatch.setattr(filing, "link_tickets", link_or_break)
     raws = [_request(1), _request(2, "Poison"), _request(3), _request(4)]
