@@ -45,7 +45,6 @@ __all__ = [
     "content_hash",
     "pending_ids",
     "process_batch",
-    "process_inbound",
     "process_pending",
     "store_raw",
 ]
@@ -117,10 +116,11 @@ def _load(session: Session, ids: Sequence[int], *, lock: bool = True) -> list[_S
     return [_Stored(*row) for row in session.connection().execute(statement)]
 
 
-def process_inbound(
+def _process_alone(
     db: Database, inbound_id: int, config: RoutingConfig, settings: PipelineSettings
 ) -> IntakeResult:
-    """Run the pipeline for one stored mail in one transaction; never raises on bad mail."""
+    """The last resort of a batch: one stored mail in a transaction of its own, where an
+    unexpected error quarantines it with its traceback; never raises on bad mail."""
     try:
         with db.unit_of_work() as session:
             rows = _load(session, [inbound_id])
@@ -309,7 +309,7 @@ def process_batch(
     table. Should any mail fail, or the buffered rows fail to write (a unique-key race with
     another gateway, say), that transaction is rolled back whole and the batch runs again
     with a savepoint per mail: the failing mail is rolled back alone and then processed on
-    its own by :func:`process_inbound`, which quarantines it with the traceback or settles
+    its own by :func:`_process_alone`, which quarantines it with the traceback or settles
     the race; the others commit together. A database outage aborts the batch and leaves
     every mail ``received`` for the next run.
     """
@@ -388,5 +388,5 @@ def _process_one_by_one(
             if key is not None:
                 keys[key] = mail.id
     for inbound_id in retry_alone:
-        results.append(process_inbound(db, inbound_id, config, settings))
+        results.append(_process_alone(db, inbound_id, config, settings))
     return results

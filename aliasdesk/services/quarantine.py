@@ -1,4 +1,9 @@
-"""Retrying quarantined mail after a fix (a new routing rule, a new release)."""
+"""Retrying quarantined mail after a fix (a new routing rule, a new release).
+
+The retried mail goes through the intake's one path, in batches like fresh mail (at most
+BATCH mails and ``max_mail_bytes`` of them at a time), so a mail that fails again is
+quarantined alone with its traceback, as it would be on arrival.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from aliasdesk.db.models import InboundMail, MessageKey
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import PipelineSettings
-from aliasdesk.services.intake import IntakeResult, process_inbound
+from aliasdesk.services.intake import BATCH, IntakeResult, process_batch
+from aliasdesk.services.intake_store import cut_batches
 
 
 def retry(
@@ -30,4 +36,8 @@ def retry(
             row.state, row.outcome, row.error = "received", None, None
             row.dismissed_at = None  # quarantined again after a retry: counted again
         retried = [row.id for row in rows]
-    return [process_inbound(db, inbound_id, config_source(), settings) for inbound_id in retried]
+        sizes = [row.size for row in rows]
+    results: list[IntakeResult] = []
+    for batch in cut_batches(sizes, count=BATCH, budget=settings.max_mail_bytes):
+        results.extend(process_batch(db, retried[batch], config_source(), settings))
+    return sorted(results, key=lambda result: result.inbound_id)
