@@ -1,9 +1,9 @@
 """What travels through the inbound pipeline, and what the stages may touch.
 
-Stages read and write the context; only the ``bounce`` stage writes to the session. The
-``persist`` stage leaves its decision in ``filing`` and the caller's filing service
-(aliasdesk.services.filing) writes it. No stage commits, sends mail or talks to a broker:
-the caller owns the transaction.
+Stages read the session and write only the context. The ``persist`` and ``bounce``
+stages leave their decision in ``filing`` (aliasdesk.inbound.decisions) and the caller's
+filing service (aliasdesk.services.filing) writes it. No stage commits, sends mail or
+talks to a broker: the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from aliasdesk.domain.filing import Filing
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.routing import RouteDecision
+from aliasdesk.inbound.decisions import Decision
 from aliasdesk.mail.machine import MachineVerdict
 from aliasdesk.mail.model import ParsedMail
 
@@ -59,8 +59,8 @@ class InboundContext:
     verdict: MachineVerdict | None = None
     thread: ThreadMatch | None = None
     decision: RouteDecision | None = None
-    filing: Filing | None = None
-    """What the persist stage decided, for the caller to carry out (then ``done``)."""
+    filing: Decision | None = None
+    """What the persist or bounce stage decided, for the caller to carry out (then ``done``)."""
     outcome: str | None = None
     reason: str = ""
     ticket_refs: list[str] = field(default_factory=list)

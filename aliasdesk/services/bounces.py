@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Ticket
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.inbound.decisions import BounceMatch
 from aliasdesk.mail.delivery_report import DeliveryReport, RecipientStatus
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.notify.catalogue import find_kind
@@ -38,28 +38,6 @@ BOUNCED = "bounced: "
 (the report overtook the worker) must not turn it back into ``sent``."""
 REPORTER = "mailer-daemon"
 """The actor named on ticket events a delivery report causes."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConfirmedFailure:
-    """A delivery the report names by Message-ID and by the address it was sent to."""
-
-    delivery_id: int
-    status: RecipientStatus
-
-
-@dataclass(frozen=True, slots=True)
-class BounceMatch:
-    """What the bounce stage found: confirmed deliveries, and tickets the report only
-    points at (by tag, reply address or a Message-ID sent to someone else)."""
-
-    confirmed: tuple[ConfirmedFailure, ...]
-    unconfirmed_ticket_ids: tuple[int, ...]
-    how: str
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.confirmed or self.unconfirmed_ticket_ids)
 
 
 def record_report(

@@ -1,6 +1,6 @@
 """Replies to a ticket: who wrote it, what is new, which commands apply, who hears of it.
 
-Only department members whose mail was verified (aliasdesk.services.verification) change
+Only department members whose mail was verified (aliasdesk.inbound.verification) change
 a ticket or speak to the requester. The requester and watchers are heard and told which
 commands they may not give. Anyone else (a stranger, or "a member" whose mail could not
 be verified, which is how a forged From arrives) is kept for the department only, marked
@@ -141,7 +141,7 @@ def apply_reply(
 ) -> ReplyOutcome:
     """Add a reply to ``ticket`` and carry out what it asks for, if its sender may.
 
-    ``verified``: the sender's From was shown to be theirs (aliasdesk.services.verification);
+    ``verified``: the sender's From was shown to be theirs (aliasdesk.inbound.verification);
     it only matters for department members, the only ones whose mail changes a ticket.
     """
     reply = _Reply(session, ticket, mail, config, inbound_id, now)

@@ -1,9 +1,10 @@
-"""Carrying out what the persist stage decided for a mail (aliasdesk.domain.filing): the
+"""Carrying out what the persist and bounce stages decided for a mail
+(aliasdesk.inbound.decisions): a delivery report recorded, the
 reply added to its ticket, or the new tickets opened, in the caller's transaction.
 
-The stage only reads; every row a mail writes is written from here, so the pipeline can
+The stages only read; every row a mail writes is written from here, so the pipeline can
 run without a database (``aliasdesk explain``) and a decision can be tested on its own.
-The notes go to the mail's trace under the stage's name, as the stage made the decision.
+The notes go to the mail's trace under the deciding stage's name.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from datetime import datetime
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.db.unit_of_work import work_of
-from aliasdesk.domain.filing import AddToTicket, Filing, OpenTickets
+from aliasdesk.domain.filing import AddToTicket, OpenTickets
 from aliasdesk.inbound.context import InboundContext
+from aliasdesk.inbound.decisions import Decision, RecordReport
+from aliasdesk.services.bounces import record_report
 from aliasdesk.services.conversation import apply_reply, try_record_feedback
 from aliasdesk.services.tickets import (
     NewTicket,
@@ -29,8 +32,11 @@ __all__ = ["file_mail"]
 STAGE = "persist"
 
 
-def file_mail(ctx: InboundContext, filing: Filing) -> None:
+def file_mail(ctx: InboundContext, filing: Decision) -> None:
     """Write what ``filing`` says and settle the mail's outcome on ``ctx``."""
+    if isinstance(filing, RecordReport):
+        _record_report(ctx, filing)
+        return
     if isinstance(filing, AddToTicket):
         _reply(ctx, _ticket(ctx, filing.ticket_id), filing)
         return
@@ -41,6 +47,27 @@ def file_mail(ctx: InboundContext, filing: Filing) -> None:
             _settle(ctx, [closed], "update_ticket", f"feedback {closed.rating}/5 on {closed.ref}")
             return
     _open(ctx, filing)
+
+
+def _record_report(ctx: InboundContext, filing: RecordReport) -> None:
+    """A delivery report about our mail, onto the tickets (and deliveries) it proves."""
+    assert ctx.session is not None
+    how = filing.match.how
+    refs = record_report(
+        ctx.session,
+        ctx.config,
+        filing.report,
+        filing.match,
+        mail=ctx.mail,
+        inbound_id=ctx.inbound_id,
+        now=filing.at,
+    )
+    ctx.ticket_refs = refs
+    if not refs:  # an admin's alert came back: its delivery says so, no ticket to tell
+        reason = f"delivery report about mail on no ticket, recorded on its delivery ({how})"
+        ctx.finish("ignored", reason)
+        return
+    ctx.finish("update_ticket", f"delivery report recorded on {', '.join(refs)} ({how})")
 
 
 def _ticket(ctx: InboundContext, ticket_id: int) -> Ticket:

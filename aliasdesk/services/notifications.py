@@ -192,7 +192,7 @@ def queue_notification(
     if ticket is not None:
         work.known.notices_queued.add((ticket.id, kind, recipient))
     # 128 random bits: a member answering this Message-ID proves they read the mailbox it
-    # was sent to (aliasdesk.services.verification), so it must not be guessable.
+    # was sent to (aliasdesk.inbound.verification), so it must not be guessable.
     token = secrets.token_hex(16)
     ref = "aliasdesk" if private else ticket.ref if ticket is not None else "admin"
     delivery = Delivery(

@@ -13,7 +13,8 @@ never answered). What the report proves is decided here:
   department and changes nothing else;
 * nothing: logged ``ignored`` with the reason.
 
-aliasdesk.services.bounces applies the decision.
+The stage leaves a :class:`RecordReport` decision; the filing service has
+aliasdesk.services.bounces write it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, Ticket
 from aliasdesk.domain.refs import refs_in_subject
 from aliasdesk.inbound.context import InboundContext
+from aliasdesk.inbound.decisions import BounceMatch, ConfirmedFailure, RecordReport
 from aliasdesk.inbound.stages.loops import REPORT_KINDS
 from aliasdesk.mail.delivery_report import DeliveryReport, read_delivery_report
-from aliasdesk.services.bounces import BounceMatch, ConfirmedFailure, record_report
 
 NAME = "bounce"
 MAX_TICKET_NUMBER = 2**31 - 1
@@ -51,26 +52,10 @@ def run(ctx: InboundContext) -> None:
         outcome = "update_ticket" if ctx.ticket_refs else "ignored"
         ctx.finish(outcome, f"delivery report would be recorded ({match.how})")
         return
-    _record(ctx, report, match)
-
-
-def _record(ctx: InboundContext, report: DeliveryReport, match: BounceMatch) -> None:
-    assert ctx.session is not None
-    refs = record_report(
-        ctx.session,
-        ctx.config,
-        report,
-        match,
-        mail=ctx.mail,
-        inbound_id=ctx.inbound_id,
-        now=ctx.now or datetime.now(UTC),
-    )
-    ctx.ticket_refs = refs
-    if not refs:  # an admin's alert came back: its delivery says so, no ticket to tell
-        reason = f"delivery report about mail on no ticket, recorded on its delivery ({match.how})"
-        ctx.finish("ignored", reason)
-        return
-    ctx.finish("update_ticket", f"delivery report recorded on {', '.join(refs)} ({match.how})")
+    # Settled here so no later stage takes the report for a request; the filing service
+    # writes it and states the final outcome.
+    ctx.finish("update_ticket", f"delivery report to record ({match.how})")
+    ctx.filing = RecordReport(report, match, ctx.now or datetime.now(UTC))
 
 
 def _describe(ctx: InboundContext, report: DeliveryReport) -> None:

@@ -20,8 +20,8 @@ from aliasdesk.db.models import Ticket, Watcher
 from aliasdesk.domain.filing import AddToTicket, Filing, OpenTickets, Requester
 from aliasdesk.domain.sla_clock import history_moment
 from aliasdesk.inbound.context import InboundContext
+from aliasdesk.inbound.verification import check_sender
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
-from aliasdesk.services.verification import check_sender
 
 NAME = "persist"
 NO_SUBJECT = "(no subject)"
