@@ -17,26 +17,18 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
+from aliasdesk.db.models import Delivery, Job, Ticket
 from aliasdesk.db.session import Database
-from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.mail.compose import ComposeError
 from aliasdesk.notify.catalogue import kind_named
-from aliasdesk.notify.mailer import PermanentDeliveryError, TransientDeliveryError
-from aliasdesk.notify.render import TemplateError, TemplateRenderer
-from aliasdesk.services.bounces import BOUNCED
-from aliasdesk.services.breaker import admit
-from aliasdesk.services.holders import this_holder
-from aliasdesk.services.rendering import render_delivery
-from aliasdesk.services.send_order import after_earlier_mail, hold_back
+from aliasdesk.notify.render import TemplateError
+from aliasdesk.services.send_order import hold_back
 from aliasdesk.services.tickets import add_event
 from aliasdesk.settings.environment import environment_value
 
@@ -98,100 +90,6 @@ def backoff(attempts: int) -> timedelta:
     """base, 2 × base, 4 × base … capped at 10 minutes (base 5 s unless configured)."""
     base = _seconds(RETRY_BASE_VARIABLE, DEFAULT_RETRY_BASE)
     return min(MAX_BACKOFF, timedelta(seconds=base * 2 ** max(0, attempts - 1)))
-
-
-def claim(
-    db: Database,
-    delivery_id: int,
-    config: RoutingConfig,
-    renderer: TemplateRenderer,
-    instance_id: str,
-    now: datetime,
-) -> Delivery | None:
-    """Take the delivery for this worker (committed), rendering it on first claim.
-
-    ``claimed_by`` gets a token unique to this claim, so the outcome is only recorded
-    by the worker that still holds it (see :func:`_transient`); ``holder`` names this
-    process, so that its claim is taken over as soon as it is known to be dead
-    (:mod:`aliasdesk.services.takeover`) rather than after the lease.
-    """
-    with db.unit_of_work() as session:
-        return claim_in(session, delivery_id, config, renderer, instance_id, now)
-
-
-def claim_in(
-    session: Session,
-    delivery_id: int,
-    config: RoutingConfig,
-    renderer: TemplateRenderer,
-    instance_id: str,
-    now: datetime,
-) -> Delivery | None:
-    """The claim inside the caller's transaction; the row comes back detached."""
-    holder = this_holder().name
-    token = f"{holder}:{secrets.token_hex(4)}"
-    if not admit(session, [delivery_id], config, now):
-        return None  # outside mail over the limit: held, its job put back (services/breaker)
-    claimed = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            or_(
-                Delivery.state == "pending",
-                (Delivery.state == "sending") & (Delivery.claimed_at < now - claim_lease()),
-            ),
-            after_earlier_mail(),
-        )
-        .values(
-            state="sending",
-            claimed_by=token,
-            claimed_at=now,
-            holder=holder,
-            attempts=Delivery.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    delivery = session.get(Delivery, delivery_id, populate_existing=True)
-    assert delivery is not None
-    if delivery.attempts > 1 and delivery.rendered is not None:
-        log.info("event=resend delivery=%s attempt=%s", delivery_id, delivery.attempts)
-    if delivery.rendered is None:
-        delivery.rendered = render_delivery(session, delivery, config, renderer, instance_id)
-        # Written now, in the claim's commit: expunged first, the bytes would never be
-        # stored and a retry would send a re-rendered (different) mail.
-        session.flush()
-    session.expunge(delivery)
-    return delivery
-
-
-def deliver(
-    db: Database,
-    delivery_id: int,
-    sender: MailSender,
-    config: RoutingConfig,
-    renderer: TemplateRenderer,
-    instance_id: str,
-) -> DeliveryOutcome:
-    now = datetime.now(UTC)
-    try:
-        delivery = claim(db, delivery_id, config, renderer, instance_id, now)
-    except (TemplateError, ComposeError, ValueError) as error:
-        # The mail cannot be built (an address compose refuses, a broken template): no
-        # retry will change that, so it fails now instead of being retried forever.
-        return unrenderable(db, delivery_id, build_problem(error))
-    if delivery is None:
-        return not_claimed(db, delivery_id)
-    assert delivery.rendered is not None and delivery.claimed_by is not None
-    token = delivery.claimed_by
-    try:
-        reply = sender.send(delivery.sender, [delivery.recipient], delivery.rendered)
-    except TransientDeliveryError as error:
-        return transient(db, delivery_id, token, str(error))
-    except PermanentDeliveryError as error:
-        return permanent(db, delivery_id, token, str(error))
-    return _sent(db, delivery_id, reply)
 
 
 def build_problem(error: Exception) -> str:
@@ -267,34 +165,6 @@ def _due_again(session: Session, delivery_id: int, now: datetime) -> None:
     )
 
 
-def _sent(db: Database, delivery_id: int, reply: str) -> DeliveryOutcome:
-    """The server took the mail: record it, whoever holds the claim by now."""
-    with db.unit_of_work() as session:
-        return record_sent(session, delivery_id, reply, datetime.now(UTC))
-
-
-def record_sent(session: Session, delivery_id: int, reply: str, now: datetime) -> DeliveryOutcome:
-    """Mark one delivery sent in the caller's transaction.
-
-    A second 250 for the same delivery (a stale claim taken over while the first worker
-    was still talking to the server) is not recorded twice.
-    """
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    assert delivery is not None
-    kind = delivery.kind
-    if delivery.state == "sent":
-        log.info("event=sent_again delivery=%s kind=%s", delivery_id, kind)
-        return DeliveryOutcome("sent", reply)
-    if delivery.state == "failed" and (delivery.last_error or "").startswith(BOUNCED):
-        _finish_jobs(session, delivery_id, now)  # its bounce overtook this 250: it stands
-        return DeliveryOutcome("failed", reply)
-    delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
-    record_outbound(session, delivery, now)
-    _finish_jobs(session, delivery_id, now)
-    log.debug("event=sent delivery=%s kind=%s", delivery_id, kind)
-    return DeliveryOutcome("sent", reply)
-
-
 def outbound_message(delivery: Delivery, now: datetime) -> dict[str, Any] | None:
     """The ticket message recording a sent mail (so replies to it thread and history
     shows it), as column values; None for mail about no ticket."""
@@ -313,13 +183,6 @@ def outbound_message(delivery: Delivery, now: datetime) -> dict[str, Any] | None
         "delivery_id": delivery.id,
         "at": now,
     }
-
-
-def record_outbound(session: Session, delivery: Delivery, now: datetime) -> None:
-    """Store what was sent on the ticket, so replies to it thread and history shows it."""
-    values = outbound_message(delivery, now)
-    if values is not None:
-        session.add(TicketMessage(**values))
 
 
 def _still_ours(delivery: Delivery, token: str) -> bool:

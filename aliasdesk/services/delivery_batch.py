@@ -44,6 +44,21 @@ from aliasdesk.services.send_order import after_earlier_mail
 BUILD_ERRORS = (TemplateError, ComposeError, ValueError)
 
 
+def claim(
+    db: Database,
+    delivery_id: int,
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+    now: datetime,
+) -> Delivery | None:
+    """One delivery taken for this worker (committed, detached): a batch of one. None when
+    it is not free, or cannot be built (``deliver`` records why)."""
+    with db.unit_of_work() as session:
+        claimed, _ = claim_many(session, [delivery_id], config, renderer, instance_id, now)
+    return claimed[0] if claimed else None
+
+
 def claim_many(
     session: Session,
     delivery_ids: Sequence[int],
@@ -54,7 +69,10 @@ def claim_many(
 ) -> tuple[list[Delivery], dict[int, str]]:
     """Claim what is free (pending, or a stale claim) and build the mails not built yet.
 
-    The claims name this process as their holder, like :func:`delivery.claim_in`.
+    ``claimed_by`` gets a token unique to this claim, so the outcome is only recorded by
+    the worker that still holds it (``delivery.transient``); ``holder`` names this process,
+    so that its claims are taken over as soon as it is known to be dead
+    (:mod:`aliasdesk.services.takeover`) rather than after the lease.
 
     Returns the claimed rows (detached) and, separately, the ones that cannot be built.
     """
@@ -154,6 +172,18 @@ MAX_ROUNDS = 3
 """Rounds of one ``deliver_many``: a mail held back for an earlier one to the same recipient
 in the same batch goes in the next round, right after that one is recorded sent, instead
 of waiting for the relay's next look (a reply and its feedback request, one batch)."""
+
+
+def deliver(
+    db: Database,
+    delivery_id: int,
+    sender: MailSender,
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+) -> DeliveryOutcome:
+    """One delivery claimed, sent and recorded: a batch of one."""
+    return deliver_many(db, [delivery_id], sender, config, renderer, instance_id)[delivery_id]
 
 
 def deliver_many(

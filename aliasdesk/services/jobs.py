@@ -18,7 +18,7 @@ from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.assignment import assign_new_ticket, reserve_turns_for
-from aliasdesk.services.delivery import MailSender, deliver
+from aliasdesk.services.delivery import MailSender
 from aliasdesk.services.delivery_batch import deliver_many
 from aliasdesk.services.delivery_groups import delivery_groups
 from aliasdesk.services.notifications import preload_notifications
@@ -42,66 +42,71 @@ class JobRunner:
     instance_id: str = "aliasdesk"
 
     def run(self, job_id: int) -> str:
-        with self.db.reader() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                return "missing"
-            if job.state == "done":
-                return "done already"
-            kind = job.kind
-        if kind == "ticket_created":
-            return self._ticket_created(job_id)
-        if kind == "deliver":
-            return self._deliver(job_id)
-        return self._finish(job_id, f"unknown job kind {kind}")
+        """One job: a batch of one. Returns what it did, for the log and the tests."""
+        return self.run_many([job_id])[job_id]
 
-    def run_many(self, job_ids: Sequence[int]) -> None:
+    def run_many(self, job_ids: Sequence[int]) -> dict[int, str]:
         """Run a batch of jobs with a handful of transactions instead of several per job.
 
         New tickets are assigned in one transaction (a savepoint each); deliveries are
         claimed together, sent over the reused connection and recorded together.
+        Returns what became of each job.
         """
         with self.db.reader() as session:
             rows = session.execute(
-                select(Job.id, Job.kind, Job.delivery_id).where(
-                    Job.id.in_(list(job_ids)), Job.state != "done"
+                select(Job.id, Job.kind, Job.delivery_id, Job.state).where(
+                    Job.id.in_(list(job_ids))
                 )
             ).all()
-        created = [job_id for job_id, kind, _ in rows if kind == "ticket_created"]
-        deliveries = {d: job_id for job_id, kind, d in rows if kind == "deliver" and d}
-        for job_id, kind, delivery_id in rows:
-            if kind not in {"ticket_created", "deliver"} or (kind == "deliver" and not delivery_id):
-                self._finish(job_id, f"nothing to do for job kind {kind}")
+        details = dict.fromkeys(job_ids, "missing")
+        created: list[int] = []
+        deliveries: dict[int, int] = {}
+        for job_id, kind, delivery_id, state in rows:
+            if state == "done":
+                details[job_id] = "done already"
+            elif kind == "ticket_created":
+                created.append(job_id)
+            elif kind == "deliver" and delivery_id:
+                deliveries[delivery_id] = job_id
+            else:
+                what = "no delivery" if kind == "deliver" else f"unknown job kind {kind}"
+                details[job_id] = self._finish(job_id, what)
         if created:
-            self._tickets_created(created)
+            details.update(self._tickets_created(created))
         if deliveries:
             with self.db.reader() as session:
                 groups = delivery_groups(session, list(deliveries))
             for group in groups:  # the files a group carries fit a budget (delivery_groups)
-                self._deliver_many(group)
+                for delivery_id, state in self._deliver_many(group).items():
+                    details[deliveries[delivery_id]] = state
+        return details
 
-    def _tickets_created(self, job_ids: list[int]) -> None:
+    def _tickets_created(self, job_ids: list[int]) -> dict[int, str]:
         try:
-            self._tickets_created_together(job_ids)
+            return self._tickets_created_together(job_ids)
         except OperationalError:
             # A deadlock with another worker's batch (PostgreSQL picks one to abort): the
             # batch rolled back whole; each job is taken on its own, in short transactions.
             log.warning("event=assign_batch_retried_alone jobs=%d", len(job_ids))
-            self._tickets_created_alone(job_ids)
+            return self._tickets_created_alone(job_ids)
         except Exception:
             # One bad ticket rolled the batch back: each job on its own, so it cannot hold
             # the others back (its own failure is logged and it comes back after the lease).
             log.exception("event=assign_batch_failed jobs=%d", len(job_ids))
-            self._tickets_created_alone(job_ids)
+            return self._tickets_created_alone(job_ids)
 
-    def _tickets_created_alone(self, job_ids: list[int]) -> None:
+    def _tickets_created_alone(self, job_ids: list[int]) -> dict[int, str]:
+        """The batch's last resort: each job in its own transaction."""
+        details: dict[int, str] = {}
         for job_id in job_ids:
             try:
-                self._ticket_created(job_id)
+                details[job_id] = self._ticket_created(job_id)
             except Exception:
                 log.exception("event=assign_failed job=%s", job_id)
+                details[job_id] = "failed (retried after the lease)"
+        return details
 
-    def _tickets_created_together(self, job_ids: list[int]) -> None:
+    def _tickets_created_together(self, job_ids: list[int]) -> dict[int, str]:
         """The whole batch in one transaction and one flush: jobs and tickets loaded in two
         queries, what exists of their mail in two more, then everything written at once."""
         now = datetime.now(UTC)
@@ -130,10 +135,12 @@ class JobRunner:
                 recipients=[ticket.requester for ticket in tickets.values()],
                 now=now,
             )
+            details: dict[int, str] = {}
             with session.no_autoflush:
                 for job in jobs:
                     ticket = tickets.get(job.ticket_id) if job.ticket_id else None
-                    self._assign_loaded(session, job, ticket, config, now)
+                    details[job.id] = self._assign_loaded(session, job, ticket, config, now)
+        return details
 
     def _assign(self, session: Session, job_id: int, config: RoutingConfig, now: datetime) -> str:
         """Assign the job's ticket and finish the job, in the caller's transaction."""
@@ -162,7 +169,7 @@ class JobRunner:
         job.state, job.done_at = "done", now
         return detail
 
-    def _deliver_many(self, delivery_ids: list[int]) -> None:
+    def _deliver_many(self, delivery_ids: list[int]) -> dict[int, str]:
         outcomes = deliver_many(
             self.db,
             delivery_ids,
@@ -181,26 +188,13 @@ class JobRunner:
                     .where(Job.delivery_id.in_(settled), Job.state != "done")
                     .values(state="done", done_at=datetime.now(UTC))
                 )
+        return {delivery_id: outcome.state for delivery_id, outcome in outcomes.items()}
 
     def _ticket_created(self, job_id: int) -> str:
         with self.db.unit_of_work() as session:
             detail = self._assign(session, job_id, self.config_source(), datetime.now(UTC))
         log.info("event=ticket_created job=%s %s", job_id, detail)
         return detail
-
-    def _deliver(self, job_id: int) -> str:
-        with self.db.reader() as session:
-            job = session.get(Job, job_id)
-            delivery_id = job.delivery_id if job else None
-        if delivery_id is None:
-            return self._finish(job_id, "no delivery")
-        outcome = deliver(
-            self.db, delivery_id, self.sender, self.config_source(), self.renderer, self.instance_id
-        )
-        # "sending": another worker holds it; delivery.not_claimed rescheduled the job.
-        if outcome.state in {"sent", "failed"}:
-            self._finish(job_id, outcome.state)
-        return outcome.state
 
     def _finish(self, job_id: int, detail: str) -> str:
         with self.db.unit_of_work() as session:

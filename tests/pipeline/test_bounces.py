@@ -20,7 +20,6 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, InboundMail
 from aliasdesk.inbound.explain import explain
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.delivery import record_sent
 from aliasdesk.services.delivery_batch import record_sent_many
 from tests.pipeline.test_conversation import kind_of, mails_to, shown, step, text_of
 from tests.support.corpus import CORPUS, require_corpus
@@ -324,9 +323,8 @@ def test_a_report_about_mail_we_never_sent_is_ignored(
         assert logged is not None and logged.outcome == "ignored"
 
 
-@pytest.mark.parametrize("recorded", ["alone", "in a batch"])
 def test_a_250_recorded_after_its_bounce_leaves_the_delivery_failed(
-    runtime: Runtime, smtp: ScriptedSmtpServer, recorded: str
+    runtime: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
     """The report came in before the worker recorded the server's 250 (or the worker died
     in between): the failure stands, and the acknowledgement is not sent again."""
@@ -339,12 +337,9 @@ def test_a_250_recorded_after_its_bounce_leaves_the_delivery_failed(
     assert [r.outcome for r in feed(runtime, report)] == ["update_ticket"]
     with runtime.db.unit_of_work() as session:
         now = datetime.now(UTC)
-        if recorded == "alone":
-            assert record_sent(session, acknowledgement.id, "250 ok", now).state == "failed"
-        else:
-            delivery = session.get(Delivery, acknowledgement.id)
-            assert delivery is not None
-            assert record_sent_many(session, [delivery], now) == set()
+        delivery = session.get(Delivery, acknowledgement.id)
+        assert delivery is not None
+        assert record_sent_many(session, [delivery], now) == set()
     del smtp.handler.refuse["dave@partner.example"]
     drain_jobs(runtime)
     assert _delivery(runtime, acknowledgement.id).state == "failed"

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import delivery as delivery_service
-from aliasdesk.services import reports
+from aliasdesk.services import delivery_batch, reports
 from tests.support.harness import build_mail, drain_jobs, feed
 from tests.support.smtp_script import DROP, ScriptedSmtpServer
 
@@ -121,7 +121,7 @@ def _create_deliveries_without_sending(runtime: Runtime) -> None:
 def _claim_as_crashed_worker(runtime: Runtime, address: str, age: timedelta) -> Delivery:
     """What a worker leaves behind when it dies mid-send: a committed claim, stored bytes."""
     row = _delivery_to(runtime, address)
-    claimed = delivery_service.claim(
+    claimed = delivery_batch.claim(
         runtime.db,
         row.id,
         runtime.routing.current(),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import Delivery, Job
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.delivery import claim, record_sent
+from aliasdesk.services.delivery_batch import claim, record_sent_many
 from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
@@ -144,9 +144,9 @@ def test_a_second_worker_holds_back_while_the_first_sends_the_answer(
         assert job is not None and job.state == "pending"
         assert job.available_at > datetime.now(UTC)  # comes back, soon, by itself
 
-    reply = runtime.mailer.send(held.sender, [held.recipient], held.rendered)
+    runtime.mailer.send(held.sender, [held.recipient], held.rendered)
     with runtime.db.unit_of_work() as session:
-        record_sent(session, relay, reply, datetime.now(UTC))
+        assert record_sent_many(session, [held], datetime.now(UTC)) == {relay}
     drain_jobs(runtime)
     assert _arrived_for(smtp, "dave@example.com") == [
         "acknowledgement",

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from aliasdesk.db.models import Delivery, Job
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.delivery import claim
+from aliasdesk.services.delivery_batch import claim
 from aliasdesk.services.holders import HolderId, host_name
 from aliasdesk.services.outbox import claim_due_jobs
 from tests.support.harness import build_mail, feed
