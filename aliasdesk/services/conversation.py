@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
+from aliasdesk.db.models import Delivery, Ticket, Watcher
 from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
@@ -26,7 +26,7 @@ from aliasdesk.notify.catalogue.feedback_request import FEEDBACK_REQUEST
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
-from aliasdesk.services.tickets import add_event, add_message, department_sender
+from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
 from aliasdesk.services.transitions import change_status, requester_side
 
 _RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
@@ -298,7 +298,7 @@ def _owner_side(reply: _Reply) -> list[str]:
 
 def _relay(
     reply: _Reply,
-    message: TicketMessage,
+    message: AddedMessage,
     recipients: list[str],
     audience: str,
     *,

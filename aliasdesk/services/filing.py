@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from aliasdesk.db.models import Ticket
-from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.filing import AddToTicket, OpenTickets
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.inbound.decisions import Decision, RecordReport
@@ -22,7 +21,7 @@ from aliasdesk.services.conversation import apply_reply, try_record_feedback
 from aliasdesk.services.tickets import (
     NewTicket,
     add_event,
-    add_first_message,
+    add_message,
     link_tickets,
     open_ticket,
 )
@@ -130,8 +129,8 @@ def _forwarders_note(
 ) -> None:
     """What the colleague wrote above the forward is for the team, not for the requester."""
     assert ctx.session is not None
-    add_first_message(
-        work_of(ctx.session).rows,
+    add_message(
+        ctx.session,
         ticket,
         ctx.mail,
         text=note,

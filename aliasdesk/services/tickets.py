@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.bulk import Draft, RowBuffer, table_of
+from aliasdesk.db.bulk import Draft, table_of
 from aliasdesk.db.models import (
     Job,
     StoredAttachment,
@@ -60,9 +60,28 @@ def add_event(
     )
 
 
+@dataclass(frozen=True)
+class AddedMessage:
+    """A message written through the row buffer; its id is known once the buffer is."""
+
+    row: Draft
+    session: Session
+
+    @property
+    def id(self) -> int:
+        if self.row.id is None:
+            work_of(self.session).rows.flush()
+        assert self.row.id is not None
+        return self.row.id
+
+    @property
+    def text(self) -> str:
+        return str(self.row.values["text"])
+
+
 def add_message(
     session: Session,
-    ticket: Ticket,
+    ticket: Ticket | NewTicket,
     mail: ParsedMail,
     *,
     text: str,
@@ -71,29 +90,32 @@ def add_message(
     now: datetime,
     from_address: str | None = None,
     with_attachments: bool = True,
-) -> TicketMessage:
-    """Store the new text of an inbound mail on a ticket, with its attachments.
+) -> AddedMessage:
+    """Store the new text of an inbound mail on a ticket, with its attachments: a ticket
+    already stored or one opened in this transaction, through the unit of work's buffer
+    either way (like :func:`add_event`).
 
     ``from_address`` names the author when it is not the mail's sender (the original
     writer of a forwarded request).
     """
-    message = TicketMessage(
-        ticket_id=ticket.id,
-        **_inbound_message(mail, text, internal, inbound_id, now, from_address),
+    if isinstance(ticket, NewTicket):
+        ticket_id: int | Draft = ticket.row
+    else:
+        ticket_id = ticket.id
+        ticket.updated_at = now
+    rows = work_of(session).rows
+    message = rows.draft(
+        _MESSAGES,
+        {
+            "ticket_id": ticket_id,
+            "delivery_id": None,
+            **_inbound_message(mail, text, internal, inbound_id, now, from_address),
+        },
     )
-    session.add(message)
-    session.flush()
     if with_attachments:
-        _store_attachments(session, message, mail.attachments)
-    ticket.updated_at = now
-    return message
-
-
-def _store_attachments(
-    session: Session, message: TicketMessage, attachments: Sequence[Attachment]
-) -> None:
-    for item in attachments:
-        session.add(StoredAttachment(message_id=message.id, **_attachment(item)))
+        for item in mail.attachments:
+            rows.insert(_ATTACHMENTS, {"message_id": message, **_attachment(item)})
+    return AddedMessage(message, session)
 
 
 def _inbound_message(
@@ -104,7 +126,7 @@ def _inbound_message(
     now: datetime,
     from_address: str | None,
 ) -> dict[str, Any]:
-    """The columns of an inbound message but its ticket, for the ORM and the row buffer."""
+    """The columns of an inbound message but its ticket."""
     sender = from_address or (mail.from_.address if mail.from_ else "")
     return {
         "direction": "in",
@@ -190,8 +212,8 @@ def open_ticket(
         },
     )
     new = NewTicket(department, number, ticket)
-    add_first_message(
-        buffer,
+    add_message(
+        session,
         new,
         mail,
         text=text,
@@ -224,32 +246,6 @@ def open_ticket(
         },
     )
     return new
-
-
-def add_first_message(
-    buffer: RowBuffer,
-    ticket: NewTicket,
-    mail: ParsedMail,
-    *,
-    text: str,
-    internal: bool,
-    inbound_id: int | None,
-    now: datetime,
-    from_address: str | None = None,
-    with_attachments: bool = True,
-) -> None:
-    """:func:`add_message` for a ticket opened in this transaction (rows buffered)."""
-    message = buffer.draft(
-        _MESSAGES,
-        {
-            "ticket_id": ticket.row,
-            "delivery_id": None,
-            **_inbound_message(mail, text, internal, inbound_id, now, from_address),
-        },
-    )
-    if with_attachments:
-        for item in mail.attachments:
-            buffer.insert(_ATTACHMENTS, {"message_id": message, **_attachment(item)})
 
 
 def _alias_written_to(mail: ParsedMail, config: RoutingConfig, department: str) -> str | None:
