@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, InboundMail, Job, Ticket
 from aliasdesk.db.session import Database
-from aliasdesk.services.reports import iso
+from aliasdesk.services.reports import delivery_entry
 from aliasdesk.services.tickets import add_event
 
 ADMIN = "aliasdesk admin"
@@ -42,9 +42,9 @@ def retry_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
     results: list[Handled] = []
     with db.unit_of_work() as session:
         for delivery_id in ids:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                results.append(Handled(delivery_id, False, "no such delivery"))
+            delivery = _failed_delivery(session, delivery_id)
+            if isinstance(delivery, Handled):
+                results.append(delivery)
                 continue
             changed = session.execute(
                 update(Delivery)
@@ -76,17 +76,25 @@ def dismiss_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
     results: list[Handled] = []
     with db.unit_of_work() as session:
         for delivery_id in ids:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                results.append(Handled(delivery_id, False, "no such delivery"))
-            elif delivery.state != "failed":
-                results.append(Handled(delivery_id, False, f"not failed ({delivery.state})"))
-            else:
-                if delivery.dismissed_at is None:
-                    delivery.dismissed_at = now
-                    _on_history(session, delivery, "failure dismissed by an admin", now)
-                results.append(Handled(delivery_id, True, "dismissed"))
+            delivery = _failed_delivery(session, delivery_id)
+            if isinstance(delivery, Handled):
+                results.append(delivery)
+                continue
+            if delivery.dismissed_at is None:
+                delivery.dismissed_at = now
+                _on_history(session, delivery, "failure dismissed by an admin", now)
+            results.append(Handled(delivery_id, True, "dismissed"))
     return results
+
+
+def _failed_delivery(session: Session, delivery_id: int) -> Delivery | Handled:
+    """The failed delivery an admin named, or why there is nothing to do about it."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return Handled(delivery_id, False, "no such delivery")
+    if delivery.state != "failed":
+        return Handled(delivery_id, False, f"not failed ({delivery.state})")
+    return delivery
 
 
 def _on_history(session: Session, delivery: Delivery, what: str, now: datetime) -> None:
@@ -132,18 +140,6 @@ def list_deliveries(
         query = query.where(Delivery.state == "failed")
     with db.reader() as session:
         return [
-            {
-                "id": d.id,
-                "ticket": t.ref if t is not None else None,
-                "kind": d.kind,
-                "recipient": d.recipient,
-                "state": d.state,
-                "message_id": d.message_id,
-                "attempts": d.attempts,
-                "error": d.last_error,
-                "created_at": iso(d.created_at),
-                "sent_at": iso(d.sent_at),
-                "dismissed_at": iso(d.dismissed_at),
-            }
+            {"ticket": t.ref if t is not None else None, **delivery_entry(d)}
             for d, t in session.execute(query).all()
         ]

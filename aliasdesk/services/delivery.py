@@ -185,23 +185,33 @@ def outbound_message(delivery: Delivery, now: datetime) -> dict[str, Any] | None
     }
 
 
-def _still_ours(delivery: Delivery, token: str) -> bool:
-    """Whether this worker's claim still stands: nobody took over a stale claim meanwhile.
+def _held(session: Session, delivery_id: int, token: str) -> Delivery | None:
+    """The delivery, locked, while this worker's claim still stands; None when another
+    worker took a stale claim over meanwhile.
 
     Without this check a worker whose slow send timed out after another worker had
     already sent the mail would put the delivery back to pending and send it a third time.
     """
-    return delivery.state == "sending" and delivery.claimed_by == token
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    assert delivery is not None
+    ours = delivery.state == "sending" and delivery.claimed_by == token
+    return delivery if ours else None
+
+
+def _taken_over(session: Session, delivery_id: int, error: str) -> DeliveryOutcome:
+    """The outcome for a worker whose claim was taken over: the row is someone else's."""
+    delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None
+    log.info("event=outcome_skipped delivery=%s state=%s", delivery_id, delivery.state)
+    return DeliveryOutcome(delivery.state, f"taken over meanwhile: {error}")
 
 
 def transient(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
-        delivery = session.get(Delivery, delivery_id, with_for_update=True)
-        assert delivery is not None
-        if not _still_ours(delivery, token):
-            log.info("event=retry_skipped delivery=%s state=%s", delivery_id, delivery.state)
-            return DeliveryOutcome(delivery.state, f"taken over meanwhile: {error}")
+        delivery = _held(session, delivery_id, token)
+        if delivery is None:
+            return _taken_over(session, delivery_id, error)
         if delivery.attempts >= max_attempts():
             return _fail(
                 session, delivery, f"gave up after {delivery.attempts} tries: {error}", now
@@ -222,10 +232,9 @@ def transient(db: Database, delivery_id: int, token: str, error: str) -> Deliver
 def permanent(db: Database, delivery_id: int, token: str, error: str) -> DeliveryOutcome:
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
-        delivery = session.get(Delivery, delivery_id, with_for_update=True)
-        assert delivery is not None
-        if not _still_ours(delivery, token):
-            return DeliveryOutcome(delivery.state, f"taken over meanwhile: {error}")
+        delivery = _held(session, delivery_id, token)
+        if delivery is None:
+            return _taken_over(session, delivery_id, error)
         return _fail(session, delivery, error, now)
 
 

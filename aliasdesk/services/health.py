@@ -131,9 +131,7 @@ def _backlog(health: Health, session: Session, now: datetime) -> None:
 
 
 def _quarantine(health: Health, session: Session) -> None:
-    quarantined = InboundMail.state == "quarantined"
-    open_count = _count(session, InboundMail, quarantined, InboundMail.dismissed_at.is_(None))
-    dismissed = _count(session, InboundMail, quarantined, InboundMail.dismissed_at.is_not(None))
+    open_count, dismissed = _failures(session, InboundMail, InboundMail.state == "quarantined")
     health.parts["quarantine"] = {"count": open_count, "dismissed": dismissed}
     if open_count:
         health.problems.append(
@@ -142,14 +140,18 @@ def _quarantine(health: Health, session: Session) -> None:
 
 
 def _deliveries(health: Health, session: Session) -> None:
-    failed = Delivery.state == "failed"
-    open_count = _count(session, Delivery, failed, Delivery.dismissed_at.is_(None))
-    dismissed = _count(session, Delivery, failed, Delivery.dismissed_at.is_not(None))
+    open_count, dismissed = _failures(session, Delivery, Delivery.state == "failed")
     health.parts["deliveries"] = {"failed": open_count, "dismissed": dismissed}
     if open_count:
         health.problems.append(
             f"{open_count} failed deliveries (aliasdesk deliveries list --failed; retry or dismiss)"
         )
+
+
+def _failures(session: Session, model: Any, failed: ColumnElement[bool]) -> tuple[int, int]:
+    """Rows in a failed state an admin still has to deal with, and those dismissed."""
+    still_open = _count(session, model, failed, model.dismissed_at.is_(None))
+    return still_open, _count(session, model, failed, model.dismissed_at.is_not(None))
 
 
 def _sla(health: Health, session: Session) -> None:

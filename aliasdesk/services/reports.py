@@ -97,20 +97,28 @@ def show_ticket(session: Session, ticket: Ticket) -> dict[str, Any]:
     )
     data["attachments"] = attachments.listing(session, ticket)
     data["deliveries"] = [
-        {
-            "kind": d.kind,
-            "recipient": d.recipient,
-            "state": d.state,
-            "message_id": d.message_id,
-            "attempts": d.attempts,
-            "error": d.last_error,
-            "sent_at": iso(d.sent_at),
-        }
+        delivery_entry(d)
         for d in session.scalars(
             select(Delivery).where(Delivery.ticket_id == ticket.id).order_by(Delivery.id)
         )
     ]
     return data
+
+
+def delivery_entry(delivery: Delivery) -> dict[str, Any]:
+    """One outgoing mail and what became of it (``tickets show``, ``deliveries list``)."""
+    return {
+        "id": delivery.id,
+        "kind": delivery.kind,
+        "recipient": delivery.recipient,
+        "state": delivery.state,
+        "message_id": delivery.message_id,
+        "attempts": delivery.attempts,
+        "error": delivery.last_error,
+        "created_at": iso(delivery.created_at),
+        "sent_at": iso(delivery.sent_at),
+        "dismissed_at": iso(delivery.dismissed_at),
+    }
 
 
 def mail_entry(row: InboundMail) -> dict[str, Any]:
