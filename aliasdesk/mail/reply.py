@@ -52,16 +52,17 @@ def extract_reply(text: str) -> str:
 
 
 def _extract(text: str) -> str:
-    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _split_lines(text)
     headers = _find_reply_headers(lines)
-    kept: list[str | None] = []  # None marks a place where quoted text was cut out
+    kept: list[str | list[str]] = []  # a list is a block of quoted lines, cut out for now
     count = len(lines)
     i = 0
     while i < count:
         line = lines[i]
         if _is_quoted(line):
-            i = _end_of_quote(lines, i)
-            kept.append(None)
+            end = _end_of_quote(lines, i)
+            kept.append(lines[i:end])
+            i = end
             continue
         stripped = line.strip()
         if not stripped:
@@ -72,15 +73,58 @@ def _extract(text: str) -> str:
         if header_end is not None:
             after = _next_non_blank(lines, header_end + 1)
             if after < count and _is_quoted(lines[after]):
-                i = _end_of_quote(lines, after)
-                kept.append(None)
+                end = _end_of_quote(lines, after)
+                kept.append(lines[after:end])
+                i = end
                 continue
             break  # unquoted history follows the header: the rest is not new
         if _starts_history(lines, i, stripped) or _starts_signature(stripped):
             break
         kept.append(line)
         i += 1
-    return _tidy(kept)
+    return _tidy(_resolve_quotes(kept))
+
+
+#: Characters mail clients leave in text that nobody sees: zero-width spaces and joiners
+#: at line ends, word joiners, byte-order marks and the bidirectional marks Gmail wraps
+#: around names and addresses in Hebrew and Arabic headers.
+_INVISIBLE = dict.fromkeys(
+    [0x200B, 0x200E, 0x200F, 0x2060, 0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+
+#: Trailing debris: the above plus non-breaking spaces, joiners and the "ᐧ" mark that
+#: Gmail's read-tracking extensions append below the text.
+_TRAILING_DEBRIS = " \t\u00a0\u200c\u200d\u1427"
+
+
+def _split_lines(text: str) -> list[str]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    return [line.rstrip(_TRAILING_DEBRIS) for line in text.split("\n")]
+
+
+def _resolve_quotes(kept: list[str | list[str]]) -> list[str | None]:
+    """Decide which quoted blocks stay: those the sender answered between.
+
+    Quoted history below or above the new text goes (top- and bottom-posting). When the
+    sender answers between quoted lines, each answer needs the lines it answers, so every
+    quoted block up to the last answer stays; only the trailing history goes. A reply that
+    is nothing but quoted text keeps it, since otherwise nothing at all would be kept.
+    ``None`` marks the place of a dropped block.
+    """
+    written = [index for index, item in enumerate(kept) if isinstance(item, str) and item]
+    if not written:
+        return [line for item in kept if isinstance(item, list) for line in item]
+    first, last = written[0], written[-1]
+    answered = any(isinstance(item, list) for item in kept[first:last])
+    resolved: list[str | None] = []
+    for index, item in enumerate(kept):
+        if isinstance(item, str):
+            resolved.append(item)
+        elif answered and index < last:
+            resolved.extend(item)
+        else:
+            resolved.append(None)
+    return resolved
 
 
 def _is_quoted(line: str) -> bool:
@@ -169,7 +213,7 @@ def _header_start(lines: list[str], end: int, floor: int) -> int | None:
             if start == end:
                 continue
             return None
-        joined = " ".join(" ".join(lines[start : end + 1]).split())  # no long blank runs
+        joined = _plain_header(" ".join(lines[start : end + 1]))
         if _is_reply_header(joined, quote_follows):
             return _pull_in_opening_line(lines, start, lowest)
     return None
@@ -191,6 +235,13 @@ def _pull_in_opening_line(lines: list[str], start: int, lowest: int) -> int:
         if _opens_header(candidate):
             return earlier
     return start
+
+
+def _plain_header(text: str) -> str:
+    """One-spaced header text with HTML-converted links ("a@b<mailto:a@b>") made plain."""
+    if "mailto:" in text.lower():
+        text = vocab.MAILTO_PREFIX.sub("", vocab.MAILTO_NESTED.sub("", text))
+    return " ".join(text.split())
 
 
 def _opens_header(stripped: str) -> bool:
@@ -221,7 +272,7 @@ def _is_reply_header(header: str, quote_follows: bool) -> bool:
     if sender_follows is not None and len(header) - sender_follows.end() <= 200:
         return True
     # Only the last "<" can open an address that ends the header.
-    address = vocab.ADDRESS_AT_END.search(header, max(0, header.rfind("<")))
+    address = vocab.ADDRESS_AT_END.search(header, max(0, header.rfind("<"), header.rfind("[")))
     return address is not None and vocab.DATE_TOKEN.search(header) is not None
 
 
@@ -235,7 +286,7 @@ def _starts_history(lines: list[str], index: int, stripped: str) -> bool:
         core = stripped.strip("-_=*~ \t").lower()
         if core in vocab.SEPARATOR_PHRASES:
             return True
-    if stripped.lower() in vocab.BARE_SEPARATORS:
+    if stripped.replace(" :", ":").lower() in vocab.BARE_SEPARATORS:
         return True
     return _is_header_block(lines, index)
 
@@ -281,9 +332,16 @@ def _starts_signature(stripped: str) -> bool:
     if stripped == "--":
         return True  # RFC 3676 section 4.3 "-- ", often sent without its trailing space
     lowered = stripped.lower()
-    if vocab.DEVICE_SIGNATURE.match(lowered) is None:
+    if len(lowered) > _MAX_HEADER_LINE_CHARS:
         return False
-    words = [word for word in lowered.split() if "http" not in word and "<" not in word]
+    if (
+        vocab.DEVICE_SIGNATURE.match(lowered) is None
+        and vocab.DEVICE_SIGNATURE_END.search(lowered) is None
+        and vocab.OUTLOOK_MOBILE.search(lowered) is None
+    ):
+        return False
+    sentence = lowered.split(". ", 1)[0]
+    words = [word for word in sentence.split() if "http" not in word and "<" not in word]
     return len(words) <= vocab.MAX_DEVICE_SIGNATURE_WORDS
 
 

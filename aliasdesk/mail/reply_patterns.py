@@ -25,27 +25,45 @@ def _phrases(listing: str) -> tuple[str, ...]:
 #: A reply header is wrapped over at most this many lines by mail clients.
 MAX_HEADER_LINES: Final = 3
 
-#: Verbs that close an attribution line ("On <date>, <name> wrote:"), per language.
-#: English, French, Spanish, Italian, Portuguese, Finnish, Russian, Polish, Hungarian,
-#: Czech, Turkish, Chinese, Japanese, German, Nordic, Dutch, Greek.
+#: Verbs that close an attribution line ("On <date>, <name> wrote:"), per language, as
+#: Gmail, Apple Mail, Thunderbird, K-9/FairEmail and Outlook write them: English, French,
+#: Spanish, Catalan, Galician, Italian, Portuguese, Romanian, Finnish, Estonian, Russian,
+#: Ukrainian, Belarusian, Bulgarian, Polish, Czech, Slovak, Slovenian, Croatian,
+#: Hungarian, Lithuanian, Latvian, Turkish, Greek, Hebrew, Chinese, Japanese, Korean,
+#: Indonesian, Vietnamese, Thai, German, Dutch and the Nordic languages.
 _CLOSING_VERBS: Final = (
-    r"\bwrote|\bwrites|\ba\s+écrit|\bescribió|\bha\s+scritto|\bescreveu|\bkirjoitti"
-    r"|пишет|написал\(а\)|написал[аи]?|napisał\(a\)|\bnapisał[a]?|\bpisze|\bírta"
-    r"|\bnapsal\(a\)|\bnapsal[a]?|yazdı|写道|寫道|書きました|のメッセージ"
-    r"|\bschrieb|\bskrev|\bschreef|έγραψε"
+    r"\bwrote|\bwrites|\ba\s+écrit|\bescribió|\bha\s+escrito|\bha\s+escrit|\bva\s+escriure"
+    r"|\bescribiu|\bha\s+scritto|\bescreveu|\ba\s+scris|\bkirjoitti|\bkirjutas"
+    r"|пишет|пише|написал\(а\)|написал[аи]?|написав\(ла\)|написав|написала|написа|напісаў"
+    r"|napisał\(a\)|\bnapisał[a]?|\bpisze|\bírta|\bnapsal\(a\)|\bnapsal[a]?"
+    r"|\bnapísal\(a\)|\bnapísal[a]?|\bnapisal\(a\)|\bnapisao/la|\bnapisao\s+je"
+    r"|\bnapisao|\bnapisala|\brašė|\brakstīja|yazdı|έγραψε|כתב/ה|כתבה|כתב"
+    r"|写道|寫道|書きました|のメッセージ|のメール|님이\s*작성|작성|쓴\s+글"
+    r"|\bmenulis|đã\s+viết|เขียนว่า|\bgeschrieben|\bgeschreven"
+    r"|\bschrieb|\bskrev|\bskreiv|\bschreef|\bskrifaði"
 )
 
 #: The verb at the very end of the header, optionally followed by a colon and by the
 #: dashes Zoho and Yahoo put around the line ("---- On … wrote ----").
 VERB_AT_END: Final = re.compile(r"(?:" + _CLOSING_VERBS + r")\s*(?P<colon>[:：])?[\s\-]*$")
 
-#: Languages that put the sender after the verb: "Am … schrieb Name <addr>:",
-#: "Op … schreef Name <addr>:", "Den … skrev Name <addr>:". English and the Romance
-#: languages always end with the verb, so "I wrote this at 10:00:" is not a header.
-VERB_BEFORE_SENDER: Final = re.compile(r"\b(?:schrieb|schreef|skrev)\b")
+#: Languages and clients that put the sender after the verb: "Am … schrieb Name <addr>:",
+#: "Op … schreef Name <addr>:", "Den … skrev Name <addr>:", Apple Mail's Polish
+#: "Wiadomość napisana przez Name <addr> w dniu …:", Gmail's Arabic "… كتب Name <addr>:"
+#: or "… بواسطة Name <addr>:", Hebrew "… מאת Name <addr>:" and Hungarian
+#: "Name <addr> ezt írta (időpont: …):". English and the Romance languages always end
+#: with the verb, so "I wrote this at 10:00:" is not a header.
+VERB_BEFORE_SENDER: Final = re.compile(
+    r"\b(?:schrieb|schreef|skrev|skreiv|napisana\s+przez|ezt\s+írta|كتب|بواسطة|מאת)(?!\w)"
+)
+
+#: Address forms that mail clients turn HTML links into: "a@b<mailto:a@b>", "[mailto:a@b]".
+#: They are reduced to the plain address before a header is judged.
+MAILTO_NESTED: Final = re.compile(r"<mailto:[^<>\s]{0,200}>", re.IGNORECASE)
+MAILTO_PREFIX: Final = re.compile(r"mailto:", re.IGNORECASE)
 
 #: Clients that write only "<date>, <name> <address>:" (Yandex, Mail.ru, some webmails).
-ADDRESS_AT_END: Final = re.compile(r"<[^<>\s@]{1,200}@[^<>\s]{1,200}>\s*[:：]$")
+ADDRESS_AT_END: Final = re.compile(r"[<\[][^<>\[\]\s@]{1,200}@[^<>\[\]\s]{1,200}[>\]]\)?\s*[:：]$")
 
 #: Something that looks like a date or a time of day, as every such header carries.
 DATE_TOKEN: Final = re.compile(r"\d{1,2}[:.h]\d{2}|\b\d{4}\b|\d{4}年|\d{1,2}[./-]\d{1,2}")
@@ -53,43 +71,52 @@ DATE_TOKEN: Final = re.compile(r"\d{1,2}[:.h]\d{2}|\b\d{4}\b|\d{4}年|\d{1,2}[./
 #: First words of attribution headers; used to pull the start of a header that a client
 #: wrapped over several lines back into the header ("On Nov 21, 2014," / "at 10:18," / …).
 HEADER_OPENERS: Final = frozenset(
-    {"on", "le", "am", "el", "op", "il", "em", "den", "på", "dnia", "dne"}
+    _phrases("on|le|am|el|op|il|em|den|på|dnia|dne|dňa|στις|בתאריך|vào|pada|às|þann")
 )
 
-#: Field names of the header block Outlook and webmails put above the quoted message,
-#: mapped to what they mean. Several of them in a row mark the start of the history.
+#: Field names of the header block Outlook (desktop, web, mobile), Samsung Email, K-9 and
+#: webmails put above the quoted or forwarded message, mapped to what they mean. Several
+#: of them in a row mark the start of the history.
 HEADER_FIELDS: Final[dict[str, str]] = {
     **dict.fromkeys(
         _phrases(
-            "from|de|van|da|von|fra|från|от|od|lähettäjä|feladó|kimden|发件人|寄件者|"
-            "差出人|보낸 사람"
+            "from|de|de la|van|da|von|fra|från|от|від|od|lähettäjä|feladó|kimden|από|"
+            "发件人|寄件者|寄件人|差出人|보낸 사람|من|מאת|šalje|dari|từ|จาก|saatja|nuo"
         ),
         "from",
     ),
     **dict.fromkeys(
         _phrases(
             "sent|date|envoyé|envoyé le|verzonden|datum|inviato|gesendet|sendt|"
-            "dato|skickat|lähetetty|päivämäärä|отправлено|дата|wysłano|data|"
-            "enviado|enviada|fecha|message du|发送时间|日期|送信日時|日付|gönderildi|tarih|"
-            "küldve|dátum|sent at"
+            "dato|skickat|lähetetty|päivämäärä|отправлено|надіслано|дата|wysłano|data|"
+            "enviado|enviada|enviado el|enviada em|fecha|message du|发送时间|日期|寄件日期|"
+            "送信日時|日付|gönderildi|gönderilme|tarih|küldve|elküldve|dátum|sent at|"
+            "odesláno|odoslané|στάλθηκε|ημερομηνία|보낸 날짜|날짜|تم الإرسال|التاريخ|"
+            "נשלח|תאריך|trimis|poslano|изпратено|dikirim|tanggal|đã gửi|ngày|ส่ง|"
+            "saadetud|išsiųsta"
         ),
         "date",
     ),
     **dict.fromkeys(
         _phrases(
-            "to|à|a|aan|an|til|till|vastaanottaja|кому|do|para|收件人|宛先|kime|címzett|받는 사람"
+            "to|à|a|aan|an|til|till|vastaanottaja|кому|do|para|收件人|收件者|宛先|kime|"
+            "címzett|받는 사람|komu|προς|إلى|אל|către|prima|до|kepada|đến|ถึง|kellele|kam"
         ),
         "to",
     ),
     **dict.fromkeys(
         _phrases(
             "subject|objet|onderwerp|oggetto|betreff|emne|ämne|aihe|тема|temat|"
-            "asunto|assunto|主题|主旨|件名|konu|tárgy|제목"
+            "asunto|assunto|主题|主旨|件名|konu|tárgy|제목|předmět|predmet|θέμα|"
+            "الموضوع|נושא|subiect|perihal|chủ đề|เรื่อง|teema|tema"
         ),
         "subject",
     ),
     **dict.fromkeys(
-        _phrases("cc|bcc|copie à|copie|kopie|kopio|копия|dw|kopia|抄送"),
+        _phrases(
+            "cc|bcc|copie à|copie|kopie|kopio|копия|копія|dw|kopia|抄送|副本|"
+            "κοιν|참조|نسخة|עותק|másolat|bilgi"
+        ),
         "cc",
     ),
 }
@@ -97,43 +124,81 @@ HEADER_FIELDS: Final[dict[str, str]] = {
 #: Longest field name above, so a line's label is only looked up when it could match.
 MAX_FIELD_LABEL: Final = max(len(label) for label in HEADER_FIELDS)
 
-#: Lines that announce the quoted or forwarded message, once dashes around them are cut.
+#: Lines that announce the quoted or forwarded message, once dashes around them are cut:
+#: Outlook's "Original Message", Thunderbird's localised "Original Message" and
+#: "Forwarded Message", Gmail's "Forwarded message", Samsung Email's "Original message".
 SEPARATOR_PHRASES: Final = frozenset(
     _phrases(
         "reply message|mensaje original|message original|original message|"
         "välitetty viesti|forwarded message|mensagem original|"
         "mensaje reenviado|message d'origine|message d’origine|"
-        "message transféré|oprindelig besked|original-nachricht|"
+        "message transféré|oprindelig besked|original-nachricht|originalnachricht|"
         "originalmeddelande|исходное сообщение|alkuperäinen viesti|"
         "messaggio inoltrato|messaggio originale|opprinnelig melding|"
         "doorgestuurd bericht|mensagem encaminhada|oryginalna wiadomość|"
         "przekazana wiadomość|wiadomość oryginalna|oprindelig meddelelse|"
         "reply above this line|oorspronkelijk bericht|videresendt meddelelse|"
         "пересылаемое сообщение|ursprungligt meddelande|"
-        "ursprüngliche nachricht|weitergeleitete nachricht|"
-        "vidarebefordrat meddelande"
+        "ursprüngliche nachricht|weitergeleitete nachricht|ursprüngliche mitteilung|"
+        "vidarebefordrat meddelande|original appointment|"
+        "treść oryginalnej wiadomości|původní zpráva|přeposlaná zpráva|pôvodná správa|"
+        "preposlaná správa|eredeti üzenet|továbbított üzenet|початкове повідомлення|"
+        "оригінальне повідомлення|переслане повідомлення|пересланий лист|"
+        "özgün ileti|orijinal ileti|orijinal mesaj|iletilen ileti|"
+        "αρχικό μήνυμα|προωθημένο μήνυμα|原始消息|原始邮件|原始郵件|转发的邮件|"
+        "已转发邮件|已轉寄郵件|元のメッセージ|転送されたメッセージ|원본 메시지|"
+        "전달된 메시지|الرسالة الأصلية|الرسالة الأصليَّة|رسالة معاد توجيهها|"
+        "הודעה מקורית|הודעה שהועברה|mesajul original|mesaj redirecționat|"
+        "mesaj transmis|izvorna poruka|proslijeđena poruka|оригинално писмо|"
+        "препратено писмо|pesan asli|pesan terusan|thư gốc|thư chuyển tiếp|"
+        "missatge original|missatge reenviat|mensaxe orixinal|algne kiri|"
+        "originalus laiškas|izvirno sporočilo|opphavleg melding|videresendt melding|"
+        "upprunalegur póstur|oarspronklik berjocht|jatorrizko mezua"
     )
 )
 
-#: Separator lines that need no dashes around them ("Begin forwarded message:").
+#: Separator lines that need no dashes around them (Apple Mail's "Begin forwarded
+#: message:" in its languages), compared without a space before the colon.
 BARE_SEPARATORS: Final = frozenset(
     _phrases(
-        "begin forwarded message:|début du message réexpédié :|"
-        "anfang der weitergeleiteten nachricht:"
+        "begin forwarded message:|début du message réexpédié:|"
+        "anfang der weitergeleiteten nachricht:|inicio del mensaje reenviado:|"
+        "inizio messaggio inoltrato:|begin doorgestuurd bericht:|"
+        "vidarebefordrat brev:|videresendt meddelelse:|videresendt melding:|"
+        "välitetty viesti alkaa:|początek przekazywanej wiadomości:|"
+        "začátek přeposlané zprávy:|начало переадресованного сообщения:|"
+        "початок листа, що пересилається:|転送されたメッセージ:|以下是转发的邮件:|"
+        "전달된 메시지:|iletilen ileti başlangıcı:|έναρξη προωθημένου μηνύματος:|"
+        "תחילת הודעה שהועברה:|بداية الرسالة المعاد توجيهها:|"
+        "início da mensagem reencaminhada:|começo da mensagem encaminhada:|"
+        "începutul mesajului redirecționat:|továbbított levél kezdete:"
     )
 )
 
 #: Signatures that mail apps append on their own ("Sent from my iPhone", "Get Outlook for
-#: iOS", "Gesendet von Outlook für Android"). Matched against the lower-cased line start.
+#: iOS", "Von meinem Samsung Galaxy Smartphone gesendet"), in the languages above.
+#: Matched against the lower-cased start of a line.
 DEVICE_SIGNATURE: Final = re.compile(
     r"(?:sent from|sent with|sent using|sent via|get outlook for"
-    r"|envoyé (?:de|depuis|à partir de|avec)|gesendet (?:von|mit)|von meinem \S+ gesendet"
-    r"|verzonden (?:vanaf|met|van)|inviato da|enviado (?:desde|do|de|a partir)"
-    r"|skickat från|sendt fra|lähetetty|отправлено (?:с|из)|wysłane z)(?:\s|$)"
+    r"|envoyé (?:de|depuis|à partir de|avec)|gesendet (?:von|mit)|von meinem"
+    r"|verzonden (?:vanaf|met|van)|verstuurd (?:vanaf|met|van)|inviato (?:da|dal)"
+    r"|enviado (?:desde|do|de|a partir)|skickat från|sendt fra|lähetetty"
+    r"|отправлено (?:с|из)|надіслано з|wysłane z|odesláno z|odoslané z|elküldve"
+    r"|στάλθηκε από|נשלח מ|أُرسلت من|أرسلت من|trimis de pe|从我的|發自我的|来自我的"
+    r"|poslano s|изпратено от|dikirim dari|được gửi từ)(?:\s|$|\W)"
 )
 
+#: Device signatures written the other way round, matched against the end of the line:
+#: Japanese "iPhoneから送信", Korean "iPhone에서 보냄", Turkish "iPhone'umdan gönderildi".
+DEVICE_SIGNATURE_END: Final = re.compile(r"(?:から送信|에서 보냄|(?:dan|den) gönderildi)\W?$")
+
+#: Outlook's mobile apps sign in every language with a sentence naming the app and the
+#: platform ("Outlook für Android herunterladen", "Obtenir Outlook pour iOS").
+OUTLOOK_MOBILE: Final = re.compile(r"outlook.{0,40}(?:ios|android)")
+
 #: A device signature is a short phrase; a longer line is a sentence that happens to
-#: start the same way ("Sent from my desk, is much easier than my phone.").
+#: start the same way ("Sent from my desk, is much easier than my phone."). Only its
+#: first sentence counts: K-9 adds "Please excuse my brevity." after the phrase.
 MAX_DEVICE_SIGNATURE_WORDS: Final = 8
 
 #: Closings that open a trailing "Regards,\nName\nTitle" block, which is signature, not
@@ -150,7 +215,12 @@ VALEDICTIONS: Final = frozenset(
         "med vennlig hilsen|vriendelijke groet|vänliga hälsningar|"
         "med vänliga hälsningar|met vriendelijke groet|ystävällisin terveisin|"
         "mit freundlichen grüßen|met vriendelijke groeten|"
-        "mit freundlichen grüssen"
+        "mit freundlichen grüssen|best|best wishes|sincerely|yours sincerely|"
+        "un saludo|saluti|groeten|mvh|hälsningar|s pozdravem|s pozdravom|"
+        "з повагою|з найкращими побажаннями|saygılarımla|με εκτίμηση|φιλικά|"
+        "よろしくお願いいたします|敬具|此致|祝好|此致敬礼|"
+        "مع التحية|مع أطيب التحيات|בברכה|בכבוד רב|cu stimă|cu drag|üdvözlettel|"
+        "lijep pozdrav|s poštovanjem|поздрави|salam|hormat saya|trân trọng"
     )
 )
 

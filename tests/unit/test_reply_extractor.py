@@ -35,8 +35,15 @@ def test_line_endings_and_trailing_spaces_are_normalised() -> None:
     assert extract_reply("First line   \r\nSecond line\r\n\r\n") == "First line\nSecond line"
 
 
-def test_reply_that_is_only_a_quote_has_no_new_text() -> None:
-    assert extract_reply("> earlier text\n> more earlier text\n") == ""
+def test_reply_that_is_only_a_quote_keeps_the_quote() -> None:
+    assert extract_reply("> earlier text\n> more earlier text\n") == (
+        "> earlier text\n> more earlier text"
+    )
+
+
+def test_reply_that_is_only_a_header_and_a_quote_keeps_the_quote() -> None:
+    body = "On Mon, 3 Feb 2025 at 09:14, Dana <dana@example.org> wrote:\n\n> Is it fixed?\n"
+    assert extract_reply(body) == "> Is it fixed?"
 
 
 # --- attribution headers, one per language ----------------------------------------------
@@ -194,22 +201,28 @@ def test_bottom_posting_keeps_the_reply_below_the_quote() -> None:
     assert extract_reply(body) == "Yes, this morning."
 
 
-def test_inline_answers_between_quotes_are_kept() -> None:
+def test_inline_answers_keep_the_quoted_lines_they_answer() -> None:
     body = (
         "On Feb 3, 2025, at 9:14, Dana <dana@example.org> wrote:\n"
-        "> Which model?\n\nThe 14 inch one.\n\n> Which colour?\n\nGrey.\n"
+        "> Which model?\n\nThe 14 inch one.\n\n> Which colour?\n\nGrey.\n\n"
+        "> Thanks,\n> Dana\n"
     )
-    assert extract_reply(body) == "The 14 inch one.\n\nGrey."
+    assert extract_reply(body) == "> Which model?\n\nThe 14 inch one.\n\n> Which colour?\n\nGrey."
 
 
-def test_text_above_and_below_a_quote_is_joined_with_one_blank_line() -> None:
+def test_text_above_and_below_a_quote_keeps_the_quote_between() -> None:
     body = "Hi,\nOn Feb 3, 2025, Dana <dana@example.org> wrote:\n> Which model?\n\nThe grey one."
-    assert extract_reply(body) == "Hi,\n\nThe grey one."
+    assert extract_reply(body) == "Hi,\n> Which model?\n\nThe grey one."
 
 
-def test_quote_without_header_is_removed() -> None:
-    body = "See below.\n\n> Which model?\n\nThe grey one."
-    assert extract_reply(body) == "See below.\n\nThe grey one."
+def test_quote_without_header_between_answers_is_kept() -> None:
+    body = "See below.\n\n> Which model?\n\nThe grey one.\n\n> Old history\n> more"
+    assert extract_reply(body) == "See below.\n\n> Which model?\n\nThe grey one."
+
+
+def test_top_posting_drops_the_quote_below() -> None:
+    body = "The grey one.\n\n> Which model?\n> Which colour?"
+    assert extract_reply(body) == "The grey one."
 
 
 def test_quoted_line_rewrapped_without_marker_stays_in_the_quote() -> None:
