@@ -23,6 +23,7 @@ The vocabulary (languages, clients, phrases) lives in :mod:`aliasdesk.mail.reply
 from __future__ import annotations
 
 from aliasdesk.mail import reply_patterns as vocab
+from aliasdesk.mail import reply_signature as signature
 
 __all__ = ["extract_reply"]
 
@@ -78,7 +79,7 @@ def _extract(text: str) -> str:
                 i = end
                 continue
             break  # unquoted history follows the header: the rest is not new
-        if _starts_history(lines, i, stripped) or _starts_signature(stripped):
+        if _starts_history(lines, i, stripped) or signature.starts_signature(stripped):
             break
         kept.append(line)
         i += 1
@@ -325,62 +326,6 @@ def _is_header_block(lines: list[str], index: int) -> bool:
     return ("from" in kinds and len(kinds) >= 2) or len(kinds) >= 3
 
 
-# --- signatures -----------------------------------------------------------------------
-
-
-def _starts_signature(stripped: str) -> bool:
-    if stripped == "--":
-        return True  # RFC 3676 section 4.3 "-- ", often sent without its trailing space
-    lowered = stripped.lower()
-    if len(lowered) > _MAX_HEADER_LINE_CHARS:
-        return False
-    if (
-        vocab.DEVICE_SIGNATURE.match(lowered) is None
-        and vocab.DEVICE_SIGNATURE_END.search(lowered) is None
-        and vocab.OUTLOOK_MOBILE.search(lowered) is None
-    ):
-        return False
-    sentence = lowered.split(". ", 1)[0]
-    words = [word for word in sentence.split() if "http" not in word and "<" not in word]
-    return len(words) <= vocab.MAX_DEVICE_SIGNATURE_WORDS
-
-
-def _is_rule(stripped: str) -> bool:
-    return all(char in vocab.RULE_CHARS for char in stripped)
-
-
-def _trim_closing(lines: list[str]) -> list[str]:
-    """Drop a trailing "Regards,\\nName\\nTitle" block when text remains above it."""
-    content = [index for index, line in enumerate(lines) if line.strip()]
-    tail = content[-(vocab.MAX_VALEDICTION_TAIL_LINES + 1) :]
-    for position, index in enumerate(tail):
-        closing = lines[index].strip().rstrip(",.!").strip().lower()
-        if closing not in vocab.VALEDICTIONS:
-            continue
-        after = tail[position + 1 :]
-        short = all(len(lines[i].strip()) <= vocab.MAX_SIGNATURE_LINE_CHARS for i in after)
-        if short and index > content[0]:
-            return lines[:index]
-    return lines
-
-
-def _trim_dash_name(lines: list[str]) -> list[str]:
-    """Drop a last line such as "-Abhishek Kona", a common way to sign a short note."""
-    content = [index for index, line in enumerate(lines) if line.strip()]
-    if len(content) < 2:
-        return lines
-    last = content[-1]
-    text = lines[last].strip()
-    if not text.startswith("-") or text.startswith("--") or text[1:2].isspace():
-        return lines
-    words = text[1:].split()
-    if not 1 <= len(words) <= 3 or lines[last - 1].strip():
-        return lines
-    if all(word[0].isupper() and word.replace(".", "").isalpha() for word in words):
-        return lines[:last]
-    return lines
-
-
 def _tidy(kept: list[str | None]) -> str:
     """Join what was kept: one blank line where quotes were cut, no trailing debris."""
     lines: list[str] = []
@@ -400,8 +345,8 @@ def _tidy(kept: list[str | None]) -> str:
         gap = False
         lines.append(line.rstrip())
     lines = _strip_trailing_debris(lines)
-    lines = _strip_trailing_debris(_trim_closing(lines))
-    lines = _strip_trailing_debris(_trim_dash_name(lines))
+    lines = _strip_trailing_debris(signature.trim_closing(lines))
+    lines = _strip_trailing_debris(signature.trim_dash_name(lines))
     start = 0
     while start < len(lines) and not lines[start].strip():
         start += 1
@@ -410,6 +355,6 @@ def _tidy(kept: list[str | None]) -> str:
 
 def _strip_trailing_debris(lines: list[str]) -> list[str]:
     end = len(lines)
-    while end and (not lines[end - 1].strip() or _is_rule(lines[end - 1].strip())):
+    while end and (not lines[end - 1].strip() or signature.is_rule(lines[end - 1].strip())):
         end -= 1
     return lines[:end]

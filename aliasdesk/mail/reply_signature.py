@@ -1,0 +1,70 @@
+"""Signatures at the end of a reply: delimiters, device lines and closing blocks.
+
+A signature is the sender's, not news for the ticket: the "-- " delimiter (RFC 3676,
+section 4.3), lines mail apps add on their own ("Sent from my iPhone", "Get Outlook for
+iOS", "iPhoneから送信"), a trailing "Regards,\\nName\\nTitle" block and a "-Name" line.
+Split from :mod:`aliasdesk.mail.reply`, which decides where the new text ends; the
+phrases live in :mod:`aliasdesk.mail.reply_patterns`.
+"""
+
+from __future__ import annotations
+
+from aliasdesk.mail import reply_patterns as vocab
+
+__all__ = ["is_rule", "starts_signature", "trim_closing", "trim_dash_name"]
+
+#: Device signatures are short lines; longer ones are prose and are not even looked at.
+_MAX_SIGNATURE_LINE_CHARS = 400
+
+
+def starts_signature(stripped: str) -> bool:
+    if stripped == "--":
+        return True  # RFC 3676 section 4.3 "-- ", often sent without its trailing space
+    lowered = stripped.lower()
+    if len(lowered) > _MAX_SIGNATURE_LINE_CHARS:
+        return False
+    if (
+        vocab.DEVICE_SIGNATURE.match(lowered) is None
+        and vocab.DEVICE_SIGNATURE_END.search(lowered) is None
+        and vocab.OUTLOOK_MOBILE.search(lowered) is None
+    ):
+        return False
+    sentence = lowered.split(". ", 1)[0]
+    words = [word for word in sentence.split() if "http" not in word and "<" not in word]
+    return len(words) <= vocab.MAX_DEVICE_SIGNATURE_WORDS
+
+
+def is_rule(stripped: str) -> bool:
+    return all(char in vocab.RULE_CHARS for char in stripped)
+
+
+def trim_closing(lines: list[str]) -> list[str]:
+    """Drop a trailing "Regards,\\nName\\nTitle" block when text remains above it."""
+    content = [index for index, line in enumerate(lines) if line.strip()]
+    tail = content[-(vocab.MAX_VALEDICTION_TAIL_LINES + 1) :]
+    for position, index in enumerate(tail):
+        closing = lines[index].strip().rstrip(",.!").strip().lower()
+        if closing not in vocab.VALEDICTIONS:
+            continue
+        after = tail[position + 1 :]
+        short = all(len(lines[i].strip()) <= vocab.MAX_SIGNATURE_LINE_CHARS for i in after)
+        if short and index > content[0]:
+            return lines[:index]
+    return lines
+
+
+def trim_dash_name(lines: list[str]) -> list[str]:
+    """Drop a last line such as "-Abhishek Kona", a common way to sign a short note."""
+    content = [index for index, line in enumerate(lines) if line.strip()]
+    if len(content) < 2:
+        return lines
+    last = content[-1]
+    text = lines[last].strip()
+    if not text.startswith("-") or text.startswith("--") or text[1:2].isspace():
+        return lines
+    words = text[1:].split()
+    if not 1 <= len(words) <= 3 or lines[last - 1].strip():
+        return lines
+    if all(word[0].isupper() and word.replace(".", "").isalpha() for word in words):
+        return lines[:last]
+    return lines
