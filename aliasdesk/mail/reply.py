@@ -206,18 +206,25 @@ def _header_start(lines: list[str], end: int, floor: int) -> int | None:
     after = _next_non_blank(lines, end + 1)
     quote_follows = after < len(lines) and _is_quoted(lines[after])
     lowest = max(floor + 1, end - vocab.MAX_HEADER_LINES + 1)
+    found: int | None = None
     for start in range(end, lowest - 1, -1):
         line = lines[start]
         if not line.strip() or len(line) > _MAX_HEADER_LINE_CHARS:
-            return None
+            break
         if _is_quoted(line):
             if start == end:
                 continue
-            return None
+            break
         joined = _plain_header(" ".join(lines[start : end + 1]))
         if _is_reply_header(joined, quote_follows):
-            return _pull_in_opening_line(lines, start, lowest)
-    return None
+            found = start
+            if not line.lstrip().startswith(("<", "(", "[")):
+                break
+            # "<dana@example.org> wrote:" is the tail of a header wrapped before the
+            # address; the name and date on the line above belong to it when they fit.
+    if found is None:
+        return None
+    return _pull_in_opening_line(lines, found, lowest)
 
 
 def _pull_in_opening_line(lines: list[str], start: int, lowest: int) -> int:
@@ -236,6 +243,13 @@ def _pull_in_opening_line(lines: list[str], start: int, lowest: int) -> int:
         if _opens_header(candidate):
             return earlier
     return start
+
+
+def _dated(header: str) -> bool:
+    return (
+        vocab.TIME_OF_DAY.search(header) is not None
+        and vocab.DATE_WITH_YEAR.search(header) is not None
+    )
 
 
 def _plain_header(text: str) -> str:
@@ -261,7 +275,7 @@ def _is_reply_header(header: str, quote_follows: bool) -> bool:
     verb = vocab.VERB_AT_END.search(header, max(0, len(header) - _VERB_TAIL_CHARS))
     if verb is not None:
         colon = verb.group("colon") is not None
-        anchored = "@" in header or _opens_header(header)
+        anchored = "@" in header or _opens_header(header) or _dated(header)
         if has_digit and anchored and (colon or header.startswith(("On ", "-"))):
             return True
         if colon and quote_follows and len(header) <= 80:

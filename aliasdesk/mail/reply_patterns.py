@@ -51,10 +51,12 @@ VERB_AT_END: Final = re.compile(r"(?:" + _CLOSING_VERBS + r")\s*(?P<colon>[:：]
 #: "Op … schreef Name <addr>:", "Den … skrev Name <addr>:", Apple Mail's Polish
 #: "Wiadomość napisana przez Name <addr> w dniu …:", Gmail's Arabic "… كتب Name <addr>:"
 #: or "… بواسطة Name <addr>:", Hebrew "… מאת Name <addr>:" and Hungarian
-#: "Name <addr> ezt írta (időpont: …):". English and the Romance languages always end
+#: "Name <addr> ezt írta (időpont: …):", Apple Mail's Finnish "Name <addr> kirjoitti
+#: 3.3.2025 kello 9.14:". English and the Romance languages always end
 #: with the verb, so "I wrote this at 10:00:" is not a header.
 VERB_BEFORE_SENDER: Final = re.compile(
-    r"\b(?:schrieb|schreef|skrev|skreiv|napisana\s+przez|ezt\s+írta|كتب|بواسطة|מאת)(?!\w)"
+    r"\b(?:schrieb|schreef|skrev|skreiv|kirjoitti|napisana\s+przez|ezt\s+írta|كتب|بواسطة|מאת)"
+    r"(?!\w)"
 )
 
 #: Address forms that mail clients turn HTML links into: "a@b<mailto:a@b>", "[mailto:a@b]".
@@ -64,6 +66,11 @@ MAILTO_PREFIX: Final = re.compile(r"mailto:", re.IGNORECASE)
 
 #: Clients that write only "<date>, <name> <address>:" (Yandex, Mail.ru, some webmails).
 ADDRESS_AT_END: Final = re.compile(r"[<\[][^<>\[\]\s@]{1,200}@[^<>\[\]\s]{1,200}[>\]]\)?\s*[:：]$")
+
+#: A time of day and a date with its year, both: enough to tell "W dniu 3.03.2025 o 09:14,
+#: Dana pisze:" from a sentence that happens to end in a verb and a colon.
+TIME_OF_DAY: Final = re.compile(r"\d{1,2}[:.]\d{2}(?!\d)")
+DATE_WITH_YEAR: Final = re.compile(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}")
 
 #: Something that looks like a date or a time of day, as every such header carries.
 DATE_TOKEN: Final = re.compile(r"\d{1,2}[:.h]\d{2}|\b\d{4}\b|\d{4}年|\d{1,2}[./-]\d{1,2}")
@@ -80,14 +87,14 @@ HEADER_OPENERS: Final = frozenset(
 HEADER_FIELDS: Final[dict[str, str]] = {
     **dict.fromkeys(
         _phrases(
-            "from|de|de la|van|da|von|fra|från|от|від|od|lähettäjä|feladó|kimden|από|"
+            "from|de|de la|送信元|van|da|von|fra|från|от|від|od|lähettäjä|feladó|kimden|από|"
             "发件人|寄件者|寄件人|差出人|보낸 사람|من|מאת|šalje|dari|từ|จาก|saatja|nuo"
         ),
         "from",
     ),
     **dict.fromkeys(
         _phrases(
-            "sent|date|envoyé|envoyé le|verzonden|datum|inviato|gesendet|sendt|"
+            "sent|date|dată|envoyé|envoyé le|verzonden|datum|inviato|gesendet|sendt|"
             "dato|skickat|lähetetty|päivämäärä|отправлено|надіслано|дата|wysłano|data|"
             "enviado|enviada|enviado el|enviada em|fecha|message du|发送时间|日期|寄件日期|"
             "送信日時|日付|gönderildi|gönderilme|tarih|küldve|elküldve|dátum|sent at|"
@@ -184,17 +191,25 @@ DEVICE_SIGNATURE: Final = re.compile(
     r"|verzonden (?:vanaf|met|van)|verstuurd (?:vanaf|met|van)|inviato (?:da|dal)"
     r"|enviado (?:desde|do|de|a partir)|skickat från|sendt fra|lähetetty"
     r"|отправлено (?:с|из)|надіслано з|wysłane z|odesláno z|odoslané z|elküldve"
-    r"|στάλθηκε από|נשלח מ|أُرسلت من|أرسلت من|trimis de pe|从我的|發自我的|来自我的"
-    r"|poslano s|изпратено от|dikirim dari|được gửi từ)(?:\s|$|\W)"
+    r"|στάλθηκε από|أُرسلت من|أرسلت من|trimis de pe"
+    r"|poslano s|изпратено от|dikirim dari|được gửi từ|تم الإرسال من)(?:\s|$|\W)"
+    r"|从我的|發自我的|来自我的|发自我的|נשלח מ"
 )
 
 #: Device signatures written the other way round, matched against the end of the line:
 #: Japanese "iPhoneから送信", Korean "iPhone에서 보냄", Turkish "iPhone'umdan gönderildi".
-DEVICE_SIGNATURE_END: Final = re.compile(r"(?:から送信|에서 보냄|(?:dan|den) gönderildi)\W?$")
+DEVICE_SIGNATURE_END: Final = re.compile(
+    r"(?:から送信|에서 보냄|(?:dan|den) gönderildi|ról küldve|ről küldve)\W?$"
+)
 
 #: Outlook's mobile apps sign in every language with a sentence naming the app and the
-#: platform ("Outlook für Android herunterladen", "Obtenir Outlook pour iOS").
-OUTLOOK_MOBILE: Final = re.compile(r"outlook.{0,40}(?:ios|android)")
+#: platform and a verb ("Outlook für Android herunterladen", "Obtenir Outlook pour iOS");
+#: all three must be there, so "I use Outlook on Android." stays a sentence.
+OUTLOOK_MOBILE: Final = re.compile(
+    r"^(?=.{0,80}\boutlook\b)(?=.{0,80}(?:ios|android))(?=.{0,80}(?:\bget\b|herunterladen"
+    r"|obtenir|obtener|obter|scarica|downloaden|hämta|\bhent\b|\bfå\b|hanki|pobierz|stáhnout"
+    r"|letöltése|получить|отримати|edinin|λήψη|入手|获取|받기|الحصول|קבל|obțineți))"
+)
 
 #: A device signature is a short phrase; a longer line is a sentence that happens to
 #: start the same way ("Sent from my desk, is much easier than my phone."). Only its

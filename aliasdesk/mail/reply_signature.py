@@ -43,7 +43,7 @@ def trim_closing(lines: list[str]) -> list[str]:
     content = [index for index, line in enumerate(lines) if line.strip()]
     tail = content[-(vocab.MAX_VALEDICTION_TAIL_LINES + 1) :]
     for position, index in enumerate(tail):
-        closing = lines[index].strip().rstrip(",.!").strip().lower()
+        closing = lines[index].strip().rstrip(",.!。،，").strip().lower()
         if closing not in vocab.VALEDICTIONS:
             continue
         after = tail[position + 1 :]
