@@ -22,6 +22,8 @@ The vocabulary (languages, clients, phrases) lives in :mod:`aliasdesk.mail.reply
 
 from __future__ import annotations
 
+import re
+
 from aliasdesk.mail import reply_patterns as vocab
 from aliasdesk.mail import reply_signature as signature
 
@@ -30,10 +32,6 @@ __all__ = ["extract_reply"]
 #: Lines longer than this are never part of a reply header (a header is a short line that
 #: a client may have wrapped; long lines are pasted data, logs or base64).
 _MAX_HEADER_LINE_CHARS = 400
-
-#: The closing verb sits at the very end of a header ("wrote:", "wrote ----"), so only the
-#: tail is searched; scanning whole candidate lines made colon-heavy input needlessly slow.
-_VERB_TAIL_CHARS = 60
 
 
 def extract_reply(text: str) -> str:
@@ -89,9 +87,9 @@ def _extract(text: str) -> str:
 #: Characters mail clients leave in text that nobody sees: zero-width spaces and joiners
 #: at line ends, word joiners, byte-order marks and the bidirectional marks Gmail wraps
 #: around names and addresses in Hebrew and Arabic headers.
-_INVISIBLE = dict.fromkeys(
-    [0x200B, 0x200E, 0x200F, 0x2060, 0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-)
+#: (A character class, not str.translate: translating a long non-Latin text costs more
+#: than the rest of the extraction.)
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 
 #: Trailing debris: the above plus non-breaking spaces, joiners and the "ᐧ" mark that
 #: Gmail's read-tracking extensions append below the text.
@@ -99,7 +97,9 @@ _TRAILING_DEBRIS = " \t\u00a0\u200c\u200d\u1427"
 
 
 def _split_lines(text: str) -> list[str]:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _INVISIBLE.search(text) is not None:
+        text = _INVISIBLE.sub("", text)
     return [line.rstrip(_TRAILING_DEBRIS) for line in text.split("\n")]
 
 
@@ -129,7 +129,10 @@ def _resolve_quotes(kept: list[str | list[str]]) -> list[str | None]:
 
 
 def _is_quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    first = line[:1]
+    if first == ">":
+        return True
+    return first.isspace() and line.lstrip().startswith(">")
 
 
 def _next_non_blank(lines: list[str], start: int) -> int:
@@ -245,6 +248,9 @@ def _pull_in_opening_line(lines: list[str], start: int, lowest: int) -> int:
     return start
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _dated(header: str) -> bool:
     return (
         vocab.TIME_OF_DAY.search(header) is not None
@@ -271,10 +277,9 @@ def _opens_header(stripped: str) -> bool:
 def _is_reply_header(header: str, quote_follows: bool) -> bool:
     if len(header) > vocab.MAX_HEADER_CHARS:
         return False
-    has_digit = any(char.isdigit() for char in header)
-    verb = vocab.VERB_AT_END.search(header, max(0, len(header) - _VERB_TAIL_CHARS))
-    if verb is not None:
-        colon = verb.group("colon") is not None
+    has_digit = _DIGIT.search(header) is not None
+    colon = vocab.closing_verb(header)
+    if colon is not None:
         anchored = "@" in header or _opens_header(header) or _dated(header)
         if has_digit and anchored and (colon or header.startswith(("On ", "-"))):
             return True

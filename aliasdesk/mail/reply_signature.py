@@ -13,8 +13,9 @@ from aliasdesk.mail import reply_patterns as vocab
 
 __all__ = ["is_rule", "starts_signature", "trim_closing", "trim_dash_name"]
 
-#: Device signatures are short lines; longer ones are prose and are not even looked at.
-_MAX_SIGNATURE_LINE_CHARS = 400
+#: Device signatures are short lines (K-9's, the longest, has 68 characters, a link may
+#: follow Outlook's); longer ones are prose and are not even looked at.
+_MAX_SIGNATURE_LINE_CHARS = 200
 
 
 def starts_signature(stripped: str) -> bool:
@@ -23,10 +24,10 @@ def starts_signature(stripped: str) -> bool:
     lowered = stripped.lower()
     if len(lowered) > _MAX_SIGNATURE_LINE_CHARS:
         return False
-    if (
-        vocab.DEVICE_SIGNATURE.match(lowered) is None
-        and vocab.DEVICE_SIGNATURE_END.search(lowered) is None
-        and vocab.OUTLOOK_MOBILE.search(lowered) is None
+    if not (
+        vocab.DEVICE_SIGNATURE.match(lowered) is not None
+        or lowered.rstrip(".!。 ").endswith(vocab.DEVICE_SIGNATURE_ENDINGS)
+        or ("outlook" in lowered and vocab.OUTLOOK_MOBILE.search(lowered) is not None)
     ):
         return False
     sentence = lowered.split(". ", 1)[0]

@@ -3,8 +3,12 @@
 Each fixture is its own test and asserts every condition its ``expected.json`` states
 (``reply_equals``, ``reply_startswith``, ``reply_contains``, ``reply_not_contains``,
 ``max_seconds``), compared after the normalisation written at the top of those files.
-A second test computes the exact-match rate per set and holds it at 95 % or more, so a
+A second test computes the exact-match rate per set and holds it at 98 % or more, so a
 change that trades one client's format for another shows up as a number, not a hunch.
+Where two upstream libraries label the same mail differently (``CONTRADICTED``), the
+rate counts the fixture as matched when the reply equals the other library's label for
+that mail (``ACCEPTED_ALTERNATIVE``); the fixture's own test still fails (strict xfail),
+and the report prints the strict count beside it.
 
 What is measured in each set:
 
@@ -43,7 +47,7 @@ from tests.support.services import service_missing
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 REPLY_SETS = ("reply-parser-github", "reply-parser-zapier", "reply-parser-crisp", "talon")
-EXACT_MATCH_TARGET = 0.95
+EXACT_MATCH_TARGET = 0.98
 DEFAULT_MAX_SECONDS = 1.0
 
 #: Fixtures on which two upstream libraries label the same text differently. They stay in
@@ -62,6 +66,13 @@ CONTRADICTED = {
         "an HTML <div> with the <hr> above the quoted header; as text, 'Hi there / Bob' is "
         "a reply signed with a name, which the text extractor keeps"
     ),
+}
+
+
+#: For a contradicted fixture: the fixture whose label for the same mail aliasdesk follows.
+ACCEPTED_ALTERNATIVE = {
+    ("reply-parser-crisp", "fixtures/email_1.txt"): ("reply-parser-github", "emails/email_1_1.txt"),
+    ("reply-parser-crisp", "fixtures/email_3.txt"): ("reply-parser-github", "emails/email_1_3.txt"),
 }
 
 
@@ -240,14 +251,32 @@ def _squeeze(text: str) -> str:
     return "".join(text.split())
 
 
-def exact_match_rates() -> dict[str, tuple[int, int]]:
-    """Per set: (fixtures whose reply matches exactly, fixtures with an exact label)."""
+def _accepted_label(case: ReplyCase) -> str | None:
+    alternative = ACCEPTED_ALTERNATIVE.get((case.reply_set, case.file))
+    if alternative is None:
+        return None
+    for other in CASES:
+        if (other.reply_set, other.file) == alternative:
+            return other.exact
+    return None
+
+
+def exact_match_rates(strict: bool = False) -> dict[str, tuple[int, int]]:
+    """Per set: (fixtures whose reply matches exactly, fixtures with an exact label).
+
+    Unless ``strict``, a contradicted fixture also counts when the reply equals the label
+    the other library gives the same mail.
+    """
     rates: dict[str, tuple[int, int]] = {}
     for reply_set in REPLY_SETS:
         labelled = [case for case in CASES if case.reply_set == reply_set and case.exact]
-        hits = sum(
-            _matches_exactly(case, normalise(extract_reply(case.body()))) for case in labelled
-        )
+        hits = 0
+        for case in labelled:
+            reply = normalise(extract_reply(case.body()))
+            alternative = None if strict else _accepted_label(case)
+            hits += _matches_exactly(case, reply) or (
+                alternative is not None and reply == normalise(alternative)
+            )
         rates[reply_set] = (hits, len(labelled))
     return rates
 
@@ -255,10 +284,19 @@ def exact_match_rates() -> dict[str, tuple[int, int]]:
 def test_exact_match_rate_per_set() -> None:
     _require_corpus()
     rates = exact_match_rates()
-    report = ", ".join(f"{name} {hits}/{total}" for name, (hits, total) in rates.items())
+    strict = exact_match_rates(strict=True)
+    report = ", ".join(
+        f"{name} {hits}/{total} (strict {strict[name][0]}/{total})"
+        for name, (hits, total) in rates.items()
+    )
     for name, (hits, total) in rates.items():
         assert total > 0, f"{name}: no labelled fixtures found"
         assert hits / total >= EXACT_MATCH_TARGET, f"{name} below target: {report}"
+    assert all(
+        _accepted_label(case) is not None
+        for case in CASES
+        if (case.reply_set, case.file) in ACCEPTED_ALTERNATIVE
+    )
 
 
 def test_unlabelled_fixtures_do_not_fail() -> None:
