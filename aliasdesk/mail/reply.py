@@ -115,17 +115,37 @@ def _resolve_quotes(kept: list[str | list[str]]) -> list[str | None]:
     written = [index for index, item in enumerate(kept) if isinstance(item, str) and item]
     if not written:
         return [line for item in kept if isinstance(item, list) for line in item]
-    first, last = written[0], written[-1]
-    answered = any(isinstance(item, list) for item in kept[first:last])
+    last = written[-1]
+    keep = _answers_between_quotes(kept, written[0], last)
     resolved: list[str | None] = []
     for index, item in enumerate(kept):
         if isinstance(item, str):
             resolved.append(item)
-        elif answered and index < last:
+        elif keep and index < last:
             resolved.extend(item)
         else:
             resolved.append(None)
     return resolved
+
+
+def _answers_between_quotes(kept: list[str | list[str]], first: int, last: int) -> bool:
+    """True when the text is written between quoted blocks, not above or below them.
+
+    A quoted block between two pieces of text is an answered question when the mail
+    starts with the quote (the sender wrote into it), when the text above it is only a
+    lead-in ("Hi Dana,", "Answers below:"), or when two or more blocks are answered.
+    Otherwise text above the quote is a top-posted reply and what follows the quoted
+    history (a footer, a name) does not make the history new.
+    """
+    between = [index for index in range(first, last) if isinstance(kept[index], list)]
+    if not between:
+        return False
+    if first > 0 and any(isinstance(item, list) for item in kept[:first]):
+        return True
+    if len(between) >= 2:
+        return True
+    lead = [item for item in kept[first : between[0]] if isinstance(item, str) and item]
+    return len(lead) <= 2 and lead[-1].rstrip().endswith((":", ",", "：", "，", "،"))
 
 
 def _is_quoted(line: str) -> bool:

@@ -86,7 +86,7 @@ VERB_BEFORE_SENDER: Final = re.compile(
 
 #: Address forms that mail clients turn HTML links into: "a@b<mailto:a@b>", "[mailto:a@b]".
 #: They are reduced to the plain address before a header is judged.
-MAILTO_NESTED: Final = re.compile(r"<mailto:[^<>\s]{0,200}>", re.IGNORECASE)
+MAILTO_NESTED: Final = re.compile(r"(?<=[^\s<>])<mailto:[^<>\s]{0,200}>", re.IGNORECASE)
 MAILTO_PREFIX: Final = re.compile(r"mailto:", re.IGNORECASE)
 
 #: Clients that write only "<date>, <name> <address>:" (Yandex, Mail.ru, some webmails).

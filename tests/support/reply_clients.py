@@ -218,8 +218,9 @@ def _build(
     q1, q2 = locale.questions
     first = f"> Hello,\n>\n> {q1}"
     answered = f"{first}\n\n{a1}\n\n> {q2}\n\n{a2}"
-    body = "\n".join([*header, f"{answered}{signature}", "", f"> {SENDER_NAME}"])
-    return body, answered
+    greeting = [] if sig in ("none", "delimiter") else ["Dana,", ""]  # a lead-in above
+    body = "\n".join([*greeting, *header, f"{answered}{signature}", "", f"> {SENDER_NAME}"])
+    return body, "\n".join([*greeting, answered])
 
 
 def _forward(locale: Locale, apple: bool, sig: str) -> tuple[str, str]:

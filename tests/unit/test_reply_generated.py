@@ -56,7 +56,7 @@ def test_interleaved_answers_keep_their_questions_and_drop_the_rest() -> None:
     assert interleaved
     for reply in interleaved:
         result = extract_reply(reply.body)
-        assert result.startswith("> Hello,")
+        assert result.removeprefix("Dana,\n\n").startswith("> Hello,")
         assert "Dana Reyes" not in result  # the trailing quoted history and the header
 
 
