@@ -6,16 +6,20 @@ the new text is stored"). Mail clients mark history in a handful of ways, all ha
 here line by line, without backtracking regular expressions, so a 50 KB body costs a few
 milliseconds and hostile input cannot stall the worker:
 
-* quoted lines starting with ``>`` (RFC 3676, section 4.5), removed wherever they are, so
-  text written below or between quotes (bottom-posting, inline answers) is kept;
-* an attribution header ("On … wrote:", "Am … schrieb …:", "Le … a écrit :", …), possibly
-  wrapped over up to three lines: with quoted lines after it, it goes with them; with plain
-  text after it, everything from it on is history;
+* quoted lines starting with ``>`` (RFC 3676, section 4.5) are cut out; text written
+  below them (bottom-posting) is kept, and when the sender answers between quoted lines,
+  the quoted lines up to the last answer stay with the answers (see ``_resolve_quotes``);
+* an attribution header ("On … wrote:", "Am … schrieb …:", "2025-03-03 9:14 GMT+01:00
+  Name <addr>:", "… пише:", "…님이 작성:", …), possibly wrapped over up to three lines:
+  with quoted lines after it, it goes with them; with plain text after it, everything
+  from it on is history;
 * Outlook-style header blocks ("From: / Sent: / To: / Subject:" in many languages),
   "-----Original Message-----"-style separators and underscore rules: history to the end;
-* signatures: the "-- " delimiter (RFC 3676, section 4.3, also without its space), device
-  lines ("Sent from my iPhone", "Get Outlook for iOS"), and a trailing "Regards,\\nName"
-  or "-Name" block.
+* signatures (:mod:`aliasdesk.mail.reply_signature`): the "-- " delimiter, device lines
+  ("Sent from my iPhone", "Get Outlook for iOS"), a trailing "Regards,\\nName" block.
+
+Characters nobody sees (zero-width spaces, direction marks, Gmail's "ᐧ" mark, trailing
+no-break spaces) are removed first, so they neither hide a header nor stay as debris.
 
 The vocabulary (languages, clients, phrases) lives in :mod:`aliasdesk.mail.reply_patterns`.
 """
@@ -81,7 +85,7 @@ def _extract(text: str) -> str:
             break
         kept.append(line)
         i += 1
-    return _tidy(_resolve_quotes(kept))
+    return signature.tidy(_resolve_quotes(kept))
 
 
 #: Characters mail clients leave in text that nobody sees: zero-width spaces and joiners
@@ -363,37 +367,3 @@ def _is_header_block(lines: list[str], index: int) -> bool:
         if kind is not None:
             kinds.add(kind)
     return ("from" in kinds and len(kinds) >= 2) or len(kinds) >= 3
-
-
-def _tidy(kept: list[str | None]) -> str:
-    """Join what was kept: one blank line where quotes were cut, no trailing debris."""
-    lines: list[str] = []
-    gap = False
-    for line in kept:
-        if line is None:
-            gap = True
-            continue
-        if not line.strip():
-            if not gap:
-                lines.append("")
-            continue
-        if gap and lines:
-            while lines and not lines[-1].strip():
-                lines.pop()
-            lines.append("")
-        gap = False
-        lines.append(line.rstrip())
-    lines = _strip_trailing_debris(lines)
-    lines = _strip_trailing_debris(signature.trim_closing(lines))
-    lines = _strip_trailing_debris(signature.trim_dash_name(lines))
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    return "\n".join(lines[start:])
-
-
-def _strip_trailing_debris(lines: list[str]) -> list[str]:
-    end = len(lines)
-    while end and (not lines[end - 1].strip() or signature.is_rule(lines[end - 1].strip())):
-        end -= 1
-    return lines[:end]

@@ -1,4 +1,4 @@
-"""Signatures at the end of a reply: delimiters, device lines and closing blocks.
+"""The end of a reply: signatures, closing blocks, and the tidy joining of what is kept.
 
 A signature is the sender's, not news for the ticket: the "-- " delimiter (RFC 3676,
 section 4.3), lines mail apps add on their own ("Sent from my iPhone", "Get Outlook for
@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from aliasdesk.mail import reply_patterns as vocab
 
-__all__ = ["is_rule", "starts_signature", "trim_closing", "trim_dash_name"]
+__all__ = [
+    "is_rule",
+    "starts_signature",
+    "strip_trailing_debris",
+    "tidy",
+    "trim_closing",
+    "trim_dash_name",
+]
 
 #: Device signatures are short lines (K-9's, the longest, has 68 characters, a link may
 #: follow Outlook's); longer ones are prose and are not even looked at.
@@ -69,3 +76,37 @@ def trim_dash_name(lines: list[str]) -> list[str]:
     if all(word[0].isupper() and word.replace(".", "").isalpha() for word in words):
         return lines[:last]
     return lines
+
+
+def tidy(kept: list[str | None]) -> str:
+    """Join what was kept: one blank line where quotes were cut, no trailing debris."""
+    lines: list[str] = []
+    gap = False
+    for line in kept:
+        if line is None:
+            gap = True
+            continue
+        if not line.strip():
+            if not gap:
+                lines.append("")
+            continue
+        if gap and lines:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            lines.append("")
+        gap = False
+        lines.append(line.rstrip())
+    lines = strip_trailing_debris(lines)
+    lines = strip_trailing_debris(trim_closing(lines))
+    lines = strip_trailing_debris(trim_dash_name(lines))
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    return "\n".join(lines[start:])
+
+
+def strip_trailing_debris(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or is_rule(lines[end - 1].strip())):
+        end -= 1
+    return lines[:end]
