@@ -283,10 +283,14 @@ def _dated(header: str) -> bool:
 
 
 def _plain_header(text: str) -> str:
-    """One-spaced header text with HTML-converted links ("a@b<mailto:a@b>") made plain."""
+    """One-spaced header text with HTML-converted links ("a@b<mailto:a@b>") made plain.
+
+    A header wrapped inside its address ("Dana <" / "dana@example.org>:") is joined back
+    without the space the wrap left after "<".
+    """
     if "mailto:" in text.lower():
         text = vocab.MAILTO_PREFIX.sub("", vocab.MAILTO_NESTED.sub("", text))
-    return " ".join(text.split())
+    return " ".join(text.split()).replace("< ", "<").replace(" >", ">")
 
 
 def _opens_header(stripped: str) -> bool:
@@ -309,6 +313,11 @@ def _is_reply_header(header: str, quote_follows: bool) -> bool:
             return True
         if colon and quote_follows and len(header) <= 80:
             return True  # "Bob wrote:" directly above a quote
+        if colon and len(header) <= 120 and header[-40:].find(">") > 0 and "@" in header:
+            return True  # "Dana Reyes <dana@example.org> wrote:", a header without date
+    lowered = header.lower()
+    if lowered.startswith(vocab.QUOTING_OPENERS) and header[-1] in ":：":
+        return "@" in header or quote_follows  # Horde's "Quoting Dana <dana@…>:"
     if not has_digit or header[-1] not in ":：":
         return False
     # The verb sits at most 200 characters (a sender name and address) before the colon.
@@ -326,8 +335,8 @@ def _is_reply_header(header: str, quote_follows: bool) -> bool:
 def _starts_history(lines: list[str], index: int, stripped: str) -> bool:
     if len(stripped) >= 2 and not stripped.strip("_"):
         return True  # Outlook's and mailing lists' "_____" rule
-    if stripped[0] in "-_=*":
-        core = stripped.strip("-_=*~ \t").lower()
+    if stripped[0] in "-_=*#":
+        core = stripped.strip("-_=*~# \t").lower()
         if core in vocab.SEPARATOR_PHRASES:
             return True
     if stripped.replace(" :", ":").lower() in vocab.BARE_SEPARATORS:

@@ -89,6 +89,12 @@ VERB_BEFORE_SENDER: Final = re.compile(
 MAILTO_NESTED: Final = re.compile(r"(?<=[^\s<>])<mailto:[^<>\s]{0,200}>", re.IGNORECASE)
 MAILTO_PREFIX: Final = re.compile(r"mailto:", re.IGNORECASE)
 
+#: How Horde, Roundcube and some webmails open a header that has no verb at its end:
+#: "Quoting Dana <dana@example.org>:", "Zitat von Dana …:", "Citando Dana …:".
+QUOTING_OPENERS: Final = _phrases(
+    "quoting |zitat von |citando |citazione di |citation de |cytowanie |citace |idézet "
+)
+
 #: Clients that write only "<date>, <name> <address>:" (Yandex, Mail.ru, some webmails).
 ADDRESS_AT_END: Final = re.compile(r"[<\[][^<>\[\]\s@]{1,200}@[^<>\[\]\s]{1,200}[>\]]\)?\s*[:：]$")
 
@@ -170,6 +176,9 @@ SEPARATOR_PHRASES: Final = frozenset(
         "doorgestuurd bericht|mensagem encaminhada|oryginalna wiadomość|"
         "przekazana wiadomość|wiadomość oryginalna|oprindelig meddelelse|"
         "reply above this line|oorspronkelijk bericht|videresendt meddelelse|"
+        "please type your reply above this line|type your reply above this line|"
+        "do not reply below this line|do not write below this line|"
+        "write above this line to post a reply|"
         "пересылаемое сообщение|ursprungligt meddelande|"
         "ursprüngliche nachricht|weitergeleitete nachricht|ursprüngliche mitteilung|"
         "vidarebefordrat meddelande|original appointment|"

@@ -35,6 +35,12 @@ def reply_above(history: str) -> str:
         "Wiadomość napisana przez Dana <dana@example.org> w dniu 3 mar 2025, o godz. 17:21:",
         "On Mon, 3 Mar 2025 at 17:21, Dana <dana@example.org<mailto:dana@example.org>> wrote:",
         "3. 3. 2025 v 17:21, Dana Reyes <mailto:dana@example.org>:",
+        "2025-03-03 17:21 GMT+01:00 Dana Reyes <\ndana@example.org>:",
+        "Dana Reyes <dana@example.org> schrieb am Mo., 3. März 2025, 17:21:",
+        "Dana Reyes <dana@example.org> wrote:",
+        "Quoting Dana Reyes <dana@example.org>:",
+        "##- Please type your reply above this line -##",
+        "From: Dana\nSent: \u200eMonday\u200e, \u200eMarch\u200e \u200e3\u200e, \u200e2025\nTo: IT",
     ],
 )
 def test_header_above_unquoted_history_ends_the_reply(header: str) -> None:
