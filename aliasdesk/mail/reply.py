@@ -135,17 +135,20 @@ def _resolve_quotes(kept: list[str | list[str]]) -> list[str | None]:
 def _answers_between_quotes(kept: list[str | list[str]], first: int, last: int) -> bool:
     """True when the text is written between quoted blocks, not above or below them.
 
-    A quoted block between two pieces of text is an answered question when the mail
-    starts with the quote (the sender wrote into it), when the text above it is only a
-    lead-in ("Hi Dana,", "Answers below:"), or when two or more blocks are answered.
+    A mail that starts with the quote and has text between quoted blocks, or quoted
+    history again after its text, was written into the quote. When text comes first, a
+    quoted block between two pieces of text is an answered question when the text above
+    it is only a lead-in ("Hi Dana,", "Answers below:"), or when two or more blocks are
+    answered.
     Otherwise text above the quote is a top-posted reply and what follows the quoted
     history (a footer, a name) does not make the history new.
     """
     between = [index for index in range(first, last) if isinstance(kept[index], list)]
+    leading = any(isinstance(item, list) for item in kept[:first])
+    if leading:  # the sender wrote into the quote, unless only below all of it
+        return bool(between) or any(isinstance(item, list) for item in kept[last + 1 :])
     if not between:
         return False
-    if first > 0 and any(isinstance(item, list) for item in kept[:first]):
-        return True
     if len(between) >= 2:
         return True
     lead = [item for item in kept[first : between[0]] if isinstance(item, str) and item]

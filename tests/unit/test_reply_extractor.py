@@ -210,6 +210,14 @@ def test_inline_answers_keep_the_quoted_lines_they_answer() -> None:
     assert extract_reply(body) == "> Which model?\n\nThe 14 inch one.\n\n> Which colour?\n\nGrey."
 
 
+def test_one_answer_written_into_the_quote_keeps_the_line_it_answers() -> None:
+    body = (
+        "On Feb 3, 2025, at 9:14, Dana <dana@example.org> wrote:\n"
+        "> Which model?\n\nThe 14 inch one.\n\n> The rest of my mail.\n> Dana\n"
+    )
+    assert extract_reply(body) == "> Which model?\n\nThe 14 inch one."
+
+
 def test_text_above_and_below_a_quote_keeps_the_quote_between() -> None:
     body = "Hi,\nOn Feb 3, 2025, Dana <dana@example.org> wrote:\n> Which model?\n\nThe grey one."
     assert extract_reply(body) == "Hi,\n> Which model?\n\nThe grey one."
