@@ -148,3 +148,11 @@ def test_generated_replies_do_not_depend_on_line_endings(
 ) -> None:
     body = reply.body.replace("\r\n", "\n").replace("\n", newline)
     assert extract_reply(body) == reply.expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(PROSE, st.lists(MAIL_PIECES, max_size=20).map("\n".join))
+def test_new_text_above_anything_stays_the_prefix_of_the_result(prose: str, rest: str) -> None:
+    new_text = extract_reply(prose)
+    result = extract_reply(f"{prose}\n\n{rest}")
+    assert result.startswith(new_text)
