@@ -3,8 +3,8 @@
 Every combination of client x language x quoting style x posting style x signature that
 a client really produces is built from the strings in ``reply_locales`` (and
 ``reply_locales_more``): Gmail (desktop, mobile, and its older date-first header),
-Apple Mail, Thunderbird, K-9 Mail, Yahoo, Outlook desktop, web and mobile, and Samsung
-Email. Bodies also carry what clients leave behind: zero-width spaces, non-breaking
+Apple Mail, Thunderbird, K-9 Mail, Yahoo, Fastmail, Outlook desktop, web and mobile, and
+Samsung Email. Bodies also carry what clients leave behind: zero-width spaces, non-breaking
 spaces on "blank" lines, Gmail's "ᐧ" mark, addresses turned into mailto: links, headers
 wrapped before the address, direction marks in right-to-left headers, CRLF line ends.
 
@@ -126,6 +126,12 @@ ATTRIBUTION_CLIENTS: dict[str, HeaderMaker] = {
     "thunderbird": lambda loc, v: _attribution(loc.thunderbird, loc, v),
     "k9": lambda loc, v: _attribution(K9[loc.code], loc, v) if loc.code in K9 else None,
     "yahoo": lambda loc, v: _attribution(YAHOO[loc.code], loc, v) if loc.code in YAHOO else None,
+    # Fastmail's documented default, "On %a, %d %b %Y %H:%M %z, %+f wrote:" (English only).
+    "fastmail": lambda loc, v: (
+        _attribution("On Mon, 03 Mar 2025 09:14 +0100, {name} wrote:", loc, v)
+        if loc.code == "en"
+        else None
+    ),
 }
 
 BLOCK_CLIENTS: dict[str, HeaderMaker] = {
