@@ -8,7 +8,8 @@ milliseconds and hostile input cannot stall the worker:
 
 * quoted lines starting with ``>`` (RFC 3676, section 4.5) are cut out; text written
   below them (bottom-posting) is kept, and when the sender answers between quoted lines,
-  the quoted lines up to the last answer stay with the answers (see ``_resolve_quotes``);
+  the quoted lines up to the last answer stay with the answers (see
+  :mod:`aliasdesk.mail.reply_quotes`);
 * an attribution header ("On … wrote:", "Am … schrieb …:", "2025-03-03 9:14 GMT+01:00
   Name <addr>:", "… пише:", "…님이 작성:", …), possibly wrapped over up to three lines:
   with quoted lines after it, it goes with them; with plain text after it, everything
@@ -30,8 +31,9 @@ import re
 
 from aliasdesk.mail import reply_patterns as vocab
 from aliasdesk.mail import reply_signature as signature
+from aliasdesk.mail.reply_quotes import drop_unseen_quotes, resolve_quotes
 
-__all__ = ["extract_reply"]
+__all__ = ["drop_unseen_quotes", "extract_reply"]
 
 #: Lines longer than this are never part of a reply header (a header is a short line that
 #: a client may have wrapped; long lines are pasted data, logs or base64).
@@ -85,7 +87,7 @@ def _extract(text: str) -> str:
             break
         kept.append(line)
         i += 1
-    return signature.tidy(_resolve_quotes(kept))
+    return signature.tidy(resolve_quotes(kept))
 
 
 #: Characters mail clients leave in text that nobody sees: zero-width spaces and joiners
@@ -105,54 +107,6 @@ def _split_lines(text: str) -> list[str]:
     if _INVISIBLE.search(text) is not None:
         text = _INVISIBLE.sub("", text)
     return [line.rstrip(_TRAILING_DEBRIS) for line in text.split("\n")]
-
-
-def _resolve_quotes(kept: list[str | list[str]]) -> list[str | None]:
-    """Decide which quoted blocks stay: those the sender answered between.
-
-    Quoted history below or above the new text goes (top- and bottom-posting). When the
-    sender answers between quoted lines, each answer needs the lines it answers, so every
-    quoted block up to the last answer stays; only the trailing history goes. A reply that
-    is nothing but quoted text keeps it, since otherwise nothing at all would be kept.
-    ``None`` marks the place of a dropped block.
-    """
-    written = [index for index, item in enumerate(kept) if isinstance(item, str) and item]
-    if not written:
-        return [line for item in kept if isinstance(item, list) for line in item]
-    last = written[-1]
-    keep = _answers_between_quotes(kept, written[0], last)
-    resolved: list[str | None] = []
-    for index, item in enumerate(kept):
-        if isinstance(item, str):
-            resolved.append(item)
-        elif keep and index < last:
-            resolved.extend(item)
-        else:
-            resolved.append(None)
-    return resolved
-
-
-def _answers_between_quotes(kept: list[str | list[str]], first: int, last: int) -> bool:
-    """True when the text is written between quoted blocks, not above or below them.
-
-    A mail that starts with the quote and has text between quoted blocks, or quoted
-    history again after its text, was written into the quote. When text comes first, a
-    quoted block between two pieces of text is an answered question when the text above
-    it is only a lead-in ("Hi Dana,", "Answers below:"), or when two or more blocks are
-    answered.
-    Otherwise text above the quote is a top-posted reply and what follows the quoted
-    history (a footer, a name) does not make the history new.
-    """
-    between = [index for index in range(first, last) if isinstance(kept[index], list)]
-    leading = any(isinstance(item, list) for item in kept[:first])
-    if leading:  # the sender wrote into the quote, unless only below all of it
-        return bool(between) or any(isinstance(item, list) for item in kept[last + 1 :])
-    if not between:
-        return False
-    if len(between) >= 2:
-        return True
-    lead = [item for item in kept[first : between[0]] if isinstance(item, str) and item]
-    return len(lead) <= 2 and lead[-1].rstrip().endswith((":", ",", "：", "，", "،"))
 
 
 def _is_quoted(line: str) -> bool:

@@ -17,11 +17,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Ticket, Watcher
+from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
 from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
-from aliasdesk.mail.reply import extract_reply
+from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
 from aliasdesk.notify.catalogue.feedback_request import FEEDBACK_REQUEST
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.notifications import queue_notification
@@ -190,6 +190,9 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
     internal = block.is_note
     told_requester = False
     text = block.remaining_text
+    if text and not internal:
+        # Quoted lines kept for an inline answer go out only if the requester saw them.
+        text = drop_unseen_quotes(text, _seen_by_requester(reply.session, ticket))
     if text or reply.has_files:
         message = add_message(
             reply.session,
@@ -239,6 +242,16 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
         )
     if told_requester and ticket.first_response_at is None:
         ticket.first_response_at = reply.now
+
+
+def _seen_by_requester(session: Session, ticket: Ticket) -> str:
+    """The text of the ticket's messages that are not internal: what the requester read."""
+    texts = session.scalars(
+        select(TicketMessage.text).where(
+            TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False)
+        )
+    )
+    return "\n".join(texts)
 
 
 def _outside_reply(

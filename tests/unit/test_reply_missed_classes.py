@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from aliasdesk.mail.reply import extract_reply
+from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
 
 NEW_TEXT = "The laptop arrived, thank you.\nIt works fine now."
 
@@ -94,3 +94,24 @@ def test_device_signature_in_other_languages(line: str) -> None:
 def test_sentence_naming_outlook_on_a_phone_is_kept() -> None:
     body = "I use Outlook on Android.\nThe calendar does not sync."
     assert extract_reply(body) == body
+
+
+# --- quoted lines that may be shown again ------------------------------------------------
+
+
+def test_unseen_quoted_lines_are_dropped_and_seen_ones_kept() -> None:
+    text = (
+        "> Handover: he has asked three times\n>\n> Which form do I need?\n\n"
+        "Use form L-1.\n\n> Is it urgent?\n\nNo."
+    )
+    seen = "Hello,\n\nWhich form   do I need?\nDave"
+    assert drop_unseen_quotes(text, seen) == "> Which form do I need?\n\nUse form L-1.\n\nNo."
+
+
+def test_text_without_quotes_is_left_alone() -> None:
+    assert drop_unseen_quotes("a\n\n\nb", "") == "a\n\n\nb"
+
+
+def test_a_requote_rewrapped_by_the_client_still_counts_as_seen() -> None:
+    text = "> Which form\n> do I need?\n\nL-1."
+    assert drop_unseen_quotes(text, "Which form do I need?") == text
