@@ -303,12 +303,10 @@ def _starts_history(lines: list[str], index: int, stripped: str) -> bool:
 
 def _field_kind(line: str) -> str | None:
     text = line.strip().lstrip("*").lstrip()
-    limit = vocab.MAX_FIELD_LABEL + 3
-    colon = -1
-    for position, char in enumerate(text[:limit]):
-        if char in ":：":
-            colon = position
-            break
+    head = text[: vocab.MAX_FIELD_LABEL + 3]
+    colon, wide = head.find(":"), head.find("：")
+    if wide >= 0 and (colon < 0 or wide < colon):
+        colon = wide
     if colon <= 0:
         return None
     label = text[:colon].strip().strip("*").strip().lower()

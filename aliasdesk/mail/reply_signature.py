@@ -48,22 +48,33 @@ def is_rule(stripped: str) -> bool:
 
 def trim_closing(lines: list[str]) -> list[str]:
     """Drop a trailing "Regards,\\nName\\nTitle" block when text remains above it."""
-    content = [index for index, line in enumerate(lines) if line.strip()]
-    tail = content[-(vocab.MAX_VALEDICTION_TAIL_LINES + 1) :]
+    tail = _last_content(lines, vocab.MAX_VALEDICTION_TAIL_LINES + 1)
+    first = next((index for index, line in enumerate(lines) if line.strip()), None)
     for position, index in enumerate(tail):
         closing = lines[index].strip().rstrip(",.!。،，").strip().lower()
         if closing not in vocab.VALEDICTIONS:
             continue
         after = tail[position + 1 :]
         short = all(len(lines[i].strip()) <= vocab.MAX_SIGNATURE_LINE_CHARS for i in after)
-        if short and index > content[0]:
+        if short and first is not None and index > first:
             return lines[:index]
     return lines
 
 
+def _last_content(lines: list[str], count: int) -> list[int]:
+    """Indexes of the last ``count`` non-blank lines, in order; only the end is read."""
+    found: list[int] = []
+    index = len(lines) - 1
+    while index >= 0 and len(found) < count:
+        if lines[index].strip():
+            found.append(index)
+        index -= 1
+    return found[::-1]
+
+
 def trim_dash_name(lines: list[str]) -> list[str]:
     """Drop a last line such as "-Abhishek Kona", a common way to sign a short note."""
-    content = [index for index, line in enumerate(lines) if line.strip()]
+    content = _last_content(lines, 2)
     if len(content) < 2:
         return lines
     last = content[-1]
