@@ -1,12 +1,13 @@
 """How mail clients write reply headers, separators and signatures, per language.
 
-Data for the generated reply tests (tests/support/reply_clients.py). The strings are the
-ones the clients write themselves, gathered from their public locale files and from mail
-they send: Gmail's attribution line, Apple Mail's, Thunderbird's ("On #2 #3, #1 wrote:"
-in each Thunderbird locale; Thunderbird keeps the English line for uk, el, ja and he),
-the field labels of the header block that Outlook (desktop, web, mobile) and Samsung
-Email put above the quoted message, and each platform's device signature. ``{name}`` and
-``{addr}`` stand for the original sender; each header is for Monday 3 March 2025, 09:14.
+Data for the generated reply tests (tests/support/reply_clients.py). The strings follow
+what each client writes: Thunderbird's attribution line is its localised
+"mailnews.reply_header_ondateauthorwrote" ("On #2 #3, #1 wrote:"; Thunderbird keeps the
+English line for uk, el, ja and he); Gmail's and Apple Mail's attribution lines, the
+field labels of the header block that Outlook (desktop, web, mobile) and Samsung Email
+put above the quoted message, and each platform's device signature are the forms these
+clients put into the mail they send. ``{name}`` and ``{addr}`` stand for the original
+sender; each header is for Monday 3 March 2025, 09:14.
 """
 
 from __future__ import annotations
