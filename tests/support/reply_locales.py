@@ -3,10 +3,10 @@
 Data for the generated reply tests (tests/support/reply_clients.py). The strings follow
 what each client writes: Thunderbird's attribution line is its localised
 "mailnews.reply_header_ondateauthorwrote" ("On #2 #3, #1 wrote:"; Thunderbird keeps the
-English line for uk, el and ja, and the he entry uses it as well); Gmail's and Apple Mail's attribution lines, the
-field labels of the header block that Outlook (desktop, web, mobile) and Samsung Email
-put above the quoted message, and each platform's device signature are the forms these
-clients put into the mail they send. ``{name}`` and ``{addr}`` stand for the original
+English line for uk, el and ja, and the he entry uses it as well); Gmail's and Apple
+Mail's attribution lines, the field labels of the header block that Outlook (desktop,
+web, mobile) and Samsung Email put above the quoted message, and each platform's device
+signature are the forms these clients put into the mail they send. ``{name}`` and ``{addr}`` stand for the original
 sender; each header is for Monday 3 March 2025, 09:14.
 """
 
