@@ -6,8 +6,8 @@ what each client writes: Thunderbird's attribution line is its localised
 English line for uk, el and ja, and the he entry uses it as well); Gmail's and Apple
 Mail's attribution lines, the field labels of the header block that Outlook (desktop,
 web, mobile) and Samsung Email put above the quoted message, and each platform's device
-signature are the forms these clients put into the mail they send. ``{name}`` and ``{addr}`` stand for the original
-sender; each header is for Monday 3 March 2025, 09:14.
+signature are the forms these clients put into the mail they send. ``{name}`` and
+``{addr}`` stand for the original sender; each header is for Monday 3 March 2025, 09:14.
 """
 
 from __future__ import annotations
