@@ -19,6 +19,7 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 SHIPPED = (
     ("templates/email", "aliasdesk/shipped/templates/email"),
+    ("templates/web", "aliasdesk/shipped/templates/web"),
     ("config", "aliasdesk/shipped/config"),
 )
 

@@ -20,7 +20,7 @@ from aliasdesk.inbound.context import PipelineSettings
 from aliasdesk.large_blocks import return_large_blocks
 from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
 from aliasdesk.notify.render import TemplateRenderer
-from aliasdesk.services import breaker
+from aliasdesk.services import breaker, page_links
 from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.routing_holder import RoutingHolder
 from aliasdesk.settings.env import Settings
@@ -96,6 +96,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     renderer = TemplateRenderer(Path(settings.template_dir))
     db = Database(settings.database_url)
     breaker.set_per_minute(settings.outside_mail_per_minute)
+    page_links.configure(settings.web_url, settings.secret_key)
     if migrate:
         schema.upgrade(db)
     log.info("event=start at=%s database=%s", datetime.now(UTC).isoformat(), db.engine.dialect.name)

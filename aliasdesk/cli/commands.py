@@ -94,6 +94,27 @@ def worker(_args: argparse.Namespace) -> int:
         runtime.close()
 
 
+def web(_args: argparse.Namespace) -> int:
+    """The ticket pages, on 127.0.0.1:ALIASDESK_WEB_PORT. The key is checked before the
+    database is opened, so a missing one is a configuration error (exit 2)."""
+    from aliasdesk.services.routing_holder import RoutingHolder
+    from aliasdesk.settings.web import required_secret_key
+    from web.server import serve_forever, web_context
+
+    _verbose()
+    logging.getLogger("web").setLevel(_settings().log_level.upper())
+    settings = _settings()
+    required_secret_key(settings)
+    db = _database()
+    try:
+        context = web_context(settings, db, RoutingHolder(Path(settings.routing_file)))
+        log.info("event=web_start port=%d", settings.web_port)
+        serve_forever(context, settings.web_port)
+    finally:
+        db.dispose()
+    return 0
+
+
 def db_upgrade(_args: argparse.Namespace) -> int:
     from aliasdesk.db import schema
     from aliasdesk.db.existing import DatabaseUnavailable, unreachable

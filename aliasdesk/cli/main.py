@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     sub.add_parser("gateway", help="only the IMAP side")
     sub.add_parser("worker", help="only the workers")
+    sub.add_parser("web", help="the requesters' ticket pages (ALIASDESK_WEB_URL)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     rules = sub.add_parser("rules", help="check or explain routing")
@@ -90,6 +91,7 @@ def _handlers() -> dict[str, Handler]:
         "run": commands.run,
         "gateway": commands.gateway,
         "worker": commands.worker,
+        "web": commands.web,
         "db": commands.db_upgrade,
         "rules": commands.rules,
         "tickets": commands.tickets,

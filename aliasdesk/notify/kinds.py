@@ -141,6 +141,8 @@ class TicketMailContext(MailContext):
     priority: str
     created_at: datetime
     ticket_text: str
+    page_link: str = ""
+    """The requester's own ticket page; "" in mail to anyone else, or with no web pages."""
 
     @property
     def for_requester(self) -> bool:
@@ -239,6 +241,15 @@ class FeedbackRequestContext(TicketMailContext):
     resolved_by: str | None = None
     rating_scale: tuple[RatingLevel, ...] = RATING_SCALE
     how_to_answer: str = FEEDBACK_HOW_TO_ANSWER
+
+    @property
+    def rating_links(self) -> tuple[tuple[RatingLevel, str], ...]:
+        """Each rating with the page that offers it ("" links without web pages). The page
+        only asks; a mail scanner following every link records nothing."""
+        return tuple(
+            (level, f"{self.page_link}/rate/{level.value}" if self.page_link else "")
+            for level in self.rating_scale
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

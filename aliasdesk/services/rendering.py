@@ -34,6 +34,7 @@ from aliasdesk.services.mail_facts import (
     person_name,
     recipient_name,
 )
+from aliasdesk.services.page_links import page_link
 from aliasdesk.services.request_files import attached_files, listed_files
 from aliasdesk.services.tickets import department_sender
 
@@ -164,6 +165,7 @@ class StoredDelivery:
             "priority": ticket.priority,
             "created_at": ticket.created_at,
             "ticket_text": trim_text(_first_text(self._session, ticket)),
+            "page_link": page_link(ticket, self.recipient),
         }
 
     def department_name(self) -> str:

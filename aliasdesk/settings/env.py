@@ -28,7 +28,7 @@ from aliasdesk.settings.url_secrets import password_problem
 PREFIX = "ALIASDESK_"
 SECURITY_MODES = ("ssl", "starttls", "none")
 AUTH_MODES = ("password", "oauth2")
-SECRET_SUFFIXES = ("_password", "_secret", "_token")
+SECRET_SUFFIXES = ("_password", "_secret", "_token", "_key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -45,6 +45,11 @@ helpdesk's mail, whatever the server accepted."""
 # Ports implied by the security mode when none is given (RFC 8314 for implicit TLS).
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+MIN_SECRET_KEY = 32
+KEY_HINT = (
+    "a long random value, e.g. from python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+)
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
@@ -93,6 +98,9 @@ class Settings:
     instance_id: str = "aliasdesk"
     log_level: str = "INFO"
     metrics_port: int | None = None
+    web_url: str | None = None  # public base of the ticket pages; None: no links in mail
+    web_port: int = 8025
+    secret_key: str | None = None  # signs page links and forms; required with the web
 
     @property
     def embedded_broker(self) -> bool:
@@ -225,10 +233,15 @@ class _Reader:
             instance_id=self.get("INSTANCE_ID", _instance_id, "aliasdesk"),
             log_level=self.get("LOG_LEVEL", _log_level, "INFO"),
             metrics_port=self.get("METRICS_PORT", port, None),
+            web_url=self.get("WEB_URL", _web_url, None),
+            web_port=self.get("WEB_PORT", port, 8025),
+            secret_key=self.get("SECRET_KEY", _secret_key, None),
         )
         self._check_oauth(settings)
         self._check_broker_namespace(settings)
         self._check_authentication(settings)
+        if settings.web_url and not settings.secret_key:
+            self.error("SECRET_KEY", f"required while ALIASDESK_WEB_URL is set: {KEY_HINT}")
         if self.errors:
             raise SettingsError(self.errors)
         return settings
@@ -342,6 +355,17 @@ def _broker_url(value: str) -> str:
         wanted = "embedded or a redis://, rediss://, amqp:// or amqps:// URL"
         raise ValueError(f'must be {wanted}, got "{mask_url(value)}"')
     _check_password(value)
+    return value
+
+
+def _web_url(value: str) -> str:
+    """The base links in mail start with; kept without a trailing slash."""
+    return _http_url(value).rstrip("/")
+
+
+def _secret_key(value: str) -> str:
+    if len(value) < MIN_SECRET_KEY:
+        raise ValueError(f"must be at least {MIN_SECRET_KEY} characters ({KEY_HINT})")
     return value
 
 

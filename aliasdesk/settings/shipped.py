@@ -16,6 +16,7 @@ from pathlib import Path
 PACKAGE = "aliasdesk"
 SHIPPED = "shipped"
 TEMPLATES = ("templates", "email")
+WEB_TEMPLATES = ("templates", "web")
 CONFIG = ("config",)
 EXAMPLE_ROUTING = "routing.yaml"
 
@@ -47,6 +48,11 @@ def shipped_path(*parts: str) -> Path:
 def template_dir() -> Path:
     """The notification templates used when ``ALIASDESK_TEMPLATE_DIR`` is unset."""
     return shipped_path(*TEMPLATES)
+
+
+def web_template_dir() -> Path:
+    """The templates of the web pages (``aliasdesk web``)."""
+    return shipped_path(*WEB_TEMPLATES)
 
 
 def example_config_dir() -> Path:

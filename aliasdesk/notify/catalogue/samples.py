@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 SAMPLE_CREATED = datetime(2025, 3, 3, 9, 15, tzinfo=UTC)
+SAMPLE_PAGE_LINK = "https://desk.example.com/t/0123456789abcdef.c2FtcGxlLXNpZ25hdHVyZS1vZi0zMmNo"
 
 _SAMPLE_DEPARTMENTS = {
     "HR": ("Human Resources", "hr@example.com"),
@@ -33,6 +34,7 @@ def sample_ticket(department: str | None) -> dict[str, Any]:
         "status": "new",
         "priority": "normal",
         "created_at": SAMPLE_CREATED,
+        "page_link": SAMPLE_PAGE_LINK,
         "ticket_text": "Hello, I would like to take parental leave from 1 June.\n"
         "Which form do I need?",
     }
@@ -44,5 +46,6 @@ def sample_ticket_to_owner(department: str | None, **changes: Any) -> dict[str, 
         **sample_ticket(department),
         "recipient": "alice@example.com",
         "recipient_name": "Alice",
+        "page_link": "",
         **changes,
     }

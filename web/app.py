@@ -1,0 +1,126 @@
+"""The ASGI application: routes, the headers every answer carries, and the request log.
+
+Links carry their token in the path, where a server's access log would write it down
+for anyone who reads logs. uvicorn's own access log is therefore off
+(``web.server``), and this module logs one line per request with the token cut out.
+Every answer tells the browser to send no Referer (the token would leak to any site a
+page linked to) and to keep no copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aliasdesk.db.session import Database
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.render import format_when
+from web.guard import BadLinkBrake
+
+log = logging.getLogger("web")
+
+SAFETY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+)
+_TOKEN_IN_PATH = re.compile(r"^/t/[^/]+")
+
+
+def redacted_path(path: str) -> str:
+    """The path as the log may show it: the link's token replaced."""
+    return _TOKEN_IN_PATH.sub("/t/[link]", path)
+
+
+@dataclass
+class WebContext:
+    """What every page needs: the database, the rules in force, the key, the templates."""
+
+    db: Database
+    routing: Callable[[], RoutingConfig]
+    secret_key: str
+    template_dir: Path
+    brake: BadLinkBrake = field(default_factory=BadLinkBrake)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    templates: jinja2.Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.template_dir)),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters["when"] = format_when
+
+    def render(self, name: str, **values: Any) -> str:
+        return self.templates.get_template(name).render(**values)
+
+
+class SafeHeadersAndLog:
+    """Adds ``SAFETY_HEADERS`` to every answer and logs each request without its token."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_safely(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                names = {name for name, _ in SAFETY_HEADERS}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = kept + list(SAFETY_HEADERS)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_safely)
+        finally:
+            log.info(
+                "event=http method=%s path=%s status=%d ms=%.1f",
+                scope.get("method", ""),
+                redacted_path(scope.get("path", "")),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def build_app(context: WebContext) -> ASGIApp:
+    """The whole site: the ticket page and its forms (see ``web.pages``)."""
+    from web import pages
+
+    routes = [
+        Route("/", pages.home, methods=["GET"]),
+        Route("/t/{token}", pages.show, methods=["GET"]),
+        Route("/t/{token}/rate/{rating:int}", pages.offer_rating, methods=["GET"]),
+        Route("/t/{token}/reply", pages.reply, methods=["POST"]),
+        Route("/t/{token}/solve", pages.solve, methods=["POST"]),
+        Route("/t/{token}/rate", pages.rate, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.web = context
+    return SafeHeadersAndLog(app)

@@ -1,0 +1,200 @@
+"""The requester's ticket page and its three forms (reply, solved, rating).
+
+Rules the handlers keep, whatever the route:
+
+- A GET only reads. Mail scanners open every link in a mail on delivery; the rating links
+  lead to a page that offers the rating, and only its form's POST records it.
+- Every POST carries the form token of its page (``page_links.form_token``); without it
+  nothing is done, so another site cannot post on the requester's behalf.
+- Any link that does not open a ticket (malformed, forged, another requester's, or a
+  made-up one) gets the same friendly page and no data, and counts against the client
+  (``web.guard``); only a link of a ticket closed long ago is told apart, as expired.
+- Database work runs in a worker thread: the ORM is synchronous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from aliasdesk.db.models import Ticket
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.services.page_links import (
+    LinkRefused,
+    form_token,
+    form_token_matches,
+    ticket_for_token,
+)
+from aliasdesk.services.ticket_page import (
+    rate_from_page,
+    reply_from_page,
+    solve_from_page,
+    ticket_page,
+)
+from web.app import WebContext
+
+Action = Callable[[Session, Ticket, RoutingConfig, datetime], str]
+
+DONE_WORDS: dict[str, str] = {
+    "reply": "Your reply was added to the request; the team has been told.",
+    "empty": "There was nothing to add: the reply was empty.",
+    "solved": "Thank you: your request is marked as solved.",
+    "not-solved": "The request could not be marked as solved in its current state.",
+    "rated": "Thank you for your rating.",
+    "not-rated": "A rating can be given once the request is resolved.",
+}
+
+REFUSALS: dict[str, tuple[int, str, str]] = {
+    "unknown": (
+        404,
+        "This link does not open a request",
+        "It may have been copied incompletely. Please use the link in the latest mail "
+        "about your request, or reply to that mail.",
+    ),
+    "expired": (
+        410,
+        "This link has expired",
+        "The request was closed some time ago, so its page is no longer shown. "
+        "Write to the department again if you need anything.",
+    ),
+    "busy": (
+        429,
+        "Too many attempts",
+        "This browser tried too many links that do not work. Please wait a few minutes.",
+    ),
+    "form": (
+        403,
+        "This form could not be accepted",
+        "It did not come from your request's page. Please open the page again and send "
+        "the form from there.",
+    ),
+}
+
+
+def _web(request: Request) -> WebContext:
+    context: WebContext = request.app.state.web
+    return context
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _refusal(context: WebContext, reason: str) -> Response:
+    status, title, text = REFUSALS[reason]
+    body = context.render("refused.html", title=title, text=text)
+    headers = {"Retry-After": str(context.brake.retry_after())} if reason == "busy" else None
+    return HTMLResponse(body, status_code=status, headers=headers)
+
+
+def _open(context: WebContext, session: Session, token: str, client: str) -> Ticket | Response:
+    """The ticket the link opens, or the refusal to send instead."""
+    if context.brake.blocked(client):
+        return _refusal(context, "busy")
+    try:
+        return ticket_for_token(session, context.secret_key, token, context.clock())
+    except LinkRefused as refused:
+        context.brake.refused(client)
+        return _refusal(context, "expired" if refused.expired else "unknown")
+
+
+async def home(request: Request) -> Response:
+    body = _web(request).render(
+        "refused.html",
+        title="Your requests",
+        text="Open the link in a mail about your request to see it here.",
+    )
+    return HTMLResponse(body)
+
+
+async def show(request: Request) -> Response:
+    done = request.query_params.get("done", "")
+    return await run_in_threadpool(
+        _show, _web(request), request.path_params["token"], _client(request), None, done
+    )
+
+
+async def offer_rating(request: Request) -> Response:
+    rating = int(request.path_params["rating"])
+    if rating not in range(1, 6):
+        return _refusal(_web(request), "unknown")
+    return await run_in_threadpool(
+        _show, _web(request), request.path_params["token"], _client(request), rating, ""
+    )
+
+
+def _show(context: WebContext, token: str, client: str, chosen: int | None, done: str) -> Response:
+    with context.db.reader() as session:
+        opened = _open(context, session, token, client)
+        if isinstance(opened, Response):
+            return opened
+        page = ticket_page(session, opened, context.routing())
+    body = context.render(
+        "ticket.html",
+        page=page,
+        token=token,
+        form_token=form_token(context.secret_key, token),
+        chosen=chosen if page.can_rate else None,
+        asked_to_rate=chosen is not None,
+        notice=DONE_WORDS.get(done, ""),
+    )
+    return HTMLResponse(body)
+
+
+async def reply(request: Request) -> Response:
+    form = await request.form()
+    text = str(form.get("text") or "")
+
+    def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
+        if not text.strip():
+            return "empty"
+        reply_from_page(session, ticket, text, config, now)
+        return "reply"
+
+    return await _post(request, str(form.get("form_token") or ""), act)
+
+
+async def solve(request: Request) -> Response:
+    form = await request.form()
+
+    def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
+        return "solved" if solve_from_page(session, ticket, config, now) else "not-solved"
+
+    return await _post(request, str(form.get("form_token") or ""), act)
+
+
+async def rate(request: Request) -> Response:
+    form = await request.form()
+    chosen = str(form.get("rating") or "")
+    comment = str(form.get("comment") or "")[:4000]
+
+    def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
+        if not chosen.isdigit():
+            return "not-rated"
+        recorded = rate_from_page(session, ticket, int(chosen), comment, config, now)
+        return "rated" if recorded else "not-rated"
+
+    return await _post(request, str(form.get("form_token") or ""), act)
+
+
+async def _post(request: Request, given: str, action: Action) -> Response:
+    token = request.path_params["token"]
+    return await run_in_threadpool(_act, _web(request), token, _client(request), given, action)
+
+
+def _act(context: WebContext, token: str, client: str, given: str, action: Action) -> Response:
+    """Check the link, then the form token, then act in one unit of work; the answer is
+    a redirect to the page (a reload then repeats nothing)."""
+    with context.db.unit_of_work() as session:
+        opened = _open(context, session, token, client)
+        if isinstance(opened, Response):
+            return opened
+        if not form_token_matches(context.secret_key, token, given):
+            return _refusal(context, "form")
+        done = action(session, opened, context.routing(), context.clock())
+    return RedirectResponse(f"/t/{token}?done={done}", status_code=303)
