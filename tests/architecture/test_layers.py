@@ -1,5 +1,5 @@
 """The import-linter contracts: domain/ and mail/ do no I/O, services/ know no broker, and
-the layers (entry points → gateway | worker → application → notify | db → settings →
+the layers (entry points → gateway | worker | web → application → notify | db → settings →
 mail | domain) hold with no exception list."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("aliasdesk", "gateway", "worker")
+PACKAGES = ("aliasdesk", "gateway", "worker", "web")
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,7 @@ def test_layer_and_independence_contracts_have_no_exceptions() -> None:
         assert "ignore_imports" not in contract, contract["name"]
     (layers,) = (c["layers"] for c in contracts if c["type"] == "layers")
     assert layers[0] == "aliasdesk.cli", "the entry points sit on top"
-    assert layers[1] == "gateway | worker", "gateway and worker are independent siblings"
+    assert layers[1] == "gateway | worker | web", "the processes are independent siblings"
 
 
 def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
@@ -59,10 +59,13 @@ def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
     poller.write_text(poller.read_text() + "\nfrom aliasdesk.cli import commands  # noqa\n")
     worker = tmp_path / "worker" / "process.py"
     worker.write_text(worker.read_text() + "\nfrom gateway import service  # noqa\n")
+    pages = tmp_path / "web" / "pages.py"
+    pages.write_text(pages.read_text() + "\nfrom worker import actors  # noqa\n")
     result = _lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "layers: entry points, processes, application, infrastructure, core BROKEN" in (
         result.stdout
     )
-    assert "gateway and worker know nothing of each other BROKEN" in result.stdout
+    assert "gateway, worker and web know nothing of each other BROKEN" in result.stdout
+    assert "web.pages -> worker.actors" in result.stdout
     assert "gateway.poller -> aliasdesk.cli.commands" in result.stdout
