@@ -1,0 +1,137 @@
+"""A requester's visit in a real browser: headless Chromium from Debian's packages, driven
+by Selenium, against uvicorn serving the pages, with links read out of caught mail.
+
+Screenshots of each page land in tests/artifacts/ (kept by CI, ignored by git).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aliasdesk.db.queries import ticket_by_ref
+from aliasdesk.runtime import Runtime
+from aliasdesk.services import page_links
+from gateway.local_servers import SmtpSink
+from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
+from tests.support.services import free_port, service_missing
+from tests.web.conftest import AUTHSERV, DAVE, KEY, caught, member_mail, web_context
+from web.server import BackgroundServer
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PHONE = (375, 812)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium") or (str(CHROMIUM) if CHROMIUM.exists() else None)
+    driver_path = shutil.which("chromedriver") or (
+        str(CHROMEDRIVER) if CHROMEDRIVER.exists() else None
+    )
+    if binary is None or driver_path is None:
+        service_missing("Chromium", "install the chromium and chromium-driver packages")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(binary)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    # A phone's viewport: a desktop window cannot be made this narrow.
+    metrics = {"width": PHONE[0], "height": PHONE[1], "pixelRatio": 1.0}
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+    driver = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def served(sqlite_url: str, smtp_sink: SmtpSink) -> Iterator[tuple[Runtime, str]]:
+    """A desk whose mail links to the pages uvicorn serves on a loopback port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    runtime = runtime_for(
+        sqlite_url, smtp_sink.port, web_url=base, secret_key=KEY, authserv_id=AUTHSERV
+    )
+    server = BackgroundServer(web_context(runtime), port).start()
+    yield runtime, base
+    server.stop()
+    runtime.close()
+    page_links.configure(None, None)
+
+
+def _shot(driver: object, name: str) -> Path:
+    """A full-length screenshot of the page at phone width."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
+    metrics = {"width": PHONE[0], "height": int(height), "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # type: ignore[attr-defined]
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    phone = {**metrics, "height": PHONE[1]}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)  # type: ignore[attr-defined]
+    assert path.stat().st_size > 5000, "the screenshot is empty"
+    return path
+
+
+def _links_in(sink: SmtpSink, base: str, words: str) -> list[str]:
+    mail = [c for c in caught(sink) if "dave@example.com" in c.recipients and words in c.text]
+    assert mail, f"no mail to Dave saying {words!r}"
+    return re.findall(re.escape(base) + r"/t/[A-Za-z0-9._-]+(?:/rate/[1-5])?", mail[-1].text)
+
+
+def test_a_requester_reads_the_status_and_rates_in_a_browser(
+    served: tuple[Runtime, str], smtp_sink: SmtpSink, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    runtime, base = served
+    driver = browser
+    feed(runtime, build_mail(DAVE, body="Which form do I need for parental leave from June?"))
+    drain_jobs(runtime)
+    (page,) = _links_in(smtp_sink, base, "Your request is now ticket")
+    driver.get(page)  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    assert find(By.ID, "status").text == "Received, waiting to be picked up"
+    assert find(By.TAG_NAME, "h1").text == "Parental leave"
+    ref = find(By.CLASS_NAME, "ref").text.removeprefix("Request ")
+    assert "Which form do I need" in find(By.ID, "conversation").find_element(By.XPATH, "..").text
+    widths = driver.execute_script(  # type: ignore[attr-defined]
+        "return [window.innerWidth, document.documentElement.scrollWidth]"
+    )
+    assert widths[0] == PHONE[0] and widths[1] <= PHONE[0], "nothing spills sideways on a phone"
+    _shot(driver, "ticket-page.png")
+
+    feed(runtime, member_mail(ref, "#resolve\nUse form LV-2; I have attached it."))
+    drain_jobs(runtime)
+    ratings = [link for link in _links_in(smtp_sink, base, "How did we do?") if "/rate/" in link]
+    assert len(ratings) == 5
+    driver.get(ratings[4])  # type: ignore[attr-defined]
+    five = find(By.CSS_SELECTOR, 'input[name="rating"][value="5"]')
+    assert five.is_selected()
+    assert find(By.ID, "status").text == "Resolved"
+    find(By.ID, "comment").send_keys("Quick and friendly, thanks!")
+    _shot(driver, "rating-page.png")
+    with runtime.db.reader() as session:
+        ticket = ticket_by_ref(session, ref)
+        assert ticket is not None and ticket.rating is None, "opening the page rated nothing"
+    find(By.XPATH, '//button[text()="Send my rating"]').click()
+    notice = WebDriverWait(driver, 15).until(  # type: ignore[arg-type]
+        expected_conditions.presence_of_element_located((By.CLASS_NAME, "notice"))
+    )
+    assert "Thank you for your rating" in notice.text
+    assert find(By.ID, "rating").text == "5 of 5"
+    _shot(driver, "rated.png")
+    with runtime.db.reader() as session:
+        ticket = ticket_by_ref(session, ref)
+        assert ticket is not None
+        assert (ticket.rating, ticket.rating_comment) == (5, "Quick and friendly, thanks!")
