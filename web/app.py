@@ -120,6 +120,8 @@ def build_app(context: WebContext) -> ASGIApp:
         Route("/t/{token}/reply", pages.reply, methods=["POST"]),
         Route("/t/{token}/solve", pages.solve, methods=["POST"]),
         Route("/t/{token}/rate", pages.rate, methods=["POST"]),
+        Route("/t/{token}/confirm/{nonce}", pages.show_confirmation, methods=["GET"]),
+        Route("/t/{token}/confirm/{nonce}", pages.confirm, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.web = context

@@ -1,9 +1,13 @@
-"""The requester's ticket page and its three forms (reply, solved, rating).
+"""The requester's ticket page, its three forms (reply, solved, rating), and the page
+that confirms a reply or "solved" from the link mailed to the requester.
 
 Rules the handlers keep, whatever the route:
 
 - A GET only reads. Mail scanners open every link in a mail on delivery; the rating links
   lead to a page that offers the rating, and only its form's POST records it.
+- A reply or "solved" speaks for the requester, and a page link may have been
+  forwarded: both are applied only from the confirmation link mailed to the requester's
+  own address (``aliasdesk.services.page_confirmations``).
 - Every POST carries the form token of its page (``page_links.form_token``); without it
   nothing is done, so another site cannot post on the requester's behalf.
 - Any link that does not open a ticket (malformed, forged, another requester's, or a
@@ -24,18 +28,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.services.page_confirmations import ask_confirmation, carry_out, pending_action
 from aliasdesk.services.page_links import (
     LinkRefused,
     form_token,
     form_token_matches,
     ticket_for_token,
 )
-from aliasdesk.services.ticket_page import (
-    rate_from_page,
-    reply_from_page,
-    solve_from_page,
-    ticket_page,
-)
+from aliasdesk.services.ticket_page import rate_from_page, ticket_page
 from web.app import WebContext
 
 Action = Callable[[Session, Ticket, RoutingConfig, datetime], str]
@@ -46,6 +46,12 @@ DONE_WORDS: dict[str, str] = {
     "solved": "Thank you: your request is marked as solved.",
     "not-solved": "The request could not be marked as solved in its current state.",
     "rated": "Thank you for your rating.",
+    "confirm-sent": (
+        "We have mailed you a link to confirm this; it is added once you follow it. "
+        "Page links travel with forwarded mail, which is why we ask."
+    ),
+    "confirm-capped": "No confirmation mail could be sent just now: please reply to our mail.",
+    "confirmed-already": "This was confirmed already.",
     "not-rated": "A rating can be given once the request is resolved.",
 }
 
@@ -66,6 +72,12 @@ REFUSALS: dict[str, tuple[int, str, str]] = {
         429,
         "Too many attempts",
         "This browser tried too many links that do not work. Please wait a few minutes.",
+    ),
+    "confirmation": (
+        404,
+        "This confirmation link does not work",
+        "It may have expired (after 7 days) or been copied incompletely. Please send your "
+        "reply from your request's page again.",
     ),
     "form": (
         403,
@@ -153,8 +165,8 @@ async def reply(request: Request) -> Response:
     def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
         if not text.strip():
             return "empty"
-        reply_from_page(session, ticket, text, config, now)
-        return "reply"
+        asked = ask_confirmation(session, ticket, "reply", text, config, now)
+        return "confirm-sent" if asked else "confirm-capped"
 
     return await _post(request, str(form.get("form_token") or ""), act)
 
@@ -163,7 +175,10 @@ async def solve(request: Request) -> Response:
     form = await request.form()
 
     def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
-        return "solved" if solve_from_page(session, ticket, config, now) else "not-solved"
+        if ticket.status not in ("new", "open", "pending"):
+            return "not-solved"
+        asked = ask_confirmation(session, ticket, "solve", "", config, now)
+        return "confirm-sent" if asked else "confirm-capped"
 
     return await _post(request, str(form.get("form_token") or ""), act)
 
@@ -180,6 +195,53 @@ async def rate(request: Request) -> Response:
         return "rated" if recorded else "not-rated"
 
     return await _post(request, str(form.get("form_token") or ""), act)
+
+
+async def show_confirmation(request: Request) -> Response:
+    return await run_in_threadpool(
+        _show_confirmation,
+        _web(request),
+        request.path_params["token"],
+        request.path_params["nonce"],
+        _client(request),
+    )
+
+
+def _show_confirmation(context: WebContext, token: str, nonce: str, client: str) -> Response:
+    """The confirmation link's page: what was asked, and the button that does it."""
+    with context.db.reader() as session:
+        opened = _open(context, session, token, client)
+        if isinstance(opened, Response):
+            return opened
+        pending = pending_action(session, opened, nonce, context.clock())
+        ref, subject = opened.ref, opened.subject
+    if pending is None:
+        return _refusal(context, "confirmation")
+    body = context.render(
+        "confirm.html",
+        ref=ref,
+        subject=subject,
+        pending=pending,
+        token=token,
+        form_token=form_token(context.secret_key, token),
+    )
+    return HTMLResponse(body)
+
+
+async def confirm(request: Request) -> Response:
+    form = await request.form()
+    nonce = request.path_params["nonce"]
+    refused: list[bool] = []
+
+    def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
+        pending = pending_action(session, ticket, nonce, now)
+        if pending is None:
+            refused.append(True)
+            return ""
+        return carry_out(session, ticket, pending, config, now)
+
+    answer = await _post(request, str(form.get("form_token") or ""), act)
+    return _refusal(_web(request), "confirmation") if refused else answer
 
 
 async def _post(request: Request, given: str, action: Action) -> Response:

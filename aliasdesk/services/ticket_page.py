@@ -164,31 +164,37 @@ def _requester_files(session: Session, ticket: Ticket) -> tuple[PageFile, ...]:
     return tuple(PageFile(name, size_text(size)) for name, size in rows)
 
 
-def _mail_from_page(ticket: Ticket, text: str, config: RoutingConfig) -> ParsedMail:
+def _mail_from_page(
+    ticket: Ticket, text: str, config: RoutingConfig, message_id: str | None = None
+) -> ParsedMail:
     """The page's words as the mail the requester could have sent instead."""
-    domain = config.domains[0] if config.domains else "aliasdesk.invalid"
     return ParsedMail(
-        message_id=f"<page.{secrets.token_hex(16)}@{domain}>",
+        message_id=message_id or page_message_id(secrets.token_hex(16), config),
         from_=Address(ticket.requester, ticket.requester_name or ""),
         subject=f"Re: [{ticket.ref}] {ticket.subject}",
         text=text[:REPLY_LIMIT],
     )
 
 
+def page_message_id(unique: str, config: RoutingConfig) -> str:
+    domain = config.domains[0] if config.domains else "aliasdesk.invalid"
+    return f"<page.{unique}@{domain}>"
+
+
 def reply_from_page(
-    session: Session, ticket: Ticket, text: str, config: RoutingConfig, now: datetime
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    config: RoutingConfig,
+    now: datetime,
+    message_id: str | None = None,
 ) -> str:
-    """Add the requester's reply typed on the page; returns what happened, in words."""
+    """Add the requester's reply from the page as their mail would be added; returns
+    what happened, in words."""
     if not text.strip():
         return "There was nothing to add."
-    outcome = apply_reply(
-        session,
-        ticket,
-        _mail_from_page(ticket, text, config),
-        config=config,
-        inbound_id=None,
-        now=now,
-    )
+    mail = _mail_from_page(ticket, text, config, message_id)
+    outcome = apply_reply(session, ticket, mail, config=config, inbound_id=None, now=now)
     return outcome.reason
 
 

@@ -22,7 +22,7 @@ from aliasdesk.services.transitions import change_status
 from gateway.local_servers import SmtpSink
 from tests.support.harness import build_mail, drain_jobs, feed, runtime_for
 from tests.support.services import free_port
-from tests.web.conftest import DAVE, caught, member_mail, open_request
+from tests.web.conftest import DAVE, caught, mail_to, member_mail, open_request
 from web.app import WebContext
 from web.server import BackgroundServer
 
@@ -168,19 +168,81 @@ def test_a_rating_before_resolution_is_not_taken(
     assert _ticket(desk, ref).rating is None
 
 
-def test_a_reply_on_the_page_goes_to_the_owner_like_a_mailed_one(
+def _confirmation(runtime: Runtime, sink: SmtpSink) -> str:
+    """The confirmation link of the last confirmation mail the requester received."""
+    drain_jobs(runtime)
+    mail = mail_to(sink, "dave@example.com", "confirm it here")
+    (link,) = [path for path in re.findall(r"/t/\S+/confirm/\S+", mail.text)]
+    return link
+
+
+def test_a_reply_on_the_page_is_added_once_confirmed_from_the_requesters_mail(
     desk: Runtime, smtp_sink: SmtpSink, client: TestClient
 ) -> None:
     ref, link = open_request(desk, smtp_sink)
-    token = _form_token(client.get(link).text)
-    smtp_sink.clear()
-    answer = client.post(f"{link}/reply", data={"form_token": token, "text": "Also from July?"})
-    assert answer.status_code == 303 and answer.headers["location"].endswith("done=reply")
-    drain_jobs(desk)
     ticket = _ticket(desk, ref)
+    token = _form_token(client.get(link).text)
+    answer = client.post(f"{link}/reply", data={"form_token": token, "text": "Also from July?"})
+    assert answer.status_code == 303 and answer.headers["location"].endswith("done=confirm-sent")
+    assert "Also from July?" not in client.get(link).text, "not before it is confirmed"
+    smtp_sink.clear()
+    confirm = _confirmation(desk, smtp_sink)
+    assert confirm.startswith(link + "/confirm/")
+    before = _counts(desk, ticket.id)
+    page = client.get(confirm)  # a scanner opening the mail's link adds nothing
+    assert page.status_code == 200 and "Also from July?" in page.text
+    assert _counts(desk, ticket.id) == before
+    done = client.post(confirm, data={"form_token": _form_token(page.text)})
+    assert done.headers["location"].endswith("done=reply")
+    again = client.post(confirm, data={"form_token": _form_token(page.text)})
+    assert again.headers["location"].endswith("done=confirmed-already")
+    drain_jobs(desk)
     relayed = [c for c in caught(smtp_sink) if "Also from July?" in c.text]
-    assert [c.recipients for c in relayed] == [[ticket.owner]]
-    assert "Also from July?" in client.get(link).text
+    relayed = [c for c in relayed if "confirm it here" not in c.text]
+    assert [c.recipients for c in relayed] == [[ticket.owner]], "passed on once, to the owner"
+    assert client.get(link).text.count("Also from July?") == 1
+
+
+def test_a_forwarded_link_alone_cannot_reply_or_solve(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient
+) -> None:
+    """Whoever got the link by forward can press every button: nothing reaches the ticket
+    without the link only the requester's mailbox receives."""
+    ref, link = open_request(desk, smtp_sink)
+    ticket = _ticket(desk, ref)
+    token = _form_token(client.get(link).text)
+    client.post(f"{link}/reply", data={"form_token": token, "text": "FORWARDED-WORDS"})
+    client.post(f"{link}/solve", data={"form_token": token})
+    drain_jobs(desk)
+    assert _ticket(desk, ref).status == ticket.status
+    with desk.db.reader() as session:
+        texts = session.scalars(
+            select(TicketMessage.text).where(
+                TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in"
+            )
+        ).all()
+    assert not any("FORWARDED-WORDS" in text for text in texts)
+    confirmations = [c for c in caught(smtp_sink) if "confirm it here" in c.text]
+    assert {tuple(c.recipients) for c in confirmations} == {("dave@example.com",)}
+    for guess in (f"{link}/confirm/{'A' * 32}", f"{link}/confirm/short"):
+        assert client.get(guess).status_code == 404
+        assert client.post(guess, data={"form_token": token}).status_code == 404
+    assert _ticket(desk, ref).status == ticket.status
+
+
+def test_a_confirmation_link_works_only_on_its_own_ticket(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient
+) -> None:
+    _ref, link = open_request(desk, smtp_sink)
+    other_ref, other_link = open_request(desk, smtp_sink, body="Another question")
+    token = _form_token(client.get(link).text)
+    client.post(f"{link}/solve", data={"form_token": token})
+    nonce = _confirmation(desk, smtp_sink).rsplit("/", 1)[1]
+    theirs = _form_token(client.get(other_link).text)
+    moved = f"{other_link}/confirm/{nonce}"
+    assert client.get(moved).status_code == 404
+    assert client.post(moved, data={"form_token": theirs}).status_code == 404
+    assert _ticket(desk, other_ref).status != "resolved"
 
 
 def test_the_requester_can_mark_it_solved(
@@ -189,7 +251,13 @@ def test_the_requester_can_mark_it_solved(
     ref, link = open_request(desk, smtp_sink)
     token = _form_token(client.get(link).text)
     answer = client.post(f"{link}/solve", data={"form_token": token})
-    assert answer.headers["location"].endswith("done=solved")
+    assert answer.headers["location"].endswith("done=confirm-sent")
+    assert _ticket(desk, ref).status == "new"
+    confirm = _confirmation(desk, smtp_sink)
+    page = client.get(confirm)
+    assert "Mark your request as solved?" in page.text
+    done = client.post(confirm, data={"form_token": _form_token(page.text)})
+    assert done.headers["location"].endswith("done=solved")
     assert _ticket(desk, ref).status == "resolved"
 
 
