@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import secrets
 import tempfile
 import threading
 import time
@@ -22,10 +23,12 @@ from aliasdesk.cli.run import run_all, stop_event
 from aliasdesk.db.models import Delivery, InboundMail, Ticket
 from aliasdesk.notify.template_check import require_templates
 from aliasdesk.runtime import Runtime, build_runtime
+from aliasdesk.services.page_links import page_link
 from aliasdesk.settings.env import PREFIX, Settings, load_settings
 from aliasdesk.settings.environment import environment_subset
 from aliasdesk.settings.shipped import example_routing_file
-from gateway.local_servers import LocalImapServer, SmtpSink
+from gateway.local_servers import LocalImapServer, SmtpSink, free_port
+from web.server import BackgroundServer, web_context
 
 TEMPLATE_VARIABLE = PREFIX + "TEMPLATE_DIR"
 
@@ -104,18 +107,33 @@ def _tell(runtime: Runtime, inbound_ids: list[int], sink: SmtpSink) -> None:
     sink.clear()
 
 
+def _with_pages(settings: Settings) -> tuple[Settings, int]:
+    """``--serve`` also serves the ticket pages, so the demo's mail links to them."""
+    port = free_port()
+    web_url = f"http://127.0.0.1:{port}"
+    return replace(settings, web_url=web_url, secret_key=secrets.token_urlsafe(32)), port
+
+
 def run_demo(*, serve: bool = False) -> int:
     started = time.monotonic()
     base = _base_settings()
     require_templates(base.template_dir)
+    pages: BackgroundServer | None = None
     with (
         tempfile.TemporaryDirectory(prefix="aliasdesk-demo-") as tmp,
         LocalImapServer() as imap,
         SmtpSink() as sink,
     ):
         workdir = Path(tmp)
-        runtime = build_runtime(_settings(base, workdir, imap, sink))
+        settings = _settings(base, workdir, imap, sink)
+        port = 0
+        if serve:
+            settings, port = _with_pages(settings)
+        runtime = build_runtime(settings)
         try:
+            if serve:
+                context = web_context(settings, runtime.db, runtime.routing)
+                pages = BackgroundServer(context, port).start()
             _say(
                 f"aliasdesk demo: IMAP on 127.0.0.1:{imap.port}, "
                 f"SMTP sink on 127.0.0.1:{sink.port}, SQLite in {workdir}"
@@ -130,8 +148,11 @@ def run_demo(*, serve: bool = False) -> int:
             _summary(runtime)
             _say(f"\nDone in {time.monotonic() - started:.1f} s.")
             if serve:
+                _say(f"\nThe requester's page of {hr_ref}: {_page_of(runtime, hr_ref)}")
                 _serve(runtime, imap, sink)
         finally:
+            if pages is not None:
+                pages.stop()
             runtime.close()
     return 0
 
@@ -149,6 +170,17 @@ def _hr_ticket(runtime: Runtime) -> tuple[str, str, str]:
         )
         assert assignment is not None, "the HR owner got no assignment mail"
         return ticket.ref, ticket.owner, assignment
+
+
+def _page_of(runtime: Runtime, ref: str) -> str:
+    """The link the requester of ``ref`` finds in every mail about it."""
+    dept, _, number = ref.partition("-")
+    with runtime.db.reader() as session:
+        ticket = session.scalar(
+            select(Ticket).where(Ticket.department == dept, Ticket.number == int(number))
+        )
+        assert ticket is not None
+        return page_link(ticket, ticket.requester)
 
 
 def _summary(runtime: Runtime) -> None:

@@ -32,10 +32,17 @@ DEV_SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 SHIPPED_IN_WHEEL = (
     "aliasdesk/shipped/templates/email/acknowledgement/subject.txt",
     "aliasdesk/shipped/templates/email/_layout.html",
+    "aliasdesk/shipped/templates/web/ticket.html",
+    "web/pages.py",
     "aliasdesk/shipped/config/routing.yaml",
     "aliasdesk/shipped/config/examples/minimal.yaml",
 )
-IN_SDIST = ("templates/email/acknowledgement/body.html", "config/routing.yaml", "setup.py")
+IN_SDIST = (
+    "templates/email/acknowledgement/body.html",
+    "templates/web/base.html",
+    "config/routing.yaml",
+    "setup.py",
+)
 
 
 @dataclass(frozen=True)
