@@ -58,6 +58,7 @@ class WebContext:
     secret_key: str
     template_dir: Path
     brake: BadLinkBrake = field(default_factory=BadLinkBrake)
+    pages: PageCache = field(default_factory=lambda: PageCache())
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     templates: jinja2.Environment = field(init=False)
 
@@ -73,6 +74,29 @@ class WebContext:
 
     def render(self, name: str, **values: Any) -> str:
         return self.templates.get_template(name).render(**values)
+
+
+class PageCache:
+    """Ticket pages already built (and rendered), by ticket and the moment it last changed.
+
+    Everything a page shows (a message, a status, an owner, a rating, the SLA timers a
+    status change moves) comes with a new ``updated_at`` on the ticket, and the rules in
+    force are part of the key; so a page is rebuilt exactly when it could differ, and a
+    requester who reloads, or a mail scanner, costs one indexed query.
+    """
+
+    LIMIT = 2048
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        return self._pages.get(key)
+
+    def put(self, key: tuple[Any, ...], page: Any) -> None:
+        if len(self._pages) >= self.LIMIT:
+            self._pages.clear()  # simpler than LRU, and a rebuild is cheap
+        self._pages[key] = page
 
 
 class SafeHeadersAndLog:

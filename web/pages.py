@@ -31,6 +31,7 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.services.page_confirmations import ask_confirmation, carry_out, pending_action
 from aliasdesk.services.page_links import (
     LinkRefused,
+    OpenedTicket,
     form_token,
     form_token_matches,
     ticket_for_token,
@@ -104,7 +105,9 @@ def _refusal(context: WebContext, reason: str) -> Response:
     return HTMLResponse(body, status_code=status, headers=headers)
 
 
-def _open(context: WebContext, session: Session, token: str, client: str) -> Ticket | Response:
+def _open(
+    context: WebContext, session: Session, token: str, client: str
+) -> OpenedTicket | Response:
     """The ticket the link opens, or the refusal to send instead."""
     if context.brake.blocked(client):
         return _refusal(context, "busy")
@@ -113,6 +116,12 @@ def _open(context: WebContext, session: Session, token: str, client: str) -> Tic
     except LinkRefused as refused:
         context.brake.refused(client)
         return _refusal(context, "expired" if refused.expired else "unknown")
+
+
+def _ticket(session: Session, opened: OpenedTicket) -> Ticket:
+    ticket = session.get(Ticket, opened.id)
+    assert ticket is not None, "the ticket was just read in this transaction"
+    return ticket
 
 
 async def home(request: Request) -> Response:
@@ -126,6 +135,7 @@ async def home(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     done = request.query_params.get("done", "")
+    done = done if done in DONE_WORDS else ""
     return await run_in_threadpool(
         _show, _web(request), request.path_params["token"], _client(request), None, done
     )
@@ -141,11 +151,22 @@ async def offer_rating(request: Request) -> Response:
 
 
 def _show(context: WebContext, token: str, client: str, chosen: int | None, done: str) -> Response:
+    """The page; built once per change of the ticket (``PageCache``), rendered once per
+    link, rating offered and notice shown."""
     with context.db.reader() as session:
         opened = _open(context, session, token, client)
         if isinstance(opened, Response):
             return opened
-        page = ticket_page(session, opened, context.routing())
+        config = context.routing()
+        key = (opened.id, opened.updated_at, opened.status, opened.rating, id(config))
+        shown = (*key, token, chosen, done)
+        body = context.pages.get(shown)
+        if body is not None:
+            return HTMLResponse(body)
+        page = context.pages.get(key)
+        if page is None:
+            page = ticket_page(session, _ticket(session, opened), config)
+            context.pages.put(key, page)
     body = context.render(
         "ticket.html",
         page=page,
@@ -155,6 +176,7 @@ def _show(context: WebContext, token: str, client: str, chosen: int | None, done
         asked_to_rate=chosen is not None,
         notice=DONE_WORDS.get(done, ""),
     )
+    context.pages.put(shown, body)
     return HTMLResponse(body)
 
 
@@ -213,8 +235,9 @@ def _show_confirmation(context: WebContext, token: str, nonce: str, client: str)
         opened = _open(context, session, token, client)
         if isinstance(opened, Response):
             return opened
-        pending = pending_action(session, opened, nonce, context.clock())
-        ref, subject = opened.ref, opened.subject
+        ticket = _ticket(session, opened)
+        pending = pending_action(session, ticket, nonce, context.clock())
+        ref, subject = ticket.ref, ticket.subject
     if pending is None:
         return _refusal(context, "confirmation")
     body = context.render(
@@ -258,5 +281,5 @@ def _act(context: WebContext, token: str, client: str, given: str, action: Actio
             return opened
         if not form_token_matches(context.secret_key, token, given):
             return _refusal(context, "form")
-        done = action(session, opened, context.routing(), context.clock())
+        done = action(session, _ticket(session, opened), context.routing(), context.clock())
     return RedirectResponse(f"/t/{token}?done={done}", status_code=303)
