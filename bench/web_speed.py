@@ -4,9 +4,11 @@
 Builds a database of real tickets (requests taken in by the intake, with a member's
 answer on each), starts ``aliasdesk web`` as its own process, exactly as it is deployed,
 and lets 50 concurrent httpx clients fetch the pages of random tickets through their
-signed links. Prints the latency percentiles (nearest rank) and the request rate. The
-load client runs on the same machine and takes CPU from the server: the figures are an
-upper bound for a separate client.
+signed links. Prints the latency percentiles (nearest rank), the request rate, the CPU
+each page cost the server and the load client, and the machine's load. The load client
+runs on the same machine and takes CPU from the server; on a shared machine the
+latencies say more about the neighbours than about the page, and the server's CPU per
+page is the figure to compare between runs.
 
 Run: ``.venv/bin/python -m bench.web_speed [--tickets 200] [--requests 5000]
 [--clients 50] [--database-url postgresql+psycopg://...]``.
@@ -29,6 +31,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import select
 
 from aliasdesk.db.models import Ticket
@@ -159,6 +162,11 @@ async def load(base: str, paths: list[str], clients: int, total: int) -> tuple[l
     return latencies, elapsed
 
 
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, round(share * len(ordered) + 0.5))
@@ -180,7 +188,10 @@ def main() -> None:
         process = start_web(url, key, port, Path(tmp) / "web.log")
         try:
             base = f"http://127.0.0.1:{port}"
+            server, client = psutil.Process(process.pid), psutil.Process()
+            before = (_cpu(server), _cpu(client))
             latencies, elapsed = asyncio.run(load(base, paths, args.clients, args.requests))
+            used = (_cpu(server) - before[0], _cpu(client) - before[1])
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -192,6 +203,10 @@ def main() -> None:
     print(f"  {len(latencies)} requests in {elapsed:.1f} s = {len(latencies) / elapsed:.0f} req/s")
     print(f"  p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms  max {max(latencies):.1f} ms")
     print(f"  target p95 < {TARGET_P95_MS:.0f} ms: {verdict}")
+    per = [seconds / len(latencies) * 1000 for seconds in used]
+    print(f"  CPU per page: server {per[0]:.2f} ms, load client {per[1]:.2f} ms")
+    load1 = os.getloadavg()[0]
+    print(f"  machine: {os.cpu_count()} cores, load average {load1:.1f} at the end")
 
 
 if __name__ == "__main__":
