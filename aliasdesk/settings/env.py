@@ -24,6 +24,7 @@ from aliasdesk.settings.errors import ConfigError, SettingsError
 from aliasdesk.settings.url_secrets import MASK as MASK
 from aliasdesk.settings.url_secrets import mask_url as mask_url
 from aliasdesk.settings.url_secrets import password_problem
+from aliasdesk.settings.web_key import KEY_HINT, secret_key
 
 PREFIX = "ALIASDESK_"
 SECURITY_MODES = ("ssl", "starttls", "none")
@@ -46,10 +47,6 @@ helpdesk's mail, whatever the server accepted."""
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
-MIN_SECRET_KEY = 32
-KEY_HINT = (
-    "a long random value, e.g. from python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-)
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
@@ -233,9 +230,9 @@ class _Reader:
             instance_id=self.get("INSTANCE_ID", _instance_id, "aliasdesk"),
             log_level=self.get("LOG_LEVEL", _log_level, "INFO"),
             metrics_port=self.get("METRICS_PORT", port, None),
-            web_url=self.get("WEB_URL", _web_url, None),
+            web_url=self.get("WEB_URL", lambda value: _http_url(value).rstrip("/"), None),
             web_port=self.get("WEB_PORT", port, 8025),
-            secret_key=self.get("SECRET_KEY", _secret_key, None),
+            secret_key=self.get("SECRET_KEY", secret_key, None),
         )
         self._check_oauth(settings)
         self._check_broker_namespace(settings)
@@ -355,17 +352,6 @@ def _broker_url(value: str) -> str:
         wanted = "embedded or a redis://, rediss://, amqp:// or amqps:// URL"
         raise ValueError(f'must be {wanted}, got "{mask_url(value)}"')
     _check_password(value)
-    return value
-
-
-def _web_url(value: str) -> str:
-    """The base links in mail start with; kept without a trailing slash."""
-    return _http_url(value).rstrip("/")
-
-
-def _secret_key(value: str) -> str:
-    if len(value) < MIN_SECRET_KEY:
-        raise ValueError(f"must be at least {MIN_SECRET_KEY} characters ({KEY_HINT})")
     return value
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aliasdesk.settings.env import KEY_HINT, PREFIX, Settings
+from aliasdesk.settings.env import PREFIX, Settings
 from aliasdesk.settings.errors import ConfigError, SettingsError
+from aliasdesk.settings.web_key import KEY_HINT
 
 
 def required_secret_key(settings: Settings) -> str:
