@@ -257,7 +257,7 @@ async def confirm(request: Request) -> Response:
     refused: list[bool] = []
 
     def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
-        pending = pending_action(session, ticket, nonce, now)
+        pending = pending_action(session, ticket, nonce, now, lock=True)
         if pending is None:
             refused.append(True)
             return ""

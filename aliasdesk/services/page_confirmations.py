@@ -71,18 +71,21 @@ def ask_confirmation(
 
 
 def pending_action(
-    session: Session, ticket: Ticket, nonce: str, now: datetime
+    session: Session, ticket: Ticket, nonce: str, now: datetime, *, lock: bool = False
 ) -> PendingAction | None:
-    """The action a confirmation link stands for, if it is this ticket's and still fresh."""
+    """The action a confirmation link stands for, if it is this ticket's and still fresh.
+
+    ``lock``: about to carry it out; a second press of the button (another tab, a double
+    click) waits on the row until the first has committed, and then finds it done.
+    """
     if not _NONCE.match(nonce):
         return None
-    row = session.scalar(
-        select(Delivery).where(
-            Delivery.cause == f"page:{nonce}",
-            Delivery.kind == PAGE_CONFIRMATION.name,
-            Delivery.ticket_id == ticket.id,
-        )
+    query = select(Delivery).where(
+        Delivery.cause == f"page:{nonce}",
+        Delivery.kind == PAGE_CONFIRMATION.name,
+        Delivery.ticket_id == ticket.id,
     )
+    row = session.scalar(query.with_for_update() if lock else query)
     if row is None or now - row.created_at > timedelta(days=CONFIRM_DAYS):
         return None
     facts = json.loads(row.context or "{}")
