@@ -238,12 +238,15 @@ def _show_confirmation(context: WebContext, token: str, nonce: str, client: str)
         ticket = _ticket(session, opened)
         pending = pending_action(session, ticket, nonce, context.clock())
         ref, subject = ticket.ref, ticket.subject
+        department = context.routing().departments.get(ticket.department)
+        department_name = department.name if department else ticket.department
     if pending is None:
         return _refusal(context, "confirmation")
     body = context.render(
         "confirm.html",
         ref=ref,
         subject=subject,
+        department_name=department_name,
         pending=pending,
         token=token,
         form_token=form_token(context.secret_key, token),

@@ -135,3 +135,39 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
         ticket = ticket_by_ref(session, ref)
         assert ticket is not None
         assert (ticket.rating, ticket.rating_comment) == (5, "Quick and friendly, thanks!")
+
+
+def test_a_reply_typed_on_the_page_waits_for_the_mailed_confirmation(
+    served: tuple[Runtime, str], smtp_sink: SmtpSink, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    runtime, base = served
+    driver = browser
+    wait = WebDriverWait(driver, 15)  # type: ignore[arg-type]
+    feed(runtime, build_mail(DAVE, body="Which form do I need?"))
+    drain_jobs(runtime)
+    (page,) = _links_in(smtp_sink, base, "Your request is now ticket")
+    driver.get(page)  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    find(By.ID, "text").send_keys("Can I start on 15 June instead?")
+    find(By.XPATH, '//button[text()="Send reply"]').click()
+    notice = wait.until(expected_conditions.presence_of_element_located((By.CLASS_NAME, "notice")))
+    assert "mailed you a link to confirm" in notice.text
+    assert "15 June" not in find(By.ID, "conversation").find_element(By.XPATH, "..").text
+    drain_jobs(runtime)
+    mail = [c for c in caught(smtp_sink) if "confirm it here" in c.text][-1]
+    assert mail.recipients == ["dave@example.com"]
+    (confirm,) = re.findall(re.escape(base) + r"/t/\S+/confirm/\S+", mail.text)
+    driver.get(confirm)  # type: ignore[attr-defined]
+    assert "Can I start on 15 June instead?" in find(By.ID, "pending-text").text
+    _shot(driver, "confirm-page.png")
+    find(By.XPATH, '//button[text()="Yes, add my reply"]').click()
+    notice = wait.until(expected_conditions.presence_of_element_located((By.CLASS_NAME, "notice")))
+    assert "Your reply was added" in notice.text
+    assert (
+        "Can I start on 15 June instead?"
+        in find(By.ID, "conversation").find_element(By.XPATH, "..").text
+    )
