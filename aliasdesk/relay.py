@@ -81,12 +81,21 @@ def drain(
 
 
 def relay_forever(
-    runtime: Runtime, dispatch: Dispatch, stop: threading.Event, interval: float = 0.2
+    runtime: Runtime,
+    dispatch: Dispatch,
+    stop: threading.Event,
+    interval: float = 0.2,
+    wake: threading.Event | None = None,
 ) -> None:
+    """Relay until ``stop``; idle, look again after ``interval``, or as soon as ``wake`` is
+    set (an intake that just committed jobs should not wait out the interval)."""
+    idle = wake if wake is not None else stop
     while not stop.is_set():
         try:
             if relay_once(runtime, dispatch) == 0:
-                stop.wait(interval)
+                idle.wait(interval)
+                if wake is not None:
+                    wake.clear()
         except Exception:
             log.exception("event=relay_error")
             stop.wait(min(5.0, interval * 10))

@@ -115,6 +115,23 @@ def web(_args: argparse.Namespace) -> int:
     return 0
 
 
+def lmtp(args: argparse.Namespace) -> int:
+    from aliasdesk.cli.lmtp import run_lmtp
+    from worker.dispatch import broker_dispatch
+
+    _verbose()
+    port = args.port or _settings().lmtp_port
+    if not port or not 0 < port < 65536:
+        print("aliasdesk lmtp: set ALIASDESK_LMTP_PORT or give --port (1-65535)", file=sys.stderr)
+        return 2
+    runtime = _serving_runtime()
+    try:
+        dispatch, _broker = broker_dispatch(runtime)
+        return run_lmtp(runtime, stop_event(), dispatch, host=args.host, port=port)
+    finally:
+        runtime.close()
+
+
 def db_upgrade(_args: argparse.Namespace) -> int:
     from aliasdesk.db import schema
     from aliasdesk.db.existing import DatabaseUnavailable, unreachable

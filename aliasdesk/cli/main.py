@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("gateway", help="only the IMAP side")
     sub.add_parser("worker", help="only the workers")
     sub.add_parser("web", help="the requesters' ticket pages (ALIASDESK_WEB_URL)")
+    lmtp = sub.add_parser("lmtp", help="take mail from the MTA over LMTP")
+    lmtp.add_argument("--port", type=int, help="default: ALIASDESK_LMTP_PORT")
+    lmtp.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     rules = sub.add_parser("rules", help="check or explain routing")
@@ -92,6 +95,7 @@ def _handlers() -> dict[str, Handler]:
         "gateway": commands.gateway,
         "worker": commands.worker,
         "web": commands.web,
+        "lmtp": commands.lmtp,
         "db": commands.db_upgrade,
         "rules": commands.rules,
         "tickets": commands.tickets,

@@ -3,14 +3,18 @@ lives in the entry-point layer; gateway and worker each know only their own side
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
 
-from aliasdesk.relay import drain, relay_forever
+from aliasdesk.relay import Dispatch, drain, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import render_failures
+from aliasdesk.services.intake import process_pending
 from aliasdesk.services.takeover import Watch
+from gateway.lmtp import LmtpServer
+from gateway.poller import MailboxPoller
 from gateway.process import make_poller, serving_metrics
 from gateway.service import Intake
 from worker.dispatch import broker_dispatch
@@ -33,7 +37,9 @@ def stop_event() -> threading.Event:
 
 def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> int:
     intake = Intake(runtime)
-    poller = make_poller(runtime, intake)
+    # With ALIASDESK_LMTP_PORT the MTA may be the only way mail comes in: no mailbox needed.
+    lmtp_port = runtime.settings.lmtp_port
+    poller = make_poller(runtime, intake) if runtime.settings.imap_host or not lmtp_port else None
     dispatch, broker = broker_dispatch(runtime)
     worker = None
     # First a takeover pass: ``run --once`` after a crash also finishes what the dead held.
@@ -44,22 +50,44 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
     try:
         if once:
             earlier = render_failures(runtime.db)
-            poller.run_once()
+            if poller is not None:
+                poller.run_once()
+            process_pending(runtime.db, runtime.routing.current, runtime.pipeline_settings)
             drain(runtime, dispatch)
             return _once_outcome(runtime, earlier)
         assert stop is not None
         with serving_metrics(runtime):
-            relay = threading.Thread(
-                target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
-            )
-            relay.start()
-            poller.run_forever(stop)
-            relay.join(timeout=5)
+            _serve(runtime, poller, dispatch, stop)
         return 0
     finally:
         watch.stop()
         if worker is not None:
             worker.stop()
+
+
+def _serve(
+    runtime: Runtime, poller: MailboxPoller | None, dispatch: Dispatch, stop: threading.Event
+) -> None:
+    """The relay, plus the IMAP poller and the LMTP listener that are configured."""
+    wake = threading.Event()
+    relay = threading.Thread(
+        target=relay_forever,
+        args=(runtime, dispatch, stop),
+        kwargs={"wake": wake},
+        name="relay",
+        daemon=True,
+    )
+    relay.start()
+    with contextlib.ExitStack() as stack:
+        port = runtime.settings.lmtp_port
+        if port:
+            stack.enter_context(LmtpServer(runtime, port, after_processing=wake.set))
+        if poller is not None:
+            poller.run_forever(stop)
+        else:
+            stop.wait()
+    wake.set()
+    relay.join(timeout=5)
 
 
 def _once_outcome(runtime: Runtime, earlier: dict[int, str]) -> int:

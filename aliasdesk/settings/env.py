@@ -98,6 +98,7 @@ class Settings:
     web_url: str | None = None  # public base of the ticket pages; None: no links in mail
     web_port: int = 8025
     secret_key: str | None = None  # signs page links and forms; required with the web
+    lmtp_port: int | None = None  # ``run`` also takes mail over LMTP on 127.0.0.1:PORT
 
     @property
     def embedded_broker(self) -> bool:
@@ -233,6 +234,7 @@ class _Reader:
             web_url=self.get("WEB_URL", lambda value: _http_url(value).rstrip("/"), None),
             web_port=self.get("WEB_PORT", port, 8025),
             secret_key=self.get("SECRET_KEY", secret_key, None),
+            lmtp_port=self.get("LMTP_PORT", port, None),
         )
         self._check_oauth(settings)
         self._check_broker_namespace(settings)
