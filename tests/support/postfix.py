@@ -39,6 +39,7 @@ flush unix n - n 1000? 0 flush
 proxymap unix - - n - - proxymap
 smtp unix - - n - - smtp
 relay unix - - n - - smtp
+lmtp unix - - n - - lmtp
 showq unix n - n - - showq
 error unix - - n - - error
 retry unix - - n - - error
@@ -92,8 +93,13 @@ def find_postfix() -> str | None:
 class PostfixServer:
     """Postfix on 127.0.0.1:``port``, relaying each domain to a loopback SMTP port."""
 
-    def __init__(self, routes: Mapping[str, int]) -> None:
+    def __init__(
+        self, routes: Mapping[str, int], transports: Mapping[str, str] | None = None
+    ) -> None:
+        """``routes``: domain -> loopback SMTP port; ``transports``: domain -> any Postfix
+        transport, such as ``lmtp:inet:127.0.0.1:PORT`` (LMTP delivery)."""
         self.routes = dict(routes)
+        self.transports = dict(transports or {})
         self.host = "127.0.0.1"
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="aliasdesk-postfix-"))
@@ -129,6 +135,7 @@ class PostfixServer:
         (conf / "main.cf").write_text(_MAIN.format(root=self.root))
         (conf / "master.cf").write_text(_SERVICES.format(listen=f"{self.host}:{self.port}"))
         routes = "".join(f"{d} smtp:[127.0.0.1]:{p}\n" for d, p in self.routes.items())
+        routes += "".join(f"{d} {t}\n" for d, t in self.transports.items())
         (conf / "transport").write_text(routes)
 
     def _postfix(self, action: str) -> subprocess.CompletedProcess[str]:
