@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 
 from gateway.local_servers import SmtpSink
+from tests.support.dovecot import DovecotServer
 from tests.support.harness import ROUTING, build_mail
+from tests.support.lmtp_client import lmtp_deliver
 from tests.support.postfix import PostfixError, PostfixServer, find_postfix
 from tests.support.services import free_port, port_open, service_missing
 
@@ -111,6 +113,56 @@ def test_postfix_delivers_over_lmtp_and_bcc_aliases_route_as_delivered_to(
     port = lmtp_process["ALIASDESK_LMTP_PORT"]
     assert f"relay=127.0.0.1[127.0.0.1]:{port}" in postfix.log
     assert postfix.log.count("status=sent") == 2  # one per recipient, as LMTP reports them
+
+
+def _all_taken(entries: list[dict[str, Any]], count: int) -> bool:
+    return len(entries) >= count and all(e["outcome"] != "received" for e in entries)
+
+
+@pytest.mark.dovecot
+def test_run_with_imap_and_lmtp_side_by_side_opens_one_ticket_per_mail(
+    database_url: str, smtp_sink: SmtpSink, dovecot_server: DovecotServer, tmp_path: Path
+) -> None:
+    """A migration: the MTA delivers to the mailbox and over LMTP at once. ``run`` reads
+    both; each mail opens one ticket and gets one acknowledgement, whichever way won."""
+    port = free_port()
+    env = lmtp_env(database_url, smtp_sink, port)
+    env.update(
+        ALIASDESK_IMAP_HOST=dovecot_server.host,
+        ALIASDESK_IMAP_PORT=str(dovecot_server.port),
+        ALIASDESK_IMAP_USERNAME=dovecot_server.username,
+        ALIASDESK_IMAP_PASSWORD=dovecot_server.password,
+        ALIASDESK_IMAP_SECURITY="none",
+        ALIASDESK_IMAP_POLL_INTERVAL="1",
+    )
+    mails = [build_mail(f"Dave <{REQUESTER}>", "hr@example.com", f"Request {n}") for n in range(6)]
+    with (tmp_path / "run.log").open("wb") as log:
+        process = subprocess.Popen(
+            [ALIASDESK, "run"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open("127.0.0.1", port):
+            assert process.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "run.log"
+            ).read_text()[-3000:]
+            time.sleep(0.1)
+        for raw in mails:
+            dovecot_server.append(b"Delivered-To: hr@example.com\r\n" + raw)
+            assert lmtp_deliver(port, raw, ["hr@example.com"], sender=REQUESTER).codes == [250]
+        while not _all_taken(aliasdesk_json(env, "mail", "list"), 2 * len(mails)):
+            assert time.monotonic() < deadline + 60, (tmp_path / "run.log").read_text()[-3000:]
+            time.sleep(0.5)
+        smtp_sink.wait_for(2 * len(mails), timeout=30)  # acknowledgements and owner notices
+        time.sleep(1.0)  # anything doubled would have been sent by now
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    outcomes = sorted(entry["outcome"] for entry in aliasdesk_json(env, "mail", "list"))
+    assert outcomes == ["duplicate"] * len(mails) + ["new_ticket"] * len(mails)
+    assert len(aliasdesk_json(env, "tickets", "list")) == len(mails)
+    acks = [m for m in smtp_sink.messages if REQUESTER in m.rcpt_tos]
+    assert len(acks) == len(mails)
 
 
 def test_lmtp_without_a_port_is_a_usage_error(sqlite_url: str, smtp_sink: SmtpSink) -> None:

@@ -36,6 +36,7 @@ def test_defaults_are_the_embedded_ones(tmp_path: Path) -> None:
     assert settings.instance_id == "aliasdesk"
     assert settings.log_level == "INFO"
     assert settings.metrics_port is None
+    assert settings.lmtp_port is None
 
 
 def test_every_variable_is_read() -> None:
@@ -65,6 +66,7 @@ def test_every_variable_is_read() -> None:
             "ALIASDESK_INSTANCE_ID": "desk-1",
             "ALIASDESK_LOG_LEVEL": "debug",
             "ALIASDESK_METRICS_PORT": "9100",
+            "ALIASDESK_LMTP_PORT": "2424",
         }
     )
     assert settings.database_url == "postgresql+psycopg://u:p@db/aliasdesk"
@@ -93,6 +95,7 @@ def test_every_variable_is_read() -> None:
         "DEBUG",
         9100,
     )
+    assert settings.lmtp_port == 2424
 
 
 @pytest.mark.parametrize(
@@ -143,6 +146,7 @@ def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ("IMAP_PORT", "imap", 'must be a whole number, got "imap"'),
         ("SMTP_PORT", "70000", "must be between 1 and 65535, got 70000"),
         ("METRICS_PORT", "0", "must be between 1 and 65535, got 0"),
+        ("LMTP_PORT", "lmtp", 'must be a whole number, got "lmtp"'),
         ("IMAP_POLL_INTERVAL", "0", "must be between 1 and 86400, got 0"),
         ("IMAP_BATCH_SIZE", "-5", "must be between 1 and 100000, got -5"),
         ("MAX_ATTACHMENT_BYTES", "25MB", 'must be a whole number, got "25MB"'),
