@@ -67,6 +67,12 @@ def replies(code: str, recipients: Sequence[str], text: str) -> str:
     return "\r\n".join(f"{code} <{recipient}> {text}" for recipient in recipients)
 
 
+def _first_line(error: BaseException) -> str:
+    """The driver's own message, never the statement's parameters (they hold the mail)."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
 class _PerRecipientLmtp(LMTP):
     """aiosmtpd's LMTP, except that its own refusals after DATA (too much data, a line too
     long) are repeated for every recipient: a client counting replies must get them all."""
@@ -131,7 +137,7 @@ class Storing:
                 "event=lmtp_deferred recipients=%d error=%s detail=%r",
                 len(recipients),
                 type(error).__name__,
-                str(error)[:300],
+                _first_line(error),
             )
             return replies("451", recipients, "4.3.0 cannot store the mail now, try again later")
         self.on_stored()
