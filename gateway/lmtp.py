@@ -35,7 +35,8 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.intake import RawMail, process_pending, store_raw
+from aliasdesk.services.intake import BATCH, RawMail, process_batch, process_pending, store_raw
+from aliasdesk.services.intake_store import cut_batches
 from gateway.poller import backoff_delay
 
 log = logging.getLogger("aliasdesk.lmtp")
@@ -101,7 +102,7 @@ class Storing:
     connections while a commit waits on the disk.
     """
 
-    def __init__(self, runtime: Runtime, on_stored: Callable[[], None]) -> None:
+    def __init__(self, runtime: Runtime, on_stored: Callable[[int, int], None]) -> None:
         self.runtime = runtime
         self.on_stored = on_stored
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmtp-store")
@@ -140,7 +141,7 @@ class Storing:
                 _first_line(error),
             )
             return replies("451", recipients, "4.3.0 cannot store the mail now, try again later")
-        self.on_stored()
+        self.on_stored(inbound_id, len(raw))
         log.info(
             "event=lmtp_stored inbound=%s recipients=%d bytes=%d ms=%.1f",
             inbound_id,
@@ -161,19 +162,33 @@ class Storing:
 
 
 class Processing:
-    """Runs the pipeline over stored mail whenever the server stored some (and every few
-    seconds for leftovers), then tells ``after`` so the relay hands the jobs on at once."""
+    """Runs the pipeline over the mail the server just stored, then tells ``after`` so the
+    relay hands the jobs on at once.
+
+    The server names what it stored, so a wake-up processes exactly those rows, with no
+    search of the inbound log; the search (``process_pending``) runs at start, after a
+    failure and every few idle seconds, for whatever a killed process or an outage left
+    ``received``.
+    """
 
     def __init__(self, runtime: Runtime, after: Callable[[], None]) -> None:
         self.runtime = runtime
         self.after = after
         self.wake = threading.Event()
-        self.wake.set()  # at start: whatever a killed process stored and never processed
+        self._lock = threading.Lock()
+        self._stored: list[tuple[int, int]] = []  # (inbound id, size) not yet processed
+        self._leftovers = True  # at start: what a killed process stored and never processed
+
+    def stored(self, inbound_id: int, size: int) -> None:
+        with self._lock:
+            self._stored.append((inbound_id, size))
+        self.wake.set()
 
     def run_forever(self, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
-            self.wake.wait(LEFTOVER_LOOK)
+            if not self.wake.wait(0 if self._leftovers else LEFTOVER_LOOK):
+                self._leftovers = True
             self.wake.clear()
             if stop.is_set():
                 return
@@ -182,6 +197,7 @@ class Processing:
                 failures = 0
             except Exception as error:  # a database outage: the mail stays ``received``
                 failures += 1
+                self._leftovers = True
                 delay = backoff_delay(failures, maximum=30.0)
                 log.warning(
                     "event=lmtp_processing_failed error=%s failures=%d retry_in=%.1f",
@@ -190,11 +206,20 @@ class Processing:
                     delay,
                 )
                 stop.wait(delay)
-                self.wake.set()
 
     def _process(self) -> None:
         runtime = self.runtime
-        results = process_pending(runtime.db, runtime.routing.current, runtime.pipeline_settings)
+        settings = runtime.pipeline_settings
+        with self._lock:
+            fresh, self._stored = self._stored, []
+        results = []
+        sizes = [size for _, size in fresh]
+        for cut in cut_batches(sizes, count=BATCH, budget=settings.max_mail_bytes):
+            ids = [inbound_id for inbound_id, _ in fresh[cut]]
+            results.extend(process_batch(runtime.db, ids, runtime.routing.current(), settings))
+        if self._leftovers:
+            results.extend(process_pending(runtime.db, runtime.routing.current, settings))
+            self._leftovers = False
         for result in results:
             log.info(
                 "event=mail inbound=%s outcome=%s tickets=%s",
@@ -227,7 +252,7 @@ class LmtpServer:
     ) -> None:
         self.host, self.port = host, port
         self.processing = Processing(runtime, after_processing)
-        self.storing = Storing(runtime, self.processing.wake.set)
+        self.storing = Storing(runtime, self.processing.stored)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.processing.run_forever, args=(self._stop,), name="lmtp-process"
