@@ -39,12 +39,18 @@ def make_poller(
 
 def run_gateway(runtime: Runtime, stop: threading.Event, dispatch: Dispatch) -> int:
     """IMAP intake plus the relay; with the embedded broker the relay also runs the jobs."""
+    wake = threading.Event()
     relay = threading.Thread(
-        target=relay_forever, args=(runtime, dispatch, stop), name="relay", daemon=True
+        target=relay_forever,
+        args=(runtime, dispatch, stop),
+        kwargs={"wake": wake},
+        name="relay",
+        daemon=True,
     )
     with watching(runtime.db), serving_metrics(runtime):
         relay.start()
-        make_poller(runtime, Intake(runtime)).run_forever(stop)
+        make_poller(runtime, Intake(runtime, after_processing=wake.set)).run_forever(stop)
+        wake.set()
         relay.join(timeout=5)
     return 0
 

@@ -4,6 +4,7 @@ committed outbox jobs to the workers (or runs them in-process on the embedded br
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aliasdesk.runtime import Runtime
@@ -38,6 +39,8 @@ class Intake:
     runtime: Runtime
     send_mail: bool = True
     counts: dict[str, int] = field(default_factory=dict)
+    after_processing: Callable[[], None] | None = None
+    """Told when mail was processed: the relay's wake-up, so jobs do not wait for its poll."""
 
     def __call__(self, mailbox: str, uidvalidity: int, mails: list[FetchedMail]) -> list[int]:
         stored = store_raw(
@@ -51,9 +54,12 @@ class Intake:
         # The bytes are in the database now, and processing reads them from there: the
         # fetched copies would only double the batch in memory (the batch is ours now).
         mails.clear()
-        for result in process_pending(
+        results = process_pending(
             self.runtime.db, self.runtime.routing.current, self.runtime.pipeline_settings
-        ):
+        )
+        if results and self.after_processing is not None:
+            self.after_processing()
+        for result in results:
             self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
             log.info(
                 "event=mail inbound=%s outcome=%s tickets=%s",

@@ -36,7 +36,8 @@ def stop_event() -> threading.Event:
 
 
 def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> int:
-    intake = Intake(runtime)
+    wake = threading.Event()  # the relay's: mail was processed, jobs are waiting
+    intake = Intake(runtime, after_processing=wake.set)
     # With ALIASDESK_LMTP_PORT the MTA may be the only way mail comes in: no mailbox needed.
     lmtp_port = runtime.settings.lmtp_port
     poller = make_poller(runtime, intake) if runtime.settings.imap_host or not lmtp_port else None
@@ -52,12 +53,13 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
             earlier = render_failures(runtime.db)
             if poller is not None:
                 poller.run_once()
+            # Mail an LMTP listener stored but never processed (it was killed) counts too.
             process_pending(runtime.db, runtime.routing.current, runtime.pipeline_settings)
             drain(runtime, dispatch)
             return _once_outcome(runtime, earlier)
         assert stop is not None
         with serving_metrics(runtime):
-            _serve(runtime, poller, dispatch, stop)
+            _serve(runtime, poller, dispatch, stop, wake)
         return 0
     finally:
         watch.stop()
@@ -66,10 +68,14 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
 
 
 def _serve(
-    runtime: Runtime, poller: MailboxPoller | None, dispatch: Dispatch, stop: threading.Event
+    runtime: Runtime,
+    poller: MailboxPoller | None,
+    dispatch: Dispatch,
+    stop: threading.Event,
+    wake: threading.Event,
 ) -> None:
-    """The relay, plus the IMAP poller and the LMTP listener that are configured."""
-    wake = threading.Event()
+    """The relay, plus the IMAP poller and the LMTP listener that are configured; both
+    wake the relay when they processed mail."""
     relay = threading.Thread(
         target=relay_forever,
         args=(runtime, dispatch, stop),
