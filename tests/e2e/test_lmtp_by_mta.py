@@ -165,6 +165,32 @@ def test_run_with_imap_and_lmtp_side_by_side_opens_one_ticket_per_mail(
     assert len(acks) == len(mails)
 
 
+def test_run_with_only_lmtp_needs_no_mailbox(
+    sqlite_url: str, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = lmtp_env(sqlite_url, smtp_sink, port)
+    with (tmp_path / "run.log").open("wb") as log:
+        process = subprocess.Popen(
+            [ALIASDESK, "run"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open("127.0.0.1", port):
+            assert process.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "run.log"
+            ).read_text()[-3000:]
+            time.sleep(0.1)
+        raw = build_mail(f"Dave <{REQUESTER}>", "it@example.com", "VPN token")
+        assert lmtp_deliver(port, raw, ["it@example.com"], sender=REQUESTER).codes == [250]
+        assert smtp_sink.wait_for(2, timeout=30), (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    assert [t["department"] for t in aliasdesk_json(env, "tickets", "list")] == ["IT"]
+
+
 def test_lmtp_without_a_port_is_a_usage_error(sqlite_url: str, smtp_sink: SmtpSink) -> None:
     env = lmtp_env(sqlite_url, smtp_sink, 1)
     del env["ALIASDESK_LMTP_PORT"]
