@@ -78,18 +78,21 @@ class _PerRecipientLmtp(LMTP):
     """aiosmtpd's LMTP, except that its own refusals after DATA (too much data, a line too
     long) are repeated for every recipient: a client counting replies must get them all."""
 
-    _owed = 0
+    _in_data = False
+    _owed = 0  # replies owed once the 354 went out; before it, DATA gets one reply
 
     async def smtp_DATA(self, arg: str) -> None:
-        self._owed = len(self.envelope.rcpt_tos) if self.envelope else 0
+        self._in_data = True
         try:
             await super().smtp_DATA(arg)
         finally:
-            self._owed = 0
+            self._in_data, self._owed = False, 0
 
     async def push(self, status: Any) -> None:
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
-        if self._owed > 1 and text[:1] in "45" and "\r\n" not in text:
+        if self._in_data and text.startswith("354") and self.envelope is not None:
+            self._owed = len(self.envelope.rcpt_tos)
+        elif self._owed > 1 and text[:1] in "45" and "\r\n" not in text:
             await super().push("\r\n".join([text] * self._owed))
             return
         await super().push(status)

@@ -5,6 +5,7 @@ Delivered-To, and the same mail over IMAP and LMTP opens one ticket and one ackn
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -187,3 +188,22 @@ def test_a_database_that_is_down_gets_451_and_the_retry_is_taken(
             assert len(session.scalars(select(InboundMail.id)).all()) == 1
     finally:
         runtime.close()
+
+
+def test_a_refusal_before_the_354_is_one_reply_not_one_per_recipient(desk: Desk) -> None:
+    with socket.create_connection(("127.0.0.1", desk.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+
+        def ask(command: bytes) -> bytes:
+            sock.sendall(command + b"\r\n")
+            while (line := reader.readline())[3:4] == b"-":
+                pass
+            return line
+
+        assert reader.readline().startswith(b"220")
+        assert ask(b"LHLO mta.example.com").startswith(b"250")
+        assert ask(b"MAIL FROM:<dave@example.com>").startswith(b"250")
+        assert ask(b"RCPT TO:<hr@example.com>").startswith(b"250")
+        assert ask(b"RCPT TO:<it@example.com>").startswith(b"250")
+        assert ask(b"DATA now").startswith(b"501")
+        assert ask(b"NOOP").startswith(b"250")  # not a second 501 left over
