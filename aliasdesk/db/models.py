@@ -142,6 +142,11 @@ class Ticket(Base):
         UniqueConstraint("department", "number", name="uq_tickets_ref"),
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_owner", "owner"),
+        # The service figures pick tickets by when they came in, were first answered and
+        # were resolved (aliasdesk report).
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_first_response_at", "first_response_at"),
+        Index("ix_tickets_resolved_at", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -158,13 +163,25 @@ class Ticket(Base):
     origin_message_id: Mapped[str | None] = mapped_column(String(998))
     created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    # The figures, recorded as they happen: the first public reply by a member, the first
+    # time the ticket was resolved (or closed), each also in business seconds of the
+    # department's calendar without the time the clock stood still; the reopen count.
     first_response_at: Mapped[datetime | None] = mapped_column(Stamp())
     resolved_at: Mapped[datetime | None] = mapped_column(Stamp())
+    first_response_s: Mapped[int | None] = mapped_column(Integer)
+    resolution_s: Mapped[int | None] = mapped_column(Integer)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The targets in force when the ticket opened (business seconds; null: none), so later
+    # edits of the routing file never rewrite whether a past ticket met them.
+    target_first_response_s: Mapped[int | None] = mapped_column(Integer)
+    target_resolution_s: Mapped[int | None] = mapped_column(Integer)
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     assigned: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set while the ticket waits on the requester (pending): the SLA clock is stopped.
     sla_paused_at: Mapped[datetime | None] = mapped_column(Stamp())
+    # Business seconds the clock stood still in earlier pauses.
+    sla_paused_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id"

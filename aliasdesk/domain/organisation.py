@@ -8,10 +8,11 @@ are compared case-insensitively in practice, whatever RFC 5321 says about local 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
+from aliasdesk.domain.calendars import ROUND_THE_CLOCK, BusinessCalendar
 from aliasdesk.domain.conditions import CONDITIONS, PLAIN_ADDRESS, PLAIN_DOMAIN, Condition
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ASSIGNMENTS",
     "CONDITION_FIELDS",
     "MULTI_DEPARTMENT",
+    "PAUSING_STATUSES",
     "PLAIN_ADDRESS",
     "PLAIN_DOMAIN",
     "PRIORITIES",
@@ -32,6 +34,8 @@ __all__ = [
 ASSIGNMENTS = ("round_robin", "least_loaded", "fixed", "none")
 PRIORITIES = ("low", "normal", "high", "urgent")
 ACTIONS = ("ticket", "ignore", "quarantine")
+PAUSING_STATUSES = ("new", "open", "pending")
+"""Statuses a department may list under ``sla.pause_on``: the ones whose clock could run."""
 MULTI_DEPARTMENT = ("each", "first")
 
 CONDITION_FIELDS = tuple(CONDITIONS)
@@ -73,6 +77,13 @@ class Department:
     sla_resolution: timedelta | None = None
     member_names: tuple[tuple[str, str], ...] = ()
     """(address, name) for members written ``{address: …, name: Alice Hart}``."""
+    calendar: BusinessCalendar = ROUND_THE_CLOCK
+    """The business time its targets and figures count in."""
+    sla_by_priority: tuple[tuple[str, timedelta | None, timedelta | None], ...] = ()
+    """(priority, first_response, resolution) where a priority has targets of its own; a
+    target left out there is the department-wide one above."""
+    sla_pause_on: tuple[str, ...] = ("pending",)
+    """Statuses in which the SLA clock stands still."""
 
     @property
     def available_members(self) -> tuple[str, ...]:
@@ -106,6 +117,7 @@ class RoutingConfig:
     multi_department: str = "each"
     admins: tuple[str, ...] = ()
     source: str = ""
+    calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
 
     @cached_property
     def _alias_index(self) -> dict[str, Department]:

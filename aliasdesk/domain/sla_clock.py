@@ -1,9 +1,9 @@
 """The SLA clock: when a target falls due, and how waiting on the requester moves it.
 
-Every piece of SLA time arithmetic lives here, so that business-hours calendars can later
-replace wall-clock time in one place: the due moments of a new ticket, the shift after a
-pause, the moment old imported mail is dated to, and the targets that apply to a ticket.
-Today the clock runs round the clock (plain ``datetime`` arithmetic).
+Every piece of SLA time arithmetic lives here: the targets that apply to a ticket, the due
+moments of a new ticket, the shift after a pause, the moment old imported mail is dated
+to. Targets count in the department's business time (:mod:`aliasdesk.domain.calendars`);
+a department without a calendar runs round the clock.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from aliasdesk.domain.calendars import ROUND_THE_CLOCK, BusinessCalendar, add_business
 from aliasdesk.domain.organisation import Department
 
 WARNING_SHARE = 0.8
@@ -36,27 +37,34 @@ class SlaTargets:
 def targets_for(department: Department | None, priority: str) -> SlaTargets:
     """The targets a ticket of ``priority`` in ``department`` is held to.
 
-    The routing file gives one pair per department today; ``priority`` is taken so that
-    per-priority targets change only this function.
+    A priority with targets of its own (``sla: {urgent: {first_response: 1h}}``) takes
+    them; whatever it leaves out is the department-wide target.
     """
-    del priority  # the same targets for every priority until the routing file has them
     if department is None:
         return SlaTargets()
-    return SlaTargets(department.sla_first_response, department.sla_resolution)
+    first, resolution = department.sla_first_response, department.sla_resolution
+    for name, own_first, own_resolution in department.sla_by_priority:
+        if name == priority:
+            first = own_first if own_first is not None else first
+            resolution = own_resolution if own_resolution is not None else resolution
+    return SlaTargets(first, resolution)
 
 
-def due_moments(started: datetime, targets: SlaTargets) -> list[tuple[str, datetime]]:
-    """The warning and the breach moment of each target, as (timer kind, due at)."""
+def calendar_of(department: Department | None) -> BusinessCalendar:
+    return department.calendar if department is not None else ROUND_THE_CLOCK
+
+
+def due_moments(
+    started: datetime, targets: SlaTargets, calendar: BusinessCalendar = ROUND_THE_CLOCK
+) -> list[tuple[str, datetime]]:
+    """The warning and the breach moment of each target, as (timer kind, due at), in the
+    calendar's business time."""
     moments: list[tuple[str, datetime]] = []
     for name, target in targets.named():
-        moments.append((f"{name}_warning", started + target * WARNING_SHARE))
-        moments.append((f"{name}_breach", started + target))
+        warning = add_business(calendar, started, target * WARNING_SHARE)
+        moments.append((f"{name}_warning", warning))
+        moments.append((f"{name}_breach", add_business(calendar, started, target)))
     return moments
-
-
-def paused_for(paused_at: datetime, resumed_at: datetime) -> timedelta:
-    """How far the due moments move when the clock starts again (never backwards)."""
-    return max(resumed_at - paused_at, timedelta())
 
 
 def history_moment(date_header: str | None, received_at: datetime) -> datetime:

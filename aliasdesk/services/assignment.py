@@ -24,6 +24,7 @@ from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.sla import start_clocks
+from aliasdesk.services.ticket_figures import record_targets
 from aliasdesk.services.tickets import department_sender
 from aliasdesk.services.transitions import change_owner
 
@@ -78,6 +79,7 @@ def assign_new_ticket(
             reason=choice.reason,
             notify=send_mail,
         )
+    record_targets(ticket, config)
     _start_sla_clocks(session, ticket, config, send_mail)
     _acknowledge(session, ticket, config, now, send_mail)
     return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
-from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
+from aliasdesk.domain.commands import CommandBlock, parse_commands
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
@@ -26,6 +26,7 @@ from aliasdesk.notify.catalogue.feedback_request import FEEDBACK_REQUEST
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
+from aliasdesk.services.ticket_figures import record_first_response
 from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
 from aliasdesk.services.transitions import change_status, requester_side
 
@@ -188,7 +189,7 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
     """
     ticket, sender = reply.ticket, reply.sender
     internal = block.is_note
-    told_requester = False
+    answered = False
     text = block.remaining_text
     if text and not internal:
         # Quoted lines kept for an inline answer go out only if the requester saw them.
@@ -208,7 +209,7 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
         add_event(reply.session, ticket, kind, sender, detail, reply.now)
         if not internal:
             _relay(reply, message, requester_side(reply.session, ticket), "requester")
-            told_requester = True
+            answered = True
         if ticket.owner and ticket.owner != sender:
             _relay(reply, message, [ticket.owner], "owner")
     for command in block.commands:
@@ -223,8 +224,6 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
             actor_name=reply.mail.from_.name if reply.mail.from_ else "",
         )
         (outcome.applied if result.applied else outcome.refused).append(result.message)
-        spec = spec_of(command)
-        told_requester |= result.changed and spec is not None and spec.changes_status
     if not (text or reply.has_files or outcome.applied):
         return  # only refused commands: nothing changes, the sender is told why
     if ticket.status == "new":
@@ -240,8 +239,8 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
             quiet=True,
             why=f"first action by {sender}",
         )
-    if told_requester and ticket.first_response_at is None:
-        ticket.first_response_at = reply.now
+    if answered:  # a public reply, not the status mail a bare command causes
+        record_first_response(ticket, reply.config, reply.now)
 
 
 def _seen_by_requester(session: Session, ticket: Ticket) -> str:

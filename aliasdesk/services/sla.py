@@ -9,25 +9,28 @@ the row sends anything, and a restart finds it fired. A timer that finds nothing
 same, so it is never looked at again; its ``outcome`` says why, and only a timer whose
 outcome is ``escalated`` counts as a breach.
 
-The clock itself (when targets fall due, how a pause moves them) is
-:mod:`aliasdesk.domain.sla_clock`; this module only stores and fires its moments. A
-ticket waiting on the requester (``pending``) has its clock stopped: its timers are not
-looked at, and when the requester's answer reopens it the due moments move on by the
-time it spent waiting. Imported history (mail taken in without sending) starts no clock.
+The clock itself (when targets fall due in the department's business time, how a pause
+moves them) is :mod:`aliasdesk.domain.sla_clock`; this module only stores and fires its
+moments. A ticket in a status of the department's ``sla.pause_on`` (``pending``, waiting
+on the requester, unless the routing file says otherwise) has its clock stopped: its
+timers are not looked at, and when it leaves that status (the requester's answer reopens
+it) the due moments move on by the business time it spent waiting. Imported history
+(mail taken in without sending) starts no clock.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.db.session import Database
+from aliasdesk.domain.calendars import business_between, shifted_due
 from aliasdesk.domain.organisation import Department, RoutingConfig
-from aliasdesk.domain.sla_clock import due_moments, paused_for, targets_for
+from aliasdesk.domain.sla_clock import calendar_of, due_moments, targets_for
 from aliasdesk.notify.catalogue.sla import ESCALATION, SLA_WARNING
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.tickets import add_event, department_sender
@@ -38,12 +41,28 @@ ESCALATED = "escalated"
 
 
 def start_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:
-    """The warning and breach timers of a new ticket's targets, from its creation."""
+    """The warning and breach timers of a new ticket's targets, from its creation.
+
+    A department that stops the clock for ``new`` tickets starts it stopped.
+    """
     department = config.departments.get(ticket.department)
-    moments = due_moments(ticket.created_at, targets_for(department, ticket.priority))
+    targets = targets_for(department, ticket.priority)
+    moments = due_moments(ticket.created_at, targets, calendar_of(department))
     rows = [{"ticket_id": ticket.id, "kind": kind, "due_at": due} for kind, due in moments]
     if rows:  # one executemany; the timers' ids are never needed here
         session.execute(insert(SlaTimer), rows)
+    if department is not None and ticket.status in department.sla_pause_on:
+        pause_clock(ticket, ticket.created_at)
+
+
+def follow_status(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> None:
+    """Stop the clock in a status the department pauses on, run it again in any other."""
+    department = config.departments.get(ticket.department)
+    pause_on = department.sla_pause_on if department is not None else ("pending",)
+    if ticket.status in pause_on:
+        pause_clock(ticket, now)
+    else:
+        resume_clock(session, ticket, config, now)
 
 
 def pause_clock(ticket: Ticket, now: datetime) -> None:
@@ -52,18 +71,21 @@ def pause_clock(ticket: Ticket, now: datetime) -> None:
         ticket.sla_paused_at = now
 
 
-def resume_clock(session: Session, ticket: Ticket, now: datetime) -> None:
-    """The ticket no longer waits: every timer not fired yet moves on by the pause."""
+def resume_clock(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> None:
+    """The ticket no longer waits: every timer not fired yet keeps the business time it had
+    left, and the pause is added to the ticket's stopped time (which its figures leave out)."""
     paused_at, ticket.sla_paused_at = ticket.sla_paused_at, None
     if paused_at is None:
         return
-    shift = paused_for(paused_at, now)
+    calendar = calendar_of(config.departments.get(ticket.department))
+    stopped = business_between(calendar, paused_at, now)
+    ticket.sla_paused_s = (ticket.sla_paused_s or 0) + int(stopped / timedelta(seconds=1))
     # Moved in Python, a handful of rows: SQLite has no date arithmetic on its columns.
     for timer in session.scalars(
         select(SlaTimer).where(SlaTimer.ticket_id == ticket.id, SlaTimer.fired_at.is_(None))
     ):
-        timer.due_at = timer.due_at + shift
-    log.info("event=sla_resumed ticket=%s paused_s=%d", ticket.ref, shift.total_seconds())
+        timer.due_at = shifted_due(calendar, timer.due_at, paused_at, now)
+    log.info("event=sla_resumed ticket=%s paused_s=%d", ticket.ref, stopped.total_seconds())
 
 
 def breached() -> tuple[ColumnElement[bool], ...]:

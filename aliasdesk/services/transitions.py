@@ -18,7 +18,8 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.states import Status, TransitionError, transition
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.notifications import queue_notification
-from aliasdesk.services.sla import pause_clock, resume_clock
+from aliasdesk.services.sla import follow_status
+from aliasdesk.services.ticket_figures import record_status
 from aliasdesk.services.tickets import add_event, department_sender
 
 
@@ -73,14 +74,8 @@ def change_status(
     except TransitionError as error:
         return CommandResult(False, f"{error}; nothing was changed")
     ticket.status = new.value
-    if new is Status.PENDING:  # waiting on the requester: the SLA clock stops
-        pause_clock(ticket, now)
-    else:
-        resume_clock(session, ticket, now)
-    if new is Status.RESOLVED:
-        ticket.resolved_at = now
-    elif new is not Status.CLOSED:
-        ticket.resolved_at = None
+    record_status(ticket, old.value, config, now)
+    follow_status(session, ticket, config, now)  # pending stops the clock (sla.pause_on)
     detail = f"{old.value} -> {new.value}" + (f" ({why})" if why else "")
     add_event(session, ticket, "status", actor, detail, now)
     if not quiet:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
 from functools import partial
 
-from aliasdesk.domain.durations import format_duration, parse_duration
+from aliasdesk.domain.calendars import ROUND_THE_CLOCK
 from aliasdesk.domain.organisation import MULTI_DEPARTMENT, PLAIN_DOMAIN, Department, RoutingConfig
+from aliasdesk.settings.calendar_schema import CalendarChecks
 from aliasdesk.settings.rule_schema import RuleChecks
 from aliasdesk.settings.schema_shapes import Located, join_field, value_kind
 
@@ -22,16 +22,23 @@ __all__ = ["DEPARTMENT_KEY", "Located", "SchemaBuilder", "join_field"]
 
 DEPARTMENT_KEY = re.compile(r"[A-Z][A-Z0-9]{0,9}")
 
-_TOP = ("organisation", "departments", "rules", "default_department", "multi_department", "admins")
+_TOP = (
+    "organisation",
+    "departments",
+    "rules",
+    "default_department",
+    "multi_department",
+    "admins",
+    "calendars",
+)
 _ORGANISATION = ("name", "domains")
-_DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla")
+_DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla", "calendar")
 _MEMBER = ("address", "away", "name")
-_SLA = ("first_response", "resolution")
 _ASSIGNMENT_HELP = "round_robin | least_loaded | fixed:<member> | none"
 _KEY_HELP = "a department key is 1 to 10 upper-case letters or digits after a letter (HR, FAC)"
 
 
-class SchemaBuilder(RuleChecks):
+class SchemaBuilder(RuleChecks, CalendarChecks):
     """Walks the loaded data once, collecting every error and the values it can build."""
 
     # -- the document ---------------------------------------------------------------
@@ -40,6 +47,8 @@ class SchemaBuilder(RuleChecks):
         if not self.mapping(top, _TOP, required=("organisation", "departments")):
             return None
         name, domains = self.given(top, "organisation", self.organisation, (None, []), True)
+        self.calendars, self.calendar_names = {}, set()
+        self.calendars = self.given(top, "calendars", self.calendar_section, {})
         departments = self.given(top, "departments", self.departments, {}, True)
         rules = self.given(top, "rules", self.rules, [])
         default = self.given(top, "default_department", self.department_ref, None)
@@ -51,7 +60,7 @@ class SchemaBuilder(RuleChecks):
             return None
         emails = tuple(address for address, _ in admins)
         parts = (tuple(domains), departments, tuple(rules), default, multi, emails)
-        return RoutingConfig(name, *parts, self.source)
+        return RoutingConfig(name, *parts, self.source, dict(self.calendars))
 
     def multi_department(self, at: Located) -> str | None:
         return self.choice(at, MULTI_DEPARTMENT)
@@ -106,10 +115,19 @@ class SchemaBuilder(RuleChecks):
         default = ("round_robin" if members else "none", None)
         assign = partial(self.assignment, members=members)
         assignment, fixed = self.given(at, "assignment", assign, default, True)
-        first, resolution = self.given(at, "sla", self.sla, (None, None))
+        (first, resolution), by_priority, pause_on = self.given(
+            at, "sla", self.sla, ((None, None), (), ("pending",))
+        )
+        calendar = self.given(at, "calendar", self.calendar_ref, None)
         people = (tuple(aliases), tuple(members), tuple(away))
         department = Department(key, name or key, *people, assignment, fixed, first, resolution)
-        return replace(department, member_names=tuple(names.items()))
+        return replace(
+            department,
+            member_names=tuple(names.items()),
+            calendar=calendar or ROUND_THE_CLOCK,
+            sla_by_priority=by_priority,
+            sla_pause_on=pause_on,
+        )
 
     def aliases(self, key: str, at: Located) -> list[str]:
         if isinstance(at.value, list) and not at.value:
@@ -184,18 +202,3 @@ class SchemaBuilder(RuleChecks):
         if value != "none" and not members:
             self.error(at, f"{value} needs members; add members or use none")
         return str(value), None
-
-    def sla(self, at: Located) -> tuple[timedelta | None, timedelta | None]:
-        if not self.mapping(at, _SLA):
-            return None, None
-        parsed: dict[str, timedelta] = {}
-        for key in (key for key in _SLA if key in at.value):
-            try:
-                parsed[key] = parse_duration(at.value[key])
-            except ValueError as error:
-                self.error(at[key], str(error))
-        first, resolution = parsed.get("first_response"), parsed.get("resolution")
-        if first is not None and resolution is not None and resolution < first:
-            shorter = f"{format_duration(resolution)} is shorter than first_response"
-            self.error(at["resolution"], f"{shorter} {format_duration(first)}")
-        return first, resolution

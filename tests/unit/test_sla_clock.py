@@ -11,7 +11,6 @@ from aliasdesk.domain.sla_clock import (
     SlaTargets,
     due_moments,
     history_moment,
-    paused_for,
     targets_for,
 )
 
@@ -46,11 +45,6 @@ def test_warning_at_80_percent_and_breach_at_the_target() -> None:
         ("first_response_warning", WRITTEN + timedelta(hours=3, minutes=12)),
         ("first_response_breach", WRITTEN + timedelta(hours=4)),
     ]
-
-
-def test_a_pause_never_moves_the_clock_backwards() -> None:
-    assert paused_for(WRITTEN, WRITTEN + timedelta(hours=2)) == timedelta(hours=2)
-    assert paused_for(WRITTEN, WRITTEN - timedelta(hours=2)) == timedelta()
 
 
 def test_targets_come_from_the_department() -> None:
