@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     d_list.add_argument("--failed", action="store_true", help="only failed deliveries")
     for action, text in (("retry", "send again, same Message-ID"), ("dismiss", "stop counting")):
         d_sub.add_parser(action, help=text).add_argument("ids", nargs="+", type=int)
+    _report_parser(sub)
     files = sub.add_parser("attachments", help="save a ticket's attachment")
     get = files.add_subparsers(dest="attachments_command", required=True).add_parser("get")
     get.add_argument("ref")
@@ -84,6 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("-o", "--output", required=True, help="the file to write (mode 0600)")
     get.add_argument("-f", "--force", action="store_true", help="replace an existing file")
     return parser
+
+
+def _report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = sub.add_parser("report", help="service figures in business time")
+    report.add_argument("--department", metavar="KEY")
+    report.add_argument("--owner", metavar="ADDR")
+    report.add_argument("--since", metavar="DATE", help="first day (default: 30 days ago)")
+    report.add_argument("--until", metavar="DATE", help="last day, included (default: today)")
+    report.add_argument("--by", choices=["department", "owner", "week", "month"])
+    form = report.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--csv", action="store_true")
 
 
 def _handlers() -> dict[str, Handler]:
@@ -105,6 +118,7 @@ def _handlers() -> dict[str, Handler]:
         "status": commands.status,
         "deliveries": commands.deliveries,
         "attachments": commands.attachments,
+        "report": commands.report,
     }
 
 

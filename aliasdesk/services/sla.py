@@ -176,7 +176,12 @@ def _fire(
         timer.outcome = "closed"
         return 0
     target, _, moment = timer.kind.rpartition("_")
-    facts = {"target": target, "due_at": timer.due_at.isoformat()}
+    # The mail says when in the department's own time zone (its calendar's).
+    facts = {
+        "target": target,
+        "due_at": timer.due_at.isoformat(),
+        "timezone": department.calendar.timezone,
+    }
     if moment == "warning":
         kind, recipients = SLA_WARNING.name, _warned(ticket, department)
         timer.outcome = "warned"

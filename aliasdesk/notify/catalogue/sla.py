@@ -1,9 +1,11 @@
 """The service-level mails: a warning before a target is missed, and the escalation once
-it was. Both are built from the target and the moment it falls due."""
+it was. Both are built from the target and the moment it falls due, shown on the wall
+clock of the department's calendar."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
 from aliasdesk.notify.catalogue.samples import SAMPLE_CREATED, sample_ticket_to_owner
@@ -30,8 +32,17 @@ def _escalation_sample(department: str | None) -> EscalationContext:
     )
 
 
-def _warning(source: DeliverySource) -> SlaWarningContext:
+def _due(source: DeliverySource) -> datetime:
+    """The due moment in the department's time zone (UTC for mail queued without one)."""
     due = datetime.fromisoformat(source.facts["due_at"])
+    try:
+        return due.astimezone(ZoneInfo(str(source.facts.get("timezone") or "UTC")))
+    except (ZoneInfoNotFoundError, ValueError):
+        return due.astimezone(UTC)
+
+
+def _warning(source: DeliverySource) -> SlaWarningContext:
+    due = _due(source)
     return SlaWarningContext(
         **source.ticket_values(),
         target=source.facts["target"],
@@ -41,7 +52,7 @@ def _warning(source: DeliverySource) -> SlaWarningContext:
 
 
 def _escalation(source: DeliverySource) -> EscalationContext:
-    due = datetime.fromisoformat(source.facts["due_at"])
+    due = _due(source)
     return EscalationContext(
         **source.ticket_values(),
         target=source.facts["target"],
