@@ -142,11 +142,6 @@ class Ticket(Base):
         UniqueConstraint("department", "number", name="uq_tickets_ref"),
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_owner", "owner"),
-        # The service figures pick tickets by when they came in, were first answered and
-        # were resolved (aliasdesk report).
-        Index("ix_tickets_created_at", "created_at"),
-        Index("ix_tickets_first_response_at", "first_response_at"),
-        Index("ix_tickets_resolved_at", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -13,9 +13,9 @@ moment falls in the period ``[since, until)``:
 
 The backlog is the number of tickets open at the end of the period: opened before
 ``until`` and not resolved (or closed) before it. Percentiles are nearest-rank (the
-smallest value with at least p % of the values at or below it), computed with window
-functions so that SQLite and PostgreSQL give the same seconds. Weeks (ISO, from Monday)
-and months are counted in UTC.
+smallest value with at least p % of the values at or below it), so that SQLite and
+PostgreSQL give the same seconds. Weeks (ISO, from Monday)
+and months are counted on the wall clock of the period's time zone (``figure_groups``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket
@@ -116,13 +116,8 @@ def service_figures(
         group(key).tickets_in = int(count)
     for row in session.execute(_resolved(grouping, dialect, period)):
         _fill_resolved(group(row.key), row)
-    for name, value, moment in (
-        ("first_response", Ticket.first_response_s, Ticket.first_response_at),
-        ("resolution", Ticket.resolution_s, Ticket.resolved_at),
-    ):
-        statement = _percentiles(grouping, dialect, value, moment, period)
-        for key, median, p90 in session.execute(statement):
-            setattr(group(key), name, {"median_s": _int(median), "p90_s": _int(p90)})
+    for name, key, median, p90 in session.execute(_percentiles(grouping, dialect, period)):
+        setattr(group(key), name, {"median_s": _int(median), "p90_s": _int(p90)})
     _fill_backlog(session, grouping, dialect, period, groups)
     ordered = sorted(groups.values(), key=lambda figures: figures.key)
     return {
@@ -199,29 +194,45 @@ def _fill_resolved(figures: Figures, row: Any) -> None:
     }
 
 
-def _percentiles(
-    grouping: Grouping, dialect: str, value: Any, moment: Any, period: Period
-) -> Select[Any]:
-    """Median and 90th percentile of ``value`` per group, by nearest rank.
+TIMES = (
+    ("first_response", Ticket.first_response_s, Ticket.first_response_at),
+    ("resolution", Ticket.resolution_s, Ticket.resolved_at),
+)
+"""The times whose median and 90th percentile are reported: (name, value, counted at)."""
 
-    Rank r of n values holds the p-th percentile when r = ceil(p * n); in integer
-    arithmetic ceil(n / 2) = (n + 1) / 2 and ceil(9n / 10) = (9n + 9) / 10.
+
+def _percentiles(grouping: Grouping, dialect: str, period: Period) -> Any:
+    """(name, group, median, 90th percentile) of each of ``TIMES``, by nearest rank: the
+    smallest value with at least p of all values at or below it.
+
+    PostgreSQL's ``percentile_disc`` is exactly that. SQLite has no ordered-set
+    aggregates: there each value gets its ``cume_dist`` (the share of values at or below
+    it) in one window pass over both times, and the percentile is the smallest value
+    whose share reaches p.
     """
-    key = group_key(grouping, dialect, moment, period.offset).label("key")
-    ranked = (
-        select(
-            key,
-            value.label("value"),
-            func.row_number().over(partition_by=key, order_by=value).label("rank"),
-            func.count().over(partition_by=key).label("n"),
-        )
-        .where(period.where(moment), value.is_not(None))
-        .subquery()
+    parts = []
+    for name, value, moment in TIMES:
+        key = group_key(grouping, dialect, moment, period.offset).label("key")
+        where = (period.where(moment), value.is_not(None))
+        if dialect == "postgresql":
+            median = func.percentile_disc(0.5).within_group(value)
+            p90 = func.percentile_disc(0.9).within_group(value)
+            parts.append(select(literal(name), key, median, p90).where(*where).group_by(key))
+        else:
+            parts.append(
+                select(literal(name).label("name"), key, value.label("value")).where(*where)
+            )
+    if dialect == "postgresql":
+        return union_all(*parts)
+    values = union_all(*parts).subquery()
+    share = func.cume_dist().over(
+        partition_by=(values.c.name, values.c.key), order_by=values.c.value
     )
-    n, rank = ranked.c.n, ranked.c.rank
-    median = func.max(case((rank == (n + 1) // literal(2), ranked.c.value)))
-    p90 = func.max(case((rank == (n * 9 + 9) // literal(10), ranked.c.value)))
-    return select(ranked.c.key, median, p90).group_by(ranked.c.key)
+    shared = select(values.c.name, values.c.key, values.c.value, share.label("share")).subquery()
+    at = {p: func.min(case((shared.c.share >= p, shared.c.value))) for p in (0.5, 0.9)}
+    return select(shared.c.name, shared.c.key, at[0.5], at[0.9]).group_by(
+        shared.c.name, shared.c.key
+    )
 
 
 def _open_at(moment: datetime, period: Period) -> ColumnElement[bool]:
