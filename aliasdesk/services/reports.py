@@ -90,6 +90,10 @@ def show_ticket(session: Session, ticket: Ticket) -> dict[str, Any]:
     ]
     data["first_response_at"] = iso(ticket.first_response_at)
     data["resolved_at"] = iso(ticket.resolved_at)
+    # The same figures in business seconds of the department's calendar, and reopens.
+    data["first_response_s"] = ticket.first_response_s
+    data["resolution_s"] = ticket.resolution_s
+    data["reopen_count"] = ticket.reopen_count
     data["watchers"] = list(
         session.scalars(
             select(Watcher.address).where(Watcher.ticket_id == ticket.id).order_by(Watcher.address)

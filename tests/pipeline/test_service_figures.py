@@ -28,7 +28,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -158,7 +158,9 @@ HR = {
 }
 
 
-def test_each_ticket_recorded_its_figures_as_they_happened(history: Runtime) -> None:
+def test_each_ticket_recorded_its_figures_as_they_happened(
+    history: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
     with history.db.reader() as session:
         tickets = {t.ref: t for t in session.scalars(select(Ticket))}
     figures = {
@@ -173,6 +175,14 @@ def test_each_ticket_recorded_its_figures_as_they_happened(history: Runtime) -> 
         "IT-1": (1200, 15600, 0, "resolved"),
     }
     assert tickets["HR-2"].resolved_at == berlin(27, 11)  # the first resolution
+    assert main(["tickets", "show", "HR-2", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["first_response_s"], shown["resolution_s"], shown["reopen_count"]) == (
+        10800,
+        14400,
+        1,
+    )
+    assert shown["resolved_at"] == berlin(27, 11).astimezone(UTC).isoformat()
     assert tickets["HR-3"].first_response_at == berlin(30, 10)
     assert tickets["HR-3"].target_first_response_s == 7200
     assert tickets["HR-3"].target_resolution_s == 16 * 3600
