@@ -118,7 +118,8 @@ def history(
     assert old in text
     new = "    sla: {first_response: 2h, resolution: 16h}\n    calendar: office\n"
     routing = tmp_path / "routing.yaml"
-    routing.write_text(text.replace(old, new) + CALENDAR, encoding="utf-8")
+    shipped = text.index("\ncalendars:")  # the last section: HR's office hours instead
+    routing.write_text(text[:shipped].replace(old, new) + CALENDAR, encoding="utf-8")
     runtime = runtime_for(database_url, smtp.port, routing_file=routing, authserv_id=AUTHSERV_ID)
     monkeypatch.setenv("ALIASDESK_DATABASE_URL", database_url)
     monkeypatch.setenv("ALIASDESK_ROUTING_FILE", str(routing))
