@@ -47,13 +47,11 @@ _DECLARED = (
         "resolve",
         (CommandHelp("#resolve", "mark it resolved; the requester is asked for feedback"),),
         help_order=4,
-        changes_status=True,
     ),
     CommandSpec(
         "close",
         (CommandHelp("#close", "close it for good; a later reply opens a new ticket"),),
         help_order=5,
-        changes_status=True,
     ),
     CommandSpec(
         "status",
@@ -66,7 +64,6 @@ _DECLARED = (
         ),
         help_order=2,
         validate=_status,
-        changes_status=True,
     ),
     CommandSpec(
         "assign",

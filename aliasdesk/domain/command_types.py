@@ -51,16 +51,15 @@ class CommandSpec:
 
     ``validate`` turns the words after ``#name`` into a :class:`Command` (with ``error``
     set when they make no sense); ``help`` is what the assignment mail lists, at
-    ``help_order`` among the others; ``changes_status`` marks commands whose effect the
-    requester hears about (it counts as the department's first response); ``roles`` are
-    the roles (as ``role_of`` names them) whose mail may give it.
+    ``help_order`` among the others; ``roles`` are the roles (as ``role_of`` names them)
+    whose mail may give it. No command counts as the department's first response: the
+    status mail it may cause is automatic, and only a member's own words answer.
     """
 
     name: str
     help: tuple[CommandHelp, ...]
     help_order: int
     validate: Callable[[str, str], Command] = take_as_written
-    changes_status: bool = False
     marks_internal: bool = False
     roles: tuple[str, ...] = MEMBERS_ONLY
 

@@ -192,6 +192,18 @@ def test_nothing_counts_on_a_holiday_or_a_closed_weekday(
         assert length > timedelta()
 
 
+@settings(max_examples=200, deadline=None)
+@given(calendars, st.lists(moments, min_size=3, max_size=3))
+def test_a_pause_keeps_the_business_time_that_was_left(
+    calendar: BusinessCalendar, three: list[datetime]
+) -> None:
+    paused, resumed, due = three[0], max(three), three[1]
+    left = business_between(calendar, paused, due)
+    moved = shifted_due(calendar, due, paused, resumed)
+    assert moved >= resumed
+    assert business_between(calendar, resumed, moved) == left
+
+
 @pytest.mark.parametrize("calendar", CALENDARS, ids=lambda c: c.name)
 def test_a_zero_amount_is_due_at_once_even_when_closed(calendar: BusinessCalendar) -> None:
     closed = berlin(2026, 12, 26, 3, 0)  # a Saturday night

@@ -46,8 +46,6 @@ def test_each_declaration_checks_its_own_argument() -> None:
     assert COMMANDS["take"].parse("").error is None
 
 
-def test_only_status_commands_count_as_telling_the_requester() -> None:
-    told = {name for name, spec in COMMANDS.items() if spec.changes_status}
-    assert told == {"resolve", "close", "status"}
+def test_only_note_keeps_a_reply_internal_and_only_members_give_commands() -> None:
     assert {name for name, spec in COMMANDS.items() if spec.marks_internal} == {"note"}
     assert all(spec.roles == ("member",) for spec in COMMANDS.values())
