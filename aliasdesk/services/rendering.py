@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
 from aliasdesk.db.unit_of_work import work_of
+from aliasdesk.domain.calendars import add_business
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.domain.sla_clock import targets_for
+from aliasdesk.domain.sla_clock import calendar_of, targets_for
 from aliasdesk.mail.active_content import is_active
 from aliasdesk.mail.compose import compose
 from aliasdesk.notify.catalogue import kind_named
@@ -26,7 +27,7 @@ from aliasdesk.notify.kinds import (
     describe_duration,
     trim_text,
 )
-from aliasdesk.notify.render import TemplateRenderer
+from aliasdesk.notify.render import TemplateRenderer, format_when
 from aliasdesk.services.mail_facts import (
     actor_name,
     assigner_name,
@@ -184,12 +185,23 @@ class StoredDelivery:
 
     def first_response_within(self) -> str | None:
         """The department's first-response promise for this ticket, in words ("4 hours");
-        None where the department promises none, and the mail says "soon"."""
+        None where the department promises none, and the mail says "soon".
+
+        Counted in opening hours, the promise also says by when on the department's clock
+        ("4 hours of working time (by Mon 7 Dec 2026, 11:00 CET)"): four hours asked on a Friday
+        afternoon are not four hours later.
+        """
         ticket = self.ticket()
-        target = targets_for(self._config.departments.get(ticket.department), ticket.priority)
-        if target.first_response is None:
+        department = self._config.departments.get(ticket.department)
+        target = targets_for(department, ticket.priority).first_response
+        if target is None:
             return None
-        return describe_duration(target.first_response)
+        calendar = calendar_of(department)
+        if calendar.round_the_clock:
+            return describe_duration(target)
+        due = add_business(calendar, ticket.created_at, target)
+        when = format_when(calendar.local(due))
+        return f"{describe_duration(target)} of working time (by {when})"
 
     def linked_tickets(self) -> tuple[LinkedTicket, ...]:
         return linked_from_same_mail(self._session, self.ticket(), self._config)

@@ -104,6 +104,12 @@ def test_timers_fall_due_in_business_time_with_the_prioritys_own_target(
     # 72 business hours of 8-hour days: nine working days and more, never three.
     assert due["resolution_breach"] - ticket.created_at > timedelta(days=11)
     assert (ticket.target_first_response_s, ticket.target_resolution_s) == (7200, 72 * 3600)
+    # The acknowledgement promises the answer by when, on the department's clock.
+    [ack] = mails_to(smtp, "dave@example.com")
+    text = ack.get_body(("plain",))
+    assert text is not None
+    by = format_when(calendar.local(due["first_response_breach"]))
+    assert f"within 2 hours of working time (by {by})" in " ".join(text.get_content().split())
 
 
 def test_the_escalation_says_when_on_the_departments_clock(
