@@ -239,8 +239,12 @@ def report(args: argparse.Namespace) -> int:
 
     try:
         config = load_routing(_settings().routing_file)
-    except RoutingFileError as error:
-        print(f"aliasdesk report: routing file not usable, days in UTC: {error}", file=sys.stderr)
+    except RoutingFileError:
+        print(
+            "aliasdesk report: the routing file is not usable (see aliasdesk rules check); "
+            "days are counted in UTC",
+            file=sys.stderr,
+        )
         config = None
     args.by = args.by or "department"
     return run_report(_database(), config, args)

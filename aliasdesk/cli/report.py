@@ -17,7 +17,7 @@ from aliasdesk.cli.output import print_json
 from aliasdesk.db.session import Database
 from aliasdesk.domain.durations import format_duration
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.services.service_figures import GROUPINGS, Period, service_figures
+from aliasdesk.services.service_figures import Period, service_figures
 
 DEFAULT_DAYS = 30
 _CSV = (
@@ -160,7 +160,3 @@ def _print_table(report: dict[str, Any], period: Period, zone: tzinfo) -> None:
         cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         print("  ".join(cells).rstrip())
     print("first response and resolution: median / 90th percentile")
-
-
-def choices() -> list[str]:
-    return list(GROUPINGS)

@@ -62,24 +62,6 @@ class Period:
         return found
 
 
-@dataclass
-class Figures:
-    """One group's figures, shaped as CONTRACT §4's ``report --json`` group."""
-
-    key: str
-    tickets_in: int = 0
-    resolved: int = 0
-    backlog: int = 0
-    first_response: dict[str, int | None] = field(default_factory=lambda: _no_percentiles())
-    resolution: dict[str, int | None] = field(default_factory=lambda: _no_percentiles())
-    sla_attainment: float | None = None
-    reopen_rate: float = 0.0
-    rating: dict[str, Any] = field(default_factory=lambda: _no_rating())
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def _no_percentiles() -> dict[str, int | None]:
     return {"median_s": None, "p90_s": None}
 
@@ -91,6 +73,24 @@ def _no_rating() -> dict[str, Any]:
         "response_rate": 0.0,
         "distribution": {str(n): 0 for n in RATINGS},
     }
+
+
+@dataclass
+class Figures:
+    """One group's figures, shaped as CONTRACT §4's ``report --json`` group."""
+
+    key: str
+    tickets_in: int = 0
+    resolved: int = 0
+    backlog: int = 0
+    first_response: dict[str, int | None] = field(default_factory=_no_percentiles)
+    resolution: dict[str, int | None] = field(default_factory=_no_percentiles)
+    sla_attainment: float | None = None
+    reopen_rate: float = 0.0
+    rating: dict[str, Any] = field(default_factory=_no_rating)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def service_figures(
