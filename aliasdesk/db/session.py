@@ -68,8 +68,10 @@ def _let_go_of_large_values(engine: Engine) -> None:
 
     @event.listens_for(engine, "after_cursor_execute")
     def _note(conn: Any, _cursor: Any, _sql: str, params: Any, _ctx: Any, _many: bool) -> None:
-        if _has_large_value(params):
-            conn.connection.info["large_values"] = True
+        info = conn.connection.info
+        # Once marked, the connection is closed at check-in anyway: no need to look again.
+        if not info.get("large_values") and _has_large_value(params):
+            info["large_values"] = True
 
     @event.listens_for(engine, "checkin")
     def _close(_dbapi_connection: Any, record: Any) -> None:
@@ -77,17 +79,23 @@ def _let_go_of_large_values(engine: Engine) -> None:
             record.invalidate()
 
 
-def _has_large_value(params: Any, depth: int = 0) -> bool:
+def _has_large_value(params: Any) -> bool:
     """Whether the parameters (one row or many, as a tuple, list or dict) hold a value of
-    LARGE_VALUE bytes or more."""
+    LARGE_VALUE bytes or more. Runs after every statement, so it is plain loops."""
     if isinstance(params, bytes | memoryview):
         return len(params) >= LARGE_VALUE
-    if depth > 1:
+    if not isinstance(params, list | tuple | dict):
         return False
-    values = params.values() if isinstance(params, dict) else params
-    if not isinstance(values, list | tuple) and not isinstance(params, dict):
-        return False
-    return any(_has_large_value(value, depth + 1) for value in values)
+    for value in params.values() if isinstance(params, dict) else params:
+        if isinstance(value, bytes | memoryview):
+            if len(value) >= LARGE_VALUE:
+                return True
+        elif isinstance(value, list | tuple | dict):
+            row = value.values() if isinstance(value, dict) else value
+            for item in row:
+                if isinstance(item, bytes | memoryview) and len(item) >= LARGE_VALUE:
+                    return True
+    return False
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -43,6 +43,10 @@ class ReadOnce:
     """Department -> member -> open tickets."""
     first_texts: dict[int, str] = field(default_factory=dict)
     """Ticket id -> the text of its opening message."""
+    same_mail_links: dict[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    """Ticket id -> (department, number) of the tickets opened with it from the same mail."""
+    request_file_rows: dict[int, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
+    """Ticket id -> its opening message's files as (id, name, type, size, inline, missing)."""
     locked_rows: dict[tuple[type[Any], str], Any] = field(default_factory=dict)
     """(model, department) -> that department's row, locked by this transaction."""
     reserved_turns: dict[str, list[int]] = field(default_factory=dict)

@@ -137,8 +137,17 @@ class RoutingConfig:
 
     def member_name(self, address: str) -> str | None:
         """A member's name from the routing file (the first department that gives one)."""
-        names = (dept.name_of(address) for dept in self.departments.values())
-        return next((name for name in names if name), None)
+        return self._member_names.get(address.strip().lower())
+
+    @cached_property
+    def _member_names(self) -> dict[str, str]:
+        """Address -> name, read once: every mail names several people."""
+        names: dict[str, str] = {}
+        for dept in self.departments.values():
+            for member, name in dept.member_names:
+                if name:
+                    names.setdefault(member, name)
+        return names
 
     @cached_property
     def _staff(self) -> frozenset[str]:

@@ -38,7 +38,7 @@ from aliasdesk.services.delivery import (
     unrenderable,
 )
 from aliasdesk.services.holders import this_holder
-from aliasdesk.services.rendering import preload_first_texts, render_delivery
+from aliasdesk.services.rendering import preload_for_rendering, render_delivery
 from aliasdesk.services.send_order import after_earlier_mail
 
 BUILD_ERRORS = (TemplateError, ComposeError, ValueError)
@@ -112,7 +112,7 @@ def claim_many(
     # One query each; the list keeps the tickets alive in the (weak) identity map, so
     # rendering finds them there instead of loading one per mail.
     tickets = session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids))).all()
-    preload_first_texts(session, ticket_ids)
+    preload_for_rendering(session, ticket_ids)
     claimed: list[Delivery] = []
     unbuildable: dict[int, str] = {}
     with session.no_autoflush:  # one flush for the whole batch, not one per query

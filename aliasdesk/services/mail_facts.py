@@ -8,10 +8,13 @@ over the display name of a mail, because anyone can write any display name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from aliasdesk.db.models import Ticket, TicketLink, Watcher
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.kinds import LinkedTicket, friendly_name
 
@@ -55,6 +58,28 @@ def recipient_name(session: Session, config: RoutingConfig, ticket: Ticket, reci
     return person_name(config, recipient, watcher.name if watcher else "")
 
 
+def preload_same_mail_links(session: Session, ticket_ids: Iterable[int]) -> None:
+    """The same-mail links of every ticket a batch renders, in one query instead of one
+    per acknowledgement; kept for the transaction (a rollback forgets them)."""
+    cache = work_of(session).known.same_mail_links
+    wanted = [ticket_id for ticket_id in set(ticket_ids) if ticket_id not in cache]
+    if not wanted:
+        return
+    origin = aliased(Ticket)
+    rows = session.execute(
+        select(TicketLink.ticket_id, Ticket.department, Ticket.number)
+        .join(TicketLink, TicketLink.linked_id == Ticket.id)
+        .join(origin, origin.id == TicketLink.ticket_id)
+        .where(TicketLink.ticket_id.in_(wanted), Ticket.created_at == origin.created_at)
+        .order_by(TicketLink.ticket_id, Ticket.id)
+    )
+    found: dict[int, list[tuple[str, int]]] = {}
+    for ticket_id, key, number in rows:
+        found.setdefault(ticket_id, []).append((key, number))
+    for ticket_id in wanted:
+        cache[ticket_id] = tuple(found.get(ticket_id, ()))
+
+
 def linked_from_same_mail(
     session: Session, ticket: Ticket, config: RoutingConfig
 ) -> tuple[LinkedTicket, ...]:
@@ -63,14 +88,9 @@ def linked_from_same_mail(
     Those are linked and were opened in the same instant (one mail, one ``now``); a ticket
     linked because a reply to a closed one opened it came later and is left out.
     """
-    rows = session.execute(
-        select(Ticket.department, Ticket.number)
-        .join(TicketLink, TicketLink.linked_id == Ticket.id)
-        .where(TicketLink.ticket_id == ticket.id, Ticket.created_at == ticket.created_at)
-        .order_by(Ticket.id)
-    )
+    preload_same_mail_links(session, [ticket.id])
     linked = []
-    for key, number in rows:
+    for key, number in work_of(session).known.same_mail_links[ticket.id]:
         department = config.departments.get(key)
         linked.append(LinkedTicket(f"{key}-{number}", department.name if department else key))
     return tuple(linked)

@@ -33,10 +33,11 @@ from aliasdesk.services.mail_facts import (
     assigner_name,
     linked_from_same_mail,
     person_name,
+    preload_same_mail_links,
     recipient_name,
 )
 from aliasdesk.services.page_links import page_link
-from aliasdesk.services.request_files import attached_files, listed_files
+from aliasdesk.services.request_files import attached_files, listed_files, preload_request_files
 from aliasdesk.services.tickets import department_sender
 
 LOOP_HEADER = "X-Aliasdesk-Loop"
@@ -103,6 +104,16 @@ def preload_first_texts(session: Session, ticket_ids: Iterable[int]) -> None:
     cache.update({ticket_id: text or "" for ticket_id, text in rows})
     for ticket_id in wanted:
         cache.setdefault(ticket_id, "")
+
+
+def preload_for_rendering(session: Session, ticket_ids: Iterable[int]) -> None:
+    """What the mails of a claimed batch quote about their tickets (the opening message,
+    the tickets opened from the same mail, the request's files), one query each for the
+    whole batch instead of one or two per mail."""
+    wanted = set(ticket_ids)
+    preload_first_texts(session, wanted)
+    preload_same_mail_links(session, wanted)
+    preload_request_files(session, wanted)
 
 
 def _first_text(session: Session, ticket: Ticket) -> str:

@@ -23,11 +23,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from aliasdesk.db.bulk import table_of
 from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.db.session import Database
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.calendars import business_between, shifted_due
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.domain.sla_clock import calendar_of, due_moments, targets_for
@@ -38,6 +40,7 @@ from aliasdesk.services.tickets import add_event, department_sender
 log = logging.getLogger("aliasdesk.sla")
 ACTIVE = ("new", "open", "pending")
 ESCALATED = "escalated"
+_TIMERS = table_of(SlaTimer)
 
 
 def start_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> None:
@@ -48,9 +51,11 @@ def start_clocks(session: Session, ticket: Ticket, config: RoutingConfig) -> Non
     department = config.departments.get(ticket.department)
     targets = targets_for(department, ticket.priority)
     moments = due_moments(ticket.created_at, targets, calendar_of(department))
-    rows = [{"ticket_id": ticket.id, "kind": kind, "due_at": due} for kind, due in moments]
-    if rows:  # one executemany; the timers' ids are never needed here
-        session.execute(insert(SlaTimer), rows)
+    # Through the transaction's row buffer: a batch's timers go in with one multi-row
+    # INSERT, written before any query could look for them (aliasdesk.db.bulk).
+    rows = work_of(session).rows
+    for kind, due in moments:
+        rows.insert(_TIMERS, {"ticket_id": ticket.id, "kind": kind, "due_at": due})
     if department is not None and ticket.status in department.sla_pause_on:
         pause_clock(ticket, ticket.created_at)
 
