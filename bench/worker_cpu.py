@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib
 import json
 import pstats
 import statistics
@@ -23,14 +24,42 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 100
 
 
-def run(mails: int, profile: cProfile.Profile | None) -> dict[str, float]:
+class _Sliced:
+    """What a Dramatiq worker does with the relay's batch: slices of ``size`` jobs, each
+    first held in this process's name, then run together (worker/actors.py)."""
+
+    def __init__(self, runner: Any, size: int) -> None:
+        self.runner = runner
+        self.size = size
+        # A checkout from before jobs were held by name has no hold_jobs.
+        self.hold: Any = getattr(
+            importlib.import_module("aliasdesk.services.outbox"), "hold_jobs", None
+        )
+
+    def __call__(self, job_id: int, _kind: str) -> None:
+        self.runner.run(job_id)
+
+    def many(self, jobs: Any) -> None:
+        ids = [job_id for job_id, _ in jobs]
+        for start in range(0, len(ids), self.size):
+            part = ids[start : start + self.size]
+            if self.hold is not None:
+                self.hold(self.runner.db, part)
+            self.runner.run_many(part)
+
+
+def run(
+    mails: int, profile: cProfile.Profile | None, database: str, slice_size: int
+) -> dict[str, float]:
     """One run on a fresh database: seconds of CPU and wall spent in the job side."""
     from aliasdesk.relay import drain, inline_dispatch
+    from bench.aliasdesk_runs import database as fresh_database
     from aliasdesk.runtime import build_runtime
     from aliasdesk.services.intake import RawMail, process_pending, store_raw
     from aliasdesk.settings.env import load_settings
@@ -38,10 +67,14 @@ def run(mails: int, profile: cProfile.Profile | None) -> dict[str, float]:
 
     generated = generate(mails, tag="w")
     expected = sum(m.acks for m in generated)
-    with tempfile.TemporaryDirectory() as tmp, _Sink() as sink:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _Sink() as sink,
+        fresh_database(database, Path(tmp)) as url,
+    ):
         settings = load_settings(
             environ={
-                "ALIASDESK_DATABASE_URL": f"sqlite:///{Path(tmp) / 'w.db'}",
+                "ALIASDESK_DATABASE_URL": url,
                 "ALIASDESK_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
                 "ALIASDESK_SMTP_HOST": sink.host,
                 "ALIASDESK_SMTP_PORT": str(sink.port),
@@ -51,7 +84,9 @@ def run(mails: int, profile: cProfile.Profile | None) -> dict[str, float]:
             env_file=None,
         )
         runtime = build_runtime(settings)
-        dispatch = inline_dispatch(runtime)
+        dispatch = (
+            _Sliced(runtime.job_runner(), slice_size) if slice_size else inline_dispatch(runtime)
+        )
         cpu = wall = 0.0
         for start in range(0, len(generated), BATCH):
             chunk = generated[start : start + BATCH]
@@ -120,11 +155,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mails", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--slice", type=int, default=0, help="run the jobs in slices as a Dramatiq worker does"
+    )
     parser.add_argument("--profile", type=Path, help="write a cProfile of the job side here")
     parser.add_argument("--top", type=int, default=0, help="print the N costliest functions")
     args = parser.parse_args()
     profile = cProfile.Profile() if args.profile or args.top else None
-    runs = [run(args.mails, profile) for _ in range(args.repeat)]
+    runs = [run(args.mails, profile, args.database, args.slice) for _ in range(args.repeat)]
     cpu = statistics.median(r["cpu_ms_per_mail"] for r in runs)
     wall = statistics.median(r["wall_ms_per_mail"] for r in runs)
     if profile is not None and args.profile:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from aliasdesk.db.models import Ticket, TicketLink, Watcher
@@ -58,6 +58,20 @@ def recipient_name(session: Session, config: RoutingConfig, ticket: Ticket, reci
     return person_name(config, recipient, watcher.name if watcher else "")
 
 
+_ORIGIN = aliased(Ticket)
+_SAME_MAIL_LINKS = (
+    select(TicketLink.ticket_id, Ticket.department, Ticket.number)
+    .join(TicketLink, TicketLink.linked_id == Ticket.id)
+    .join(_ORIGIN, _ORIGIN.id == TicketLink.ticket_id)
+    .where(
+        TicketLink.ticket_id.in_(bindparam("ids", expanding=True)),
+        Ticket.created_at == _ORIGIN.created_at,
+    )
+    .order_by(TicketLink.ticket_id, Ticket.id)
+)
+"""Built once: building it anew for every batch cost more than running it."""
+
+
 def preload_same_mail_links(session: Session, ticket_ids: Iterable[int]) -> None:
     """The same-mail links of every ticket a batch renders, in one query instead of one
     per acknowledgement; kept for the transaction (a rollback forgets them)."""
@@ -65,14 +79,7 @@ def preload_same_mail_links(session: Session, ticket_ids: Iterable[int]) -> None
     wanted = [ticket_id for ticket_id in set(ticket_ids) if ticket_id not in cache]
     if not wanted:
         return
-    origin = aliased(Ticket)
-    rows = session.execute(
-        select(TicketLink.ticket_id, Ticket.department, Ticket.number)
-        .join(TicketLink, TicketLink.linked_id == Ticket.id)
-        .join(origin, origin.id == TicketLink.ticket_id)
-        .where(TicketLink.ticket_id.in_(wanted), Ticket.created_at == origin.created_at)
-        .order_by(TicketLink.ticket_id, Ticket.id)
-    )
+    rows = session.execute(_SAME_MAIL_LINKS, {"ids": wanted})
     found: dict[int, list[tuple[str, int]]] = {}
     for ticket_id, key, number in rows:
         found.setdefault(ticket_id, []).append((key, number))

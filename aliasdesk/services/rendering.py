@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, StoredAttachment, Ticket, TicketMessage
@@ -86,6 +86,16 @@ def relayed_files(
     return files, names
 
 
+_FIRST_TEXTS = select(TicketMessage.ticket_id, TicketMessage.text).where(
+    TicketMessage.id.in_(
+        select(func.min(TicketMessage.id))
+        .where(TicketMessage.ticket_id.in_(bindparam("ids", expanding=True)))
+        .group_by(TicketMessage.ticket_id)
+    )
+)
+"""Built once: building it anew for every batch cost more than running it."""
+
+
 def preload_first_texts(session: Session, ticket_ids: Iterable[int]) -> None:
     """The opening message of each ticket a batch renders, in one query instead of one per
     mail (every notification quotes it)."""
@@ -93,14 +103,7 @@ def preload_first_texts(session: Session, ticket_ids: Iterable[int]) -> None:
     wanted = [ticket_id for ticket_id in set(ticket_ids) if ticket_id not in cache]
     if not wanted:
         return
-    firsts = (
-        select(func.min(TicketMessage.id))
-        .where(TicketMessage.ticket_id.in_(wanted))
-        .group_by(TicketMessage.ticket_id)
-    )
-    rows = session.execute(
-        select(TicketMessage.ticket_id, TicketMessage.text).where(TicketMessage.id.in_(firsts))
-    )
+    rows = session.execute(_FIRST_TEXTS, {"ids": wanted})
     cache.update({ticket_id: text or "" for ticket_id, text in rows})
     for ticket_id in wanted:
         cache.setdefault(ticket_id, "")
