@@ -59,10 +59,10 @@ def run(
 ) -> dict[str, float]:
     """One run on a fresh database: seconds of CPU and wall spent in the job side."""
     from aliasdesk.relay import drain, inline_dispatch
-    from bench.aliasdesk_runs import database as fresh_database
     from aliasdesk.runtime import build_runtime
     from aliasdesk.services.intake import RawMail, process_pending, store_raw
     from aliasdesk.settings.env import load_settings
+    from bench.aliasdesk_runs import database as fresh_database
     from bench.mailbox_gen import generate
 
     generated = generate(mails, tag="w")
