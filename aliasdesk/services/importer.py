@@ -15,6 +15,7 @@ are read again, batch by batch, when the mail is processed.
 from __future__ import annotations
 
 import mailbox
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -67,10 +68,14 @@ def iter_source(path: Path) -> Iterator[Callable[[], bytes]]:
         raise FileNotFoundError(f"{path}: no such mbox, Maildir or folder")
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def _written_at(raw: bytes) -> float:
     """The Date header as a timestamp; mail without a usable one sorts after all others."""
+    head = _HEADER_END.split(raw, maxsplit=1)[0]  # decoding whole bodies cost more than this
     try:
-        value = BytesHeaderParser().parsebytes(raw).get("Date")
+        value = BytesHeaderParser().parsebytes(head).get("Date")
         return parsedate_to_datetime(str(value)).timestamp() if value else float("inf")
     except (TypeError, ValueError, IndexError, OverflowError):
         return float("inf")
