@@ -41,6 +41,33 @@ def cpu_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def import_rows(found: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """``import --no-mail``: its rate (and the rate on a core of its own) and its memory."""
+    if not found:
+        return [("import --no-mail", "n/a", ">= 1000 mails/s", "")]
+    rate = found["mails_per_s"]
+    return [
+        (
+            f"import --no-mail, {found['mails']:,} mails (sqlite)",
+            f"{rate} mails/s",
+            ">= 1000 mails/s",
+            _verdict(rate >= 1000),
+        ),
+        (
+            "  the same per second of its own CPU",
+            f"{found['mails_per_cpu_s']} mails/s",
+            "",
+            f"{found['cpu_seconds']} s of CPU in {found['seconds']} s",
+        ),
+        (
+            "  peak RSS import",
+            f"{found['peak_rss_mb']} MB",
+            "< 150 MB",
+            _verdict(found["peak_rss_mb"] is not None and found["peak_rss_mb"] < 150),
+        ),
+    ]
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -64,7 +91,9 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     t = r["throughput_mails_per_s"]
     sqlite, pg2, pg1 = t.get(SQLITE.label), t.get(PG2.label), t.get(PG1.label)
     bare, djh = r["bare_loop_mails_per_s"], r["django_helpdesk_mails_per_s"]
+    honest = r.get("honest_floor_mails_per_s")
     r["ratios"] = {
+        "aliasdesk/honest floor": _ratio(sqlite, honest),
         "aliasdesk/bare": _ratio(sqlite, bare),
         "aliasdesk/django-helpdesk": _ratio(sqlite, djh),
         "2 workers/1 worker": _ratio(pg2, pg1),
@@ -75,7 +104,13 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (f"aliasdesk {SQLITE.label}, {r['mails']} mails", _fmt(sqlite, " mails/s"), "", ""),
         (f"aliasdesk {PG2.label}", _fmt(pg2, " mails/s"), "", ""),
         (f"aliasdesk {PG1.label}", _fmt(pg1, " mails/s"), "", ""),
-        ("bare loop (imapclient+stdlib+sqlite+aiosmtplib)", _fmt(bare, " mails/s"), "", ""),
+        (
+            "honest floor (compat32, ack + owner notice)",
+            _fmt(honest, " mails/s"),
+            "",
+            f"{r.get('honest_floor_mails_sent')} mails sent",
+        ),
+        ("old bare loop (policy.default, one ack)", _fmt(bare, " mails/s"), "", ""),
         (
             f"django-helpdesk {helpdesk_peer.VERSION} get_email",
             _fmt(djh, " mails/s")
@@ -87,7 +122,8 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         _at_least(
             "ratio aliasdesk/django-helpdesk (sqlite)", ratios["aliasdesk/django-helpdesk"], 10
         ),
-        _at_least("ratio aliasdesk/bare loop (sqlite)", ratios["aliasdesk/bare"], 2),
+        _at_least("ratio aliasdesk/honest floor (sqlite)", ratios["aliasdesk/honest floor"], 1),
+        _at_least("ratio aliasdesk/old bare loop (sqlite)", ratios["aliasdesk/bare"], 2),
         _at_least("scale-out 2 workers / 1 worker (pg+redis)", ratios["2 workers/1 worker"], 1.6),
         (
             "latency APPEND->ack p50 (IDLE, 100 mails @200 ms)",
@@ -102,7 +138,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             _verdict(None if not lat else lat["p99_ms"] < 3000),
         ),
     ]
-    rows += cpu_rows(r)
+    rows += cpu_rows(r) + import_rows(r.get("import"))
     big = r["big_10k"]
     for label, peaks in r["peak_rss_mb"].items():
         for proc, mb in peaks.items():
@@ -134,6 +170,16 @@ def changes(latest: dict[str, Any], previous: dict[str, Any]) -> list[str]:
         for k, v in latest["throughput_mails_per_s"].items()
     ]
     pairs += [
+        (
+            "honest floor",
+            latest.get("honest_floor_mails_per_s"),
+            previous.get("honest_floor_mails_per_s"),
+        ),
+        (
+            "import",
+            (latest.get("import") or {}).get("mails_per_s"),
+            (previous.get("import") or {}).get("mails_per_s"),
+        ),
         ("bare loop", latest["bare_loop_mails_per_s"], previous.get("bare_loop_mails_per_s")),
         (
             "django-helpdesk",
@@ -141,7 +187,8 @@ def changes(latest: dict[str, Any], previous: dict[str, Any]) -> list[str]:
             previous.get("django_helpdesk_mails_per_s"),
         ),
     ]
-    for key in ("aliasdesk/bare", "aliasdesk/django-helpdesk", "2 workers/1 worker"):
+    keys = ("aliasdesk/honest floor", "aliasdesk/bare", "aliasdesk/django-helpdesk")
+    for key in (*keys, "2 workers/1 worker"):
         pairs.append(
             (f"ratio {key}", latest["ratios"].get(key), previous.get("ratios", {}).get(key))
         )

@@ -25,12 +25,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import helpdesk_peer
+from bench import helpdesk_peer, import_speed
 from bench.aliasdesk_runs import (
     PG1,
     PG2,
@@ -41,8 +41,9 @@ from bench.aliasdesk_runs import (
     run_backlog,
     run_latency,
 )
+from bench.import_speed import ImportResult, run_import
 from bench.instruments import CpuBudget, CpuMeter, RssSampler
-from bench.mailbox_gen import generate, summary
+from bench.mailbox_gen import GeneratedMail, generate, summary
 from bench.report import changes, table
 from gateway.local_servers import SmtpSink
 
@@ -58,7 +59,8 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def _bare(mailbox: Mailbox, template: str) -> dict[str, Any]:
+def _bare(mailbox: Mailbox, template: str, *, legacy: bool = False) -> dict[str, Any]:
+    """The bare loop in its own process: the honest floor, or the old loop (``legacy``)."""
     folder = mailbox.fresh_copy(template)
     server = mailbox.server
     meter = CpuMeter()
@@ -81,6 +83,7 @@ def _bare(mailbox: Mailbox, template: str) -> dict[str, Any]:
                 folder,
                 "--smtp-port",
                 str(sink.port),
+                *(["--legacy"] if legacy else []),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -123,11 +126,27 @@ def _attempt(label: str, action: Callable[[], Any], errors: dict[str, str]) -> A
         return None
 
 
+@dataclass
+class Found:
+    """Everything one bench run measured, as the repetitions add to it."""
+
+    runs: dict[str, list[RunResult]] = field(
+        default_factory=lambda: {SQLITE.label: [], PG2.label: [], PG1.label: []}
+    )
+    bare: list[dict[str, Any]] = field(default_factory=list)  # the old loop
+    honest: list[dict[str, Any]] = field(default_factory=list)  # the honest floor
+    peers: list[helpdesk_peer.PeerResult] = field(default_factory=list)
+    latency: Any = None
+    big: dict[str, Any] = field(default_factory=dict)
+    backfill: ImportResult | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     began = time.monotonic()
     count = 500 if args.quick else 1000
     reps = 1 if args.quick else 3
-    errors: dict[str, str] = {}
+    found = Found()
     mails = generate(count, tag="k")
     _say(f"mailbox: {summary(mails)}")
     mailbox = Mailbox()
@@ -135,49 +154,58 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     try:
         append_s = mailbox.add_template("tmpl-small", mails)
         _say(f"appended {count} mails to Dovecot in {append_s:.1f} s (not timed)")
-        runs: dict[str, list[RunResult]] = {SQLITE.label: [], PG2.label: [], PG1.label: []}
-        bare: list[dict[str, Any]] = []
-        peers: list[helpdesk_peer.PeerResult] = []
         for rep in range(1, reps + 1):
             _say(f"-- repetition {rep}/{reps}")
-            for topology in (SQLITE, PG2, PG1):
-                got = _attempt(
-                    topology.label,
-                    functools.partial(run_backlog, mailbox, "tmpl-small", mails, topology),
-                    errors,
-                )
-                if got is not None:
-                    runs[topology.label].append(got)
-                    _say(
-                        f"  {topology.label}: {got.mails_per_s:.1f} mails/s ({got.seconds:.1f} s, "
-                        f"{got.seconds_with_startup:.1f} s with start-up) rss={got.peak_rss_mb}"
-                    )
-            got = _attempt("bare loop", lambda: _bare(mailbox, "tmpl-small"), errors)
-            if got is not None:
-                bare.append(got)
-                _say(f"  bare loop: {got['mails_per_s']:.1f} mails/s rss={got['peak_rss_mb']} MB")
-            if peers and peers[-1].mails_per_s is None:
-                continue  # not installable or not runnable: said once, not retried
-            peer = _attempt("django-helpdesk", lambda: _peer(mailbox, "tmpl-small", count), errors)
-            if peer is not None:
-                peers.append(peer)
-                shown = (
-                    f"{peer.mails_per_s:.1f} mails/s"
-                    if peer.mails_per_s
-                    else f"n/a ({peer.reason})"
-                )
-                _say(f"  django-helpdesk {helpdesk_peer.VERSION}: {shown}")
-        latency = _attempt(
-            "latency", lambda: run_latency(mailbox, generate(110, tag="lat")[:100]), errors
+            _repetition(mailbox, mails, found)
+        found.latency = _attempt(
+            "latency", lambda: run_latency(mailbox, generate(110, tag="lat")[:100]), found.errors
         )
-        if latency is not None:
-            _say(f"  latency: p50 {latency.p50_ms} ms, p99 {latency.p99_ms} ms")
-        big = _big_runs(args, mailbox, runs, began, errors)
+        if found.latency is not None:
+            _say(f"  latency: p50 {found.latency.p50_ms} ms, p99 {found.latency.p99_ms} ms")
+        found.big = _big_runs(args, mailbox, found.runs, began, found.errors)
     finally:
         mailbox.stop()
-    return _report(
-        args, count, reps, runs, bare, peers, latency, big, errors, time.monotonic() - began
-    )
+    backfill = args.import_mails or (import_speed.QUICK if args.quick else import_speed.FULL)
+    found.backfill = _attempt("import", lambda: run_import(backfill), found.errors)
+    if found.backfill is not None:
+        b = found.backfill
+        _say(
+            f"  import --no-mail of {b.mails} mails: {b.mails_per_s} mails/s "
+            f"({b.mails_per_cpu_s} per CPU-second), peak RSS {b.peak_rss_mb} MB"
+        )
+    return _report(args, count, reps, found, time.monotonic() - began)
+
+
+def _repetition(mailbox: Mailbox, mails: list[GeneratedMail], found: Found) -> None:
+    """One of each contender, in turn, so that machine load falls on all alike."""
+    errors = found.errors
+    for topology in (SQLITE, PG2, PG1):
+        got = _attempt(
+            topology.label,
+            functools.partial(run_backlog, mailbox, "tmpl-small", mails, topology),
+            errors,
+        )
+        if got is not None:
+            found.runs[topology.label].append(got)
+            _say(
+                f"  {topology.label}: {got.mails_per_s:.1f} mails/s ({got.seconds:.1f} s, "
+                f"{got.seconds_with_startup:.1f} s with start-up) rss={got.peak_rss_mb}"
+            )
+    got = _attempt("honest floor", lambda: _bare(mailbox, "tmpl-small"), errors)
+    if got is not None:
+        found.honest.append(got)
+        _say(f"  honest floor: {got['mails_per_s']:.1f} mails/s, {got['sent']} mails sent")
+    got = _attempt("bare loop", lambda: _bare(mailbox, "tmpl-small", legacy=True), errors)
+    if got is not None:
+        found.bare.append(got)
+        _say(f"  old bare loop: {got['mails_per_s']:.1f} mails/s rss={got['peak_rss_mb']} MB")
+    if found.peers and found.peers[-1].mails_per_s is None:
+        return  # not installable or not runnable: said once, not retried
+    peer = _attempt("django-helpdesk", lambda: _peer(mailbox, "tmpl-small", len(mails)), errors)
+    if peer is not None:
+        found.peers.append(peer)
+        shown = f"{peer.mails_per_s:.1f} mails/s" if peer.mails_per_s else f"n/a ({peer.reason})"
+        _say(f"  django-helpdesk {helpdesk_peer.VERSION}: {shown}")
 
 
 def _big_runs(
@@ -247,17 +275,10 @@ def _cpu_medians(budgets: list[CpuBudget | None], mails: int) -> dict[str, float
 
 
 def _report(
-    args: argparse.Namespace,
-    count: int,
-    reps: int,
-    runs: dict[str, list[RunResult]],
-    bare: list[dict[str, Any]],
-    peers: list[helpdesk_peer.PeerResult],
-    latency: Any,
-    big: dict[str, Any],
-    errors: dict[str, str],
-    seconds: float,
+    args: argparse.Namespace, count: int, reps: int, found: Found, seconds: float
 ) -> dict[str, Any]:
+    runs, bare, honest, peers = found.runs, found.bare, found.honest, found.peers
+    latency, big, errors = found.latency, found.big, found.errors
     tput = {label: _median([r.mails_per_s for r in results]) for label, results in runs.items()}
     rates = [p.mails_per_s for p in peers if p.mails_per_s]
     return {
@@ -271,6 +292,8 @@ def _report(
             for label, results in runs.items()
         },
         "bare_loop_mails_per_s": _median([b["mails_per_s"] for b in bare]),
+        "honest_floor_mails_per_s": _median([b["mails_per_s"] for b in honest]),
+        "honest_floor_mails_sent": honest[-1]["sent"] if honest else None,
         "django_helpdesk_mails_per_s": _median(rates),
         "django_helpdesk_reason": next(
             (p.reason for p in peers if p.reason), errors.get("django-helpdesk", "")
@@ -278,7 +301,12 @@ def _report(
         "django_helpdesk_mails_sent": peers[-1].mails_sent if peers else None,
         "latency": asdict(latency) if latency is not None else None,
         "peak_rss_mb": {label: _max_rss(results) for label, results in runs.items()}
-        | {"bare loop": {"bare": max((b["peak_rss_mb"] or 0) for b in bare)} if bare else {}},
+        | {"bare loop": {"bare": max((b["peak_rss_mb"] or 0) for b in bare)} if bare else {}}
+        | (
+            {"honest floor": {"bare": max((b["peak_rss_mb"] or 0) for b in honest)}}
+            if honest
+            else {}
+        ),
         "rss_growth_in_run": {
             label: results[-1].rss_growth for label, results in runs.items() if results
         },
@@ -287,8 +315,10 @@ def _report(
             for label, results in runs.items()
             if results
         }
-        | ({"bare loop": _cpu_medians([b["cpu"] for b in bare], count)} if bare else {}),
+        | ({"bare loop": _cpu_medians([b["cpu"] for b in bare], count)} if bare else {})
+        | ({"honest floor": _cpu_medians([b["cpu"] for b in honest], count)} if honest else {}),
         "big_10k": big,
+        "import": asdict(found.backfill) if found.backfill is not None else None,
         "errors": errors,
         "bench_seconds": round(seconds, 1),
     }
@@ -299,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="500 mails, 1 repetition (CI smoke)")
     mode.add_argument("--full", action="store_true", help="adds 10,000-mail runs on both backends")
+    parser.add_argument(
+        "--import-mails",
+        type=int,
+        default=0,
+        help="import run size (100,000; --quick: 5,000)",
+    )
     args = parser.parse_args(argv)
     result = measure(args)
     rows = table(result)
