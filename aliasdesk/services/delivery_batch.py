@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from aliasdesk.db.models import Delivery, Job, Ticket, TicketMessage
 from aliasdesk.db.session import Database
@@ -115,15 +116,21 @@ def claim_many(
     preload_for_rendering(session, ticket_ids)
     claimed: list[Delivery] = []
     unbuildable: dict[int, str] = {}
+    built: list[dict[str, object]] = []
     with session.no_autoflush:  # one flush for the whole batch, not one per query
         for row in rows:
             if row.rendered is None:
                 try:
-                    row.rendered = render_delivery(session, row, config, renderer, instance_id)
+                    data = render_delivery(session, row, config, renderer, instance_id)
                 except BUILD_ERRORS as error:
                     unbuildable[row.id] = build_problem(error)
                     continue
+                # Stored below with the claim, in one statement; the row only carries them.
+                set_committed_value(row, "rendered", data)
+                built.append({"id": row.id, "rendered": data})
             claimed.append(row)
+    if built:  # one executemany UPDATE by primary key instead of the ORM's flush per row
+        session.execute(update(Delivery), built)
     session.flush()
     for row in rows:
         session.expunge(row)
