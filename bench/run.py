@@ -1,11 +1,13 @@
-"""`make bench`: aliasdesk against a bare loop and django-helpdesk, on one Dovecot, one run.
+"""`make bench`: aliasdesk against two bare loops and django-helpdesk, on one Dovecot, one
+run, then a backfill.
 
-    .venv/bin/python -m bench.run [--quick | --full]
+    .venv/bin/python -m bench.run [--quick | --full] [--import-mails N]
 
 Default: 1,000 mails, medians of 3, SQLite + embedded (`aliasdesk run`) and PostgreSQL +
-Redis (gateway with two workers, and with one), the bare loop, django-helpdesk, a 100-mail
-IDLE latency run, and 10,000 mails on SQLite once if the 10-minute budget allows.
-``--quick``: 500 mails, one repetition, no 10,000 run (a CI smoke test).
+Redis (gateway with two workers, and with one), the honest floor and the old bare loop,
+django-helpdesk, a 100-mail IDLE latency run, 10,000 mails on SQLite once if the 10-minute
+budget allows, and `import --no-mail` of 100,000 mails (outside that budget).
+``--quick``: 500 mails, one repetition, no 10,000 run, a 5,000-mail import (a CI smoke test).
 ``--full``: adds 10,000-mail runs on both backends, medians of 3 throughout.
 
 Absolute numbers drift by about 30 % with machine load, so the repetitions of all
