@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.render import format_when
-from web.guard import BadLinkBrake
+from web.guard import SIGN_IN_ASKS_ALLOWED, SIGN_IN_WINDOW_SECONDS, BadLinkBrake
 
 log = logging.getLogger("web")
 
@@ -41,12 +41,13 @@ SAFETY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
         b"frame-ancestors 'none'; base-uri 'none'",
     ),
 )
-_TOKEN_IN_PATH = re.compile(r"^/t/[^/]+")
+_TOKEN_IN_PATH = re.compile(r"^/(t|signin)/[^/]+")
 
 
 def redacted_path(path: str) -> str:
-    """The path as the log may show it: the link's token replaced."""
-    return _TOKEN_IN_PATH.sub("/t/[link]", path)
+    """The path as the log may show it: the link's token (a ticket page's or a sign-in
+    link's) replaced."""
+    return _TOKEN_IN_PATH.sub(r"/\1/[link]", path)
 
 
 @dataclass
@@ -58,6 +59,10 @@ class WebContext:
     secret_key: str
     template_dir: Path
     brake: BadLinkBrake = field(default_factory=BadLinkBrake)
+    sign_in_brake: BadLinkBrake = field(
+        default_factory=lambda: BadLinkBrake(SIGN_IN_ASKS_ALLOWED, SIGN_IN_WINDOW_SECONDS)
+    )
+    """Sign-in links asked for, per client: each ask mails someone, so it is rationed."""
     pages: PageCache = field(default_factory=lambda: PageCache())
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     templates: jinja2.Environment = field(init=False)
@@ -134,8 +139,9 @@ class SafeHeadersAndLog:
 
 
 def build_app(context: WebContext) -> ASGIApp:
-    """The whole site: the ticket page and its forms (see ``web.pages``)."""
-    from web import pages
+    """The whole site: the ticket page and its forms (see ``web.pages``), the sign-in
+    (``web.sign_in``) and the leads' dashboard (``web.dashboard``)."""
+    from web import dashboard, pages, sign_in
 
     routes = [
         Route("/", pages.home, methods=["GET"]),
@@ -146,6 +152,13 @@ def build_app(context: WebContext) -> ASGIApp:
         Route("/t/{token}/rate", pages.rate, methods=["POST"]),
         Route("/t/{token}/confirm/{nonce}", pages.show_confirmation, methods=["GET"]),
         Route("/t/{token}/confirm/{nonce}", pages.confirm, methods=["POST"]),
+        Route("/signin", sign_in.form, methods=["GET"]),
+        Route("/signin", sign_in.ask, methods=["POST"]),
+        Route("/signin/{token}", sign_in.show_link, methods=["GET"]),
+        Route("/signin/{token}", sign_in.use, methods=["POST"]),
+        Route("/signout", sign_in.leave, methods=["POST"]),
+        Route("/dashboard", dashboard.show, methods=["GET"]),
+        Route("/dashboard.csv", dashboard.download, methods=["GET"]),
     ]
     app = Starlette(routes=routes)
     app.state.web = context

@@ -14,6 +14,9 @@ from collections import deque
 BAD_LINKS_ALLOWED = 10
 WINDOW_SECONDS = 600.0
 MAX_CLIENTS_TRACKED = 10_000
+SIGN_IN_ASKS_ALLOWED = 5
+SIGN_IN_WINDOW_SECONDS = 900.0
+"""Sign-in links one client may ask for in a quarter of an hour (each ask may mail)."""
 
 
 class BadLinkBrake:

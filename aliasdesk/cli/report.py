@@ -17,25 +17,10 @@ from aliasdesk.cli.output import print_json
 from aliasdesk.db.session import Database
 from aliasdesk.domain.durations import format_duration
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.services.figure_rows import CSV_COLUMNS, csv_row
 from aliasdesk.services.service_figures import Period, service_figures
 
 DEFAULT_DAYS = 30
-_CSV = (
-    "key",
-    "tickets_in",
-    "resolved",
-    "backlog",
-    "first_response_median_s",
-    "first_response_p90_s",
-    "resolution_median_s",
-    "resolution_p90_s",
-    "sla_attainment",
-    "reopen_rate",
-    "rating_average",
-    "rating_count",
-    "rating_response_rate",
-    *(f"rating_{n}" for n in range(1, 6)),
-)
 
 
 class ReportUsageError(ValueError):
@@ -94,32 +79,11 @@ def run_report(db: Database, config: RoutingConfig | None, args: Any) -> int:
     return 0
 
 
-def _flat(group: dict[str, Any]) -> list[Any]:
-    rating = group["rating"]
-    values = [
-        group["key"],
-        group["tickets_in"],
-        group["resolved"],
-        group["backlog"],
-        group["first_response"]["median_s"],
-        group["first_response"]["p90_s"],
-        group["resolution"]["median_s"],
-        group["resolution"]["p90_s"],
-        group["sla_attainment"],
-        group["reopen_rate"],
-        rating["average"],
-        rating["count"],
-        rating["response_rate"],
-        *(rating["distribution"][str(n)] for n in range(1, 6)),
-    ]
-    return ["" if value is None else value for value in values]
-
-
 def _print_csv(report: dict[str, Any]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(_CSV)
+    writer.writerow(CSV_COLUMNS)
     for group in report["groups"]:
-        writer.writerow(_flat(group))
+        writer.writerow(csv_row(group))
 
 
 def _seconds(value: int | None) -> str:

@@ -378,3 +378,23 @@ class BreakerTrip(Base):
     last_held_at: Mapped[datetime] = mapped_column(Stamp())
     holds: Mapped[int] = mapped_column(Integer, default=0)  # mails held, each time counted
     per_minute: Mapped[int] = mapped_column(Integer)  # the limit in force when it opened
+
+
+class SignIn(Base):
+    """One dashboard sign-in: the link mailed for it and, once used, the session it opened.
+
+    Only the SHA-256 of the link's token is kept, so reading this table gives nobody a
+    link that works. ``used_at`` is set by the one POST that consumes the link (a
+    conditional update, so two presses of one link open one session); the session's
+    cookie names this row and ends with ``signed_out_at`` or after its lifetime.
+    """
+
+    __tablename__ = "sign_ins"
+    __table_args__ = (Index("ix_sign_ins_address_created", "address", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(Stamp())
+    signed_out_at: Mapped[datetime | None] = mapped_column(Stamp())

@@ -84,6 +84,9 @@ class Department:
     target left out there is the department-wide one above."""
     sla_pause_on: tuple[str, ...] = ("pending",)
     """Statuses in which the SLA clock stands still."""
+    leads: tuple[str, ...] = ()
+    """People who answer for the department without working its tickets: they read its
+    figures (the dashboard) as members do, and get no tickets."""
 
     @property
     def available_members(self) -> tuple[str, ...]:
@@ -151,7 +154,7 @@ class RoutingConfig:
 
     @cached_property
     def _staff(self) -> frozenset[str]:
-        people = {m for dept in self.departments.values() for m in dept.members}
+        people = {m for dept in self.departments.values() for m in (*dept.members, *dept.leads)}
         return frozenset(people | set(self._alias_index) | {a.lower() for a in self.admins})
 
     def is_staff(self, address: str) -> bool:
@@ -160,6 +163,18 @@ class RoutingConfig:
         Everyone else is outside, and automatic mail to them is capped (CONTRACT §5).
         """
         return address.strip().lower() in self._staff
+
+    def dashboard_departments(self, address: str) -> list[str]:
+        """Keys of the departments whose dashboard ``address`` may read, in file order:
+        every one for an admin, else those it is a member or a lead of."""
+        wanted = address.strip().lower()
+        if wanted in {admin.lower() for admin in self.admins}:
+            return list(self.departments)
+        return [
+            key
+            for key, dept in self.departments.items()
+            if wanted in dept.members or wanted in dept.leads
+        ]
 
     def departments_of_member(self, address: str) -> list[str]:
         """Keys of the departments this address is a member of, in file order."""

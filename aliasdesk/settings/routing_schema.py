@@ -32,7 +32,7 @@ _TOP = (
     "calendars",
 )
 _ORGANISATION = ("name", "domains")
-_DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla", "calendar")
+_DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla", "calendar", "leads")
 _MEMBER = ("address", "away", "name")
 _ASSIGNMENT_HELP = "round_robin | least_loaded | fixed:<member> | none"
 _KEY_HELP = "a department key is 1 to 10 upper-case letters or digits after a letter (HR, FAC)"
@@ -119,6 +119,8 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             at, "sla", self.sla, ((None, None), (), ("pending",))
         )
         calendar = self.given(at, "calendar", self.calendar_ref, None)
+        leads = self.given(at, "leads", self.addresses, [])
+        self.people.extend((item, "a lead") for _, item in leads)
         people = (tuple(aliases), tuple(members), tuple(away))
         department = Department(key, name or key, *people, assignment, fixed, first, resolution)
         return replace(
@@ -127,6 +129,7 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             calendar=calendar or ROUND_THE_CLOCK,
             sla_by_priority=by_priority,
             sla_pause_on=pause_on,
+            leads=tuple(dict.fromkeys(address for address, _ in leads)),
         )
 
     def aliases(self, key: str, at: Located) -> list[str]:
