@@ -52,7 +52,7 @@ def seconds(value: int | None) -> str:
 
 
 def share(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f} %"
+    return "–" if value is None else f"{value * 100:.0f}\u00a0%"
 
 
 async def show(request: Request) -> Response:

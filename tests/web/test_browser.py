@@ -171,3 +171,49 @@ def test_a_reply_typed_on_the_page_waits_for_the_mailed_confirmation(
         "Can I start on 15 June instead?"
         in find(By.ID, "conversation").find_element(By.XPATH, "..").text
     )
+
+
+def test_a_lead_signs_in_from_the_mailed_link_and_reads_the_dashboard(
+    served: tuple[Runtime, str], smtp_sink: SmtpSink, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    runtime, base = served
+    driver = browser
+    wait = WebDriverWait(driver, 15)  # type: ignore[arg-type]
+    feed(runtime, build_mail(DAVE, body="Which form do I need?"))
+    feed(runtime, build_mail(DAVE, subject="Payslip missing", body="November's is not there."))
+    drain_jobs(runtime)
+    driver.get(f"{base}/signin")  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    find(By.ID, "address").send_keys("hanna@example.com")
+    find(By.XPATH, '//button[text()="Mail me a sign-in link"]').click()
+    asked = wait.until(expected_conditions.presence_of_element_located((By.ID, "asked")))
+    assert "a sign-in link is on its way" in asked.text
+    drain_jobs(runtime)
+    mail = [c for c in caught(smtp_sink) if "hanna@example.com" in c.recipients][-1]
+    (link,) = re.findall(re.escape(base) + r"/signin/[A-Za-z0-9_-]+", mail.text)
+    driver.get(link)  # type: ignore[attr-defined]
+    find(By.XPATH, '//button[text()="Sign me in"]').click()
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "viewer")))
+    assert find(By.ID, "viewer").text == "hanna@example.com"
+    hr = find(By.ID, "department-HR")
+    assert hr.find_element(By.CSS_SELECTOR, '[data-figure="tickets_in"]').text == "2"
+    queue = hr.find_elements(By.CSS_SELECTOR, "table.queue tbody tr")
+    assert sorted(row.find_element(By.TAG_NAME, "td").text for row in queue) == ["HR-1", "HR-2"]
+    assert all("Due " in row.text for row in queue)
+    widths = driver.execute_script(  # type: ignore[attr-defined]
+        "return [window.innerWidth, document.documentElement.scrollWidth]"
+    )
+    assert widths[1] <= PHONE[0], "nothing spills sideways on a phone"
+    _shot(driver, "dashboard.png")
+    find(By.LINK_TEXT, "Last 4 weeks").click()
+    wait.until(expected_conditions.url_contains("period=4weeks"))
+    assert "Last 4 weeks" in find(By.CSS_SELECTOR, "table.figures caption").text
+    find(By.XPATH, '//button[text()="Sign out"]').click()
+    notice = wait.until(expected_conditions.presence_of_element_located((By.CLASS_NAME, "notice")))
+    assert "signed out" in notice.text
+    driver.get(f"{base}/dashboard")  # type: ignore[attr-defined]
+    assert find(By.TAG_NAME, "h1").text == "Sign in to the dashboard"
