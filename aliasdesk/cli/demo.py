@@ -9,11 +9,13 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import secrets
 import tempfile
 import threading
 import time
 from dataclasses import replace
+from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import select
@@ -104,6 +106,8 @@ def _tell(runtime: Runtime, inbound_ids: list[int], sink: SmtpSink) -> None:
         parsed = email.message_from_bytes(message.data, policy=email.policy.default)
         kind = kinds.get(str(parsed["Message-ID"]), "mail").replace("_", " ")
         _say(f'     {kind:<16} to {", ".join(message.rcpt_tos)}: "{parsed["Subject"]}"')
+        if kind == "sign in link":
+            _say(f"     the link in it: {_sign_in_link(parsed)}")
     sink.clear()
 
 
@@ -149,12 +153,23 @@ def run_demo(*, serve: bool = False) -> int:
             _say(f"\nDone in {time.monotonic() - started:.1f} s.")
             if serve:
                 _say(f"\nThe requester's page of {hr_ref}: {_page_of(runtime, hr_ref)}")
+                _say(
+                    f"The leads' dashboard: {settings.web_url}/signin (sign in as "
+                    "hanna@example.com, HR's lead; the link mailed there is printed here)"
+                )
                 _serve(runtime, imap, sink)
         finally:
             if pages is not None:
                 pages.stop()
             runtime.close()
     return 0
+
+
+def _sign_in_link(message: email.message.Message) -> str:
+    """The sign-in link a demo mail carries: the demo's sink is the only mailbox."""
+    body = message.get_body(("plain",)) if isinstance(message, EmailMessage) else None
+    found = re.search(r"http://\S+/signin/\S+", str(body.get_content()) if body else "")
+    return found.group(0) if found else "(none)"
 
 
 def _hr_ticket(runtime: Runtime) -> tuple[str, str, str]:

@@ -44,3 +44,53 @@ def test_demo_serve_prints_a_working_link_to_the_requesters_page() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _line(process: subprocess.Popen[str], pattern: str, deadline: float) -> re.Match[str]:
+    """The first line of the demo's output from now on matching ``pattern``."""
+    assert process.stdout is not None
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        found = re.search(pattern, line)
+        if found:
+            return found
+    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(seen)}")
+
+
+def test_demo_serve_signs_the_lead_in_to_the_dashboard_with_the_printed_link() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIASDESK_")}
+    process = subprocess.Popen(
+        [ALIASDESK, "demo", "--serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        found = _line(process, r"The leads' dashboard: (http://127\.0\.0\.1:\d+)/signin", deadline)
+        with httpx.Client(base_url=found.group(1), timeout=10) as browser:
+            form = browser.get("/signin")
+            token = re.search(r'name="form_token" value="([^"]+)"', form.text)
+            assert token is not None
+            asked = browser.post(
+                "/signin", data={"address": "hanna@example.com", "form_token": token.group(1)}
+            )
+            assert "a sign-in link is on its way" in asked.text
+            link = _line(process, r"the link in it: (http://\S+/signin/\S+)", deadline).group(1)
+            button = browser.get(link)
+            token = re.search(r'name="form_token" value="([^"]+)"', button.text)
+            assert token is not None
+            signed_in = browser.post(link, data={"form_token": token.group(1)})
+            assert signed_in.status_code == 303
+            page = browser.get("/dashboard")
+            assert page.status_code == 200 and "Human Resources (HR)" in page.text
+            assert "IT Support" not in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
