@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -75,10 +76,11 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def refusal(context: WebContext, reason: str) -> Response:
+def refusal(context: WebContext, reason: str, wait: int | None = None) -> Response:
     status, title, text = REFUSALS[reason]
     body = context.render("refused.html", title=title, text=text)
-    headers = {"Retry-After": str(context.brake.retry_after())} if reason == "busy" else None
+    retry = str(wait or context.brake.retry_after())
+    headers = {"Retry-After": retry} if reason == "busy" else None
     return HTMLResponse(body, status_code=status, headers=headers)
 
 
@@ -127,7 +129,7 @@ async def ask(request: Request) -> Response:
     context = web_of(request)
     client = client_of(request)
     if context.sign_in_brake.blocked(client):
-        return refusal(context, "busy")
+        return refusal(context, "busy", context.sign_in_brake.retry_after())
     data = await request.form()
     browser = request.cookies.get(FORM_COOKIE, "")
     expected = signed(context.secret_key, "sign-in-form", browser)
@@ -143,11 +145,12 @@ async def ask(request: Request) -> Response:
         with context.db.unit_of_work() as session:
             request_link(session, context.routing(), address, base_url, context.clock())
 
-    await run_in_threadpool(mail_link)
     body = context.render(
         "signin.html", form_token=expected, notice="", asked=address, minutes=LINK_MINUTES
     )
-    return HTMLResponse(body)
+    # The link is asked for once the answer has gone: a known address costs a write and
+    # an unknown one none, and the time to answer must not tell them apart.
+    return HTMLResponse(body, background=BackgroundTask(run_in_threadpool, mail_link))
 
 
 async def show_link(request: Request) -> Response:

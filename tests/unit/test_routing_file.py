@@ -439,6 +439,29 @@ def test_admins_are_addresses_and_not_aliases(tmp_path: Path) -> None:
     assert config.admins == ("ops@example.com",)
 
 
+def test_leads_read_their_department_and_are_no_aliases(tmp_path: Path) -> None:
+    led = VALID.replace(
+        "    assignment: least_loaded\n",
+        "    assignment: least_loaded\n    leads: [Hanna@example.com, hr@example.com, nobody]\n",
+    )
+    assert where(errors_of(tmp_path, led)) == [
+        (15, "departments.IT.leads[1]"),
+        (15, "departments.IT.leads[2]"),
+    ]
+    good = VALID.replace(
+        "    assignment: least_loaded\n",
+        "    assignment: least_loaded\n    leads: [Hanna@example.com]\n",
+    )
+    config = load_routing(write(tmp_path, good + "admins: [ops@example.com]\n"))
+    assert config.departments["IT"].leads == ("hanna@example.com",)
+    assert config.departments["IT"].members == ("carol@example.com",), "a lead gets no tickets"
+    assert config.dashboard_departments("HANNA@example.com") == ["IT"]
+    assert config.dashboard_departments("alice@example.com") == ["HR"]
+    assert config.dashboard_departments("ops@example.com") == ["HR", "IT"]
+    assert config.dashboard_departments("dave@example.com") == []
+    assert config.is_staff("hanna@example.com")
+
+
 @pytest.mark.parametrize(
     "text",
     [
