@@ -192,10 +192,12 @@ def test_a_lead_signs_in_from_the_mailed_link_and_reads_the_dashboard(
     find(By.XPATH, '//button[text()="Mail me a sign-in link"]').click()
     asked = wait.until(expected_conditions.presence_of_element_located((By.ID, "asked")))
     assert "a sign-in link is on its way" in asked.text
+    _shot(driver, "sign-in.png")
     drain_jobs(runtime)
     mail = [c for c in caught(smtp_sink) if "hanna@example.com" in c.recipients][-1]
     (link,) = re.findall(re.escape(base) + r"/signin/[A-Za-z0-9_-]+", mail.text)
     driver.get(link)  # type: ignore[attr-defined]
+    _shot(driver, "sign-in-link.png")
     find(By.XPATH, '//button[text()="Sign me in"]').click()
     wait.until(expected_conditions.presence_of_element_located((By.ID, "viewer")))
     assert find(By.ID, "viewer").text == "hanna@example.com"
