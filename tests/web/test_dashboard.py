@@ -173,6 +173,8 @@ def test_a_member_sees_only_their_departments_and_an_admin_sees_all(
 
     client.cookies.clear()
     _sign_in(desk, smtp_sink, client, "ops@example.com")
+    (mail,) = [c for c in caught(smtp_sink) if "ops@example.com" in c.recipients]
+    assert mail.message["From"].addresses[0].addr_spec == "aliasdesk-noreply@example.com"
     page = client.get("/dashboard").text
     for name in ("Human Resources", "IT Support", "Facilities", "Finance"):
         assert name in page
