@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -335,3 +336,16 @@ def test_the_log_never_shows_a_sign_in_token(
     ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "path=/signin/[link] status=200" in ours and "path=/signin/[link] status=403" in ours
     assert token not in ours
+
+
+def test_someone_taken_out_of_the_routing_file_sees_nothing_more(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient, site: WebContext
+) -> None:
+    _sign_in(desk, smtp_sink, client, "alice@example.com")
+    assert client.get("/dashboard").status_code == 200
+    config = site.routing()
+    hr = replace(config.departments["HR"], members=("bob@example.com",))
+    edited = replace(config, departments={**config.departments, "HR": hr})
+    site.routing = lambda: edited
+    assert client.get("/dashboard").status_code == 303
+    assert client.get("/dashboard.csv").status_code == 303
