@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from aliasdesk.domain.durations import format_duration
 from aliasdesk.services.dashboard import PERIODS, DepartmentView, department_view
@@ -73,7 +73,7 @@ async def show(request: Request) -> Response:
         form_token=session_form_token(context, request),
         now=context.clock(),
     )
-    return Response(body, media_type="text/html")
+    return HTMLResponse(body)
 
 
 async def download(request: Request) -> Response:
