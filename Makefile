@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint typecheck bench reliability clean
+.PHONY: demo test test-all lint typecheck bench reliability clean messages catalogs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,20 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# Notification texts: `messages` extracts every msgid into the .pot and merges it into each
+# language's .po (translate the new entries there); `catalogs` compiles the .po files into
+# the .mo files the mail renderer reads (committed, so a wheel or image needs no Babel step).
+LOCALE := templates/email/locale
+
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+		-o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-location \
+		--omit-header --no-fuzzy-matching
+
+catalogs: $(STAMP)
+	$(BIN)/pybabel compile -d $(LOCALE) --statistics
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

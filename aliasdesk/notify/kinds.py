@@ -14,7 +14,8 @@ from typing import Literal
 
 from aliasdesk.domain.command_catalogue import command_help
 from aliasdesk.domain.command_types import CommandHelp
-from aliasdesk.notify.wording import next_step_for, size_text, waiting_on_text
+from aliasdesk.notify.language import _, describe_duration
+from aliasdesk.notify.wording import headline_text, next_step_for, size_text, waiting_on_text
 
 SlaTarget = Literal["first_response", "resolution"]
 Audience = Literal["requester", "owner"]
@@ -51,37 +52,27 @@ REPLY_COMMANDS: tuple[CommandHelp, ...] = command_help()
 
 @dataclass(frozen=True, slots=True)
 class RatingLevel:
-    """One step of the feedback scale."""
+    """One step of the feedback scale; ``meaning`` in the language of the mail."""
 
     value: int
-    meaning: str
+
+    @property
+    def meaning(self) -> str:
+        return {
+            1: _("very poor"),
+            2: _("poor"),
+            3: _("okay"),
+            4: _("good"),
+            5: _("excellent"),
+        }[self.value]
 
 
-RATING_SCALE: tuple[RatingLevel, ...] = (
-    RatingLevel(1, "very poor"),
-    RatingLevel(2, "poor"),
-    RatingLevel(3, "okay"),
-    RatingLevel(4, "good"),
-    RatingLevel(5, "excellent"),
-)
-
-FEEDBACK_HOW_TO_ANSWER = (
-    "Reply to this mail with a single digit 1–5 as the first word, optionally followed by "
-    "a comment."
-)
+RATING_SCALE: tuple[RatingLevel, ...] = tuple(RatingLevel(value) for value in range(1, 6))
 
 
-def describe_duration(delta: timedelta) -> str:
-    """'2 days 3 hours', '45 minutes': coarse on purpose, people read it, not machines."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    parts = [(days, "day"), (hours, "hour")] if days else [(hours, "hour"), (mins, "minute")]
-    words = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
-    return " ".join(words) or "less than a minute"
-
-
-SLA_TARGET_LABELS: dict[str, str] = {"first_response": "first response", "resolution": "resolution"}
+def sla_target_label(target: str) -> str:
+    """A service-level target as the department says it."""
+    return _("first response") if target == "first_response" else _("resolution")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +145,28 @@ class AcknowledgementContext(TicketMailContext):
     """Sent to the requester when a request becomes a ticket; ``linked`` are the tickets
     other departments opened from the same mail, so the requester knows who does what."""
 
-    first_response_within: str | None = None
+    first_response_within: timedelta | None = None
     linked: tuple[LinkedTicket, ...] = ()
+
+    @property
+    def promise(self) -> str:
+        """Who is on it and by when they answer: "Alice has got this and will get back
+        to you within 4 hours."."""
+        facts = {"owner": self.owner_name, "department": self.department_name}
+        if self.first_response_within is not None:
+            facts["within"] = describe_duration(self.first_response_within)
+            if self.owner_name:
+                text = _("%(owner)s has got this and will get back to you within %(within)s.")
+            else:
+                text = _(
+                    "Someone from %(department)s will pick it up and get back to you "
+                    "within %(within)s."
+                )
+        elif self.owner_name:
+            text = _("%(owner)s has got this and will get back to you soon.")
+        else:
+            text = _("Someone from %(department)s will pick it up and get back to you soon.")
+        return text % facts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,25 +193,16 @@ class StatusUpdateContext(TicketMailContext):
     @property
     def headline(self) -> str:
         """What happened, in one sentence: "Alice Hart has put your request HR-4 on hold."."""
-        whose = "your request" if self.for_requester else f"{self.requester_name}'s request"
-        done = {
-            "pending": f"put {whose} {self.ref} on hold for now",
-            "resolved": f"marked {whose} {self.ref} as resolved",
-            "closed": f"closed {whose} {self.ref}",
-            "new": f"set {whose} {self.ref} back to new",
-        }.get(self.new_status)
-        if done is None and self.old_status == "pending":
-            done = f"taken {whose} {self.ref} off hold"
-        elif done is None:
-            reopened = self.old_status in {"resolved", "closed"}
-            done = f"{'reopened' if reopened else 'picked up'} {whose} {self.ref}"
-        return f"{self.changed_by} has {done}."
+        facts = {"actor": self.changed_by, "ref": self.ref, "requester": self.requester_name}
+        return headline_text(self.old_status, self.new_status, self.for_requester) % facts
 
     @property
     def next_step(self) -> str:
         waiting = waiting_on_text(self.waiting_on)
         if self.new_status == "pending" and not waiting and not self.for_requester:
-            return f"We need a little more from {self.requester_name} to go on."
+            return _("We need a little more from %(requester)s to go on.") % {
+                "requester": self.requester_name
+            }
         return next_step_for(self.new_status, self.waiting_on)
 
 
@@ -240,7 +242,6 @@ class FeedbackRequestContext(TicketMailContext):
 
     resolved_by: str | None = None
     rating_scale: tuple[RatingLevel, ...] = RATING_SCALE
-    how_to_answer: str = FEEDBACK_HOW_TO_ANSWER
 
     @property
     def rating_links(self) -> tuple[tuple[RatingLevel, str], ...]:
@@ -262,7 +263,7 @@ class SlaWarningContext(TicketMailContext):
 
     @property
     def target_label(self) -> str:
-        return SLA_TARGET_LABELS[self.target]
+        return sla_target_label(self.target)
 
     @property
     def remaining_text(self) -> str:
@@ -279,7 +280,7 @@ class EscalationContext(TicketMailContext):
 
     @property
     def target_label(self) -> str:
-        return SLA_TARGET_LABELS[self.target]
+        return sla_target_label(self.target)
 
     @property
     def overdue_text(self) -> str:
@@ -370,5 +371,5 @@ class OutsideNoticeContext(MailContext):
     def subject_line(self) -> str:
         subject = " ".join(self.their_subject.split())
         if not subject:
-            return "Re: your message"
+            return _("Re: your message")
         return subject if subject.lower().startswith("re:") else f"Re: {subject}"

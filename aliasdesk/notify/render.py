@@ -9,19 +9,29 @@ HTML is autoescaped because subjects, names and texts come from inbound mail.
 from __future__ import annotations
 
 import dataclasses
+import gettext
 import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import markupsafe
 
+from aliasdesk.domain.languages import LANGUAGES, SOURCE_LANGUAGE, known_language
 from aliasdesk.notify.catalogue import find_kind, kind_names
-from aliasdesk.notify.kinds import MailContext, describe_duration
+from aliasdesk.notify.kinds import MailContext
+from aliasdesk.notify.language import (
+    ENGLISH,
+    MailLocale,
+    _,
+    describe_duration,
+    format_when,
+    load_catalog,
+    speaking,
+)
 
 TEMPLATE_FILES = ("subject.txt", "body.txt", "body.html")
 _DEPARTMENT_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -64,19 +74,7 @@ def without_tag(subject: str, ref: str) -> str:
     cleaned = one_line(
         _BRACKETED.sub(lambda m: " " if m.group(1).lower() == own else m.group(0), subject)
     )
-    return cleaned or "(no subject)"
-
-
-def format_when(value: datetime) -> str:
-    """'Mon 3 Mar 2025, 14:05 UTC': unambiguous across the locales of an organisation."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    zone = value.tzname() or "UTC"
-    return f"{value:%a} {value.day} {value:%b %Y, %H:%M} {zone}"
-
-
-def format_duration(value: timedelta) -> str:
-    return describe_duration(value)
+    return cleaned or _("(no subject)")
 
 
 def text_to_html(value: str) -> markupsafe.Markup:
@@ -118,7 +116,19 @@ class TemplateRenderer:
 
     def __init__(self, template_dir: Path) -> None:
         self.template_dir = Path(template_dir)
-        self._env = jinja2.Environment(
+        self._envs: dict[str, jinja2.Environment] = {}
+        self._catalogs: dict[str, gettext.NullTranslations] = {}
+        self._resolved: dict[tuple[str, str, str, str | None], jinja2.Template] = {}
+        self._files_seen = _template_files(self.template_dir)
+        self._looked_at = time.monotonic()
+
+    def _environment(self, language: str) -> jinja2.Environment:
+        """One environment per language, its catalog installed once: templates compiled
+        for one language are never rendered with another's words."""
+        known = self._envs.get(language)
+        if known is not None:
+            return known
+        env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.template_dir)),
             auto_reload=False,  # the whole folder is rechecked in _template, see there
             undefined=jinja2.StrictUndefined,
@@ -126,19 +136,28 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            extensions=["jinja2.ext.i18n"],
         )
-        self._env.filters["when"] = format_when
-        self._env.filters["duration"] = format_duration
-        self._env.filters["without_tag"] = without_tag
-        self._env.filters["text_to_html"] = text_to_html
-        self._resolved: dict[tuple[str, str, str | None], jinja2.Template] = {}
-        self._files_seen = _template_files(self.template_dir)
-        self._looked_at = time.monotonic()
+        catalog = load_catalog(self.template_dir, language)
+        env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+        self._catalogs[language] = catalog
+        env.globals["language"] = language
+        env.filters["when"] = format_when
+        env.filters["duration"] = describe_duration
+        env.filters["without_tag"] = without_tag
+        env.filters["text_to_html"] = text_to_html
+        self._envs[language] = env
+        return env
 
     def render(
-        self, kind: str, context: MailContext, department_key: str | None = None
+        self,
+        kind: str,
+        context: MailContext,
+        department_key: str | None = None,
+        locale: MailLocale = ENGLISH,
     ) -> RenderedMail:
-        """Render all three parts; each file is looked up in the department's folder first."""
+        """Render all three parts in ``locale``; each file is looked up in the department's
+        folder first. A language without texts is written in English."""
         found = find_kind(kind)
         if found is None:
             raise TemplateError(kind, "-", "unknown notification kind")
@@ -147,13 +166,20 @@ class TemplateRenderer:
             raise TemplateError(
                 kind, "-", f"context is {type(context).__name__}, expected {expected.__name__}"
             )
-        values = _context_values(context)
-        subject = one_line(self._render_file(kind, "subject.txt", values, department_key))
+        language = known_language(locale.language) or SOURCE_LANGUAGE
+        self._environment(language)
+        with speaking(self._catalogs[language], MailLocale(language, locale.timezone)):
+            values = _context_values(context)
+            parts = [
+                self._render_file(kind, file, values, department_key, language)
+                for file in TEMPLATE_FILES
+            ]
+        subject = one_line(parts[0])
         if not subject:
             raise TemplateError(kind, "subject.txt", "renders to an empty subject")
-        text = self._render_file(kind, "body.txt", values, department_key).strip() + "\n"
-        html = self._render_file(kind, "body.html", values, department_key).strip() + "\n"
-        return RenderedMail(subject=subject, text=text, html=html)
+        return RenderedMail(
+            subject=subject, text=parts[1].strip() + "\n", html=parts[2].strip() + "\n"
+        )
 
     def overrides(self) -> dict[str, list[str]]:
         """Department key -> kinds it overrides (any file), as found on disk."""
@@ -180,14 +206,26 @@ class TemplateRenderer:
         for key, kinds in self.overrides().items():
             targets.extend((kind, key) for kind in kinds)
         for kind, department in targets:
-            try:
-                self.render(kind, sample_context(kind, department), department)
-            except TemplateError as e:
-                where = f"{department}/" if department else ""
-                problems.append(f"{where}{e}")
+            for language in LANGUAGES:
+                problem = self._check(kind, department, language)
+                if problem:
+                    problems.append(problem)
+                    break  # a broken template fails in every language: say it once
         return problems
 
-    def _template(self, kind: str, file: str, department_key: str | None) -> jinja2.Template:
+    def _check(self, kind: str, department: str | None, language: str) -> str | None:
+        try:
+            context = sample_context(kind, department)
+            self.render(kind, context, department, MailLocale(language))
+        except TemplateError as e:
+            where = f"{department}/" if department else ""
+            suffix = f" (in {language})" if language != SOURCE_LANGUAGE else ""
+            return f"{where}{e}{suffix}"
+        return None
+
+    def _template(
+        self, kind: str, file: str, department_key: str | None, language: str
+    ) -> jinja2.Template:
         """The department's own template if it has one, else the shared one.
 
         Which file that is, and every compiled template, stays known until the folder
@@ -204,23 +242,29 @@ class TemplateRenderer:
             if files != self._files_seen:
                 self._files_seen = files
                 self._resolved.clear()
-                self._env.cache.clear()  # type: ignore[union-attr]
-        key = (kind, file, department_key)
+                self._envs.clear()  # catalogs too: a recompiled .mo counts like a template
+                self._catalogs.clear()
+        key = (kind, file, language, department_key)
         known = self._resolved.get(key)
         if known is not None:
             return known
         names = [f"{kind}/{file}"]
         if department_key is not None and _DEPARTMENT_KEY.match(department_key):
             names.insert(0, f"{department_key}/{kind}/{file}")
-        template = self._env.select_template(names)
+        template = self._environment(language).select_template(names)
         self._resolved[key] = template
         return template
 
     def _render_file(
-        self, kind: str, file: str, values: dict[str, Any], department_key: str | None
+        self,
+        kind: str,
+        file: str,
+        values: dict[str, Any],
+        department_key: str | None,
+        language: str,
     ) -> str:
         try:
-            return self._template(kind, file, department_key).render(values)
+            return self._template(kind, file, department_key, language).render(values)
         except jinja2.TemplatesNotFound as e:
             raise TemplateError(kind, file, "template not found") from e
         except jinja2.TemplateSyntaxError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -24,7 +25,6 @@ from aliasdesk.notify.kinds import (
     LinkedTicket,
     MailContext,
     RequestFile,
-    describe_duration,
     trim_text,
 )
 from aliasdesk.notify.render import TemplateRenderer, format_when
@@ -197,25 +197,15 @@ class StoredDelivery:
     def assigner_name(self, address: str | None, given: str) -> str | None:
         return assigner_name(self._config, address, given)
 
-    def first_response_within(self) -> str | None:
-        """The department's first-response promise for this ticket, in words ("4 hours");
-        None where the department promises none, and the mail says "soon".
-
-        Counted in opening hours, the promise also says by when on the department's clock
-        ("4 hours of working time (by Mon 7 Dec 2026, 11:00 CET)"): four hours asked on a Friday
-        afternoon are not four hours later.
-        """
+    def first_response_within(self) -> timedelta | None:
+        """The department's first-response promise for this ticket; None where the
+        department promises none, and the mail says "soon"."""
         ticket = self.ticket()
         department = self._config.departments.get(ticket.department)
         target = targets_for(department, ticket.priority).first_response
         if target is None:
             return None
-        calendar = calendar_of(department)
-        if calendar.round_the_clock:
-            return describe_duration(target)
-        due = add_business(calendar, ticket.created_at, target)
-        when = format_when(calendar.local(due))
-        return f"{describe_duration(target)} of working time (by {when})"
+        return target.first_response
 
     def linked_tickets(self) -> tuple[LinkedTicket, ...]:
         return linked_from_same_mail(self._session, self.ticket(), self._config)

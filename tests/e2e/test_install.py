@@ -34,6 +34,7 @@ SHIPPED_IN_WHEEL = (
     "aliasdesk/shipped/templates/email/_layout.html",
     "aliasdesk/shipped/templates/web/ticket.html",
     "web/pages.py",
+    "aliasdesk/shipped/templates/email/locale/de/LC_MESSAGES/messages.mo",
     "aliasdesk/shipped/config/routing.yaml",
     "aliasdesk/shipped/config/examples/minimal.yaml",
 )

@@ -190,7 +190,7 @@ def test_the_acknowledgement_names_the_other_departments_ticket(
     for department in (None, "HR"):
         mail = render(renderer, "acknowledgement", department)
         for part in parts(mail):
-            assert "IT Support: they are looking at their part as" in part
+            assert "IT Support; they are handling their part as" in part
             assert "IT-7" in part
     alone = render(renderer, "acknowledgement", linked=())
     assert "You also wrote" not in alone.text and "You also wrote" not in alone.html
@@ -199,7 +199,7 @@ def test_the_acknowledgement_names_the_other_departments_ticket(
 def test_two_linked_tickets_are_both_named(renderer: TemplateRenderer) -> None:
     linked = (LinkedTicket("IT-7", "IT Support"), LinkedTicket("FAC-2", "Facilities"))
     text = render(renderer, "acknowledgement", linked=linked).text
-    assert "looking at their part as IT-7" in text and "looking at their part as FAC-2" in text
+    assert "their part as IT-7" in text and "their part as FAC-2" in text
 
 
 def test_a_watcher_is_greeted_by_their_own_name(renderer: TemplateRenderer) -> None:
@@ -228,7 +228,7 @@ def test_pending_on_a_supplier_does_not_ask_the_requester(renderer: TemplateRend
 
 def test_status_mail_says_who_did_what(renderer: TemplateRenderer) -> None:
     resolved = render(renderer, "status_update", new_status="resolved", changed_by="Alice Hart")
-    assert "Alice Hart has marked your request HR-42 as resolved." in resolved.text
+    assert "Alice Hart has marked your request HR-42 as solved." in resolved.text
     reopened = render(renderer, "status_update", old_status="resolved", new_status="open")
     assert "Alice has reopened your request HR-42." in reopened.text
     off_hold = render(renderer, "status_update", old_status="pending", new_status="open")

@@ -117,7 +117,7 @@ def test_acknowledgement_without_owner_says_the_department_picks_it_up(
     mail = render(renderer, "acknowledgement", owner=None, owner_name=None)
     for part in (mail.text, mail.html):
         assert "has got this" not in part
-        assert "Human Resources team will pick it up" in part
+        assert "Someone from Human Resources will pick it up" in part
 
 
 def test_html_escapes_what_came_from_mail(renderer: TemplateRenderer) -> None:
@@ -156,13 +156,14 @@ def test_command_result_lists_applied_and_refused(renderer: TemplateRenderer) ->
 def test_feedback_request_explains_how_to_rate(renderer: TemplateRenderer) -> None:
     mail = render(renderer, "feedback_request")
     for part in (mail.text, mail.html):
-        assert "single digit 1–5 as the first word" in part
+        assert "a number from 1 to 5 as the first word" in part
         assert "excellent" in part and "very poor" in part
 
 
 def test_status_update_says_what_happens_next(renderer: TemplateRenderer) -> None:
     mail = render(renderer, "status_update", new_status="resolved")
-    assert "ticket opens again" in mail.text and "ticket opens again" in mail.html
+    for part in (mail.text, mail.html):
+        assert "If anything is still not right, reply to this mail" in part
 
 
 @pytest.mark.parametrize("kind", ["sla_warning", "escalation"])
@@ -171,7 +172,7 @@ def test_deadline_mails_name_target_and_due_time(renderer: TemplateRenderer, kin
     assert isinstance(context, SlaWarningContext | EscalationContext)
     mail = renderer.render(kind, context)
     for part in (mail.text, mail.html):
-        assert "Mon 3 Mar 2025, 13:15 UTC" in part
+        assert "Mon, Mar 3, 2025, 13:15 UTC" in part
         assert context.target_label in part and "HR-42" in part
 
 

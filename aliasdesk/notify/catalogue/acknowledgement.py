@@ -3,6 +3,8 @@ departments opened tickets from the same mail."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
 from aliasdesk.notify.catalogue.samples import sample_ticket
 from aliasdesk.notify.kinds import AcknowledgementContext, LinkedTicket
@@ -11,7 +13,7 @@ from aliasdesk.notify.kinds import AcknowledgementContext, LinkedTicket
 def _sample(department: str | None) -> AcknowledgementContext:
     return AcknowledgementContext(
         **sample_ticket(department),
-        first_response_within="4 hours",
+        first_response_within=timedelta(hours=4),
         linked=(LinkedTicket("IT-7", "IT Support"),),
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from aliasdesk.notify.kinds import LinkedTicket, MailContext, RequestFile
@@ -59,7 +59,7 @@ class DeliverySource(Protocol):
 
     def assigner_name(self, address: str | None, given: str) -> str | None: ...
 
-    def first_response_within(self) -> str | None: ...
+    def first_response_within(self) -> timedelta | None: ...
 
     def linked_tickets(self) -> tuple[LinkedTicket, ...]: ...
 

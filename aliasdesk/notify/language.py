@@ -1,0 +1,148 @@
+"""The language and time zone one mail is written in, and the translations it reads.
+
+Templates translate with the Jinja2 i18n extension (``{% trans %}``, ``_()``); sentences
+built in Python (what happens next after a status change, the rating scale, durations)
+call :func:`_` here, which reads the catalog of the mail being rendered. That catalog is
+set for the duration of one render by :func:`speaking`, a context variable rather than a
+global, so two threads rendering in two languages never see each other's.
+
+Catalogs are gettext ``.mo`` files under ``<template dir>/locale/<lang>/LC_MESSAGES/``
+(compiled from the ``.po`` files beside them), so the words travel with the templates
+they belong to, into the wheel and the image.
+"""
+
+from __future__ import annotations
+
+import gettext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_datetime, format_skeleton
+from babel.support import Translations
+from babel.units import format_unit
+
+from aliasdesk.domain.languages import LANGUAGES, SOURCE_LANGUAGE, known_language
+
+CATALOG_FOLDER = "locale"
+CATALOG_DOMAIN = "messages"
+
+
+@dataclass(frozen=True, slots=True)
+class MailLocale:
+    """How one mail speaks: its language and the time zone its times are shown in."""
+
+    language: str = SOURCE_LANGUAGE
+    timezone: str = "UTC"
+
+    def zone(self) -> ZoneInfo:
+        """The time zone; UTC for a name this system's zone database does not know."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+
+ENGLISH = MailLocale()
+
+
+def load_catalog(template_dir: Path, language: str) -> gettext.NullTranslations:
+    """The compiled catalog of ``language``; none (the English msgids) for English or
+    when the template folder brings no catalog of its own."""
+    code = known_language(language) or SOURCE_LANGUAGE
+    if code == SOURCE_LANGUAGE:
+        return gettext.NullTranslations()
+    found = Translations.load(
+        str(Path(template_dir) / CATALOG_FOLDER), locales=[code], domain=CATALOG_DOMAIN
+    )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Speaking:
+    catalog: gettext.NullTranslations
+    locale: MailLocale
+
+
+_SPEAKING: ContextVar[_Speaking | None] = ContextVar("aliasdesk_speaking", default=None)
+_ENGLISH_SPEAKING = _Speaking(gettext.NullTranslations(), ENGLISH)
+
+
+def _speaking_now() -> _Speaking:
+    return _SPEAKING.get() or _ENGLISH_SPEAKING
+
+
+@contextmanager
+def speaking(catalog: gettext.NullTranslations, locale: MailLocale) -> Iterator[None]:
+    """Within this block, :func:`_` and the formatters speak ``locale``."""
+    token = _SPEAKING.set(_Speaking(catalog, locale))
+    try:
+        yield
+    finally:
+        _SPEAKING.reset(token)
+
+
+def current_locale() -> MailLocale:
+    return _speaking_now().locale
+
+
+def _(message: str) -> str:
+    """``message`` in the language of the mail being rendered (English outside a render)."""
+    return _speaking_now().catalog.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _speaking_now().catalog.ngettext(singular, plural, n)
+
+
+def format_when(value: datetime) -> str:
+    """'Mon, 3 Mar 2025, 10:15 CET': the date as the reader's language writes it, the
+    time in the department's zone, with the zone's abbreviation so nobody has to guess."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    locale = current_locale()
+    local = value.astimezone(locale.zone())
+    day = format_skeleton("yMMMEd", local, tzinfo=local.tzinfo, locale=locale.language)
+    clock = format_datetime(local, "HH:mm", tzinfo=local.tzinfo, locale=locale.language)
+    return f"{day}, {clock} {local.tzname() or 'UTC'}"
+
+
+_UNITS = (("duration-day", 24 * 60), ("duration-hour", 60), ("duration-minute", 1))
+
+
+def _unit(count: int, unit: str) -> str:
+    """'3 hours', '3 Stunden'. Some locales (Dutch) carry only the short plural forms of a
+    unit in Babel's data, which then answers with the unit's id: use those forms."""
+    language = current_locale().language
+    text = format_unit(count, unit, length="long", locale=language)
+    if unit in text:
+        text = format_unit(count, unit, length="short", locale=language)
+    return text.replace("\xa0", " ")
+
+
+def describe_duration(delta: timedelta) -> str:
+    """'2 days 3 hours', '45 minutes': coarse on purpose, people read it, not machines."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [(days, _UNITS[0][0]), (hours, _UNITS[1][0])]
+    if not days:
+        parts = [(hours, _UNITS[1][0]), (mins, _UNITS[2][0])]
+    words = [_unit(n, unit) for n, unit in parts if n]
+    return " ".join(words) or _("less than a minute")
+
+
+__all__ = [
+    "LANGUAGES",
+    "MailLocale",
+    "current_locale",
+    "describe_duration",
+    "format_when",
+    "load_catalog",
+    "ngettext",
+    "speaking",
+]
