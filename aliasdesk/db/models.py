@@ -177,6 +177,9 @@ class Ticket(Base):
     sla_paused_at: Mapped[datetime | None] = mapped_column(Stamp())
     # Business seconds the clock stood still in earlier pauses.
     sla_paused_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The language mail to the requester is written in (en, de, fr, es, nl), chosen when
+    # the ticket opens (CONTRACT §5); null on tickets from before languages: English.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id"
@@ -186,6 +189,17 @@ class Ticket(Base):
     @property
     def ref(self) -> str:
         return f"{self.department}-{self.number}"
+
+
+class LanguageChoice(Base):
+    """A person's own choice of language (``#lang de``): it outweighs every guess, on
+    this ticket and every later one from the same address."""
+
+    __tablename__ = "language_choices"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    chosen_at: Mapped[datetime] = mapped_column(Stamp(), default=utcnow)
 
 
 class TicketLink(Base):

@@ -14,6 +14,7 @@ from aliasdesk.domain.command_types import (
     first_word,
     note_words,
 )
+from aliasdesk.domain.languages import LANGUAGES, known_language
 from aliasdesk.domain.states import Priority, Status
 
 _SETTABLE = (Status.OPEN.value, Status.PENDING.value, Status.RESOLVED.value)
@@ -40,6 +41,14 @@ def _assign(name: str, argument: str) -> Command:
     if not member.strip("<>"):
         return Command(name, argument, "usage: #assign <member address>")
     return Command(name, member.strip("<>").lower(), note=note_words(note))
+
+
+def _lang(name: str, argument: str) -> Command:
+    """``#lang de``: one of the languages aliasdesk writes (``DE``, ``de-CH`` count)."""
+    code = known_language(argument)
+    if code is None:
+        return Command(name, argument, f"usage: #lang {'|'.join(LANGUAGES)}")
+    return Command(name, code)
 
 
 _DECLARED = (
@@ -82,6 +91,18 @@ _DECLARED = (
         (CommandHelp("#priority low|normal|high|urgent", "change the priority"),),
         help_order=6,
         validate=_priority,
+    ),
+    CommandSpec(
+        "lang",
+        (
+            CommandHelp(
+                "#lang " + "|".join(LANGUAGES),
+                "write to the requester in this language from now on",
+            ),
+        ),
+        help_order=8,
+        validate=_lang,
+        roles=("member", "requester", "watcher"),
     ),
     CommandSpec(
         "note",

@@ -87,6 +87,10 @@ class Department:
     leads: tuple[str, ...] = ()
     """People who answer for the department without working its tickets: they read its
     figures (the dashboard) as members do, and get no tickets."""
+    language: str | None = None
+    """The language of the department's mail when nothing better is known (``language:``)."""
+    member_languages: tuple[tuple[str, str], ...] = ()
+    """(address, language) for members written ``{address: …, language: de}``."""
 
     @property
     def available_members(self) -> tuple[str, ...]:
@@ -101,6 +105,11 @@ class Department:
 
     def has_member(self, address: str) -> bool:
         return address.strip().lower() in self.members
+
+    def language_of(self, address: str) -> str | None:
+        """The member's own language as the routing file gives it, if it does."""
+        wanted = address.strip().lower()
+        return next((code for member, code in self.member_languages if member == wanted), None)
 
     def name_of(self, address: str) -> str | None:
         """The member's name as the routing file gives it, if it does."""
@@ -151,6 +160,11 @@ class RoutingConfig:
                 if name:
                     names.setdefault(member, name)
         return names
+
+    def member_language(self, address: str) -> str | None:
+        """A member's own language from the routing file (the first department giving one)."""
+        codes = (dept.language_of(address) for dept in self.departments.values())
+        return next((code for code in codes if code), None)
 
     @cached_property
     def _staff(self) -> frozenset[str]:

@@ -22,6 +22,7 @@ from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
+from aliasdesk.services.languages import ticket_language
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.sla import start_clocks
 from aliasdesk.services.ticket_figures import record_targets
@@ -39,6 +40,8 @@ def assign_new_ticket(
         return f"{ticket.ref} was assigned already"
     department = config.departments.get(ticket.department)
     ticket.assigned = True
+    if ticket.language is None:  # chosen before any mail of the ticket is written
+        ticket.language = ticket_language(session, ticket, config)
     if not send_mail:  # imported history: its owner is dated with the ticket, not today
         now = min(now, ticket.created_at)
     if department is None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.commands import Command, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.services.languages import choose_own_language
 from aliasdesk.services.tickets import add_event
 from aliasdesk.services.transitions import (
     CommandResult,
@@ -141,6 +142,21 @@ def _give(call: CommandCall, command: Command, member: str) -> CommandResult:
     return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
 
 
+def _language(call: CommandCall, command: Command) -> CommandResult:
+    """``#lang``: the requester or a watcher chooses for themselves (every ticket, from
+    now on); a member chooses for the requester of this ticket."""
+    ticket, code = call.ticket, command.argument
+    if call.config.is_member(call.actor, ticket.department):
+        who = ticket.requester
+    else:
+        who = call.actor
+        choose_own_language(call.session, call.actor, code, call.now)
+    if who == ticket.requester:
+        ticket.language = code
+    add_event(call.session, ticket, "note", call.actor, f"language for {who}: {code}", call.now)
+    return CommandResult(True, f"{command}: mail to {who} is now written in {code}", True)
+
+
 EFFECTS: dict[str, Effect] = {
     "resolve": _status_to("resolved"),
     "close": _status_to("closed"),
@@ -149,5 +165,6 @@ EFFECTS: dict[str, Effect] = {
     "take": _take,
     "priority": _change_priority,
     "note": _keep_internal,
+    "lang": _language,
 }
 """Command name -> what it does."""

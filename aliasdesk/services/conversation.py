@@ -158,12 +158,7 @@ def apply_reply(
         if outcome.refused:
             _tell_refused(reply, outcome)
     elif role in {"requester", "watcher"}:
-        who = "the requester" if role == "requester" else "someone copied on the ticket"
-        outcome.refused += [
-            f"{c}: only members of {ticket.department} can change a ticket; "
-            f"this mail came from {who}, so nothing was changed"
-            for c in block.commands
-        ]
+        _requester_side_commands(reply, block, outcome)
         _outside_reply(reply, new_text, block, outcome, internal=False)
         if outcome.refused:
             _tell_refused(reply, outcome)
@@ -251,6 +246,32 @@ def _seen_by_requester(session: Session, ticket: Ticket) -> str:
         )
     )
     return "\n".join(texts)
+
+
+def _requester_side_commands(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> None:
+    """The commands a requester or watcher may give (``#lang``) are applied; any other is
+    refused and they are told why."""
+    ticket, role = reply.ticket, outcome.role
+    who = "the requester" if role == "requester" else "someone copied on the ticket"
+    for command in block.commands:
+        spec = spec_of(command)
+        if spec is None or role not in spec.roles:
+            outcome.refused.append(
+                f"{command}: only members of {ticket.department} can change a ticket; "
+                f"this mail came from {who}, so nothing was changed"
+            )
+            continue
+        result = apply_command(
+            reply.session,
+            ticket,
+            command,
+            actor=reply.sender,
+            config=reply.config,
+            cause=reply.cause,
+            now=reply.now,
+            role=role,
+        )
+        (outcome.applied if result.applied else outcome.refused).append(result.message)
 
 
 def _outside_reply(

@@ -20,14 +20,14 @@ from aliasdesk.domain.sla_clock import calendar_of, targets_for
 from aliasdesk.mail.active_content import is_active
 from aliasdesk.mail.compose import compose
 from aliasdesk.notify.catalogue import kind_named
-from aliasdesk.notify.catalogue.kind import FileAttachment, NotificationKind
+from aliasdesk.notify.catalogue.kind import FileAttachment
 from aliasdesk.notify.kinds import (
     LinkedTicket,
-    MailContext,
     RequestFile,
     trim_text,
 )
-from aliasdesk.notify.render import TemplateRenderer, format_when
+from aliasdesk.notify.render import RenderedMail, TemplateRenderer
+from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.mail_facts import (
     actor_name,
     assigner_name,
@@ -235,12 +235,15 @@ def render_delivery(
     kind = kind_named(delivery.kind)
     ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
     source = StoredDelivery(session, delivery, ticket, config)
+    locale = mail_locale(session, config, ticket, delivery.recipient, kind.audience)
     if kind.audience == "outside":
-        return _render_outside_notice(delivery, source, kind, renderer, instance_id)
+        notice = renderer.render(kind.name, kind.build(source), locale=locale)
+        return _compose_outside_notice(delivery, source, notice, instance_id)
     if not kind.about_a_ticket:
-        return _render_admin_alert(delivery, kind.build(source), renderer, instance_id)
+        alert = renderer.render(delivery.kind, kind.build(source), locale=locale)
+        return _compose_admin_alert(delivery, alert, instance_id)
     ticket = source.ticket()
-    rendered = renderer.render(kind.name, kind.build(source), ticket.department)
+    rendered = renderer.render(kind.name, kind.build(source), ticket.department, locale)
     department = config.departments.get(ticket.department)
     # Thread every mail into the requester's original conversation (RFC 5322 §3.6.4).
     origin = ticket.origin_message_id
@@ -263,16 +266,11 @@ def render_delivery(
     )
 
 
-def _render_outside_notice(
-    delivery: Delivery,
-    source: StoredDelivery,
-    kind: NotificationKind,
-    renderer: TemplateRenderer,
-    instance_id: str,
+def _compose_outside_notice(
+    delivery: Delivery, source: StoredDelivery, rendered: RenderedMail, instance_id: str
 ) -> bytes:
     """A notice to someone outside a ticket: built from what they wrote, threaded to their
     own mail, never from the ticket (its subject, first Message-ID, owner or status)."""
-    rendered = renderer.render(kind.name, kind.build(source))
     theirs = source.facts.get("their_message_id")
     return compose(
         from_address=delivery.sender,
@@ -290,11 +288,8 @@ def _render_outside_notice(
     )
 
 
-def _render_admin_alert(
-    delivery: Delivery, context: MailContext, renderer: TemplateRenderer, instance_id: str
-) -> bytes:
+def _compose_admin_alert(delivery: Delivery, rendered: RenderedMail, instance_id: str) -> bytes:
     """An alert to an admin: about no ticket, so it threads to nothing."""
-    rendered = renderer.render(delivery.kind, context)
     return compose(
         from_address=delivery.sender,
         from_name="aliasdesk",

@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import partial
 
 from aliasdesk.domain.calendars import ROUND_THE_CLOCK
+from aliasdesk.domain.languages import LANGUAGES
 from aliasdesk.domain.organisation import MULTI_DEPARTMENT, PLAIN_DOMAIN, Department, RoutingConfig
 from aliasdesk.settings.calendar_schema import CalendarChecks
 from aliasdesk.settings.rule_schema import RuleChecks
@@ -32,8 +33,19 @@ _TOP = (
     "calendars",
 )
 _ORGANISATION = ("name", "domains")
-_DEPARTMENT = ("name", "aliases", "members", "away", "assignment", "sla", "calendar", "leads")
-_MEMBER = ("address", "away", "name")
+_DEPARTMENT = (
+    "name",
+    "aliases",
+    "members",
+    "away",
+    "assignment",
+    "sla",
+    "calendar",
+    "leads",
+    "language",
+)
+_MEMBER = ("address", "away", "name", "language")
+_LANGUAGE_HELP = "a language aliasdesk writes: " + ", ".join(LANGUAGES)
 _ASSIGNMENT_HELP = "round_robin | least_loaded | fixed:<member> | none"
 _KEY_HELP = "a department key is 1 to 10 upper-case letters or digits after a letter (HR, FAC)"
 
@@ -111,7 +123,7 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             return None
         name = self.text(at["name"]) if "name" in at.value else key
         aliases = self.aliases(key, at["aliases"]) if "aliases" in at.value else []
-        members, away, names = self.members(at)
+        members, away, names, languages = self.members(at)
         default = ("round_robin" if members else "none", None)
         assign = partial(self.assignment, members=members)
         assignment, fixed = self.given(at, "assignment", assign, default, True)
@@ -130,7 +142,16 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             sla_by_priority=by_priority,
             sla_pause_on=pause_on,
             leads=tuple(dict.fromkeys(address for address, _ in leads)),
+            language=self.given(at, "language", self.language, None),
+            member_languages=tuple(languages.items()),
         )
+
+    def language(self, at: Located) -> str | None:
+        """``language: de``: one of the languages aliasdesk has texts in."""
+        if not isinstance(at.value, str) or at.value.strip().lower() not in LANGUAGES:
+            self.error(at, f"must be {_LANGUAGE_HELP}, got {value_kind(at.value)}")
+            return None
+        return at.value.strip().lower()
 
     def aliases(self, key: str, at: Located) -> list[str]:
         if isinstance(at.value, list) and not at.value:
@@ -145,12 +166,15 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             result.append(address)
         return result
 
-    def members(self, department: Located) -> tuple[list[str], list[str], dict[str, str]]:
-        """Member addresses, those marked away (``away: […]`` or ``{away: true}``) and the
-        names given as ``{address: …, name: Alice Hart}``."""
+    def members(
+        self, department: Located
+    ) -> tuple[list[str], list[str], dict[str, str], dict[str, str]]:
+        """Member addresses, those marked away (``away: […]`` or ``{away: true}``), and the
+        names and languages given as ``{address: …, name: Alice Hart, language: de}``."""
         members: list[str] = []
         away: list[str] = []
         names: dict[str, str] = {}
+        languages: dict[str, str] = {}
         for entry in self.given(department, "members", self.member_items, []):
             at, is_away = self.member(entry)
             address = self.address(at) if at is not None else None
@@ -162,12 +186,14 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
                 self.people.append((at, "a member"))
                 name = self.member_name(entry)
                 names.update({address: name} if name else {})
+                language = self.member_language(entry)
+                languages.update({address: language} if language else {})
         for address, item in self.given(department, "away", self.addresses, []):
             if address not in members:
                 self.error(item, f"{address} is not a member of this department")
             elif address not in away:
                 away.append(address)
-        return members, away, names
+        return members, away, names, languages
 
     def member_items(self, at: Located) -> list[Located]:
         return self.items(at, "bob@example.com")
@@ -189,6 +215,12 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             return None
         name = self.text(entry["name"])
         return " ".join(name.split()) if name else None
+
+    def member_language(self, entry: Located) -> str | None:
+        """The optional ``language`` of a ``{address: …}`` member: their mail's language."""
+        if not isinstance(entry.value, dict) or "language" not in entry.value:
+            return None
+        return self.language(entry["language"])
 
     def assignment(self, at: Located, members: list[str]) -> tuple[str, str | None]:
         value = at.value.strip() if isinstance(at.value, str) else at.value

@@ -186,8 +186,8 @@ def test_each_departments_acknowledgement_names_the_others_ticket(
     }
     assert set(acks) == {"HR-1", "IT-1"}
     hr, it = text_of(acks["HR-1"]), text_of(acks["IT-1"])
-    assert "You also wrote to IT Support: they are looking at their part as IT-1." in hr
-    assert "You also wrote to Human Resources: they are looking at their part as HR-1." in it
+    assert "You also wrote to IT Support; they are handling their part as IT-1." in hr
+    assert "You also wrote to Human Resources; they are handling their part as HR-1." in it
     assert "Alice Hart has got this" in hr and "Carol Diaz has got this" in it
 
 

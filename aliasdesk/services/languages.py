@@ -1,0 +1,139 @@
+"""Which language a person's mail is written in, and in which time zone its times are.
+
+CONTRACT §5, in this order: the person's own choice (``#lang de``, kept per address in
+``language_choices``), the language of their earlier tickets, the language their request
+is written in, the department's default (``language:`` in the routing file). The choice
+is made once, when the ticket opens, and stored on the ticket, so every later mail of the
+ticket (status, feedback) speaks the same language unless the person chooses another.
+
+Members read their own language from the routing file, else their department's.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import LanguageChoice, Ticket, TicketMessage
+from aliasdesk.domain.languages import LANGUAGES, choose_language, known_language
+from aliasdesk.domain.organisation import Department, RoutingConfig
+from aliasdesk.notify.catalogue.kind import Audience
+from aliasdesk.notify.language import MailLocale
+
+MIN_LETTERS = 40
+"""A text with fewer letters than this ("Thanks!", "see attachment") says too little to
+tell its language; the next rule in the order decides."""
+MIN_CONFIDENCE = 0.9
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@functools.cache
+def _identifier() -> LanguageIdentifier:
+    """The detector's model, loaded once per process (about a second) from the package's
+    own file: nothing is downloaded, ever."""
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str) -> str | None:
+    """The language of ``text`` if it is one aliasdesk writes and the detector is sure.
+
+    The detector knows about a hundred languages, so an Italian request comes back as
+    Italian (and falls back) instead of as the closest language we have texts in.
+    """
+    if len(_LETTER.findall(text)) < MIN_LETTERS:
+        return None
+    code, probability = _identifier().classify(text[:4000])
+    found = known_language(str(code))
+    return found if found in LANGUAGES and probability >= MIN_CONFIDENCE else None
+
+
+def department_timezone(department: Department | None) -> str:
+    """The zone a department's mail shows times in: its calendar's, once departments have
+    calendars; until then every department keeps UTC. The one place that decides."""
+    del department
+    return "UTC"
+
+
+def own_choice(session: Session, address: str) -> str | None:
+    row = session.get(LanguageChoice, address.strip().lower())
+    return row.language if row is not None else None
+
+
+def choose_own_language(session: Session, address: str, language: str, now: datetime) -> None:
+    """Keep ``#lang`` for this address: it counts on every ticket from now on."""
+    key = address.strip().lower()
+    row = session.get(LanguageChoice, key)
+    if row is None:
+        session.add(LanguageChoice(address=key, language=language, chosen_at=now))
+    else:
+        row.language, row.chosen_at = language, now
+
+
+def _earlier_language(session: Session, ticket: Ticket) -> str | None:
+    return session.scalar(
+        select(Ticket.language)
+        .where(
+            Ticket.requester == ticket.requester,
+            Ticket.id != ticket.id,
+            Ticket.language.is_not(None),
+        )
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    )
+
+
+def _request_text(session: Session, ticket: Ticket) -> str:
+    first = session.scalar(
+        select(TicketMessage.text)
+        .where(TicketMessage.ticket_id == ticket.id)
+        .order_by(TicketMessage.id)
+        .limit(1)
+    )
+    return f"{ticket.subject}\n{first or ''}"
+
+
+def ticket_language(session: Session, ticket: Ticket, config: RoutingConfig) -> str:
+    """The language for a new ticket's requester, in the contract's order."""
+    department = config.departments.get(ticket.department)
+    return choose_language(
+        own_choice=own_choice(session, ticket.requester),
+        earlier=_earlier_language(session, ticket),
+        detected=detect_language(_request_text(session, ticket)),
+        department_default=department.language if department else None,
+    )
+
+
+def mail_locale(
+    session: Session,
+    config: RoutingConfig,
+    ticket: Ticket | None,
+    recipient: str,
+    audience: Audience,
+) -> MailLocale:
+    """How one mail speaks: the requester side in the ticket's language (a watcher in
+    their own choice, if they made one), members in theirs or their department's."""
+    department = config.departments.get(ticket.department) if ticket else None
+    zone = department_timezone(department)
+    fallback = department.language if department else None
+    if audience == "requester" and ticket is not None:
+        mine = recipient.strip().lower() == ticket.requester.lower()
+        chosen = None if mine else own_choice(session, recipient)
+        language = chosen or ticket.language or fallback
+    elif audience == "member":
+        language = _member_language(config, department, recipient) or fallback
+    else:
+        language = own_choice(session, recipient) or fallback
+    return MailLocale(known_language(language) or LANGUAGES[0], zone)
+
+
+def _member_language(
+    config: RoutingConfig, department: Department | None, address: str
+) -> str | None:
+    if department is not None and department.language_of(address):
+        return department.language_of(address)
+    return config.member_language(address)
