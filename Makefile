@@ -36,7 +36,7 @@ LOCALE := templates/email/locale
 
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
-		-o $(LOCALE)/messages.pot .
+		-k CommandHelp:2 -o $(LOCALE)/messages.pot .
 	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-location \
 		--omit-header --no-fuzzy-matching
 

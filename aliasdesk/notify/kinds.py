@@ -15,7 +15,22 @@ from typing import Literal
 from aliasdesk.domain.command_catalogue import command_help
 from aliasdesk.domain.command_types import CommandHelp
 from aliasdesk.notify.language import _, describe_duration
-from aliasdesk.notify.wording import headline_text, next_step_for, size_text, waiting_on_text
+from aliasdesk.notify.wording import (
+    RATING_SCALE,
+    RatingLevel,
+    clock_help,
+    headline_text,
+    left_out_text,
+    mail_kind_text,
+    next_step_for,
+    priority_word,
+    size_text,
+    sla_target_label,
+    status_word,
+    team_greeting,
+    ticket_state_text,
+    waiting_on_text,
+)
 
 SlaTarget = Literal["first_response", "resolution"]
 Audience = Literal["requester", "owner"]
@@ -51,31 +66,6 @@ REPLY_COMMANDS: tuple[CommandHelp, ...] = command_help()
 
 
 @dataclass(frozen=True, slots=True)
-class RatingLevel:
-    """One step of the feedback scale; ``meaning`` in the language of the mail."""
-
-    value: int
-
-    @property
-    def meaning(self) -> str:
-        return {
-            1: _("very poor"),
-            2: _("poor"),
-            3: _("okay"),
-            4: _("good"),
-            5: _("excellent"),
-        }[self.value]
-
-
-RATING_SCALE: tuple[RatingLevel, ...] = tuple(RatingLevel(value) for value in range(1, 6))
-
-
-def sla_target_label(target: str) -> str:
-    """A service-level target as the department says it."""
-    return _("first response") if target == "first_response" else _("resolution")
-
-
-@dataclass(frozen=True, slots=True)
 class LinkedTicket:
     """Another department's ticket opened from the same mail, named in the acknowledgement."""
 
@@ -98,6 +88,10 @@ class RequestFile:
     @property
     def size_text(self) -> str:
         return size_text(self.size)
+
+    @property
+    def left_out_text(self) -> str:
+        return left_out_text(self.left_out)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +132,22 @@ class TicketMailContext(MailContext):
     @property
     def for_requester(self) -> bool:
         return self.recipient == self.requester
+
+    @property
+    def status_text(self) -> str:
+        return status_word(self.status)
+
+    @property
+    def team_greeting(self) -> str:
+        return team_greeting(self.owner_name, self.department_name)
+
+    @property
+    def clock_help(self) -> tuple[str, str]:
+        return clock_help(self.requester_name, self.owner is not None)
+
+    @property
+    def priority_text(self) -> str:
+        return priority_word(self.priority)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,6 +245,10 @@ class CommandResultContext(TicketMailContext):
     applied: tuple[CommandOutcome, ...] = ()
     refused: tuple[CommandOutcome, ...] = ()
 
+    @property
+    def ticket_state(self) -> str:
+        return ticket_state_text(self.status, self.priority, self.owner_name)
+
 
 @dataclass(frozen=True, kw_only=True)
 class FeedbackRequestContext(TicketMailContext):
@@ -283,6 +297,10 @@ class EscalationContext(TicketMailContext):
         return sla_target_label(self.target)
 
     @property
+    def clock_help(self) -> tuple[str, str]:
+        return clock_help(self.requester_name, self.owner is not None, whole_team=True)
+
+    @property
     def overdue_text(self) -> str:
         return describe_duration(self.overdue_by)
 
@@ -298,6 +316,12 @@ class RequesterUnreachableContext(TicketMailContext):
     delivery_status: str = ""
     """The RFC 3463 code the report gave (5.1.1), or empty."""
     diagnostic: str = ""
+    failed_kind: str = ""
+    """The kind of the mail that came back, to name it in the reader's language."""
+
+    @property
+    def failed_mail_text(self) -> str:
+        return mail_kind_text(self.failed_kind) or self.failed_mail
 
 
 @dataclass(frozen=True, kw_only=True)

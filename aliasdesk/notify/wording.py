@@ -9,6 +9,8 @@ the catalog of the mail being rendered (see ``aliasdesk.notify.language``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from babel.numbers import format_decimal
 
 from aliasdesk.notify.language import _, current_locale
@@ -23,8 +25,61 @@ WAITING_ON_WORDS: dict[str, str] = {
 """``#status pending <word>`` shorthands: which of the two sentences below says whom we
 wait on. Anything else is taken as written ("the landlord")."""
 
+
+@dataclass(frozen=True, slots=True)
+class RatingLevel:
+    """One step of the feedback scale; ``meaning`` in the language of the mail."""
+
+    value: int
+
+    @property
+    def meaning(self) -> str:
+        return {
+            1: _("very poor"),
+            2: _("poor"),
+            3: _("okay"),
+            4: _("good"),
+            5: _("excellent"),
+        }[self.value]
+
+
+RATING_SCALE: tuple[RatingLevel, ...] = tuple(RatingLevel(value) for value in range(1, 6))
+
+
+def sla_target_label(target: str) -> str:
+    """A service-level target as the department says it."""
+    return _("first response") if target == "first_response" else _("resolution")
+
+
 REQUESTER_WORDS = frozenset({"requester", "customer", "you"})
 """Words after ``#status pending`` that mean the plain case: we wait for the requester."""
+
+
+def status_word(status: str) -> str:
+    """A ticket status as the department says it."""
+    words = {
+        "new": _("new"),
+        "open": _("open"),
+        "pending": _("on hold"),
+        "resolved": _("solved"),
+        "closed": _("closed"),
+    }
+    return words.get(status, status)
+
+
+def priority_word(priority: str) -> str:
+    words = {"low": _("low"), "normal": _("normal"), "high": _("high"), "urgent": _("urgent")}
+    return words.get(priority, priority)
+
+
+def ticket_state_text(status: str, priority: str, owner_name: str | None) -> str:
+    """Where a ticket stands after commands: status, priority and who looks after it."""
+    facts = {"status": status_word(status), "priority": priority_word(priority)}
+    if owner_name:
+        return _(
+            "The ticket is now %(status)s with priority %(priority)s; %(owner)s looks after it."
+        ) % {**facts, "owner": owner_name}
+    return _("The ticket is now %(status)s with priority %(priority)s.") % facts
 
 
 def next_step_text(status: str) -> str:
@@ -118,6 +173,69 @@ def headline_text(old_status: str, new_status: str, mine: bool) -> str:
         else _("%(actor)s has picked up %(requester)s's request %(ref)s.")
     )
     return texts.get(change, default)
+
+
+def team_greeting(owner_name: str | None, department_name: str) -> str:
+    """Hello to the owner, or to the whole department when nobody owns the ticket."""
+    if owner_name:
+        return _("Hello %(name)s,") % {"name": owner_name}
+    return _("Hello %(department)s team,") % {"department": department_name}
+
+
+def clock_help(requester_name: str, owned: bool, *, whole_team: bool = False) -> tuple[str, str]:
+    """How the department answers, takes the ticket, or stops the clock (deadline mails).
+
+    ``whole_team``: the mail goes to everyone (an escalation), so it asks for help from
+    whoever can give it rather than telling one owner what to do.
+    """
+    facts = {"requester": requester_name}
+    if whole_team and owned:
+        answer = _("If you can help, reply to this mail to answer %(requester)s.")
+    elif whole_team:
+        answer = _(
+            "If you can help, reply to this mail to answer %(requester)s, or reply with "
+            "#take to look after it."
+        )
+    elif owned:
+        answer = _("Reply to this mail to answer %(requester)s.")
+    else:
+        answer = _(
+            "Reply to this mail to answer %(requester)s, or reply with #take to look after it."
+        )
+    wait = _(
+        "Waiting for %(requester)s? Reply with #status pending and the clock stops until "
+        "they answer."
+    )
+    return answer % facts, wait % facts
+
+
+def mail_kind_text(kind: str) -> str:
+    """A mail to the requester side named by its kind ("the acknowledgement"); "" for a
+    kind that never goes to them."""
+    names = {
+        "acknowledgement": _("the acknowledgement"),
+        "status_update": _("the status update"),
+        "feedback_request": _("the feedback request"),
+        "reply_relay": _("a reply from the team"),
+        "command_result": _("the answer to their commands"),
+    }
+    return names.get(kind, "")
+
+
+def left_out_text(reason: str) -> str:
+    """Why a file of the request is named but not attached, in the reader's language.
+
+    The reasons are stored in English by the services that decide them (they are also the
+    ticket's record); the ones known here are translated, any other is shown as it is.
+    """
+    known = {
+        "not attached: it could run code when opened": _(
+            "not attached: it could run code when opened"
+        ),
+        "not attached: too large to keep": _("not attached: too large to keep"),
+        "not attached: the mail would be too large": _("not attached: the mail would be too large"),
+    }
+    return known.get(reason, reason)
 
 
 def size_text(size: int) -> str:

@@ -186,6 +186,7 @@ def _tell_the_department(
     facts = {
         "failed_address": delivery.recipient,
         "failed_mail": f"the {_label(delivery.kind)}",
+        "failed_kind": delivery.kind,
         "delivery_status": status.status,
         "diagnostic": status.diagnostic,
     }

@@ -14,6 +14,7 @@ def _sample(department: str | None) -> RequesterUnreachableContext:
         **sample_ticket(department),
         failed_address="dave@example.com",
         failed_mail="the acknowledgement",
+        failed_kind="acknowledgement",
         delivery_status="5.1.1",
         diagnostic="550 5.1.1 <dave@example.com>: Recipient address rejected: User unknown",
     )
@@ -24,6 +25,7 @@ def _build(source: DeliverySource) -> RequesterUnreachableContext:
         **source.ticket_values(),
         failed_address=fact_text(source, "failed_address"),
         failed_mail=fact_text(source, "failed_mail"),
+        failed_kind=fact_text(source, "failed_kind"),
         delivery_status=fact_text(source, "delivery_status"),
         diagnostic=fact_text(source, "diagnostic"),
     )
