@@ -8,11 +8,13 @@ HTML is autoescaped because subjects, names and texts come from inbound mail.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gettext
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,15 @@ class TemplateRenderer:
         return RenderedMail(
             subject=subject, text=parts[1].strip() + "\n", html=parts[2].strip() + "\n"
         )
+
+    @contextlib.contextmanager
+    def speaking(self, locale: MailLocale) -> Iterator[None]:
+        """Within this block, sentences built in Python (``notify.language._``) are in
+        ``locale``: for building a context whose facts carry words of their own."""
+        language = known_language(locale.language) or SOURCE_LANGUAGE
+        self._environment(language)
+        with speaking(self._catalogs[language], MailLocale(language, locale.timezone)):
+            yield
 
     def overrides(self) -> dict[str, list[str]]:
         """Department key -> kinds it overrides (any file), as found on disk."""

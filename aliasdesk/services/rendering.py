@@ -26,6 +26,7 @@ from aliasdesk.notify.kinds import (
     RequestFile,
     trim_text,
 )
+from aliasdesk.notify.language import _
 from aliasdesk.notify.render import RenderedMail, TemplateRenderer
 from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.mail_facts import (
@@ -72,13 +73,14 @@ def relayed_files(
         if row.inline and is_image and row.size < SMALL_INLINE_IMAGE:
             continue
         if withhold_active and is_active(row.filename, row.content_type):
-            names.append(
-                f"{row.filename} (not attached: it could run when opened; kept in the ticket)"
-            )
+            remark = _("not attached: it could run when opened; kept in the ticket")
+            names.append(f"{row.filename} ({remark})")
         elif row.data is None:
-            names.append(f"{row.filename} (not attached: too large to keep)")
+            remark = _("not attached: too large to keep")
+            names.append(f"{row.filename} ({remark})")
         elif total + len(row.data) > RELAY_FILES_LIMIT:
-            names.append(f"{row.filename} (not attached: too large to pass on)")
+            remark = _("not attached: too large to pass on")
+            names.append(f"{row.filename} ({remark})")
         else:
             total += len(row.data)
             files.append((row.filename, row.content_type, row.data))
@@ -236,14 +238,16 @@ def render_delivery(
     ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
     source = StoredDelivery(session, delivery, ticket, config)
     locale = mail_locale(session, config, ticket, delivery.recipient, kind.audience)
+    with renderer.speaking(locale):  # remarks built with the context are in its language
+        context = kind.build(source)
     if kind.audience == "outside":
-        notice = renderer.render(kind.name, kind.build(source), locale=locale)
+        notice = renderer.render(kind.name, context, locale=locale)
         return _compose_outside_notice(delivery, source, notice, instance_id)
     if not kind.about_a_ticket:
-        alert = renderer.render(delivery.kind, kind.build(source), locale=locale)
+        alert = renderer.render(delivery.kind, context, locale=locale)
         return _compose_admin_alert(delivery, alert, instance_id)
     ticket = source.ticket()
-    rendered = renderer.render(kind.name, kind.build(source), ticket.department, locale)
+    rendered = renderer.render(kind.name, context, ticket.department, locale)
     department = config.departments.get(ticket.department)
     # Thread every mail into the requester's original conversation (RFC 5322 §3.6.4).
     origin = ticket.origin_message_id

@@ -8,6 +8,7 @@ import pytest
 
 from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
 from aliasdesk.domain.commands import parse_commands
+from aliasdesk.domain.languages import choose_language, known_language
 from aliasdesk.domain.refs import RefError, TicketRef, format_ref, parse_ref, refs_in_subject
 from aliasdesk.domain.states import ALLOWED, Status, TransitionError, can_transition, transition
 
@@ -141,3 +142,21 @@ def test_a_tag_too_large_for_a_ticket_number_is_no_tag() -> None:
     must not reach a query (PostgreSQL refuses it), it is simply not a tag."""
     assert refs_in_subject("[HR-999999999] ok") == [TicketRef("HR", 999999999)]
     assert refs_in_subject("[HR-9999999999] too long") == []
+
+
+def test_the_language_is_chosen_in_the_contracts_order() -> None:
+    order = {"own_choice": "nl", "earlier": "fr", "detected": "de", "department_default": "es"}
+    assert choose_language(**order) == "nl"
+    assert choose_language(**{**order, "own_choice": None}) == "fr"
+    assert choose_language(**{**order, "own_choice": None, "earlier": None}) == "de"
+    nothing = {"own_choice": None, "earlier": None, "detected": None, "department_default": None}
+    assert choose_language(**{**nothing, "department_default": "es"}) == "es"
+    assert choose_language(**nothing) == "en"
+    assert choose_language(**{**nothing, "own_choice": "it", "earlier": "DE-ch"}) == "de"
+    assert [known_language(c) for c in ("FR", "nl_BE", "pt", "", None)] == [
+        "fr",
+        "nl",
+        None,
+        None,
+        None,
+    ]

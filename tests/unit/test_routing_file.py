@@ -138,6 +138,33 @@ def test_away_members_both_ways(tmp_path: Path) -> None:
     assert hr.available_members == ("alice@example.com",)
 
 
+def test_languages_of_departments_and_members(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    members: [alice@example.com, bob@example.com]\n",
+        "    members: [{address: alice@example.com, language: DE}, bob@example.com]\n"
+        "    language: fr\n",
+    )
+    config = load_routing(write(tmp_path, text))
+    hr, it = config.departments["HR"], config.departments["IT"]
+    assert (hr.language, it.language) == ("fr", None)
+    assert hr.language_of("Alice@example.com") == "de" and hr.language_of("bob@example.com") is None
+    assert config.member_language("alice@example.com") == "de"
+
+
+def test_an_unknown_language_is_pinned_to_its_line(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    members: [alice@example.com, bob@example.com]\n",
+        "    members: [{address: alice@example.com, language: it}, bob@example.com]\n"
+        "    language: klingon\n",
+    )
+    errors = errors_of(tmp_path, text)
+    assert where(errors) == [
+        (8, "departments.HR.members[0].language"),
+        (9, "departments.HR.language"),
+    ]
+    assert "en, de, fr, es, nl" in errors[0].message
+
+
 # -- file-level problems --------------------------------------------------------------
 
 
