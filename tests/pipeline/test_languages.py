@@ -2,7 +2,8 @@
 SMTP server, on SQLite and PostgreSQL: a German, a French and a Dutch request each get
 their acknowledgement, status mail and feedback request in that language, with no English
 left in them; ``#lang`` outweighs detection, earlier tickets count for the next one, a
-short request falls back to the department's default, and a member reads their own."""
+short request falls back to the department's default, a member reads their own, a
+member's #lang sets the requester's language on that ticket and a watcher keeps theirs."""
 
 from __future__ import annotations
 
@@ -162,3 +163,33 @@ def test_a_member_reads_their_own_language(desk: Runtime, smtp: ScriptedSmtpServ
     assert step(desk, build_mail(person, "hr@example.com", subject, text)) == "new_ticket"
     [assignment] = [m for m in mails_to(smtp, "alice@example.com") if kind_of(m) == "assignment"]
     assert '<html lang="nl">' in html_of(assignment)
+
+
+def test_a_member_sets_the_requesters_language_and_a_bad_code_is_refused(
+    desk: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    person, subject, text = REQUESTS["de"]
+    assert step(desk, build_mail(person, "hr@example.com", subject, text)) == "new_ticket"
+    step(desk, member_says(smtp, "HR-1", "#lang xx"))
+    assert ticket_language(desk, 1) == "de"
+    refusal = [m for m in mails_to(smtp, "alice@example.com") if kind_of(m) == "command_result"]
+    assert "usage: #lang en|de|fr|es|nl" in text_of(refusal[-1])
+    step(desk, member_says(smtp, "HR-1", "#lang nl\n#status pending"))
+    assert ticket_language(desk, 1) == "nl"
+    with desk.db.reader() as session:  # the member chose for this ticket, not for Dieter
+        assert session.get(LanguageChoice, "dieter@example.com") is None
+    assert "Hallo Dieter Brandt," in text_of(to(smtp, person, "status_update")[-1])
+    assert "voorlopig in de wacht" in text_of(to(smtp, person, "status_update")[-1])
+
+
+def test_a_watcher_reads_their_own_choice(desk: Runtime, smtp: ScriptedSmtpServer) -> None:
+    person, subject, text = REQUESTS["de"]
+    watcher = "Sam Lee <sam@partner.example.net>"
+    request = build_mail(person, "hr@example.com", subject, text, headers={"Cc": watcher})
+    assert step(desk, request) == "new_ticket"
+    choice = build_mail(watcher, "hr@example.com", "Re: [HR-1] Elternzeit", "#lang es")
+    assert step(desk, choice) == "update_ticket"
+    assert ticket_language(desk, 1) == "de"  # the requester's stays
+    step(desk, member_says(smtp, "HR-1", "#status pending"))
+    assert "Hola, Sam Lee:" in text_of(to(smtp, watcher, "status_update")[-1])
+    assert "Hallo Dieter Brandt," in text_of(to(smtp, person, "status_update")[-1])
