@@ -4,6 +4,10 @@ Templates live in ``templates/email/<kind>/{subject.txt, body.txt, body.html}``;
 department may override any single file in ``templates/email/<DEPT>/<kind>/``. Rendering
 is strict (a missing fact is an error, never an empty gap in a mail to a person) and
 HTML is autoescaped because subjects, names and texts come from inbound mail.
+
+One template serves every language: its sentences are ``{% trans %}`` blocks looked up in
+the gettext catalog of the mail's language (``templates/email/locale/``, see
+``aliasdesk.notify.language``), one Jinja2 environment per language.
 """
 
 from __future__ import annotations

@@ -48,8 +48,7 @@ def detect_language(text: str) -> str | None:
     if len(_LETTER.findall(text)) < MIN_LETTERS:
         return None
     code, probability = _identifier().classify(text[:4000])
-    found = known_language(str(code))
-    return found if found in LANGUAGES and probability >= MIN_CONFIDENCE else None
+    return known_language(str(code)) if probability >= MIN_CONFIDENCE else None
 
 
 def department_timezone(department: Department | None) -> str:
