@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.notify.render import format_when
+from aliasdesk.notify.language import format_when
 from web.guard import SIGN_IN_ASKS_ALLOWED, SIGN_IN_WINDOW_SECONDS, BadLinkBrake
 
 log = logging.getLogger("web")

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import SlaTimer, StoredAttachment, Ticket, TicketMessage
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Address, ParsedMail
-from aliasdesk.notify.kinds import RATING_SCALE, RatingLevel, friendly_name
-from aliasdesk.notify.wording import size_text
+from aliasdesk.notify.kinds import friendly_name
+from aliasdesk.notify.wording import RATING_SCALE, RatingLevel, size_text
 from aliasdesk.services.conversation import apply_reply, feedback_was_requested, try_record_feedback
 from aliasdesk.services.transitions import change_status
 

@@ -64,7 +64,7 @@ def test_the_acknowledgement_links_to_a_page_with_where_the_request_stands(
     assert f'<dd id="owner">{owner}</dd>' in page
     # HR promises a first answer within 4 hours: the page says by when.
     due = ticket.created_at + timedelta(hours=4)
-    assert f"by {due:%a} {due.day} {due:%b %Y, %H:%M}" in page
+    assert f"by {due:%a}, {due:%b} {due.day}, {due:%Y, %H:%M}" in page
     assert "Which form do I need?" in page
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["cache-control"] == "no-store"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind, fact_text
 from aliasdesk.notify.catalogue.samples import sample_ticket
 from aliasdesk.notify.kinds import TicketMailContext
+from aliasdesk.notify.language import _
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,9 +27,18 @@ class PageConfirmationContext(TicketMailContext):
 
     @property
     def asked_for(self) -> str:
+        """What the page asked for, as one sentence in the reader's language."""
         if self.action == "solve":
-            return f"mark your request {self.ref} as solved"
-        return f"add this reply to your request {self.ref}"
+            text = _(
+                "Please confirm: someone using the page of your request %(ref)s asked to "
+                "mark it as solved."
+            )
+        else:
+            text = _(
+                "Please confirm: someone using the page of your request %(ref)s asked to "
+                "add this reply to it:"
+            )
+        return text % {"ref": self.ref}
 
 
 def _sample(department: str | None) -> PageConfirmationContext:
