@@ -94,6 +94,7 @@ def show_ticket(session: Session, ticket: Ticket) -> dict[str, Any]:
     data["first_response_s"] = ticket.first_response_s
     data["resolution_s"] = ticket.resolution_s
     data["reopen_count"] = ticket.reopen_count
+    data["language"] = ticket.language  # the requester's mail; null: not chosen yet
     data["watchers"] = list(
         session.scalars(
             select(Watcher.address).where(Watcher.ticket_id == ticket.id).order_by(Watcher.address)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import LanguageChoice, Ticket
 from aliasdesk.runtime import Runtime
+from aliasdesk.services import reports
 from tests.pipeline.test_conversation import kind_of, mails_to, step, text_of
 from tests.support.harness import build_mail, runtime_for
 from tests.support.languages import english_leaks
@@ -102,6 +103,10 @@ def test_german_french_and_dutch_requesters_hear_everything_in_their_language(
     for number, (language, (person, subject, text)) in enumerate(REQUESTS.items(), start=1):
         assert step(desk, build_mail(person, "hr@example.com", subject, text)) == "new_ticket"
         assert ticket_language(desk, number) == language
+        with desk.db.reader() as session:
+            ticket = session.scalar(select(Ticket).where(Ticket.number == number))
+            assert ticket is not None
+            assert reports.show_ticket(session, ticket)["language"] == language
         ref = f"HR-{number}"
         step(desk, member_says(smtp, ref, "#status pending"))
         step(desk, member_says(smtp, ref, "#resolve"))
