@@ -14,7 +14,7 @@ from typing import Literal
 
 from aliasdesk.domain.command_catalogue import command_help
 from aliasdesk.domain.command_types import CommandHelp
-from aliasdesk.notify.language import _, describe_duration
+from aliasdesk.notify.language import _, describe_duration, format_when
 from aliasdesk.notify.wording import (
     RATING_SCALE,
     RatingLevel,
@@ -156,6 +156,8 @@ class AcknowledgementContext(TicketMailContext):
     other departments opened from the same mail, so the requester knows who does what."""
 
     first_response_within: timedelta | None = None
+    first_response_by: datetime | None = None
+    """When the promise falls due, where it counts opening hours (None round the clock)."""
     linked: tuple[LinkedTicket, ...] = ()
 
     @property
@@ -163,19 +165,33 @@ class AcknowledgementContext(TicketMailContext):
         """Who is on it and by when they answer: "Alice has got this and will get back
         to you within 4 hours."."""
         facts = {"owner": self.owner_name, "department": self.department_name}
-        if self.first_response_within is not None:
-            facts["within"] = describe_duration(self.first_response_within)
-            if self.owner_name:
-                text = _("%(owner)s has got this and will get back to you within %(within)s.")
-            else:
-                text = _(
-                    "Someone from %(department)s will pick it up and get back to you "
-                    "within %(within)s."
+        if self.first_response_within is None:
+            text = (
+                _("%(owner)s has got this and will get back to you soon.")
+                if self.owner_name
+                else _("Someone from %(department)s will pick it up and get back to you soon.")
+            )
+            return text % facts
+        facts["within"] = describe_duration(self.first_response_within)
+        if self.first_response_by is not None:
+            facts["by"] = format_when(self.first_response_by)
+            text = (
+                _(
+                    "%(owner)s has got this and will get back to you within %(within)s of "
+                    "working time (by %(by)s)."
                 )
+                if self.owner_name
+                else _(
+                    "Someone from %(department)s will pick it up and get back to you within "
+                    "%(within)s of working time (by %(by)s)."
+                )
+            )
         elif self.owner_name:
-            text = _("%(owner)s has got this and will get back to you soon.")
+            text = _("%(owner)s has got this and will get back to you within %(within)s.")
         else:
-            text = _("Someone from %(department)s will pick it up and get back to you soon.")
+            text = _(
+                "Someone from %(department)s will pick it up and get back to you within %(within)s."
+            )
         return text % facts
 
 

@@ -37,10 +37,13 @@ class MailLocale:
     """How one mail speaks: its language and the time zone its times are shown in."""
 
     language: str = SOURCE_LANGUAGE
-    timezone: str = "UTC"
+    timezone: str | None = None
+    """None: a time is shown in the zone it carries (the web pages, a bare render)."""
 
-    def zone(self) -> ZoneInfo:
+    def zone(self) -> ZoneInfo | None:
         """The time zone; UTC for a name this system's zone database does not know."""
+        if self.timezone is None:
+            return None
         try:
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -105,7 +108,8 @@ def format_when(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     locale = current_locale()
-    local = value.astimezone(locale.zone())
+    zone = locale.zone()
+    local = value.astimezone(zone) if zone is not None else value
     day = format_skeleton("yMMMEd", local, tzinfo=local.tzinfo, locale=locale.language)
     clock = format_datetime(local, "HH:mm", tzinfo=local.tzinfo, locale=locale.language)
     return f"{day}, {clock} {local.tzname() or 'UTC'}"

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
-from aliasdesk.domain.commands import CommandBlock, parse_commands
+from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply

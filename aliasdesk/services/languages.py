@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import LanguageChoice, Ticket, TicketMessage
 from aliasdesk.domain.languages import LANGUAGES, choose_language, known_language
 from aliasdesk.domain.organisation import Department, RoutingConfig
+from aliasdesk.domain.sla_clock import calendar_of
 from aliasdesk.notify.catalogue.kind import Audience
 from aliasdesk.notify.language import MailLocale
 
@@ -52,10 +53,9 @@ def detect_language(text: str) -> str | None:
 
 
 def department_timezone(department: Department | None) -> str:
-    """The zone a department's mail shows times in: its calendar's, once departments have
-    calendars; until then every department keeps UTC. The one place that decides."""
-    del department
-    return "UTC"
+    """The zone a department's mail shows times in: its calendar's (UTC round the clock
+    and for mail about no department). The one place that decides."""
+    return calendar_of(department).timezone
 
 
 def own_choice(session: Session, address: str) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -204,10 +204,18 @@ class StoredDelivery:
         department promises none, and the mail says "soon"."""
         ticket = self.ticket()
         department = self._config.departments.get(ticket.department)
-        target = targets_for(department, ticket.priority).first_response
-        if target is None:
+        return targets_for(department, ticket.priority).first_response
+
+    def first_response_due(self) -> datetime | None:
+        """By when that promise falls due, where it is counted in opening hours: four
+        hours asked on a Friday afternoon are not four hours later. None round the clock,
+        where "within 4 hours" says it all."""
+        within = self.first_response_within()
+        ticket = self.ticket()
+        calendar = calendar_of(self._config.departments.get(ticket.department))
+        if within is None or calendar.round_the_clock:
             return None
-        return target.first_response
+        return calendar.local(add_business(calendar, ticket.created_at, within))
 
     def linked_tickets(self) -> tuple[LinkedTicket, ...]:
         return linked_from_same_mail(self._session, self.ticket(), self._config)

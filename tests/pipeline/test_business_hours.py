@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.domain.calendars import add_business
-from aliasdesk.notify.render import format_when
+from aliasdesk.notify.language import format_when
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.sla import fire_due_timers
 from tests.pipeline.conftest import AUTHSERV_ID

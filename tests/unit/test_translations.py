@@ -98,3 +98,17 @@ def test_an_unknown_language_is_written_in_english(renderer: TemplateRenderer) -
     context = sample_context("acknowledgement")
     english = renderer.render("acknowledgement", context)
     assert renderer.render("acknowledgement", context, locale=MailLocale("it")) == english
+
+
+def test_a_promise_in_working_time_says_by_when_on_the_departments_clock(
+    renderer: TemplateRenderer,
+) -> None:
+    context = dataclasses.replace(
+        sample_context("acknowledgement"),
+        first_response_by=datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
+    )
+    german = renderer.render("acknowledgement", context, locale=MailLocale("de", "Europe/Berlin"))
+    assert (
+        "Alice kümmert sich darum und meldet sich innerhalb von 4 Stunden Arbeitszeit bei "
+        "Ihnen (bis Mo., 7. Dez. 2026, 11:00 CET)." in german.text
+    )

@@ -22,6 +22,7 @@ def _build(source: DeliverySource) -> AcknowledgementContext:
     return AcknowledgementContext(
         **source.ticket_values(),
         first_response_within=source.first_response_within(),
+        first_response_by=source.first_response_due(),
         linked=source.linked_tickets(),
     )
 

@@ -61,6 +61,10 @@ class DeliverySource(Protocol):
 
     def first_response_within(self) -> timedelta | None: ...
 
+    def first_response_due(self) -> datetime | None:
+        """By when, where the promise counts opening hours; None round the clock."""
+        ...
+
     def linked_tickets(self) -> tuple[LinkedTicket, ...]: ...
 
     def request_files(self) -> tuple[RequestFile, ...]:
