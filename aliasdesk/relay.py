@@ -17,6 +17,12 @@ from aliasdesk.services.sla import fire_due_timers
 
 log = logging.getLogger("aliasdesk.relay")
 Dispatch = Callable[[int, str], None]
+CLAIM_BATCH = 200
+"""Jobs one claim takes when this process is the only one running them."""
+SHARED_BATCH = 20
+"""Jobs one claim takes when several processes run them (``run --processes``): a burst
+of mail is shared out instead of going whole to whichever process looked first, and a
+batch is still large enough to read its tickets' links and files once."""
 
 
 class InlineDispatch:
@@ -36,14 +42,14 @@ def inline_dispatch(runtime: Runtime) -> InlineDispatch:
     return InlineDispatch(runtime.job_runner())
 
 
-def relay_once(runtime: Runtime, dispatch: Dispatch) -> int:
+def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
     """Publish (or run) every due job; fire due SLA timers and queue admin alerts
     (quarantined mail, a refused routing file). Returns jobs handed over."""
     fire_due_timers(runtime.db, runtime.routing.current())
     queue_admin_alerts(runtime.db, runtime.routing, datetime.now(UTC))
     total = 0
     many = getattr(dispatch, "many", None)
-    while jobs := claim_due_jobs(runtime.db):
+    while jobs := claim_due_jobs(runtime.db, limit=batch):
         if many is not None:
             try:
                 many(jobs)
@@ -86,13 +92,14 @@ def relay_forever(
     stop: threading.Event,
     interval: float = 0.2,
     wake: threading.Event | None = None,
+    batch: int = CLAIM_BATCH,
 ) -> None:
     """Relay until ``stop``; idle, look again after ``interval``, or as soon as ``wake`` is
     set (an intake that just committed jobs should not wait out the interval)."""
     idle = wake if wake is not None else stop
     while not stop.is_set():
         try:
-            if relay_once(runtime, dispatch) == 0:
+            if relay_once(runtime, dispatch, batch) == 0:
                 idle.wait(interval)
                 if wake is not None:
                     wake.clear()

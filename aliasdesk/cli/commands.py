@@ -59,13 +59,20 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``--once`` is always one process: what it finds waiting is one pass's work."""
+    from aliasdesk.cli.processes import default_processes, job_processes
     from aliasdesk.cli.run import run_all
+    from aliasdesk.relay import CLAIM_BATCH, SHARED_BATCH
 
     if not args.once:
         _verbose()
-    runtime = _serving_runtime()
+    runtime = _serving_runtime()  # migrated here, before any job process opens the database
+    others = 0 if args.once else (args.processes or default_processes()) - 1
+    batch = SHARED_BATCH if others else CLAIM_BATCH
     try:
-        return run_all(runtime, once=args.once, stop=None if args.once else stop_event())
+        with job_processes(others):
+            stop = None if args.once else stop_event()
+            return run_all(runtime, once=args.once, stop=stop, batch=batch)
     finally:
         runtime.close()
 
@@ -83,13 +90,18 @@ def gateway(_args: argparse.Namespace) -> int:
         runtime.close()
 
 
-def worker(_args: argparse.Namespace) -> int:
+def worker(args: argparse.Namespace) -> int:
+    from aliasdesk.cli.processes import outlive_never
+    from aliasdesk.relay import CLAIM_BATCH, SHARED_BATCH
     from worker.process import run_worker
 
+    stop = stop_event()
+    if args.parent:
+        outlive_never(args.parent, stop)
     _verbose()
     runtime = _serving_runtime()
     try:
-        return run_worker(runtime, stop_event())
+        return run_worker(runtime, stop, SHARED_BATCH if args.parent else CLAIM_BATCH)
     finally:
         runtime.close()
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from aliasdesk import __version__
+from aliasdesk.cli.processes import positive
 from aliasdesk.private_files import restrict_process
 from aliasdesk.settings.errors import ConfigurationError
 
@@ -24,10 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="the whole system on embedded parts, with a story")
     demo.add_argument("--serve", action="store_true", help="keep running and accept mail")
-    run = sub.add_parser("run", help="gateway and worker in one process")
+    run = sub.add_parser("run", help="gateway and worker, in N processes")
     run.add_argument("--once", action="store_true", help="process what is waiting, then exit")
+    run.add_argument(
+        "--processes",
+        type=positive,
+        metavar="N",
+        help="processes running jobs, the first also taking mail in (default: the cores)",
+    )
     sub.add_parser("gateway", help="only the IMAP side")
-    sub.add_parser("worker", help="only the workers")
+    worker = sub.add_parser("worker", help="only the workers")
+    # Set by ``run --processes``: stop when that process is gone.
+    worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     sub.add_parser("web", help="the requesters' ticket pages (ALIASDESK_WEB_URL)")
     lmtp = sub.add_parser("lmtp", help="take mail from the MTA over LMTP")
     lmtp.add_argument("--port", type=int, help="default: ALIASDESK_LMTP_PORT")

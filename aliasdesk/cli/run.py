@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from aliasdesk.relay import Dispatch, drain, relay_forever
+from aliasdesk.relay import CLAIM_BATCH, Dispatch, drain, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import render_failures
 from aliasdesk.services.intake import process_pending
@@ -35,7 +35,11 @@ def stop_event() -> threading.Event:
     return stop
 
 
-def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> int:
+def run_all(
+    runtime: Runtime, *, once: bool, stop: threading.Event | None, batch: int = CLAIM_BATCH
+) -> int:
+    """Intake and jobs in this process; ``batch``: jobs per claim (smaller when other
+    processes run jobs too)."""
     wake = threading.Event()  # the relay's: mail was processed, jobs are waiting
     intake = Intake(runtime, after_processing=wake.set)
     # With ALIASDESK_LMTP_PORT the MTA may be the only way mail comes in: no mailbox needed.
@@ -59,7 +63,7 @@ def run_all(runtime: Runtime, *, once: bool, stop: threading.Event | None) -> in
             return _once_outcome(runtime, earlier)
         assert stop is not None
         with serving_metrics(runtime):
-            _serve(runtime, poller, dispatch, stop, wake)
+            _serve(runtime, poller, dispatch, stop, wake, batch)
         return 0
     finally:
         watch.stop()
@@ -73,13 +77,14 @@ def _serve(
     dispatch: Dispatch,
     stop: threading.Event,
     wake: threading.Event,
+    batch: int,
 ) -> None:
     """The relay, plus the IMAP poller and the LMTP listener that are configured; both
     wake the relay when they processed mail."""
     relay = threading.Thread(
         target=relay_forever,
         args=(runtime, dispatch, stop),
-        kwargs={"wake": wake},
+        kwargs={"wake": wake, "batch": batch},
         name="relay",
         daemon=True,
     )

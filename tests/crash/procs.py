@@ -153,8 +153,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 class AliasdeskProcess:
     """One ``aliasdesk`` child process that can be started, SIGKILLed and started again."""
 
-    def __init__(self, role: str, env: dict[str, str], log_dir: Path, name: str = "") -> None:
+    def __init__(
+        self,
+        role: str,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str = "",
+        args: Sequence[str] = (),
+    ) -> None:
         self.role = role
+        self.args = list(args)
         self.name = name or role
         self.env = env
         self.log_path = log_dir / f"{self.name}.log"
@@ -176,7 +184,7 @@ class AliasdeskProcess:
             log.write(f"\n=== start {self.starts + 1} ===\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                command_for(self.role),
+                [*command_for(self.role), *self.args],
                 env=self.env,
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
