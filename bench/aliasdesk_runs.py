@@ -25,7 +25,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.instruments import CpuBudget, CpuMeter, RssSampler
+from bench.instruments import (
+    CpuBudget,
+    CpuMeter,
+    RssSampler,
+    growth,
+    started_children,
+    stop_all,
+)
 from bench.mailbox_gen import GeneratedMail
 from gateway.local_servers import SmtpSink
 from tests.support.dovecot import DovecotServer
@@ -143,10 +150,12 @@ class Topology:
     label: str
     database: str  # sqlite | postgresql
     broker: str  # embedded | redis
-    workers: int  # 0: one `aliasdesk run` process; n: `gateway` plus n `worker` processes
+    workers: int  # 0: `aliasdesk run`; n: `gateway` plus n `worker` processes
+    processes: int = 1  # `run --processes N`
 
 
 SQLITE = Topology("sqlite+embedded (run)", "sqlite", "embedded", 0)
+SQLITE2 = Topology("sqlite+embedded (run --processes 2)", "sqlite", "embedded", 0, 2)
 PG2 = Topology("postgresql+redis (gateway + 2 workers)", "postgresql", "redis", 2)
 PG1 = Topology("postgresql+redis (gateway + 1 worker)", "postgresql", "redis", 1)
 
@@ -241,24 +250,6 @@ def _ready_at(log: Path, since: float, timeout: float = 60.0) -> float:
     raise BenchError(f"{log.name}: no start line within {timeout}s:\n{log.read_text()[-2000:]}")
 
 
-def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _growth(samples: list[int]) -> float:
-    if len(samples) < 10:
-        return 1.0
-    return round(samples[-1] / samples[len(samples) // 10], 2)
-
-
 def run_backlog(
     mailbox: Mailbox,
     template: str,
@@ -284,7 +275,8 @@ def run_backlog(
             try:
                 main_log = workdir / "main.log"
                 if topology.workers == 0:
-                    processes.append(_spawn(["run"], env, main_log))
+                    args = ["run", "--processes", str(topology.processes)]
+                    processes.append(_spawn(args, env, main_log))
                     rss.watch("run", processes[0].pid)
                     meter.watch("run", processes[0].pid)
                 else:
@@ -297,6 +289,10 @@ def run_backlog(
                     rss.watch("gateway", processes[-1].pid)
                     meter.watch("gateway", processes[-1].pid)
                 ready = _ready_at(main_log, spawned)
+                # The job processes of `run --processes N`, started right after that line.
+                for pid in started_children(processes[0].pid, topology.processes - 1):
+                    rss.watch("run-jobs", pid)
+                    meter.watch("run-jobs", pid)
                 meter.start()
                 finished = watcher.wait(expected, timeout, processes)
                 cpu = meter.stop()
@@ -306,7 +302,7 @@ def run_backlog(
                         f"{timeout}s; logs in {workdir}"
                     )
             finally:
-                _stop_all(processes)
+                stop_all(processes)
     return RunResult(
         topology=topology.label,
         mails=len(mails),
@@ -314,7 +310,7 @@ def run_backlog(
         seconds=watcher.last_at - ready,
         seconds_with_startup=watcher.last_at - spawned,
         peak_rss_mb=rss.peak_mb(),
-        rss_growth={label: _growth(s) for label, s in rss.samples.items()},
+        rss_growth={label: growth(s) for label, s in rss.samples.items()},
         cpu=cpu,
     )
 
@@ -361,7 +357,7 @@ def run_latency(
             feeder.join(timeout=5)
             client.logout()
         finally:
-            _stop_all([process])
+            stop_all([process])
     delays = sorted(
         (watcher.arrivals[mid] - at) * 1000
         for mid, at in appended.items()

@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -149,3 +150,36 @@ class CpuMeter:
             window_s=round(window, 3),
             cpu_s={g: round(s, 3) for g, s in sorted(spent.items(), key=lambda kv: -kv[1])},
         )
+
+
+def growth(samples: list[int]) -> float:
+    """A process's RSS at the end over its RSS a tenth of the way in (1.0: flat)."""
+    if len(samples) < 10:
+        return 1.0
+    return round(samples[-1] / samples[len(samples) // 10], 2)
+
+
+def started_children(pid: int, count: int, timeout: float = 30.0) -> list[int]:
+    """The pids of the ``count`` children ``pid`` starts (waited for, up to ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    found: list[int] = []
+    while count > 0 and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            found = [child.pid for child in psutil.Process(pid).children()]
+        if len(found) >= count:
+            break
+        time.sleep(0.01)
+    return found
+
+
+def stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every measured process still running, SIGKILL to any that hangs."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)

@@ -39,11 +39,11 @@ from bench.aliasdesk_runs import (
     _percentile,
     _ready_at,
     _spawn,
-    _stop_all,
     aliasdesk_env,
     database,
     run_latency,
 )
+from bench.instruments import stop_all
 from bench.mailbox_gen import GeneratedMail, generate
 from gateway.local_servers import SmtpSink, free_port
 
@@ -136,7 +136,7 @@ def run_lmtp_latency(
             feeder.join(timeout=5)
             cpu = _cpu_seconds(process.pid) - cpu_before
         finally:
-            _stop_all([process])
+            stop_all([process])
     figures = _figures(requests, ended, watcher.arrivals, stored)
     figures["cpu_ms_per_mail"] = round(cpu * 1000 / max(1, len(requests)), 1)
     figures["load_average"] = round(os.getloadavg()[0], 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import helpdesk_peer
-from bench.aliasdesk_runs import PG1, PG2, SQLITE
+from bench.aliasdesk_runs import PG1, PG2, SQLITE, SQLITE2
 
 CORES = 2  # the machine kind the targets are set for
 
@@ -90,6 +90,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(figure, value, target, verdict) rows; the ratios are also stored back into ``r``."""
     t = r["throughput_mails_per_s"]
     sqlite, pg2, pg1 = t.get(SQLITE.label), t.get(PG2.label), t.get(PG1.label)
+    sqlite2 = t.get(SQLITE2.label)
     bare, djh = r["bare_loop_mails_per_s"], r["django_helpdesk_mails_per_s"]
     honest = r.get("honest_floor_mails_per_s")
     r["ratios"] = {
@@ -97,11 +98,14 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         "aliasdesk/bare": _ratio(sqlite, bare),
         "aliasdesk/django-helpdesk": _ratio(sqlite, djh),
         "2 workers/1 worker": _ratio(pg2, pg1),
+        "2 processes/1 process": _ratio(sqlite2, sqlite),
+        "2 processes/honest floor": _ratio(sqlite2, honest),
     }
     ratios = r["ratios"]
     lat = r["latency"] or {}
     rows = [
         (f"aliasdesk {SQLITE.label}, {r['mails']} mails", _fmt(sqlite, " mails/s"), "", ""),
+        (f"aliasdesk {SQLITE2.label}", _fmt(sqlite2, " mails/s"), "", ""),
         (f"aliasdesk {PG2.label}", _fmt(pg2, " mails/s"), "", ""),
         (f"aliasdesk {PG1.label}", _fmt(pg1, " mails/s"), "", ""),
         (
@@ -125,6 +129,8 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         _at_least("ratio aliasdesk/honest floor (sqlite)", ratios["aliasdesk/honest floor"], 1),
         _at_least("ratio aliasdesk/old bare loop (sqlite)", ratios["aliasdesk/bare"], 2),
         _at_least("scale-out 2 workers / 1 worker (pg+redis)", ratios["2 workers/1 worker"], 1.6),
+        _at_least("run --processes 2 / 1 (sqlite)", ratios["2 processes/1 process"], 1.0),
+        _at_least("run --processes 2 / honest floor", ratios["2 processes/honest floor"], 1),
         (
             "latency APPEND->ack p50 (IDLE, 100 mails @200 ms)",
             _fmt(lat.get("p50_ms"), " ms"),
@@ -188,7 +194,7 @@ def changes(latest: dict[str, Any], previous: dict[str, Any]) -> list[str]:
         ),
     ]
     keys = ("aliasdesk/honest floor", "aliasdesk/bare", "aliasdesk/django-helpdesk")
-    for key in (*keys, "2 workers/1 worker"):
+    for key in (*keys, "2 workers/1 worker", "2 processes/1 process"):
         pairs.append(
             (f"ratio {key}", latest["ratios"].get(key), previous.get("ratios", {}).get(key))
         )

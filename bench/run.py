@@ -3,7 +3,8 @@ run, then a backfill.
 
     .venv/bin/python -m bench.run [--quick | --full] [--import-mails N]
 
-Default: 1,000 mails, medians of 3, SQLite + embedded (`aliasdesk run`) and PostgreSQL +
+Default: 1,000 mails, medians of 3, SQLite + embedded (`aliasdesk run` in one process and
+in two) and PostgreSQL +
 Redis (gateway with two workers, and with one), the honest floor and the old bare loop,
 django-helpdesk, a 100-mail IDLE latency run, 10,000 mails on SQLite once if the 10-minute
 budget allows, and `import --no-mail` of 100,000 mails (outside that budget).
@@ -37,6 +38,7 @@ from bench.aliasdesk_runs import (
     PG1,
     PG2,
     SQLITE,
+    SQLITE2,
     BenchError,
     Mailbox,
     RunResult,
@@ -181,7 +183,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def _repetition(mailbox: Mailbox, mails: list[GeneratedMail], found: Found) -> None:
     """One of each contender, in turn, so that machine load falls on all alike."""
     errors = found.errors
-    for topology in (SQLITE, PG2, PG1):
+    for topology in (SQLITE, SQLITE2, PG2, PG1):
         got = _attempt(
             topology.label,
             functools.partial(run_backlog, mailbox, "tmpl-small", mails, topology),
