@@ -343,7 +343,8 @@ def run_latency(
         subprocess.run(
             [ALIASDESK, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
         )
-        process = _spawn(["run"], env, workdir / "main.log")
+        # One process, as in earlier runs: a job process would add its 0.2 s look.
+        process = _spawn(["run", "--processes", "1"], env, workdir / "main.log")
         try:
             _ready_at(workdir / "main.log", time.monotonic())
             time.sleep(1.0)  # let the gateway select the folder and enter IDLE

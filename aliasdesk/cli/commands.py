@@ -59,22 +59,22 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``--once`` is always one process: what it finds waiting is one pass's work."""
+    """With job processes this one takes the mail in and they run the jobs. They are
+    started first, so that their start-up overlaps this one's; they wait for its schema.
+    ``--once`` is always one process: what it finds waiting is one pass's work."""
     from aliasdesk.cli.processes import default_processes, job_processes
     from aliasdesk.cli.run import run_all
-    from aliasdesk.relay import CLAIM_BATCH, SHARED_BATCH
 
     if not args.once:
         _verbose()
-    runtime = _serving_runtime()  # migrated here, before any job process opens the database
     others = 0 if args.once else (args.processes or default_processes()) - 1
-    batch = SHARED_BATCH if others else CLAIM_BATCH
-    try:
-        with job_processes(others):
+    with job_processes(others):
+        runtime = _serving_runtime()
+        try:
             stop = None if args.once else stop_event()
-            return run_all(runtime, once=args.once, stop=stop, batch=batch)
-    finally:
-        runtime.close()
+            return run_all(runtime, once=args.once, stop=stop, jobs=others == 0)
+        finally:
+            runtime.close()
 
 
 def gateway(_args: argparse.Namespace) -> int:
@@ -91,17 +91,23 @@ def gateway(_args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from aliasdesk.cli.processes import outlive_never
-    from aliasdesk.relay import CLAIM_BATCH, SHARED_BATCH
+    """A job process of ``run`` (``--parent``) leaves the schema to that process: it
+    waits until the schema is current instead of migrating alongside it."""
+    from aliasdesk.cli.processes import outlive_never, wait_for_schema
+    from aliasdesk.relay import CLAIM_BATCH
     from worker.process import run_worker
 
     stop = stop_event()
     if args.parent:
         outlive_never(args.parent, stop)
     _verbose()
+    if args.parent:
+        settings = _settings()
+        if not wait_for_schema(settings.database_url, stop):
+            return 0
     runtime = _serving_runtime()
     try:
-        return run_worker(runtime, stop, SHARED_BATCH if args.parent else CLAIM_BATCH)
+        return run_worker(runtime, stop, args.batch or CLAIM_BATCH)
     finally:
         runtime.close()
 

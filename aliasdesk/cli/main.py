@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="only the workers")
     # Set by ``run --processes``: stop when that process is gone.
     worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)
+    worker.add_argument("--batch", type=positive, help=argparse.SUPPRESS)  # jobs per claim
     sub.add_parser("web", help="the requesters' ticket pages (ALIASDESK_WEB_URL)")
     lmtp = sub.add_parser("lmtp", help="take mail from the MTA over LMTP")
     lmtp.add_argument("--port", type=int, help="default: ALIASDESK_LMTP_PORT")

@@ -1,11 +1,12 @@
 """``aliasdesk run --processes N``: the run process plus N-1 job processes it keeps alive.
 
 The run process does all the intake (IMAP, LMTP: one listener, one poller, so the mailbox
-is read once and the port bound once) and runs jobs; every other process is an
-``aliasdesk worker`` that only runs jobs from the outbox. That spreads the work without a
-new guarantee to prove: a job is claimed with a conditional UPDATE (two processes never run
-one), a delivery is claimed the same way before it is sent, and every process writes its
-heartbeat and takes over the claims of processes that died (services/takeover.py).
+is read once and the port bound once); the others are ``aliasdesk worker`` processes that
+run the jobs from the outbox, so parsing and filing go on in one process while rendering
+and sending go on in the others. That spreads the work without a new guarantee to prove: a
+job is claimed with a conditional UPDATE (two processes never run one), a delivery is
+claimed the same way before it is sent, and every process writes its heartbeat and takes
+over the claims of processes that died (services/takeover.py).
 
 A job process that dies (kill -9, an OOM kill) is started again; what it held is taken over
 by the others meanwhile. A job process whose parent is gone stops by itself (it looks every
@@ -48,16 +49,22 @@ def positive(text: str) -> int:
     return value
 
 
-def job_process_command() -> list[str]:
-    """``aliasdesk worker`` with this interpreter and this code, told whom to outlive never."""
-    return [sys.executable, "-c", _ENTRY, "worker", "--parent", str(os.getpid())]
+def job_process_command(batch: int) -> list[str]:
+    """``aliasdesk worker`` with this interpreter and this code, told whom to outlive never
+    and how many jobs to claim at a time."""
+    parent = str(os.getpid())
+    return [sys.executable, "-c", _ENTRY, "worker", "--parent", parent, "--batch", str(batch)]
 
 
 class JobProcesses:
     """``count`` job processes, started again whenever one exits until :meth:`stop`."""
 
     def __init__(self, count: int) -> None:
+        from aliasdesk.relay import CLAIM_BATCH, SHARED_BATCH  # not for every command's start
+
         self.count = count
+        # One job process has the outbox to itself; several share each burst out.
+        self.batch = CLAIM_BATCH if count == 1 else SHARED_BATCH
         self.children: list[subprocess.Popen[bytes]] = []
         self.restarts = 0
         self._stopping = threading.Event()
@@ -69,7 +76,7 @@ class JobProcesses:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # Same process group: a terminal's Ctrl-C reaches all of them at once.
-        return subprocess.Popen(job_process_command(), stdin=subprocess.DEVNULL)
+        return subprocess.Popen(job_process_command(self.batch), stdin=subprocess.DEVNULL)
 
     def _keep(self) -> None:
         while not self._stopping.wait(LOOK_EVERY):
@@ -128,3 +135,21 @@ def outlive_never(parent: int, stop: threading.Event) -> None:
         os._exit(1)
 
     threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
+
+
+def wait_for_schema(database_url: str, stop: threading.Event) -> bool:
+    """Until the run process has brought the schema up to date (False: told to stop first).
+    Reading it is all a job process does before then, so it never migrates alongside."""
+    from aliasdesk.db import schema
+    from aliasdesk.db.session import Database
+
+    db = Database(database_url)
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # no file or no table yet: not current
+                if schema.is_current(db):
+                    return True
+            stop.wait(LOOK_EVERY / 5)
+        return False
+    finally:
+        db.dispose()

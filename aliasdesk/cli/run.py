@@ -36,10 +36,15 @@ def stop_event() -> threading.Event:
 
 
 def run_all(
-    runtime: Runtime, *, once: bool, stop: threading.Event | None, batch: int = CLAIM_BATCH
+    runtime: Runtime,
+    *,
+    once: bool,
+    stop: threading.Event | None,
+    batch: int = CLAIM_BATCH,
+    jobs: bool = True,
 ) -> int:
-    """Intake and jobs in this process; ``batch``: jobs per claim (smaller when other
-    processes run jobs too)."""
+    """Intake, and jobs unless other processes run them (``jobs`` False: this process then
+    only takes mail in, and on a broker publishes the jobs); ``batch``: jobs per claim."""
     wake = threading.Event()  # the relay's: mail was processed, jobs are waiting
     intake = Intake(runtime, after_processing=wake.set)
     # With ALIASDESK_LMTP_PORT the MTA may be the only way mail comes in: no mailbox needed.
@@ -50,7 +55,7 @@ def run_all(
     # First a takeover pass: ``run --once`` after a crash also finishes what the dead held.
     watch = Watch(runtime.db)
     watch.start()
-    if broker is not None:
+    if broker is not None and (jobs or once):
         worker = start_dramatiq_worker(runtime, broker)
     try:
         if once:
@@ -63,7 +68,9 @@ def run_all(
             return _once_outcome(runtime, earlier)
         assert stop is not None
         with serving_metrics(runtime):
-            _serve(runtime, poller, dispatch, stop, wake, batch)
+            # Without jobs here the relay still publishes to a broker's workers.
+            relays = jobs or broker is not None
+            _serve(runtime, poller, (dispatch, batch) if relays else None, stop, wake)
         return 0
     finally:
         watch.stop()
@@ -74,21 +81,24 @@ def run_all(
 def _serve(
     runtime: Runtime,
     poller: MailboxPoller | None,
-    dispatch: Dispatch,
+    relaying: tuple[Dispatch, int] | None,
     stop: threading.Event,
     wake: threading.Event,
-    batch: int,
 ) -> None:
-    """The relay, plus the IMAP poller and the LMTP listener that are configured; both
-    wake the relay when they processed mail."""
-    relay = threading.Thread(
-        target=relay_forever,
-        args=(runtime, dispatch, stop),
-        kwargs={"wake": wake, "batch": batch},
-        name="relay",
-        daemon=True,
-    )
-    relay.start()
+    """The relay (with its dispatch and claim size, unless job processes do the jobs),
+    plus the IMAP poller and the LMTP listener that are configured; both wake the relay
+    when they processed mail."""
+    relay = None
+    if relaying is not None:
+        dispatch, batch = relaying
+        relay = threading.Thread(
+            target=relay_forever,
+            args=(runtime, dispatch, stop),
+            kwargs={"wake": wake, "batch": batch},
+            name="relay",
+            daemon=True,
+        )
+        relay.start()
     with contextlib.ExitStack() as stack:
         port = runtime.settings.lmtp_port
         if port:
@@ -98,7 +108,8 @@ def _serve(
         else:
             stop.wait()
     wake.set()
-    relay.join(timeout=5)
+    if relay is not None:
+        relay.join(timeout=5)
 
 
 def _once_outcome(runtime: Runtime, earlier: dict[int, str]) -> int:

@@ -1,0 +1,29 @@
+"""``run --processes N``: a count of one or more, checked before anything starts."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from aliasdesk.cli import main
+from aliasdesk.cli.processes import default_processes, job_process_command
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_count_below_one_or_not_a_number_is_bad_usage(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--processes", value])
+    assert stopped.value.code == 2
+    assert "--processes" in capsys.readouterr().err
+
+
+def test_the_default_is_the_machine_s_cores() -> None:
+    assert default_processes() == (os.cpu_count() or 1)
+
+
+def test_a_job_process_is_a_worker_told_who_started_it() -> None:
+    command = job_process_command(20)
+    assert command[-5:] == ["worker", "--parent", str(os.getpid()), "--batch", "20"]
