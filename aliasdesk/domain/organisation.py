@@ -14,6 +14,7 @@ from functools import cached_property
 
 from aliasdesk.domain.calendars import ROUND_THE_CLOCK, BusinessCalendar
 from aliasdesk.domain.conditions import CONDITIONS, PLAIN_ADDRESS, PLAIN_DOMAIN, Condition
+from aliasdesk.domain.schedules import DEFAULT_DIGEST, DailySchedule
 
 __all__ = [
     "ACTIONS",
@@ -86,11 +87,14 @@ class Department:
     """Statuses in which the SLA clock stands still."""
     leads: tuple[str, ...] = ()
     """People who answer for the department without working its tickets: they read its
-    figures (the dashboard) as members do, and get no tickets."""
+    figures (the dashboard) as members do, get its weekly report and hear of poor
+    ratings, and get no tickets. A lead need not be a member."""
     language: str | None = None
     """The language of the department's mail when nothing better is known (``language:``)."""
     member_languages: tuple[tuple[str, str], ...] = ()
     """(address, language) for members written ``{address: …, language: de}``."""
+    no_digest: tuple[str, ...] = ()
+    """Members who asked for no morning digest (``{address: …, digest: false}``)."""
 
     @property
     def available_members(self) -> tuple[str, ...]:
@@ -102,6 +106,9 @@ class Department:
     def primary_alias(self) -> str:
         """The alias acknowledgements are sent from when no other one applies."""
         return self.aliases[0]
+
+    def wants_digest(self, address: str) -> bool:
+        return address.strip().lower() not in self.no_digest
 
     def has_member(self, address: str) -> bool:
         return address.strip().lower() in self.members
@@ -130,6 +137,8 @@ class RoutingConfig:
     admins: tuple[str, ...] = ()
     source: str = ""
     calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
+    digest: DailySchedule | None = DEFAULT_DIGEST
+    """When members get their morning digest (``digest:`` at the top level); None: never."""
 
     @cached_property
     def _alias_index(self) -> dict[str, Department]:
@@ -172,7 +181,7 @@ class RoutingConfig:
         return frozenset(people | set(self._alias_index) | {a.lower() for a in self.admins})
 
     def is_staff(self, address: str) -> bool:
-        """A department member, an alias or an admin: someone inside the departments.
+        """A department member or lead, an alias or an admin: someone inside the departments.
 
         Everyone else is outside, and automatic mail to them is capped (CONTRACT §5).
         """

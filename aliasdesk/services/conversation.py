@@ -10,27 +10,24 @@ anything of the ticket (CONTRACT §5).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.models import Delivery, Ticket, TicketMessage, Watcher
+from aliasdesk.db.models import Ticket, TicketMessage, Watcher
 from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
-from aliasdesk.notify.catalogue.feedback_request import FEEDBACK_REQUEST
 from aliasdesk.services.command_effects import apply_command
+from aliasdesk.services.feedback import try_record_feedback
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
 from aliasdesk.services.ticket_figures import record_first_response
 from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
 from aliasdesk.services.transitions import change_status, requester_side
-
-_RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
 
 
 @dataclass
@@ -82,53 +79,6 @@ def role_of(
     return "unverified_member" if member else "stranger"
 
 
-def feedback_rating(text: str) -> tuple[int, str] | None:
-    """A reply whose first word is a digit 1–5 is a rating; the rest is the comment.
-
-    "4 good job", "4/5 thanks", "5!" count; "4.5", "10" or "3pm works" do not.
-    """
-    words = text.strip().split(maxsplit=1)
-    match = _RATING_WORD.match(words[0]) if words else None
-    if match is None:
-        return None
-    comment = words[1] if len(words) > 1 else ""
-    return int(match.group(1)), comment.lstrip("-–:, ").strip()
-
-
-def feedback_was_requested(session: Session, ticket: Ticket) -> bool:
-    return (
-        session.scalar(
-            select(Delivery.id)
-            .where(Delivery.ticket_id == ticket.id, Delivery.kind == FEEDBACK_REQUEST.name)
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def try_record_feedback(
-    session: Session, ticket: Ticket, mail: ParsedMail, inbound_id: int | None, now: datetime
-) -> bool:
-    """Record a rating reply from the requester on a resolved or closed ticket.
-
-    The ticket keeps its status: a rating says how it went, not that work is left.
-    """
-    sender = mail.from_.address if mail.from_ else ""
-    if sender != ticket.requester or ticket.status not in {"resolved", "closed"}:
-        return False
-    if not feedback_was_requested(session, ticket):
-        return False
-    text = extract_reply(mail.text) or mail.text.strip()
-    rating = feedback_rating(text)
-    if rating is None:
-        return False
-    ticket.rating, ticket.rating_comment = rating[0], rating[1][:4000] or None
-    add_message(session, ticket, mail, text=text, internal=False, inbound_id=inbound_id, now=now)
-    comment = f": {rating[1][:200]}" if rating[1] else ""
-    add_event(session, ticket, "feedback", sender, f"rated {rating[0]}/5{comment}", now)
-    return True
-
-
 def apply_reply(
     session: Session,
     ticket: Ticket,
@@ -147,7 +97,9 @@ def apply_reply(
     """
     reply = _Reply(session, ticket, mail, config, inbound_id, now)
     role = role_of(session, ticket, reply.sender, config, verified=verified)
-    if role == "requester" and try_record_feedback(session, ticket, mail, inbound_id, now):
+    if role == "requester" and try_record_feedback(
+        session, ticket, mail, config=config, inbound_id=inbound_id, now=now
+    ):
         return ReplyOutcome(role, reason=f"feedback {ticket.rating}/5 on {ticket.ref}")
     # A reply that is only a forward or a signature has no "new text": keep the whole body.
     new_text = extract_reply(mail.text) or mail.text.strip()

@@ -17,7 +17,8 @@ from aliasdesk.domain.filing import AddToTicket, OpenTickets
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.inbound.decisions import Decision, RecordReport
 from aliasdesk.services.bounces import record_report
-from aliasdesk.services.conversation import apply_reply, try_record_feedback
+from aliasdesk.services.conversation import apply_reply
+from aliasdesk.services.feedback import try_record_feedback
 from aliasdesk.services.tickets import (
     NewTicket,
     add_event,
@@ -42,7 +43,10 @@ def file_mail(ctx: InboundContext, filing: Decision) -> None:
     if filing.replaces is not None:
         closed = _ticket(ctx, filing.replaces)
         assert ctx.session is not None
-        if try_record_feedback(ctx.session, closed, ctx.mail, ctx.inbound_id, filing.at):
+        session, at = ctx.session, filing.at
+        if try_record_feedback(
+            session, closed, ctx.mail, config=ctx.config, inbound_id=ctx.inbound_id, now=at
+        ):
             _settle(ctx, [closed], "update_ticket", f"feedback {closed.rating}/5 on {closed.ref}")
             return
     _open(ctx, filing)

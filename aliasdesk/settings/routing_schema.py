@@ -15,6 +15,7 @@ from functools import partial
 from aliasdesk.domain.calendars import ROUND_THE_CLOCK
 from aliasdesk.domain.languages import LANGUAGES
 from aliasdesk.domain.organisation import MULTI_DEPARTMENT, PLAIN_DOMAIN, Department, RoutingConfig
+from aliasdesk.domain.schedules import DEFAULT_DIGEST, DailySchedule, parse_schedule
 from aliasdesk.settings.calendar_schema import CalendarChecks
 from aliasdesk.settings.rule_schema import RuleChecks
 from aliasdesk.settings.schema_shapes import Located, join_field, value_kind
@@ -31,6 +32,7 @@ _TOP = (
     "multi_department",
     "admins",
     "calendars",
+    "digest",
 )
 _ORGANISATION = ("name", "domains")
 _DEPARTMENT = (
@@ -44,7 +46,7 @@ _DEPARTMENT = (
     "leads",
     "language",
 )
-_MEMBER = ("address", "away", "name", "language")
+_MEMBER = ("address", "away", "name", "language", "digest")
 _LANGUAGE_HELP = "a language aliasdesk writes: " + ", ".join(LANGUAGES)
 _ASSIGNMENT_HELP = "round_robin | least_loaded | fixed:<member> | none"
 _KEY_HELP = "a department key is 1 to 10 upper-case letters or digits after a letter (HR, FAC)"
@@ -66,13 +68,25 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
         default = self.given(top, "default_department", self.department_ref, None)
         multi = self.given(top, "multi_department", self.multi_department, "each", True)
         admins = self.given(top, "admins", self.addresses, [])
+        digest = self.given(top, "digest", self.schedule, DEFAULT_DIGEST, True)
         self.people.extend((item, "an admin") for _, item in admins)
         self.check_people()
         if self.errors or name is None or multi is None:
             return None
         emails = tuple(address for address, _ in admins)
         parts = (tuple(domains), departments, tuple(rules), default, multi, emails)
-        return RoutingConfig(name, *parts, self.source, dict(self.calendars))
+        return RoutingConfig(name, *parts, self.source, dict(self.calendars), digest)
+
+    def schedule(self, at: Located) -> DailySchedule | None:
+        """``"mon-fri 07:00"`` or ``off``; YAML reads a bare ``off`` as false."""
+        if at.value is False:
+            return None
+        text = self.text(at)
+        try:
+            return parse_schedule(text) if text is not None else None
+        except ValueError as error:
+            self.error(at, str(error))
+            return None
 
     def multi_department(self, at: Located) -> str | None:
         return self.choice(at, MULTI_DEPARTMENT)
@@ -123,7 +137,7 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             return None
         name = self.text(at["name"]) if "name" in at.value else key
         aliases = self.aliases(key, at["aliases"]) if "aliases" in at.value else []
-        members, away, names, languages = self.members(at)
+        members, away, names, languages, no_digest = self.members(at)
         default = ("round_robin" if members else "none", None)
         assign = partial(self.assignment, members=members)
         assignment, fixed = self.given(at, "assignment", assign, default, True)
@@ -144,6 +158,7 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             leads=tuple(dict.fromkeys(address for address, _ in leads)),
             language=self.given(at, "language", self.language, None),
             member_languages=tuple(languages.items()),
+            no_digest=tuple(no_digest),
         )
 
     def language(self, at: Located) -> str | None:
@@ -168,13 +183,15 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
 
     def members(
         self, department: Located
-    ) -> tuple[list[str], list[str], dict[str, str], dict[str, str]]:
-        """Member addresses, those marked away (``away: […]`` or ``{away: true}``), and the
-        names and languages given as ``{address: …, name: Alice Hart, language: de}``."""
+    ) -> tuple[list[str], list[str], dict[str, str], dict[str, str], list[str]]:
+        """Member addresses, those marked away (``away: […]`` or ``{away: true}``), the
+        names and languages given as ``{address: …, name: Alice Hart, language: de}``, and
+        those with ``digest: false``."""
         members: list[str] = []
         away: list[str] = []
         names: dict[str, str] = {}
         languages: dict[str, str] = {}
+        no_digest: list[str] = []
         for entry in self.given(department, "members", self.member_items, []):
             at, is_away = self.member(entry)
             address = self.address(at) if at is not None else None
@@ -188,12 +205,13 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
                 names.update({address: name} if name else {})
                 language = self.member_language(entry)
                 languages.update({address: language} if language else {})
+                no_digest.extend([] if self.member_flag(entry, "digest", True) else [address])
         for address, item in self.given(department, "away", self.addresses, []):
             if address not in members:
                 self.error(item, f"{address} is not a member of this department")
             elif address not in away:
                 away.append(address)
-        return members, away, names, languages
+        return members, away, names, languages, no_digest
 
     def member_items(self, at: Located) -> list[Located]:
         return self.items(at, "bob@example.com")
@@ -204,10 +222,17 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             return entry, False
         if not self.mapping(entry, _MEMBER, required=("address",)) or "address" not in entry.value:
             return None, False
-        away = entry["away"]
-        if away.value not in (None, True, False):
-            self.error(away, f"expected true or false, got {value_kind(away.value)}")
-        return entry["address"], away.value is True
+        return entry["address"], self.member_flag(entry, "away", False)
+
+    def member_flag(self, entry: Located, key: str, default: bool) -> bool:
+        """A true/false setting of a ``{address: …}`` member (``away``, ``digest``)."""
+        if not isinstance(entry.value, dict) or entry.value.get(key) is None:
+            return default
+        flag = entry[key]
+        if flag.value not in (True, False):
+            self.error(flag, f"expected true or false, got {value_kind(flag.value)}")
+            return default
+        return bool(flag.value)
 
     def member_name(self, entry: Located) -> str | None:
         """The optional ``name`` of a ``{address: …}`` member: what mail calls them."""

@@ -67,6 +67,9 @@ DECLARED = {
     "routing_refused": ("admin", "auto-generated", False, False),
     "outside_mail_held": ("admin", "auto-generated", False, False),
     "outside_notice": ("outside", "auto-generated", False, False),
+    "rating_received": ("member", "auto-generated", False, False),
+    "rating_thanks": ("requester", "auto-generated", False, False),
+    "poor_rating_alert": ("member", "auto-generated", False, False),
 }
 """What the services kept as name lists before the kinds said it themselves (public
 kinds, admin kinds, the sender-only kind, the kinds with files, the uncapped kind)."""

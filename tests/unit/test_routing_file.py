@@ -511,3 +511,38 @@ def test_odd_files_never_raise_anything_but_routing_file_error(tmp_path: Path, t
     assert errors
     with pytest.raises(RoutingFileError):
         load_routing(path)
+
+
+def test_leads_digest_opt_out_and_digest_schedule(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    members: [alice@example.com, bob@example.com]\n",
+        "    members: [alice@example.com, {address: bob@example.com, digest: false}]\n"
+        "    leads: [Hanna@example.com]\n",
+    )
+    config = load_routing(write(tmp_path, text + 'digest: "mon,wed 08:30"\n'))
+    hr = config.departments["HR"]
+    assert hr.leads == ("hanna@example.com",) and hr.members[1] == "bob@example.com"
+    assert hr.wants_digest("alice@example.com") and not hr.wants_digest("Bob@example.com")
+    assert config.is_staff("hanna@example.com") and not config.is_member("hanna@example.com", "HR")
+    assert config.digest is not None and config.digest.text == "mon,wed 08:30"
+    assert load_routing(write(tmp_path, text + "digest: off\n")).digest is None
+    default = load_routing(write(tmp_path, text)).digest
+    assert default is not None and default.text == "mon,tue,wed,thu,fri 07:00"
+
+
+def test_leads_and_digest_mistakes_are_pinned(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    members: [alice@example.com, bob@example.com]\n",
+        "    members: [{address: alice@example.com, digest: sometimes}]\n"
+        "    leads: [it@example.com, nobody]\n",
+    )
+    errors = errors_of(tmp_path, text + 'digest: "mon-fry 07:00"\n')
+    assert where(errors) == [
+        (8, "departments.HR.members[0].digest"),
+        (9, "departments.HR.leads[0]"),
+        (9, "departments.HR.leads[1]"),
+        (22, "digest"),
+    ]
+    assert "is an alias of IT; it cannot be a lead" in str(errors[1])
+    assert '"fry" is not a weekday' in str(errors[3])
+    assert "not a time of day" in str(only(errors_of(tmp_path, VALID + "digest: '25:00'\n")))
