@@ -1,5 +1,6 @@
 """The relay: committed outbox jobs handed to the workers, or run in-process on the
-embedded broker, plus the SLA clock. Used by ``run``, ``gateway`` and ``worker``."""
+embedded broker, plus the SLA clock and the daily digests. Used by ``run``, ``gateway``
+and ``worker``."""
 
 from __future__ import annotations
 
@@ -43,10 +44,13 @@ def inline_dispatch(runtime: Runtime) -> InlineDispatch:
 
 
 def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
-    """Publish (or run) every due job; fire due SLA timers and queue admin alerts
-    (quarantined mail, a refused routing file). Returns jobs handed over."""
+    """Publish (or run) every due job; fire due SLA timers, queue admin alerts
+    (quarantined mail, a refused routing file) and the members' morning digests.
+    Returns jobs handed over."""
     fire_due_timers(runtime.db, runtime.routing.current())
-    queue_admin_alerts(runtime.db, runtime.routing, datetime.now(UTC))
+    now = datetime.now(UTC)
+    queue_admin_alerts(runtime.db, runtime.routing, now)
+    runtime.digests.run(runtime.db, runtime.routing.current(), now)
     total = 0
     many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db, limit=batch):

@@ -21,6 +21,7 @@ from aliasdesk.large_blocks import return_large_blocks
 from aliasdesk.notify.mailer import SmtpMailer, SyncSmtpMailer
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services import breaker, page_links
+from aliasdesk.services.digest import DigestRounds
 from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.routing_holder import RoutingHolder
 from aliasdesk.settings.env import Settings
@@ -36,6 +37,8 @@ class Runtime:
     routing: RoutingHolder
     renderer: TemplateRenderer
     token_provider: TokenProvider | None = None
+    digests: DigestRounds = field(default_factory=DigestRounds)
+    """The morning digests this process has dealt with (the relay queues them)."""
     _mailer: SyncSmtpMailer | None = field(default=None, repr=False)
 
     @property

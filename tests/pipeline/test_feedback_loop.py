@@ -61,7 +61,7 @@ def test_a_good_rating_reaches_the_owner_and_thanks_the_requester(
     assert kind_of(thanks) == "rating_thanks"
     assert thanks["From"].addresses[0].addr_spec == "hr@example.com"
     assert thanks["In-Reply-To"] == "<req-1@example.com>"
-    assert "Your rating (4/5 (good))" in " ".join(text_of(thanks).split())
+    assert "Your rating, 4/5 (good), has reached" in " ".join(text_of(thanks).split())
     assert "sorry" not in text_of(thanks)
     assert mails_to(smtp, LEAD) == [] and mails_to(smtp, ADMIN) == []
     assert mails_to(smtp, "bob@example.com") == []
@@ -76,7 +76,7 @@ def test_a_poor_rating_alerts_the_leads_with_the_conversation_once_a_day(
 
     [alert] = mails_to(smtp, LEAD)
     assert kind_of(alert) == "poor_rating_alert"
-    assert alert["Subject"].startswith("[HR-1] Poor rating (1/5 (very poor))")
+    assert alert["Subject"].startswith("[HR-1] Poor rating, 1/5 (very poor):")
     text = text_of(alert)
     headline, _, conversation = text.partition("The conversation")
     assert "I had to ask twice and waited a week." in headline

@@ -20,10 +20,11 @@ from typing import Any, Literal, Protocol
 
 from aliasdesk.notify.kinds import LinkedTicket, MailContext, RequestFile
 
-Audience = Literal["requester", "member", "admin", "outside"]
+Audience = Literal["requester", "member", "staff", "admin", "outside"]
 """Who reads a kind: the requester side of a ticket (its requester and watchers), the
-department's members, the admins (mail about no ticket), or someone outside a ticket who
-may learn nothing of it."""
+department's members, the departments' people about no one ticket (a member's digest, a
+lead's report), the admins (mail about no ticket), or someone outside a ticket who may
+learn nothing of it."""
 AutoSubmitted = Literal["auto-replied", "auto-generated"]
 FileAttachment = tuple[str, str, bytes]
 """A file a mail carries: name, content type, bytes."""

@@ -1,0 +1,201 @@
+"""Members' morning digest: the open tickets each member owns, overdue first, due times
+in the department's zone (UTC: no calendars yet); members may opt out; one digest per
+member and day, whatever restarts or second processes happen.
+
+The routing file here is config/routing.yaml with the digest every day at 00:00 and Bob
+opted out. Tickets opened now came after today's digest moment, so the relay lists them
+first tomorrow; the tests then age them by a day, as if opened yesterday, and today's
+digest lists them.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from aliasdesk.db.models import Delivery, SlaTimer, Ticket
+from aliasdesk.domain.schedules import parse_schedule
+from aliasdesk.notify.kinds import describe_duration
+from aliasdesk.notify.render import format_when
+from aliasdesk.runtime import Runtime
+from aliasdesk.services.digest import DigestRounds
+from aliasdesk.services.intake import RawMail, process_pending, store_raw
+from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for
+from tests.support.smtp_script import ScriptedSmtpServer
+
+DAVE = "Dave Miller <dave@example.com>"
+VERIFIED = {"Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"}
+
+
+@pytest.fixture
+def digest_runtime(
+    database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path
+) -> Iterator[Runtime]:
+    text = ROUTING.read_text(encoding="utf-8")
+    text = text.replace('digest: "mon-fri 07:00"', 'digest: "00:00"')
+    text = text.replace(
+        "members: [alice@example.com, bob@example.com]",
+        "members: [alice@example.com, {address: bob@example.com, digest: false}]",
+    )
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(text, encoding="utf-8")
+    rt = runtime_for(database_url, smtp.port, routing_file=routing, authserv_id="mx.example.com")
+    yield rt
+    rt.close()
+
+
+def _request(runtime: Runtime, subject: str) -> str:
+    [result] = feed(runtime, build_mail(DAVE, "hr@example.com", subject, f"About {subject}."))
+    drain_jobs(runtime)
+    return result.ticket_refs[0]
+
+
+def _member_says(runtime: Runtime, ref: str, body: str) -> None:
+    mail = build_mail(
+        "Alice <alice@example.com>", "hr@example.com", f"Re: [{ref}] x", body, headers=VERIFIED
+    )
+    assert [r.outcome for r in feed(runtime, mail)] == ["update_ticket"]
+    drain_jobs(runtime)
+
+
+def _digests(smtp: ScriptedSmtpServer) -> list[EmailMessage]:
+    found = []
+    for item in smtp.handler.received:
+        parsed = email.message_from_bytes(item.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        if ".member_digest." in str(parsed["Message-ID"]):
+            found.append(parsed)
+    return found
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    return " ".join(str(body.get_content()).split())
+
+
+def _import_old_request(runtime: Runtime) -> None:
+    """Mail taken in with --no-mail: history, which must never be mailed about."""
+    raw = build_mail(DAVE, "hr@example.com", "Old request from the archive", "Archived.")
+    store_raw(
+        runtime.db,
+        source="import",
+        mailbox="archive",
+        uidvalidity=None,
+        mails=[RawMail(raw, None)],
+        send_mail=False,
+    )
+    process_pending(runtime.db, runtime.routing.current, runtime.pipeline_settings)
+
+
+def _age_by_a_day(runtime: Runtime) -> None:
+    """As if every ticket had been opened a day earlier: their creation and SLA moments
+    move back (in Python: SQLite has no date arithmetic on its columns)."""
+    with runtime.db.unit_of_work() as session:
+        for ticket in session.scalars(select(Ticket)):
+            ticket.created_at -= timedelta(days=1)
+        for timer in session.scalars(select(SlaTimer)):
+            timer.due_at -= timedelta(days=1)
+
+
+def _relay_in_another_process(runtime: Runtime, smtp: ScriptedSmtpServer) -> None:
+    other = runtime_for(
+        runtime.settings.database_url,
+        smtp.port,
+        routing_file=Path(runtime.settings.routing_file),
+        authserv_id="mx.example.com",
+    )
+    try:
+        drain_jobs(other)
+    finally:
+        other.close()
+
+
+def test_each_member_gets_one_digest_a_day_overdue_first(
+    digest_runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    runtime = digest_runtime
+    late = _request(runtime, "Payslip missing")  # HR-1, Alice: no answer, overdue
+    bobs = _request(runtime, "Holiday balance")  # HR-2, Bob: he opted out
+    answered = _request(runtime, "Address change")  # HR-3, Alice: answered, resolution due
+    waiting = _request(runtime, "Visa letter")  # HR-4, Bob, taken by Alice, then pending
+    done = _request(runtime, "Canteen card")  # HR-5, Alice: resolved
+    assert (late, bobs, answered, waiting, done) == ("HR-1", "HR-2", "HR-3", "HR-4", "HR-5")
+    _member_says(runtime, answered, "Done on our side, please check your payslip.")
+    _member_says(runtime, waiting, "#take\n#status pending\nWhich country is it for?")
+    _member_says(runtime, done, "#resolve\nYour new card is at the desk.")
+    assert _digests(smtp) == [], "today's digest time came before these tickets existed"
+
+    _age_by_a_day(runtime)
+    _import_old_request(runtime)
+    _relay_in_another_process(runtime, smtp)  # its relay finds today's digest due
+
+    [digest] = _digests(smtp)
+    today = datetime.now(UTC)
+    assert [a.addr_spec for a in digest["To"].addresses] == ["alice@example.com"]
+    assert digest["From"].addresses[0].addr_spec == "aliasdesk-noreply@example.com"
+    assert digest["Auto-Submitted"] == "auto-generated" and digest["In-Reply-To"] is None
+    day = f"{today:%a} {today.day} {today:%b %Y}"
+    assert digest["Subject"] == f"Your open tickets, {day}: 1 overdue"
+    text = _text(digest)
+    assert "you have 3 open tickets, 1 of them overdue. Times are UTC." in text
+    positions = [text.index(f"{ref} ") for ref in (late, answered, waiting)]
+    assert positions == sorted(positions), "overdue first, then by due time, then on hold"
+    assert bobs not in text and done not in text and "Old request" not in text
+    late_due = _due(runtime, late, "first_response_breach")
+    answer_due = _due(runtime, answered, "resolution_breach")
+    overdue_by = describe_duration(today - late_due).split()[0]
+    assert f"first response overdue by {overdue_by}" in text
+    assert f"(was due {format_when(late_due)})" in text
+    assert f"resolution due (by {format_when(answer_due)})" in text
+    assert "on hold: waiting on the requester" in text
+
+    # Never twice for one day: this process, another one, a later look the same day.
+    drain_jobs(runtime)
+    _relay_in_another_process(runtime, smtp)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert DigestRounds().run(runtime.db, runtime.routing.current(), later) == 0
+    assert len(_digests(smtp)) == 1
+
+    # The next day brings the next digest.
+    tomorrow = datetime.combine(today.date() + timedelta(days=1), time(6, 31), tzinfo=UTC)
+    assert DigestRounds().run(runtime.db, runtime.routing.current(), tomorrow) == 1
+    with runtime.db.reader() as session:
+        causes = session.scalars(
+            select(Delivery.cause).where(Delivery.kind == "member_digest").order_by(Delivery.id)
+        ).all()
+    assert causes == [f"digest:{today.date()}", f"digest:{tomorrow.date()}"]
+
+
+def _due(runtime: Runtime, ref: str, kind: str) -> datetime:
+    with runtime.db.reader() as session:
+        due = session.scalar(
+            select(SlaTimer.due_at)
+            .join(Ticket, Ticket.id == SlaTimer.ticket_id)
+            .where(Ticket.number == int(ref.split("-")[1]), SlaTimer.kind == kind)
+        )
+    assert due is not None
+    return due
+
+
+def test_no_digest_before_its_time_or_when_switched_off(
+    digest_runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    runtime = digest_runtime
+    _request(runtime, "Payslip missing")
+    config = runtime.routing.current()
+    morning = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(6), tzinfo=UTC)
+    weekdays = replace(config, digest=parse_schedule("mon-fri 06:30"))
+    assert DigestRounds().run(runtime.db, weekdays, morning) == 0  # 06:00: not yet
+    assert DigestRounds().run(runtime.db, replace(config, digest=None), morning) == 0
+    saturday = morning + timedelta(days=(5 - morning.weekday()) % 7, hours=1)
+    assert DigestRounds().run(runtime.db, weekdays, saturday) == 0
+    assert DigestRounds().run(runtime.db, weekdays, saturday + timedelta(days=2)) == 1
