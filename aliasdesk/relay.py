@@ -45,12 +45,14 @@ def inline_dispatch(runtime: Runtime) -> InlineDispatch:
 
 def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
     """Publish (or run) every due job; fire due SLA timers, queue admin alerts
-    (quarantined mail, a refused routing file) and the members' morning digests.
+    (quarantined mail, a refused routing file), the members' morning digests and the
+    leads' weekly reports.
     Returns jobs handed over."""
     fire_due_timers(runtime.db, runtime.routing.current())
     now = datetime.now(UTC)
     queue_admin_alerts(runtime.db, runtime.routing, now)
     runtime.digests.run(runtime.db, runtime.routing.current(), now)
+    runtime.weekly_reports.run(runtime.db, runtime.routing.current(), now)
     total = 0
     many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db, limit=batch):

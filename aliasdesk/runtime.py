@@ -24,6 +24,7 @@ from aliasdesk.services import breaker, page_links
 from aliasdesk.services.digest import DigestRounds
 from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.routing_holder import RoutingHolder
+from aliasdesk.services.weekly_report import ReportRounds
 from aliasdesk.settings.env import Settings
 from aliasdesk.transport.oauth import TokenProvider, token_provider_from_settings
 
@@ -39,6 +40,8 @@ class Runtime:
     token_provider: TokenProvider | None = None
     digests: DigestRounds = field(default_factory=DigestRounds)
     """The morning digests this process has dealt with (the relay queues them)."""
+    weekly_reports: ReportRounds = field(default_factory=ReportRounds)
+    """The leads' weekly reports this process has dealt with."""
     _mailer: SyncSmtpMailer | None = field(default=None, repr=False)
 
     @property

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from aliasdesk.domain.calendars import ROUND_THE_CLOCK, BusinessCalendar
 from aliasdesk.domain.conditions import CONDITIONS, PLAIN_ADDRESS, PLAIN_DOMAIN, Condition
-from aliasdesk.domain.schedules import DEFAULT_DIGEST, DailySchedule
+from aliasdesk.domain.schedules import DEFAULT_DIGEST, DEFAULT_WEEKLY_REPORT, DailySchedule
 
 __all__ = [
     "ACTIONS",
@@ -139,6 +139,8 @@ class RoutingConfig:
     calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
     digest: DailySchedule | None = DEFAULT_DIGEST
     """When members get their morning digest (``digest:`` at the top level); None: never."""
+    weekly_report: DailySchedule | None = DEFAULT_WEEKLY_REPORT
+    """When leads get their department's weekly report (``weekly_report:``); None: never."""
 
     @cached_property
     def _alias_index(self) -> dict[str, Department]:

@@ -85,3 +85,5 @@ def _days_text(days: frozenset[int]) -> str:
 
 DEFAULT_DIGEST = DailySchedule(frozenset(range(5)), time(7, 0))
 """Members' morning digest unless the routing file says otherwise: working days, 07:00."""
+DEFAULT_WEEKLY_REPORT = DailySchedule(frozenset({0}), time(7, 0))
+"""Leads' weekly report unless the routing file says otherwise: Mondays, 07:00."""

@@ -26,6 +26,7 @@ from aliasdesk.mail.mime_parts import (
     FOLD_AT,
     LINE_LIMIT,
     attachment_part,
+    inline_part,
     multipart,
     text_part,
 )
@@ -44,6 +45,9 @@ _ADDRESS = re.compile(
 _MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _TOKEN_CHARS = re.compile(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ':'
+_CONTENT_ID = re.compile(r"^[A-Za-z0-9.-]{1,64}@[A-Za-z0-9.-]{1,64}$")
+_INLINE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif"})
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
 
 # Headers the caller may not set through extra_headers: they decide recipients, identity,
@@ -250,6 +254,38 @@ def _attachment(filename: str, content_type: str, data: bytes) -> str:
     return attachment_part(name, content_type.strip().lower(), data)
 
 
+def _inline(content_id: str, name: str, content_type: str, data: bytes) -> str:
+    """An image shown in the HTML by ``cid:``. Only our own code makes these (charts), so
+    anything unexpected is a programming error, refused rather than repaired."""
+    if not _CONTENT_ID.match(content_id):
+        raise ComposeError("inline_images", f"not a content id: {content_id!r}")
+    if not _INLINE_NAME.match(name) or content_type not in _INLINE_TYPES:
+        raise ComposeError("inline_images", f"not an image name and type: {name!r}")
+    return inline_part(content_id, name, content_type, data)
+
+
+def _body(
+    text: str,
+    html: str | None,
+    attachments: Sequence[tuple[str, str, bytes]],
+    inline_images: Sequence[tuple[str, str, str, bytes]],
+) -> str:
+    """text/plain, or multipart/alternative (text then HTML, so clients that pick the
+    last part they understand show the HTML); the HTML in multipart/related with its
+    inline images (RFC 2387), so the text part stays whole for clients that show only it;
+    all in multipart/mixed when there are attachments."""
+    body = text_part(text, "plain")
+    if html is not None:
+        shown = text_part(html, "html")
+        if inline_images:
+            images = [_inline(*image) for image in inline_images]
+            shown = multipart("related", [shown, *images], 'type="text/html"')
+        body = multipart("alternative", [body, shown])
+    if attachments:
+        body = multipart("mixed", [body, *(_attachment(*item) for item in attachments)])
+    return body
+
+
 def compose(
     *,
     from_address: str,
@@ -266,12 +302,12 @@ def compose(
     extra_headers: Mapping[str, str] | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
     date: datetime | None = None,
+    inline_images: Sequence[tuple[str, str, str, bytes]] = (),
 ) -> bytes:
     """The complete mail as bytes with CRLF line ends, ready for SMTP DATA.
 
-    Structure: text/plain, or multipart/alternative (text then HTML, so clients that
-    pick the last part they understand show the HTML), wrapped in multipart/mixed when
-    there are attachments. MIME-Version appears at the top level only (RFC 2045 §4).
+    Structure: see ``_body``; ``inline_images`` are (content id, file name, type, bytes)
+    shown by the HTML part. MIME-Version appears at the top level only (RFC 2045 §4).
     """
     if auto_submitted not in _AUTO_SUBMITTED_VALUES:
         # RFC 3834 §5: every mail aliasdesk sends is automatic; "no" would invite loops.
@@ -284,12 +320,7 @@ def compose(
         raise ComposeError("message_id", f"not a message id: {message_id!r}")
     sender = check_address(from_address, "from_address")
 
-    body = text_part(text, "plain")
-    if html is not None:
-        body = multipart("alternative", [body, text_part(html, "html")])
-    if attachments:
-        body = multipart("mixed", [body, *(_attachment(*item) for item in attachments)])
-
+    body = _body(text, html, attachments, inline_images)
     head = [_from_header(one_line(from_name), sender), _structured("To", ", ".join(recipients))]
     if reply_to is not None:
         head.append(_structured("Reply-To", check_address(reply_to, "reply_to")))

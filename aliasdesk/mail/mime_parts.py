@@ -72,8 +72,9 @@ def text_part(body: str, subtype: str) -> str:
     )
 
 
-def multipart(subtype: str, parts: list[str]) -> str:
-    """A multipart entity with a random boundary that none of its parts contains.
+def multipart(subtype: str, parts: list[str], parameters: str = "") -> str:
+    """A multipart entity with a random boundary that none of its parts contains;
+    ``parameters`` are more of its Content-Type's (``type="text/html"`` for related).
 
     "=_" cannot occur in quoted-printable or base64 text; a 7-bit part is checked.
     """
@@ -81,8 +82,9 @@ def multipart(subtype: str, parts: list[str]) -> str:
     while any(boundary in part for part in parts):
         boundary = f"=_{secrets.token_hex(12)}"
     inner = f"\r\n--{boundary}\r\n".join(parts)
+    more = f"; {parameters}" if parameters else ""
     return (
-        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"{more}\r\n\r\n'
         f"--{boundary}\r\n{inner}\r\n--{boundary}--\r\n"
     )
 
@@ -119,4 +121,17 @@ def attachment_part(name: str, content_type: str, data: bytes) -> str:
     return (
         f"Content-Type: {content_type}\r\n"
         f"Content-Transfer-Encoding: base64\r\n{_disposition(name)}\r\n{lines}"
+    )
+
+
+def inline_part(content_id: str, name: str, content_type: str, data: bytes) -> str:
+    """A base64 image the HTML part shows as ``cid:`` (RFC 2392), shown in place rather
+    than listed as an attachment; the caller made ``content_id`` and ``name`` safe."""
+    encoded = b2a_base64(data, newline=False).decode("ascii")
+    lines = "".join([encoded[i : i + 76] + CRLF for i in range(0, len(encoded), 76)])
+    return (
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Transfer-Encoding: base64\r\n"
+        f"Content-ID: <{content_id}>\r\n"
+        f'Content-Disposition: inline; filename="{name}"\r\n\r\n{lines}'
     )

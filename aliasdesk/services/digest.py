@@ -12,8 +12,8 @@ the next one. History imported with ``--no-mail`` is never listed (it sends noth
 or later). The relay looks every fraction of a second; a member whose digest of the day
 has been dealt with is remembered in the process, so the database is asked once a day.
 
-Departments have no calendar of their own yet, so every department's zone is UTC here;
-this module is the one place that asks for it (:func:`department_zone`).
+The digest's day and time, and the due times it shows, are in the time zone of the
+member's department calendar (UTC for a department without one).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -43,8 +42,8 @@ LISTED = 40
 
 
 def department_zone(department: Department) -> tzinfo:
-    """The zone a department's day is counted in: UTC until departments have calendars."""
-    return ZoneInfo("UTC")
+    """The zone a department's day is counted in: its calendar's (UTC without one)."""
+    return department.calendar.zone
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from aliasdesk.domain.sla_clock import calendar_of, targets_for
 from aliasdesk.mail.active_content import is_active
 from aliasdesk.mail.compose import compose
 from aliasdesk.notify.catalogue import kind_named
-from aliasdesk.notify.catalogue.kind import FileAttachment
+from aliasdesk.notify.catalogue.kind import FileAttachment, InlineImage
 from aliasdesk.notify.kinds import (
     LinkedTicket,
     RequestFile,
@@ -253,7 +253,8 @@ def render_delivery(
         return _compose_outside_notice(delivery, source, notice, instance_id)
     if not kind.about_a_ticket:
         alert = renderer.render(delivery.kind, context, locale=locale)
-        return _compose_admin_alert(delivery, alert, instance_id)
+        images = kind.inline_images(source) if kind.inline_images is not None else []
+        return _compose_admin_alert(delivery, alert, instance_id, images)
     ticket = source.ticket()
     rendered = renderer.render(kind.name, context, ticket.department, locale)
     department = config.departments.get(ticket.department)
@@ -300,8 +301,10 @@ def _compose_outside_notice(
     )
 
 
-def _compose_admin_alert(delivery: Delivery, rendered: RenderedMail, instance_id: str) -> bytes:
-    """An alert to an admin: about no ticket, so it threads to nothing."""
+def _compose_admin_alert(
+    delivery: Delivery, rendered: RenderedMail, instance_id: str, images: list[InlineImage]
+) -> bytes:
+    """Mail about no ticket (an admin's alert, a digest, a report): it threads to nothing."""
     return compose(
         from_address=delivery.sender,
         from_name="aliasdesk",
@@ -314,4 +317,5 @@ def _compose_admin_alert(delivery: Delivery, rendered: RenderedMail, instance_id
         references=[],
         auto_submitted=delivery.auto_submitted,
         extra_headers={LOOP_HEADER: instance_id},
+        inline_images=images,
     )

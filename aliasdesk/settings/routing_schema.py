@@ -15,7 +15,12 @@ from functools import partial
 from aliasdesk.domain.calendars import ROUND_THE_CLOCK
 from aliasdesk.domain.languages import LANGUAGES
 from aliasdesk.domain.organisation import MULTI_DEPARTMENT, PLAIN_DOMAIN, Department, RoutingConfig
-from aliasdesk.domain.schedules import DEFAULT_DIGEST, DailySchedule, parse_schedule
+from aliasdesk.domain.schedules import (
+    DEFAULT_DIGEST,
+    DEFAULT_WEEKLY_REPORT,
+    DailySchedule,
+    parse_schedule,
+)
 from aliasdesk.settings.calendar_schema import CalendarChecks
 from aliasdesk.settings.rule_schema import RuleChecks
 from aliasdesk.settings.schema_shapes import Located, join_field, value_kind
@@ -33,6 +38,7 @@ _TOP = (
     "admins",
     "calendars",
     "digest",
+    "weekly_report",
 )
 _ORGANISATION = ("name", "domains")
 _DEPARTMENT = (
@@ -69,13 +75,15 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
         multi = self.given(top, "multi_department", self.multi_department, "each", True)
         admins = self.given(top, "admins", self.addresses, [])
         digest = self.given(top, "digest", self.schedule, DEFAULT_DIGEST, True)
+        weekly = self.given(top, "weekly_report", self.schedule, DEFAULT_WEEKLY_REPORT, True)
         self.people.extend((item, "an admin") for _, item in admins)
         self.check_people()
         if self.errors or name is None or multi is None:
             return None
         emails = tuple(address for address, _ in admins)
         parts = (tuple(domains), departments, tuple(rules), default, multi, emails)
-        return RoutingConfig(name, *parts, self.source, dict(self.calendars), digest)
+        schedules = (digest, weekly)
+        return RoutingConfig(name, *parts, self.source, dict(self.calendars), *schedules)
 
     def schedule(self, at: Located) -> DailySchedule | None:
         """``"mon-fri 07:00"`` or ``off``; YAML reads a bare ``off`` as false."""

@@ -71,6 +71,7 @@ DECLARED = {
     "rating_thanks": ("requester", "auto-generated", False, False),
     "poor_rating_alert": ("member", "auto-generated", False, False),
     "member_digest": ("staff", "auto-generated", False, False),
+    "weekly_report": ("staff", "auto-generated", False, False),
 }
 """What the services kept as name lists before the kinds said it themselves (public
 kinds, admin kinds, the sender-only kind, the kinds with files, the uncapped kind)."""

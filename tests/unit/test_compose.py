@@ -489,3 +489,38 @@ def test_7bit_only_while_every_line_fits_900_characters() -> None:
 )  # fmt: skip
 def test_one_line_flattens_every_kind_of_space_and_break(raw: str, flat: str) -> None:
     assert one_line(raw) == flat
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def test_inline_images_go_with_the_html_and_the_text_stays_whole() -> None:
+    image = ("chart@report.aliasdesk", "chart.png", "image/png", PNG)
+    mail = parse(build(html='<img src="cid:chart@report.aliasdesk">', inline_images=[image]))
+    plain, related = mail.iter_parts()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    assert related.get_param("type") == "text/html"
+    html, picture = related.iter_parts()
+    assert html.get_content_type() == "text/html"
+    assert picture["Content-ID"] == "<chart@report.aliasdesk>"
+    assert picture.get_content_disposition() == "inline"
+    assert picture.get_filename() == "chart.png" and picture.get_content() == PNG
+    with_files = parse(build(inline_images=[image], attachments=[("a.txt", "text/plain", b"x")]))
+    assert [p.get_content_type() for p in with_files.iter_parts()] == [
+        "multipart/alternative",
+        "text/plain",
+    ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        ("chart@report>\r\nBcc: x@evil.example", "chart.png", "image/png", PNG),
+        ("chart@report.aliasdesk", '../chart"\r\n.png', "image/png", PNG),
+        ("chart@report.aliasdesk", "chart.html", "text/html", b"<script>"),
+    ],
+)
+def test_inline_images_are_refused_unless_plain(image: tuple[str, str, str, bytes]) -> None:
+    with pytest.raises(ComposeError, match="inline_images"):
+        build(inline_images=[image])

@@ -28,6 +28,8 @@ learn nothing of it."""
 AutoSubmitted = Literal["auto-replied", "auto-generated"]
 FileAttachment = tuple[str, str, bytes]
 """A file a mail carries: name, content type, bytes."""
+InlineImage = tuple[str, str, str, bytes]
+"""A picture the HTML part shows by ``cid:``: content id, file name, content type, bytes."""
 
 
 class DeliverySource(Protocol):
@@ -85,8 +87,9 @@ class NotificationKind:
 
     ``written_by_a_person``: the words are a person's, so the hourly cap on automatic
     answers to one address does not hold it back. ``attachments``: the files the mail
-    carries, for the few kinds that carry any. ``label``: the kind in the department's
-    words ("status update"), for ticket events about its delivery.
+    carries, for the few kinds that carry any; ``inline_images``: pictures its HTML
+    shows (charts), inside the mail since clients block remote images. ``label``: the
+    kind in the department's words ("status update"), for ticket events about it.
     """
 
     name: str
@@ -98,6 +101,7 @@ class NotificationKind:
     label: str = ""
     written_by_a_person: bool = False
     attachments: Callable[[DeliverySource], list[FileAttachment]] | None = None
+    inline_images: Callable[[DeliverySource], list[InlineImage]] | None = None
 
     @property
     def internal(self) -> bool:

@@ -1,0 +1,217 @@
+"""A lead's weekly report: their department's service figures for the past seven days
+beside the week before and the targets, with three charts shown inline.
+
+The figures are the ones ``aliasdesk report --department KEY`` prints for the same
+period: the service that queues the mail stores them as that report's groups, and this
+kind only lays them out. Every figure is a row of the text part too (and the charts'
+numbers are listed there), so a client that shows no images, or no HTML, misses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from aliasdesk.notify import charts
+from aliasdesk.notify.catalogue.kind import DeliverySource, InlineImage, NotificationKind
+from aliasdesk.notify.kinds import MailContext, describe_duration
+
+FIRST_RESPONSE_BUCKETS = ("up to 50 %", "50-100 %", "100-150 %", "150-200 %", "over 200 %")
+"""A first response's time as a share of its ticket's target; from the third on, missed."""
+MISSED_FROM = 2
+CHARTS = {
+    "daily": "tickets-per-day@report.aliasdesk",
+    "first_response": "first-response@report.aliasdesk",
+    "satisfaction": "satisfaction@report.aliasdesk",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FigureRow:
+    """One line of the figures table: this week, the week before, the target."""
+
+    label: str
+    this_week: str
+    last_week: str
+    target: str = ""
+
+
+def _seconds(value: Any) -> str:
+    if value is None:
+        return "-"
+    return describe_duration(timedelta(seconds=int(value)))
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{round(float(value) * 100)} %"
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeeklyReportContext(MailContext):
+    """``this``/``last`` are groups of ``aliasdesk report --json``; ``days`` are (day,
+    in, resolved); ``first_response_counts`` follow ``FIRST_RESPONSE_BUCKETS``."""
+
+    recipient: str
+    recipient_name: str
+    department_key: str
+    department_name: str
+    since: date
+    until: date
+    zone: str
+    this: dict[str, Any]
+    last: dict[str, Any]
+    days: tuple[tuple[str, int, int], ...]
+    first_response_counts: tuple[int, ...]
+    target_first_response_s: int | None = None
+    target_resolution_s: int | None = None
+    charts: dict[str, str] | None = None
+
+    @property
+    def last_day(self) -> date:
+        """The last day counted (``until`` is the day after it)."""
+        return self.until - timedelta(days=1)
+
+    @property
+    def period_text(self) -> str:
+        first, last = self.since, self.last_day
+        return f"{first:%a} {first.day} {first:%b} - {last:%a} {last.day} {last:%b %Y}"
+
+    @property
+    def cid(self) -> dict[str, str]:
+        return self.charts or CHARTS
+
+    @property
+    def rows(self) -> tuple[FigureRow, ...]:
+        """Every figure of the report, in the order the mail shows them."""
+        this, last = self.this, self.last
+        first = _seconds(self.target_first_response_s)
+        whole = _seconds(self.target_resolution_s)
+        rows = [
+            FigureRow("Tickets in", _number(this["tickets_in"]), _number(last["tickets_in"])),
+            FigureRow("Resolved", _number(this["resolved"]), _number(last["resolved"])),
+            FigureRow("Backlog at the end", _number(this["backlog"]), _number(last["backlog"])),
+        ]
+        for name, label, target in (
+            ("first_response", "First response", first),
+            ("resolution", "Resolution", whole),
+        ):
+            for key, which in (("median_s", "median"), ("p90_s", "90th percentile")):
+                now, before = this[name][key], last[name][key]
+                rows.append(FigureRow(f"{label}, {which}", _seconds(now), _seconds(before), target))
+        rows += [
+            FigureRow(
+                "SLA attainment", _share(this["sla_attainment"]), _share(last["sla_attainment"])
+            ),
+            FigureRow("Reopen rate", _share(this["reopen_rate"]), _share(last["reopen_rate"])),
+            FigureRow(
+                "Satisfaction, average",
+                _number(this["rating"]["average"]),
+                _number(last["rating"]["average"]),
+            ),
+            FigureRow(
+                "Ratings given", _number(this["rating"]["count"]), _number(last["rating"]["count"])
+            ),
+            FigureRow(
+                "Rating response rate",
+                _share(this["rating"]["response_rate"]),
+                _share(last["rating"]["response_rate"]),
+            ),
+        ]
+        return tuple(rows)
+
+    @property
+    def ratings(self) -> tuple[tuple[int, int, int], ...]:
+        """(rating, this week, last week) for 1 to 5."""
+        now, before = self.this["rating"]["distribution"], self.last["rating"]["distribution"]
+        return tuple((n, int(now.get(str(n), 0)), int(before.get(str(n), 0))) for n in range(1, 6))
+
+    @property
+    def first_response_buckets(self) -> tuple[tuple[str, int], ...]:
+        return tuple(zip(FIRST_RESPONSE_BUCKETS, self.first_response_counts, strict=True))
+
+
+def _build(source: DeliverySource) -> WeeklyReportContext:
+    facts = source.facts
+    return WeeklyReportContext(
+        recipient=source.recipient,
+        recipient_name=source.person_name(source.recipient, ""),
+        department_key=str(facts["department"]),
+        department_name=str(facts["department_name"]),
+        since=date.fromisoformat(str(facts["since"])),
+        until=date.fromisoformat(str(facts["until"])),
+        zone=str(facts.get("zone") or "UTC"),
+        this=dict(facts["this"]),
+        last=dict(facts["last"]),
+        days=tuple((str(d), int(i), int(r)) for d, i, r in facts["days"]),
+        first_response_counts=tuple(int(n) for n in facts["first_response_counts"]),
+        target_first_response_s=facts.get("target_first_response_s"),
+        target_resolution_s=facts.get("target_resolution_s"),
+    )
+
+
+def _images(source: DeliverySource) -> list[InlineImage]:
+    """The three charts, drawn from the same facts the text part shows."""
+    report = _build(source)
+    daily = charts.tickets_per_day(
+        [day for day, _, _ in report.days],
+        [came for _, came, _ in report.days],
+        [done for _, _, done in report.days],
+    )
+    first = charts.first_responses(
+        FIRST_RESPONSE_BUCKETS, report.first_response_counts, MISSED_FROM
+    )
+    ratings = report.ratings
+    happy = charts.satisfaction([now for _, now, _ in ratings], [was for _, _, was in ratings])
+    return [
+        (CHARTS["daily"], "tickets-per-day.png", "image/png", daily),
+        (CHARTS["first_response"], "first-response.png", "image/png", first),
+        (CHARTS["satisfaction"], "satisfaction.png", "image/png", happy),
+    ]
+
+
+def _sample(department: str | None) -> WeeklyReportContext:
+    this = {
+        "key": "HR", "tickets_in": 12, "resolved": 10, "backlog": 5,
+        "first_response": {"median_s": 5400, "p90_s": 16200},
+        "resolution": {"median_s": 86400, "p90_s": 259200},
+        "sla_attainment": 0.8, "reopen_rate": 0.1,
+        "rating": {"average": 4.2, "count": 5, "response_rate": 0.5,
+                   "distribution": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 3}},
+    }  # fmt: skip
+    last = {
+        **this, "tickets_in": 9, "resolved": 11, "backlog": 3, "sla_attainment": 0.9,
+        "rating": {"average": 4.5, "count": 4, "response_rate": 0.36,
+                   "distribution": {"1": 0, "2": 0, "3": 1, "4": 0, "5": 3}},
+    }  # fmt: skip
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    return WeeklyReportContext(
+        recipient="hanna@example.com",
+        recipient_name="Hanna",
+        department_key=department or "HR",
+        department_name="Human Resources",
+        since=date(2025, 2, 24),
+        until=date(2025, 3, 3),
+        zone="Europe/Berlin",
+        this=this,
+        last=last,
+        days=tuple(zip(days, (3, 4, 1, 2, 2, 0, 0), (1, 2, 3, 2, 2, 0, 0), strict=True)),
+        first_response_counts=(4, 3, 1, 0, 1),
+        target_first_response_s=4 * 3600,
+        target_resolution_s=3 * 86400,
+    )
+
+
+WEEKLY_REPORT = NotificationKind(
+    name="weekly_report",
+    context_type=WeeklyReportContext,
+    audience="staff",
+    sample=_sample,
+    build=_build,
+    label="weekly report",
+    inline_images=_images,
+)
