@@ -82,6 +82,6 @@ def satisfaction(this_week: Sequence[int], last_week: Sequence[int]) -> bytes:
     figure, axes = _frame("Satisfaction: ratings 1 to 5")
     labels = [str(n) for n in range(1, len(this_week) + 1)]
     _paired_bars(
-        axes, labels, ("last week", last_week, _LAST_WEEK), ("this week", this_week, _THIS_WEEK)
+        axes, labels, ("week before", last_week, _LAST_WEEK), ("this week", this_week, _THIS_WEEK)
     )
     return _png(figure)
