@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -199,3 +200,40 @@ def test_no_digest_before_its_time_or_when_switched_off(
     saturday = morning + timedelta(days=(5 - morning.weekday()) % 7, hours=1)
     assert DigestRounds().run(runtime.db, weekdays, saturday) == 0
     assert DigestRounds().run(runtime.db, weekdays, saturday + timedelta(days=2)) == 1
+
+
+def test_the_day_and_the_due_times_follow_the_department_calendar(
+    database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path
+) -> None:
+    """HR on a Berlin calendar open round the clock: its digest comes at 00:00 Berlin time
+    and says when things are due on Berlin's clock."""
+    text = ROUTING.read_text(encoding="utf-8").replace('digest: "mon-fri 07:00"', 'digest: "00:00"')
+    text = text.replace(
+        "    sla: {first_response: 4h, resolution: 3d}\n",
+        "    sla: {first_response: 4h, resolution: 3d}\n    calendar: berlin\n",
+    )
+    text += '\ncalendars:\n  berlin: {timezone: Europe/Berlin, hours: {mon-sun: "00:00-24:00"}}\n'
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(text, encoding="utf-8")
+    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
+    try:
+        late = _request(runtime, "Payslip missing")
+        _age_by_a_day(runtime)
+        now = datetime.now(UTC)
+        berlin = ZoneInfo("Europe/Berlin")
+        assert DigestRounds().run(runtime.db, runtime.routing.current(), now) == 1
+        drain_jobs(runtime)
+        [digest] = _digests(smtp)
+        local = now.astimezone(berlin)
+        assert digest["Subject"].startswith(f"Your open tickets, {local:%a} {local.day} {local:%b}")
+        due = _due(runtime, late, "first_response_breach").astimezone(berlin)
+        shown = _text(digest)
+        assert "Times are Europe/Berlin." in shown
+        assert f"(was due {format_when(due)})" in shown and due.tzname() in ("CET", "CEST")
+        with runtime.db.reader() as session:
+            [cause] = session.scalars(
+                select(Delivery.cause).where(Delivery.kind == "member_digest")
+            )
+        assert cause == f"digest:{local.date()}"
+    finally:
+        runtime.close()
