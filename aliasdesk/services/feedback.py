@@ -126,6 +126,8 @@ class _Rating:
 
 
 def _tell(rating: _Rating, comment: str) -> None:
+    """The owner's notice, the requester's thank-you and, for a poor rating, the leads'
+    alert; the conversation is read only when an alert will go."""
     ticket, config = rating.ticket, rating.config
     facts: dict[str, Any] = {"rating": ticket.rating, "comment": comment}
     for person in _owner_side(ticket, config):
