@@ -17,10 +17,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from aliasdesk.db.models import Delivery, SlaTimer, Ticket
 from aliasdesk.domain.schedules import parse_schedule
@@ -237,3 +238,27 @@ def test_the_day_and_the_due_times_follow_the_department_calendar(
         assert cause == f"digest:{local.date()}"
     finally:
         runtime.close()
+
+
+def test_the_relay_asks_the_database_once_a_day(digest_runtime: Runtime) -> None:
+    """The relay looks several times a second; once a member's day is settled, looking
+    again sends no SQL at all."""
+    runtime = digest_runtime
+    _request(runtime, "Payslip missing")
+    rounds, config = DigestRounds(), runtime.routing.current()
+    morning = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(6), tzinfo=UTC)
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        assert rounds.run(runtime.db, config, morning) == 1
+        assert seen, "the first look of the day reads the tickets"
+        seen.clear()
+        for minutes in range(1, 30):
+            assert rounds.run(runtime.db, config, morning + timedelta(minutes=minutes)) == 0
+        assert seen == []
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
