@@ -213,7 +213,9 @@ def test_the_day_and_the_due_times_follow_the_department_calendar(
         "    sla: {first_response: 4h, resolution: 3d}\n",
         "    sla: {first_response: 4h, resolution: 3d}\n    calendar: berlin\n",
     )
-    text += '\ncalendars:\n  berlin: {timezone: Europe/Berlin, hours: {mon-sun: "00:00-24:00"}}\n'
+    berlin = '  berlin: {timezone: Europe/Berlin, hours: {mon-sun: "00:00-24:00"}}\n'
+    text = text.replace("\ncalendars:\n", f"\ncalendars:\n{berlin}")
+    assert berlin in text
     routing = tmp_path / "routing.yaml"
     routing.write_text(text, encoding="utf-8")
     runtime = runtime_for(database_url, smtp.port, routing_file=routing)
@@ -221,13 +223,13 @@ def test_the_day_and_the_due_times_follow_the_department_calendar(
         late = _request(runtime, "Payslip missing")
         _age_by_a_day(runtime)
         now = datetime.now(UTC)
-        berlin = ZoneInfo("Europe/Berlin")
+        zone = ZoneInfo("Europe/Berlin")
         assert DigestRounds().run(runtime.db, runtime.routing.current(), now) == 1
         drain_jobs(runtime)
         [digest] = _digests(smtp)
-        local = now.astimezone(berlin)
+        local = now.astimezone(zone)
         assert digest["Subject"].startswith(f"Your open tickets, {local:%a} {local.day} {local:%b}")
-        due = _due(runtime, late, "first_response_breach").astimezone(berlin)
+        due = _due(runtime, late, "first_response_breach").astimezone(zone)
         shown = _text(digest)
         assert "Times are Europe/Berlin." in shown
         assert f"(was due {format_when(due)})" in shown and due.tzname() in ("CET", "CEST")
