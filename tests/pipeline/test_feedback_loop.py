@@ -168,3 +168,20 @@ def test_a_poor_rating_of_a_closed_ticket_without_leads_reaches_the_admins(
 def _carol_dan_erin(smtp: ScriptedSmtpServer) -> list[EmailMessage]:
     members = ("carol@example.com", "dan@example.com", "erin@example.com")
     return [m for member in members for m in mails_to(smtp, member)]
+
+
+def test_a_strangers_rating_changes_nothing_and_alerts_nobody(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    _resolved_with_answer(runtime, smtp)
+    alice_before = _kinds(smtp, "alice@example.com")
+
+    step(runtime, reply("Mallory <mallory@elsewhere.example>", "1 useless, fire them"))
+
+    with runtime.db.reader() as session:
+        ticket = session.scalar(select(Ticket))
+        assert ticket is not None and (ticket.rating, ticket.status) == (None, "resolved")
+    assert mails_to(smtp, LEAD) == [] and mails_to(smtp, ADMIN) == []
+    assert "rating_received" not in _kinds(smtp, "alice@example.com")[len(alice_before) :]
+    assert "rating_thanks" not in _kinds(smtp, "dave@example.com")
+    assert "rating_thanks" not in _kinds(smtp, "mallory@elsewhere.example")
