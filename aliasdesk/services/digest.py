@@ -85,12 +85,13 @@ class DigestRounds:
 def _due(config: RoutingConfig, now: datetime) -> list[_Due]:
     """Each member once (in their first department's zone), where a digest is due now.
 
-    A member who opted out in any department's list gets none: they asked not to."""
+    A member who opted out in any department's list gets none: they asked not to; nor
+    does one marked away (on holiday) in a department: their inbox can wait."""
     schedule = config.digest
     if schedule is None:
         return []
     found: dict[str, _Due] = {}
-    opted_out = {m for dept in config.departments.values() for m in dept.no_digest}
+    opted_out = {m for dept in config.departments.values() for m in (*dept.no_digest, *dept.away)}
     for department in config.departments.values():
         zone = department_zone(department)
         day = schedule.due_day(now, zone)

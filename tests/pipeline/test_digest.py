@@ -188,7 +188,7 @@ def _due(runtime: Runtime, ref: str, kind: str) -> datetime:
     return due
 
 
-def test_no_digest_before_its_time_or_when_switched_off(
+def test_no_digest_before_its_time_when_switched_off_or_away(
     digest_runtime: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
     runtime = digest_runtime
@@ -200,6 +200,9 @@ def test_no_digest_before_its_time_or_when_switched_off(
     assert DigestRounds().run(runtime.db, replace(config, digest=None), morning) == 0
     saturday = morning + timedelta(days=(5 - morning.weekday()) % 7, hours=1)
     assert DigestRounds().run(runtime.db, weekdays, saturday) == 0
+    hr = replace(config.departments["HR"], away=("alice@example.com",))
+    away = replace(weekdays, departments={**config.departments, "HR": hr})
+    assert DigestRounds().run(runtime.db, away, saturday + timedelta(days=2)) == 0
     assert DigestRounds().run(runtime.db, weekdays, saturday + timedelta(days=2)) == 1
 
 
