@@ -51,8 +51,11 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
     fire_due_timers(runtime.db, runtime.routing.current())
     now = datetime.now(UTC)
     queue_admin_alerts(runtime.db, runtime.routing, now)
-    runtime.digests.run(runtime.db, runtime.routing.current(), now)
-    runtime.weekly_reports.run(runtime.db, runtime.routing.current(), now)
+    for rounds in (runtime.digests, runtime.weekly_reports):
+        try:
+            rounds.run(runtime.db, runtime.routing.current(), now)
+        except Exception:  # a digest or report that cannot be made must not stop mail
+            log.exception("event=scheduled_mail_failed rounds=%s", type(rounds).__name__)
     total = 0
     many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db, limit=batch):

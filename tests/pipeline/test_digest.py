@@ -267,3 +267,18 @@ def test_the_relay_asks_the_database_once_a_day(digest_runtime: Runtime) -> None
         assert seen == []
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", count)
+
+
+class _Broken(DigestRounds):
+    def run(self, db: Any, config: Any, now: datetime) -> int:
+        raise RuntimeError("digest could not be made")
+
+
+def test_a_digest_that_fails_does_not_stop_the_mail(
+    digest_runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    runtime = digest_runtime
+    runtime.digests = _Broken()
+    _request(runtime, "Payslip missing")
+    sent = [item.rcpt_tos for item in smtp.handler.received]
+    assert ["dave@example.com"] in sent and ["alice@example.com"] in sent
