@@ -18,25 +18,23 @@ member's department calendar (UTC for a department without one).
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import exists, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import InboundMail, SlaTimer, Ticket, TicketMessage
-from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.notify.catalogue.member_digest import MEMBER_DIGEST
 from aliasdesk.services.alerts import alert_sender
 from aliasdesk.services.mail_facts import person_name
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
+from aliasdesk.services.scheduled_mail import Rounds
 from aliasdesk.services.sla import ACTIVE, ESCALATED
 
-log = logging.getLogger("aliasdesk.digest")
 LISTED = 40
 """Tickets one digest lists; the rest are counted ("… and 12 more")."""
 
@@ -56,30 +54,19 @@ class _Due:
     zone: tzinfo
 
 
-@dataclass
-class DigestRounds:
-    """What this process already settled: (member, local day) pairs whose digest was
-    queued, found queued, or found empty. Kept per process; the database decides."""
+class DigestRounds(Rounds[_Due]):
+    """The members' digests: (member, local day) pairs this process settled."""
 
-    settled: set[tuple[str, date]] = field(default_factory=set)
+    def due(self, config: RoutingConfig, now: datetime) -> list[_Due]:
+        return _due(config, now)
 
-    def run(self, db: Database, config: RoutingConfig, now: datetime) -> int:
-        """Queue every digest due at ``now`` and not yet settled; returns mails queued."""
-        due = [d for d in _due(config, now) if (d.member, d.day) not in self.settled]
-        if not due:
-            return 0
-        try:
-            with db.unit_of_work() as session:
-                queued = queue_digests(session, config, due, now)
-        except IntegrityError:  # another relay queued the same digests first: theirs stand
-            log.info("event=digest_raced detail=queued by another process")
-            return 0
-        oldest = min(d.day for d in due) - timedelta(days=1)
-        self.settled = {(m, day) for m, day in self.settled if day >= oldest}
-        self.settled.update((d.member, d.day) for d in due)
-        if queued:
-            log.info("event=digests_queued count=%d", queued)
-        return queued
+    def key(self, item: _Due) -> tuple[str, date]:
+        return item.member, item.day
+
+    def queue(
+        self, session: Session, config: RoutingConfig, items: Sequence[_Due], now: datetime
+    ) -> int:
+        return queue_digests(session, config, items, now)
 
 
 def _due(config: RoutingConfig, now: datetime) -> list[_Due]:
@@ -103,7 +90,9 @@ def _due(config: RoutingConfig, now: datetime) -> list[_Due]:
     return list(found.values())
 
 
-def queue_digests(session: Session, config: RoutingConfig, due: list[_Due], now: datetime) -> int:
+def queue_digests(
+    session: Session, config: RoutingConfig, due: Sequence[_Due], now: datetime
+) -> int:
     """One digest per member in ``due`` who owns open tickets, in the caller's transaction."""
     by_member = {d.member: d for d in due}
     tickets = _open_tickets(session, list(by_member))

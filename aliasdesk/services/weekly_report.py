@@ -15,26 +15,24 @@ settled so the database is asked once a day.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket
-from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.domain.sla_clock import targets_for
 from aliasdesk.notify.catalogue.weekly_report import FIRST_RESPONSE_BUCKETS, WEEKLY_REPORT
 from aliasdesk.services.alerts import alert_sender
 from aliasdesk.services.digest import department_zone
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
+from aliasdesk.services.scheduled_mail import Rounds
 from aliasdesk.services.service_figures import department_figures
 
-log = logging.getLogger("aliasdesk.weekly_report")
 WEEK = timedelta(days=7)
 
 
@@ -58,27 +56,19 @@ class ReportWeek:
         return datetime.combine(day, datetime.min.time(), tzinfo=self.zone)
 
 
-@dataclass
-class ReportRounds:
-    """(department, local day) pairs this process has settled; the database decides."""
+class ReportRounds(Rounds[ReportWeek]):
+    """The leads' weekly reports: (department, local day) pairs this process settled."""
 
-    settled: set[tuple[str, date]] = field(default_factory=set)
+    def due(self, config: RoutingConfig, now: datetime) -> list[ReportWeek]:
+        return _due(config, now)
 
-    def run(self, db: Database, config: RoutingConfig, now: datetime) -> int:
-        """Queue every weekly report due at ``now`` and not settled; returns mails queued."""
-        due = [w for w in _due(config, now) if (w.department.key, w.day) not in self.settled]
-        if not due:
-            return 0
-        try:
-            with db.unit_of_work() as session:
-                queued = sum(queue_report(session, config, week, now) for week in due)
-        except IntegrityError:  # another relay queued the same reports first: theirs stand
-            log.info("event=weekly_report_raced detail=queued by another process")
-            return 0
-        self.settled.update((w.department.key, w.day) for w in due)
-        if queued:
-            log.info("event=weekly_reports_queued count=%d", queued)
-        return queued
+    def key(self, item: ReportWeek) -> tuple[str, date]:
+        return item.department.key, item.day
+
+    def queue(
+        self, session: Session, config: RoutingConfig, items: Sequence[ReportWeek], now: datetime
+    ) -> int:
+        return sum(queue_report(session, config, week, now) for week in items)
 
 
 def _due(config: RoutingConfig, now: datetime) -> list[ReportWeek]:

@@ -282,3 +282,28 @@ def test_a_digest_that_fails_does_not_stop_the_mail(
     _request(runtime, "Payslip missing")
     sent = [item.rcpt_tos for item in smtp.handler.received]
     assert ["dave@example.com"] in sent and ["alice@example.com"] in sent
+
+
+class _FailsOnce(DigestRounds):
+    calls = 0
+
+    def queue(self, session: Any, config: Any, items: Any, now: datetime) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("the database went away")
+        return super().queue(session, config, items, now)
+
+
+def test_a_failed_round_is_tried_again_a_minute_later_not_at_every_look(
+    digest_runtime: Runtime,
+) -> None:
+    runtime = digest_runtime
+    _request(runtime, "Payslip missing")
+    rounds, config = _FailsOnce(), runtime.routing.current()
+    morning = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(6), tzinfo=UTC)
+    with pytest.raises(RuntimeError):
+        rounds.run(runtime.db, config, morning)
+    assert rounds.run(runtime.db, config, morning + timedelta(seconds=59)) == 0
+    assert rounds.calls == 1
+    assert rounds.run(runtime.db, config, morning + timedelta(seconds=61)) == 1
+    assert rounds.calls == 2
