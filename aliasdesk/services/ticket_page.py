@@ -25,7 +25,8 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Address, ParsedMail
 from aliasdesk.notify.kinds import friendly_name
 from aliasdesk.notify.wording import RATING_SCALE, RatingLevel, size_text
-from aliasdesk.services.conversation import apply_reply, feedback_was_requested, try_record_feedback
+from aliasdesk.services.conversation import apply_reply
+from aliasdesk.services.feedback import feedback_was_requested, try_record_feedback
 from aliasdesk.services.transitions import change_status
 
 REPLY_LIMIT = 20_000
@@ -226,4 +227,5 @@ def rate_from_page(
     if rating not in range(1, 6):
         return False
     text = f"{rating} {' '.join(comment.split())}".strip()
-    return try_record_feedback(session, ticket, _mail_from_page(ticket, text, config), None, now)
+    mail = _mail_from_page(ticket, text, config)
+    return try_record_feedback(session, ticket, mail, config=config, inbound_id=None, now=now)
