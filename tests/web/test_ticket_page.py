@@ -157,6 +157,10 @@ def test_one_click_rating_preselects_and_only_the_post_records_it(
             )
         ).all()
     assert details == ["rated 4/5: Quick, thanks"]  # the words of the digit-reply path
+    drain_jobs(desk)  # and the same mails: the owner hears it, the requester is thanked
+    owner = ticket.owner or ""
+    assert "Quick, thanks" in mail_to(smtp_sink, owner, "rated the help on").text
+    assert mail_to(smtp_sink, "dave@example.com", "thank you for rating our help")
 
 
 def test_a_rating_before_resolution_is_not_taken(
