@@ -86,12 +86,12 @@ def _due(config: RoutingConfig, now: datetime) -> list[ReportWeek]:
 
 def queue_report(session: Session, config: RoutingConfig, week: ReportWeek, now: datetime) -> int:
     """One report to each lead of the week's department, in the caller's transaction;
-    none for a department that had nothing at all in either week (no ticket in,
-    resolved or open)."""
+    none for a department where nothing moved in either week (no ticket in, none
+    resolved): a report of a backlog that only sat there, such as history imported with
+    ``--no-mail``, would tell the leads nothing new every week."""
     facts = report_facts(session, week)
-    if not any(
-        facts[w][k] for w in ("this", "last") for k in ("tickets_in", "resolved", "backlog")
-    ):
+    moved = ("tickets_in", "resolved")
+    if not any(facts[when][key] for when in ("this", "last") for key in moved):
         return 0
     queued = 0
     for lead in week.department.leads:

@@ -8,16 +8,12 @@ none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.runtime import Runtime
-from tests.pipeline.conftest import AUTHSERV_ID
 from tests.pipeline.test_conversation import (
     ALICE,
     DAVE,
@@ -29,24 +25,11 @@ from tests.pipeline.test_conversation import (
     step,
     text_of,
 )
-from tests.support.harness import ROUTING, build_mail, runtime_for
+from tests.support.harness import build_mail
 from tests.support.smtp_script import ScriptedSmtpServer
 
 LEAD = "hanna@example.com"
 ADMIN = "ops@example.com"
-
-
-@pytest.fixture
-def runtime(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path) -> Iterator[Runtime]:
-    """The pipeline tests' runtime, with a lead for HR."""
-    text = ROUTING.read_text(encoding="utf-8")
-    text = text.replace("    # leads: [hanna@example.com]", f"    leads: [{LEAD}]")
-    assert f"leads: [{LEAD}]" in text
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(text, encoding="utf-8")
-    rt = runtime_for(database_url, smtp.port, routing_file=routing, authserv_id=AUTHSERV_ID)
-    yield rt
-    rt.close()
 
 
 def _kinds(smtp: ScriptedSmtpServer, address: str) -> list[str]:

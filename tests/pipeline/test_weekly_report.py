@@ -27,34 +27,19 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
-
-import pytest
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.service_figures import department_figures
 from aliasdesk.services.weekly_report import ReportRounds
-from tests.support.harness import ROUTING, drain_jobs, runtime_for
+from tests.support.harness import drain_jobs
 from tests.support.smtp_script import ScriptedSmtpServer
 
 LEAD = "hanna@example.com"
 REPORT_DAY = datetime(2026, 11, 30, 7, 5, tzinfo=UTC)
 HOUR, DAY = 3600, 86400
-
-
-@pytest.fixture
-def runtime(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path) -> Iterator[Runtime]:
-    text = ROUTING.read_text(encoding="utf-8")
-    text = text.replace("    # leads: [hanna@example.com]", f"    leads: [{LEAD}]")
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(text, encoding="utf-8")
-    rt = runtime_for(database_url, smtp.port, routing_file=routing)
-    yield rt
-    rt.close()
 
 
 def _at(day: int, hour: int = 9) -> datetime:
@@ -201,5 +186,11 @@ def test_the_report_has_every_figure_in_text_and_its_charts_inline(
     assert {r for item in smtp.handler.received for r in item.rcpt_tos} == {LEAD}
 
 
-def test_no_report_for_a_department_with_nothing_in_either_week(runtime: Runtime) -> None:
+def test_no_report_where_nothing_moved_in_either_week(runtime: Runtime) -> None:
+    """Nothing at all, then only a backlog sitting there since last year: no mail."""
     assert ReportRounds().run(runtime.db, runtime.routing.current(), REPORT_DAY) == 0
+    with runtime.db.unit_of_work() as session:
+        session.add(_ticket(9, datetime(2025, 11, 3, 9, tzinfo=UTC)))
+    assert ReportRounds().run(runtime.db, runtime.routing.current(), REPORT_DAY) == 0
+    with runtime.db.reader() as session:
+        assert department_figures(session, "HR", _at(23, 0), _at(30, 0))["backlog"] == 1
