@@ -13,7 +13,7 @@ or later). The relay looks every fraction of a second; a member whose digest of 
 has been dealt with is remembered in the process, so the database is asked once a day.
 
 The digest's day and time, and the due times it shows, are in the time zone of the
-member's department calendar (UTC for a department without one).
+member's department as ``department_timezone`` decides it (its calendar's, else UTC).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from aliasdesk.db.models import InboundMail, SlaTimer, Ticket, TicketMessage
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.notify.catalogue.member_digest import MEMBER_DIGEST
 from aliasdesk.services.alerts import alert_sender
+from aliasdesk.services.languages import department_timezone
 from aliasdesk.services.mail_facts import person_name
 from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 from aliasdesk.services.scheduled_mail import Rounds
@@ -40,8 +42,9 @@ LISTED = 40
 
 
 def department_zone(department: Department) -> tzinfo:
-    """The zone a department's day is counted in: its calendar's (UTC without one)."""
-    return department.calendar.zone
+    """The zone a department's day is counted in: the one its mail shows times in, as
+    ``department_timezone`` decides for every kind."""
+    return ZoneInfo(department_timezone(department))
 
 
 @dataclass(frozen=True)
