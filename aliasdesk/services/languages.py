@@ -113,21 +113,40 @@ def mail_locale(
     ticket: Ticket | None,
     recipient: str,
     audience: Audience,
+    department_key: str | None = None,
 ) -> MailLocale:
     """How one mail speaks: the requester side in the ticket's language (a watcher in
-    their own choice, if they made one), members in theirs or their department's."""
-    department = config.departments.get(ticket.department) if ticket else None
+    their own choice, if they made one), members in theirs or their department's.
+
+    Staff mail about no one ticket (a digest, a weekly report) speaks as a member's mail
+    does, for the department it is about (``department_key``), else the recipient's
+    first department, whose clock such a mail already follows."""
+    if ticket is not None:
+        department = config.departments.get(ticket.department)
+    elif audience == "staff":
+        department = _staff_department(config, department_key, recipient)
+    else:
+        department = None
     zone = department_timezone(department)
     fallback = department.language if department else None
     if audience == "requester" and ticket is not None:
         mine = recipient.strip().lower() == ticket.requester.lower()
         chosen = None if mine else own_choice(session, recipient)
         language = chosen or ticket.language or fallback
-    elif audience == "member":
+    elif audience in ("member", "staff"):
         language = _member_language(config, department, recipient) or fallback
     else:
         language = own_choice(session, recipient) or fallback
     return MailLocale(known_language(language) or LANGUAGES[0], zone)
+
+
+def _staff_department(
+    config: RoutingConfig, department_key: str | None, address: str
+) -> Department | None:
+    if department_key is not None and department_key in config.departments:
+        return config.departments[department_key]
+    theirs = config.departments_of_member(address)
+    return config.departments[theirs[0]] if theirs else None
 
 
 def _member_language(

@@ -245,7 +245,15 @@ def render_delivery(
     kind = kind_named(delivery.kind)
     ticket = session.get(Ticket, delivery.ticket_id) if delivery.ticket_id else None
     source = StoredDelivery(session, delivery, ticket, config)
-    locale = mail_locale(session, config, ticket, delivery.recipient, kind.audience)
+    about = source.facts.get("department")
+    locale = mail_locale(
+        session,
+        config,
+        ticket,
+        delivery.recipient,
+        kind.audience,
+        department_key=about if isinstance(about, str) else None,
+    )
     with renderer.speaking(locale):  # remarks built with the context are in its language
         context = kind.build(source)
     if kind.audience == "outside":
