@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -113,6 +113,13 @@ def format_when(value: datetime) -> str:
     day = format_skeleton("yMMMEd", local, tzinfo=local.tzinfo, locale=locale.language)
     clock = format_datetime(local, "HH:mm", tzinfo=local.tzinfo, locale=locale.language)
     return f"{day}, {clock} {local.tzname() or 'UTC'}"
+
+
+def format_day(value: date) -> str:
+    """'Mon, 3 Mar 2025': a calendar day (no time, so no zone) as the reader's language
+    writes it."""
+    noon = datetime.combine(value, time(12), UTC)
+    return format_skeleton("yMMMEd", noon, tzinfo=UTC, locale=current_locale().language)
 
 
 _UNITS = (("duration-day", 24 * 60), ("duration-hour", 60), ("duration-minute", 1))

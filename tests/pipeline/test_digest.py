@@ -25,7 +25,7 @@ from sqlalchemy import event, select
 
 from aliasdesk.db.models import Delivery, SlaTimer, Ticket
 from aliasdesk.domain.schedules import parse_schedule
-from aliasdesk.notify.kinds import describe_duration
+from aliasdesk.notify.language import describe_duration, format_day
 from aliasdesk.notify.render import format_when
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.digest import DigestRounds
@@ -145,8 +145,7 @@ def test_each_member_gets_one_digest_a_day_overdue_first(
     assert [a.addr_spec for a in digest["To"].addresses] == ["alice@example.com"]
     assert digest["From"].addresses[0].addr_spec == "aliasdesk-noreply@example.com"
     assert digest["Auto-Submitted"] == "auto-generated" and digest["In-Reply-To"] is None
-    day = f"{today:%a} {today.day} {today:%b %Y}"
-    assert digest["Subject"] == f"Your open tickets, {day}: 1 overdue"
+    assert digest["Subject"] == f"Your open tickets, {format_day(today.date())}: 1 overdue"
     text = _text(digest)
     assert "you have 3 open tickets, 1 of them overdue. Times are UTC." in text
     positions = [text.index(f"{ref} ") for ref in (late, answered, waiting)]
@@ -231,7 +230,7 @@ def test_the_day_and_the_due_times_follow_the_department_calendar(
         drain_jobs(runtime)
         [digest] = _digests(smtp)
         local = now.astimezone(zone)
-        assert digest["Subject"].startswith(f"Your open tickets, {local:%a} {local.day} {local:%b}")
+        assert digest["Subject"].startswith(f"Your open tickets, {format_day(local.date())}")
         due = _due(runtime, late, "first_response_breach").astimezone(zone)
         shown = _text(digest)
         assert "Times are Europe/Berlin." in shown

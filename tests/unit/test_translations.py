@@ -20,8 +20,17 @@ from tests.support.languages import english_leaks
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 TRANSLATED = [code for code in LANGUAGES if code != SOURCE_LANGUAGE]
-COMMANDS = ("aliasdesk quarantine list", "aliasdesk deliveries list", "aliasdesk")
-"""Command lines the admin mails quote: the same in every language."""
+COMMANDS = (
+    "aliasdesk quarantine list",
+    "aliasdesk deliveries list",
+    "aliasdesk report --department",
+    "--since",
+    "--until",
+    "aliasdesk tickets list --status open",
+    "aliasdesk tickets show",
+    "aliasdesk",
+)
+"""Command lines the admin and staff mails quote: the same in every language."""
 TARGETS = [(kind, None) for kind in kind_names()] + [
     ("acknowledgement", "HR"),
     ("assignment", "IT"),

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind, fact_text
 from aliasdesk.notify.catalogue.samples import SAMPLE_CREATED
-from aliasdesk.notify.kinds import SLA_TARGET_LABELS, MailContext, describe_duration
+from aliasdesk.notify.kinds import MailContext
+from aliasdesk.notify.language import _, describe_duration, format_day
+from aliasdesk.notify.wording import priority_word, sla_target_label, status_word
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +43,24 @@ class DigestTicket:
         """The line's state in words: which target is overdue and by how long, which is
         due next, on hold, or no target at all."""
         if self.on_hold:
-            return "on hold: waiting on the requester"
+            return _("on hold: waiting on the requester")
         if self.due_at is None:
-            return "no target"
-        label = SLA_TARGET_LABELS.get(self.target, self.target.replace("_", " "))
+            return _("no target")
+        label = sla_target_label(self.target)
         if self.overdue_by is not None:
-            return f"{label} overdue by {describe_duration(self.overdue_by)}"
-        return f"{label} due"
+            return _("%(target)s overdue by %(duration)s") % {
+                "target": label,
+                "duration": describe_duration(self.overdue_by),
+            }
+        return _("%(target)s due") % {"target": label}
+
+    @property
+    def status_text(self) -> str:
+        return status_word(self.status)
+
+    @property
+    def priority_text(self) -> str:
+        return priority_word(self.priority)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +81,8 @@ class MemberDigestContext(MailContext):
 
     @property
     def day_text(self) -> str:
-        return f"{self.day:%a} {self.day.day} {self.day:%b %Y}"
+        """The day as the reader's language writes it ("Di., 4. März 2025")."""
+        return format_day(self.day)
 
 
 def zone_named(name: str) -> ZoneInfo:

@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from aliasdesk.notify.catalogue.kind import DeliverySource, fact_moment, fact_text
-from aliasdesk.notify.kinds import RATING_SCALE, TicketMailContext, trim_text
+from aliasdesk.notify.kinds import TicketMailContext, trim_text
+from aliasdesk.notify.wording import RatingLevel
 
 POOR_RATING = 2
 """Ratings at or below this reach the leads."""
-_MEANINGS = {level.value: level.meaning for level in RATING_SCALE}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +25,8 @@ class RatingContext(TicketMailContext):
 
     @property
     def rating_meaning(self) -> str:
-        return _MEANINGS.get(self.rating, "")
+        """In the language of the mail, so read when rendering, not at import."""
+        return RatingLevel(self.rating).meaning if 1 <= self.rating <= 5 else ""
 
     @property
     def rating_text(self) -> str:

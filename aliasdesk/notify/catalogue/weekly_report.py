@@ -13,11 +13,27 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
+
 from aliasdesk.notify.catalogue.kind import DeliverySource, InlineImage, NotificationKind
-from aliasdesk.notify.kinds import MailContext, describe_duration
+from aliasdesk.notify.kinds import MailContext
+from aliasdesk.notify.language import _, current_locale, describe_duration, format_day
 
 FIRST_RESPONSE_BUCKETS = ("up to 50 %", "50-100 %", "100-150 %", "150-200 %", "over 200 %")
-"""A first response's time as a share of its ticket's target; from the third on, missed."""
+"""A first response's time as a share of its ticket's target; from the third on, missed.
+The charts' own labels; the mail words them in its language (``bucket_label``)."""
+
+
+def bucket_label(index: int) -> str:
+    """A bucket of ``FIRST_RESPONSE_BUCKETS`` in the language of the mail."""
+    if index == 0:
+        return _("up to 50 %")
+    if index == len(FIRST_RESPONSE_BUCKETS) - 1:
+        return _("over 200 %")
+    return FIRST_RESPONSE_BUCKETS[index]
+
+
 MISSED_FROM = 2
 CHARTS = {
     "daily": "tickets-per-day@report.aliasdesk",
@@ -47,7 +63,11 @@ def _share(value: Any) -> str:
 
 
 def _number(value: Any) -> str:
-    return "-" if value is None else str(value)
+    """A count or an average as the reader's language writes it (4.2, 4,2)."""
+    if value is None:
+        return "-"
+    pattern = "0.0" if isinstance(value, float) else None  # an average keeps its tenth
+    return format_decimal(value, format=pattern, locale=current_locale().language)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +98,7 @@ class WeeklyReportContext(MailContext):
     @property
     def period_text(self) -> str:
         first, last = self.since, self.last_day
-        return f"{first:%a} {first.day} {first:%b} - {last:%a} {last.day} {last:%b %Y}"
+        return f"{format_day(first)} – {format_day(last)}"
 
     @property
     def cid(self) -> dict[str, str]:
@@ -91,32 +111,38 @@ class WeeklyReportContext(MailContext):
         first = _seconds(self.target_first_response_s)
         whole = _seconds(self.target_resolution_s)
         rows = [
-            FigureRow("Tickets in", _number(this["tickets_in"]), _number(last["tickets_in"])),
-            FigureRow("Resolved", _number(this["resolved"]), _number(last["resolved"])),
-            FigureRow("Backlog at the end", _number(this["backlog"]), _number(last["backlog"])),
+            FigureRow(_("Tickets in"), _number(this["tickets_in"]), _number(last["tickets_in"])),
+            FigureRow(_("Resolved"), _number(this["resolved"]), _number(last["resolved"])),
+            FigureRow(_("Backlog at the end"), _number(this["backlog"]), _number(last["backlog"])),
         ]
-        for name, label, target in (
-            ("first_response", "First response", first),
-            ("resolution", "Resolution", whole),
+        for name, labels, target in (
+            (
+                "first_response",
+                (_("First response, median"), _("First response, 90th percentile")),
+                first,
+            ),
+            ("resolution", (_("Resolution, median"), _("Resolution, 90th percentile")), whole),
         ):
-            for key, which in (("median_s", "median"), ("p90_s", "90th percentile")):
+            for key, label in zip(("median_s", "p90_s"), labels, strict=True):
                 now, before = this[name][key], last[name][key]
-                rows.append(FigureRow(f"{label}, {which}", _seconds(now), _seconds(before), target))
+                rows.append(FigureRow(label, _seconds(now), _seconds(before), target))
         rows += [
             FigureRow(
-                "SLA attainment", _share(this["sla_attainment"]), _share(last["sla_attainment"])
+                _("SLA attainment"), _share(this["sla_attainment"]), _share(last["sla_attainment"])
             ),
-            FigureRow("Reopen rate", _share(this["reopen_rate"]), _share(last["reopen_rate"])),
+            FigureRow(_("Reopen rate"), _share(this["reopen_rate"]), _share(last["reopen_rate"])),
             FigureRow(
-                "Satisfaction, average",
+                _("Satisfaction, average"),
                 _number(this["rating"]["average"]),
                 _number(last["rating"]["average"]),
             ),
             FigureRow(
-                "Ratings given", _number(this["rating"]["count"]), _number(last["rating"]["count"])
+                _("Ratings given"),
+                _number(this["rating"]["count"]),
+                _number(last["rating"]["count"]),
             ),
             FigureRow(
-                "Rating response rate",
+                _("Rating response rate"),
                 _share(this["rating"]["response_rate"]),
                 _share(last["rating"]["response_rate"]),
             ),
@@ -130,8 +156,18 @@ class WeeklyReportContext(MailContext):
         return tuple((n, int(now.get(str(n), 0)), int(before.get(str(n), 0))) for n in range(1, 6))
 
     @property
+    def day_rows(self) -> tuple[tuple[str, int, int], ...]:
+        """``days`` with each day's name in the reader's language ("Mo.", "lun.")."""
+        language = current_locale().language
+        return tuple(
+            (format_date(self.since + timedelta(days=n), "EEE", locale=language), came, done)
+            for n, (_day, came, done) in enumerate(self.days)
+        )
+
+    @property
     def first_response_buckets(self) -> tuple[tuple[str, int], ...]:
-        return tuple(zip(FIRST_RESPONSE_BUCKETS, self.first_response_counts, strict=True))
+        labels = [bucket_label(index) for index in range(len(FIRST_RESPONSE_BUCKETS))]
+        return tuple(zip(labels, self.first_response_counts, strict=True))
 
 
 def _build(source: DeliverySource) -> WeeklyReportContext:
