@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
+from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from sqlalchemy import event, select
 
 from aliasdesk.db.models import Delivery, SlaTimer, Ticket
 from aliasdesk.domain.schedules import parse_schedule
-from aliasdesk.notify.language import describe_duration, format_day
+from aliasdesk.notify.language import MailLocale, describe_duration, format_day, speaking
 from aliasdesk.notify.render import format_when
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.digest import DigestRounds
@@ -306,3 +307,37 @@ def test_a_failed_round_is_tried_again_a_minute_later_not_at_every_look(
     assert rounds.calls == 1
     assert rounds.run(runtime.db, config, morning + timedelta(seconds=61)) == 1
     assert rounds.calls == 2
+
+
+def test_a_member_reads_their_digest_in_their_own_language(
+    database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path
+) -> None:
+    """A member written with ``language: de`` gets the digest in German, as their other
+    mail, with due times on the department's clock in German."""
+    text = ROUTING.read_text(encoding="utf-8").replace('digest: "mon-fri 07:00"', 'digest: "00:00"')
+    members = "    members: [alice@example.com, bob@example.com]\n"
+    assert members in text
+    text = text.replace(
+        members,
+        "    members: [{address: alice@example.com, language: de}, bob@example.com]\n",
+        1,
+    )
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(text, encoding="utf-8")
+    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
+    try:
+        late = _request(runtime, "Payslip missing")
+        _age_by_a_day(runtime)
+        now = datetime.now(UTC)
+        assert DigestRounds().run(runtime.db, runtime.routing.current(), now) == 1
+        drain_jobs(runtime)
+        [digest] = _digests(smtp)
+        due_at = _due(runtime, late, "first_response_breach")
+        with speaking(NullTranslations(), MailLocale("de", "UTC")):
+            day, due = format_day(now.date()), format_when(due_at)
+        assert digest["Subject"] == f"Ihre offenen Tickets, {day}: 1 überfällig"
+        shown = _text(digest)
+        assert "Sie haben 1 offenes Ticket, davon 1 überfällig. Zeiten in UTC." in shown
+        assert f"(fällig seit {due})" in shown and "erste Antwort seit" in shown
+    finally:
+        runtime.close()
