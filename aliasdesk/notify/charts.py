@@ -18,6 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from aliasdesk.notify.language import _
+
 _SIZE = (6.0, 2.4)
 _DPI = 100
 _THIS_WEEK = "#2f4f6f"
@@ -59,29 +61,28 @@ def _paired_bars(
 
 def tickets_per_day(days: Sequence[str], came_in: Sequence[int], resolved: Sequence[int]) -> bytes:
     """Per day of the week: tickets that came in, tickets resolved."""
-    figure, axes = _frame("Tickets per day: in and resolved")
-    _paired_bars(axes, days, ("in", came_in, _THIS_WEEK), ("resolved", resolved, _MET))
+    figure, axes = _frame(_("Tickets per day: in and resolved"))
+    _paired_bars(axes, days, (_("in"), came_in, _THIS_WEEK), (_("resolved"), resolved, _MET))
     return _png(figure)
 
 
 def first_responses(buckets: Sequence[str], counts: Sequence[int], late_from: int) -> bytes:
     """How many first responses fell in each share of their target; bars from index
     ``late_from`` on missed it and are drawn in the warning colour."""
-    figure, axes = _frame("First responses against their target")
+    figure, axes = _frame(_("First responses against their target"))
     colours = [_MET if n < late_from else _LATE for n in range(len(buckets))]
     axes.bar(list(range(len(buckets))), counts, 0.6, color=colours)
     axes.set_xticks(list(range(len(buckets))), list(buckets))
     if 0 < late_from < len(buckets):
         axes.axvline(late_from - 0.5, color="#6b778c", linestyle="--", linewidth=1)
-        axes.text(late_from - 0.45, max([*counts, 1]), "target", fontsize=8, va="top")
+        axes.text(late_from - 0.45, max([*counts, 1]), _("target"), fontsize=8, va="top")
     return _png(figure)
 
 
 def satisfaction(this_week: Sequence[int], last_week: Sequence[int]) -> bytes:
     """How many ratings of 1 to 5, this week beside last week."""
-    figure, axes = _frame("Satisfaction: ratings 1 to 5")
+    figure, axes = _frame(_("Satisfaction: ratings 1 to 5"))
     labels = [str(n) for n in range(1, len(this_week) + 1)]
-    _paired_bars(
-        axes, labels, ("week before", last_week, _LAST_WEEK), ("this week", this_week, _THIS_WEEK)
-    )
+    before, now = (_("week before"), last_week, _LAST_WEEK), (_("this week"), this_week, _THIS_WEEK)
+    _paired_bars(axes, labels, before, now)
     return _png(figure)

@@ -256,12 +256,12 @@ def render_delivery(
     )
     with renderer.speaking(locale):  # remarks built with the context are in its language
         context = kind.build(source)
+        images = kind.inline_images(source) if kind.inline_images is not None else []
     if kind.audience == "outside":
         notice = renderer.render(kind.name, context, locale=locale)
         return _compose_outside_notice(delivery, source, notice, instance_id)
     if not kind.about_a_ticket:
         alert = renderer.render(delivery.kind, context, locale=locale)
-        images = kind.inline_images(source) if kind.inline_images is not None else []
         return _compose_admin_alert(delivery, alert, instance_id, images)
     ticket = source.ticket()
     rendered = renderer.render(kind.name, context, ticket.department, locale)

@@ -190,19 +190,20 @@ def _build(source: DeliverySource) -> WeeklyReportContext:
 
 
 def _images(source: DeliverySource) -> list[InlineImage]:
-    """The three charts, drawn from the same facts the text part shows."""
+    """The three charts, drawn from the same facts the text part shows, worded in the
+    language of the mail (called while it is in force)."""
     # Imported here, not with the module: every process loads every kind at start, and
     # matplotlib adds about 55 MB and a third of a second to a process that never draws.
     from aliasdesk.notify import charts
 
     report = _build(source)
+    days = report.day_rows
     daily = charts.tickets_per_day(
-        [day for day, _, _ in report.days],
-        [came for _, came, _ in report.days],
-        [done for _, _, done in report.days],
+        [day for day, _, _ in days], [came for _, came, _ in days], [done for _, _, done in days]
     )
+    buckets = report.first_response_buckets
     first = charts.first_responses(
-        FIRST_RESPONSE_BUCKETS, report.first_response_counts, MISSED_FROM
+        [label for label, _ in buckets], [count for _, count in buckets], MISSED_FROM
     )
     ratings = report.ratings
     happy = charts.satisfaction([now for _, now, _ in ratings], [was for _, _, was in ratings])
