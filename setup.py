@@ -1,11 +1,12 @@
 """Build hook: the mail templates and the example configuration travel inside the package.
 
-``templates/email/`` and ``config/`` stay at the top of the repository, where the people who
-write them look for them; a wheel, however, only carries packages. So the build copies both
-folders into ``aliasdesk/shipped/`` of the build tree, and an installed aliasdesk finds them
-beside its own code (see ``aliasdesk.settings.shipped``). An editable install copies
-nothing: there the checkout's folders are read directly, so an edit shows at once.
-Everything else about the build is declared in ``pyproject.toml``.
+``templates/email/``, ``templates/web/``, ``templates/snippets/`` and ``config/`` stay at
+the top of the repository, where the people who write them look for them; a wheel,
+however, only carries packages. So the build copies these folders into
+``aliasdesk/shipped/`` of the build tree, and an installed aliasdesk finds them beside its
+own code (see ``aliasdesk.settings.shipped``). An editable install copies nothing: there
+the checkout's folders are read directly, so an edit shows at once. Everything else about
+the build is declared in ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 SHIPPED = (
     ("templates/email", "aliasdesk/shipped/templates/email"),
     ("templates/web", "aliasdesk/shipped/templates/web"),
+    ("templates/snippets", "aliasdesk/shipped/templates/snippets"),
     ("config", "aliasdesk/shipped/config"),
 )
 

@@ -52,6 +52,7 @@ class Runtime:
             instance_id=self.settings.instance_id,
             require_authentication_results=self.settings.require_authentication_results,
             authserv_id=self.settings.authserv_id,
+            snippet_dir=self.settings.snippet_dir,
         )
 
     @property

@@ -180,6 +180,9 @@ class Ticket(Base):
     # The language mail to the requester is written in (en, de, fr, es, nl), chosen when
     # the ticket opens (CONTRACT §5); null on tickets from before languages: English.
     language: Mapped[str | None] = mapped_column(String(8))
+    merged_into_id: Mapped[int | None] = mapped_column(Integer)
+    """Set when ``#merge`` or ``#move`` gave its conversation to another ticket (then closed):
+    mail still naming this one is filed with that one."""
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id"

@@ -7,7 +7,10 @@ declaration here plus its effect in ``aliasdesk.services.command_effects``.
 
 from __future__ import annotations
 
+import re
+
 from aliasdesk.domain.command_types import (
+    REQUESTER_OR_MEMBER,
     Command,
     CommandHelp,
     CommandSpec,
@@ -15,6 +18,7 @@ from aliasdesk.domain.command_types import (
     note_words,
 )
 from aliasdesk.domain.languages import LANGUAGES, known_language
+from aliasdesk.domain.refs import RefError, parse_ref
 from aliasdesk.domain.states import Priority, Status
 
 _SETTABLE = (Status.OPEN.value, Status.PENDING.value, Status.RESOLVED.value)
@@ -51,11 +55,57 @@ def _lang(name: str, argument: str) -> Command:
     return Command(name, code)
 
 
+def _merge(name: str, argument: str) -> Command:
+    """``#merge HR-12``: the ticket this one's conversation moves into."""
+    try:
+        return Command(name, str(parse_ref(argument)))
+    except RefError:
+        return Command(name, argument, "usage: #merge KEY-N (e.g. #merge HR-12)")
+
+
+_DEPARTMENT_KEY = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
+
+
+def _move(name: str, argument: str) -> Command:
+    """``#move it``: a department key, as the routing file spells it (case ignored)."""
+    key = argument.strip().upper()
+    if not _DEPARTMENT_KEY.match(key):
+        return Command(name, argument, "usage: #move DEPT (a department key, e.g. #move IT)")
+    return Command(name, key)
+
+
+_ADDRESS = re.compile(r"^[^@\s<>,;\"()\[\]\\]{1,64}@[a-z0-9.-]{1,253}\.[a-z]{2,63}$")
+
+
+def _address(name: str, argument: str) -> Command:
+    """``#cc <erin@example.com>``: one plain address (brackets and case dropped); anything
+    that could smuggle a second recipient or a header is refused."""
+    address = argument.strip().strip("<>").strip().lower()
+    if not _ADDRESS.match(address) or ".." in address:
+        return Command(name, argument, f"usage: #{name} name@example.com (one address)")
+    return Command(name, address)
+
+
+SNIPPET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""A saved answer's name: a plain file name, so it can never reach outside its folder."""
+
+
+def _snippet(name: str, argument: str) -> Command:
+    """``#reply parental-leave``: the name of a saved answer (case ignored)."""
+    wanted = argument.strip().lower()
+    if not SNIPPET_NAME.match(wanted):
+        return Command(
+            name, argument, "usage: #reply NAME (letters, digits, - and _, e.g. #reply vpn-reset)"
+        )
+    return Command(name, wanted)
+
+
 _DECLARED = (
     CommandSpec(
         "resolve",
         (CommandHelp("#resolve", "mark it resolved; the requester is asked for feedback"),),
         help_order=4,
+        roles=REQUESTER_OR_MEMBER,
     ),
     CommandSpec(
         "close",
@@ -109,6 +159,62 @@ _DECLARED = (
         (CommandHelp("#note", "keep this reply internal: it is not sent to the requester"),),
         help_order=7,
         marks_internal=True,
+    ),
+    CommandSpec(
+        "merge",
+        (
+            CommandHelp(
+                "#merge KEY-N",
+                "move this conversation into that ticket of the department; "
+                "the requester is told the new reference",
+            ),
+        ),
+        help_order=8,
+        validate=_merge,
+    ),
+    CommandSpec(
+        "move",
+        (
+            CommandHelp(
+                "#move DEPT",
+                "hand the ticket to another department: a new reference there, an owner "
+                "chosen by its rules, the requester told",
+            ),
+        ),
+        help_order=9,
+        validate=_move,
+    ),
+    CommandSpec(
+        "cc",
+        (
+            CommandHelp(
+                "#cc address",
+                "copy someone on the ticket from this reply on (a watcher: they get what "
+                "the requester gets, never internal notes or earlier mail)",
+            ),
+        ),
+        help_order=10,
+        validate=_address,
+        applies_first=True,
+    ),
+    CommandSpec(
+        "uncc",
+        (CommandHelp("#uncc address", "stop copying them"),),
+        help_order=11,
+        validate=_address,
+        applies_first=True,
+    ),
+    CommandSpec(
+        "reply",
+        (
+            CommandHelp(
+                "#reply NAME",
+                "insert the saved answer NAME, filled in for this ticket, above your text",
+            ),
+        ),
+        help_order=3,
+        validate=_snippet,
+        applies_first=True,
     ),
 )
 

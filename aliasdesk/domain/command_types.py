@@ -17,6 +17,9 @@ NOTE_LIMIT = 1000
 MEMBERS_ONLY = ("member",)
 """Who may give a command by default: a verified member of the ticket's department."""
 
+REQUESTER_OR_MEMBER = ("member", "requester")
+"""A command the requester may give on their own ticket too (``#resolve``: "solved")."""
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -54,6 +57,9 @@ class CommandSpec:
     ``help_order`` among the others; ``roles`` are the roles (as ``role_of`` names them)
     whose mail may give it. No command counts as the department's first response: the
     status mail it may cause is automatic, and only a member's own words answer.
+    ``applies_first`` marks a command carried out before the reply it came with is stored
+    and relayed: its effect writes into that reply (``#reply NAME``) or changes who gets it
+    (``#cc``, ``#uncc``).
     """
 
     name: str
@@ -61,6 +67,7 @@ class CommandSpec:
     help_order: int
     validate: Callable[[str, str], Command] = take_as_written
     marks_internal: bool = False
+    applies_first: bool = False
     roles: tuple[str, ...] = MEMBERS_ONLY
 
     def parse(self, argument: str) -> Command:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,8 @@ class PipelineSettings:
     require_authentication_results: bool = False
     authserv_id: str | None = None
     send_mail: bool = True
+    snippet_dir: Path | None = None
+    """Where ``#reply NAME`` finds saved answers; None: the shipped ones."""
 
 
 @dataclass

@@ -33,9 +33,18 @@ SYSTEM_ACTOR = "aliasdesk"
 
 
 def assign_new_ticket(
-    session: Session, ticket: Ticket, config: RoutingConfig, now: datetime, *, send_mail: bool
+    session: Session,
+    ticket: Ticket,
+    config: RoutingConfig,
+    now: datetime,
+    *,
+    send_mail: bool,
+    acknowledge: bool = True,
 ) -> str:
-    """Choose the owner, queue the owner's and the requester's mail; returns what happened."""
+    """Choose the owner, queue the owner's and the requester's mail; returns what happened.
+
+    ``acknowledge`` is False for a ticket a member moved here (``#move``): its requester
+    was told of the move instead, and a second "thanks for writing" would be wrong."""
     if ticket.assigned:
         return f"{ticket.ref} was assigned already"
     department = config.departments.get(ticket.department)
@@ -49,7 +58,7 @@ def assign_new_ticket(
     if ticket.owner is not None:
         # A member took it ("#take") before this job ran: keep them, still acknowledge.
         _start_sla_clocks(session, ticket, config, send_mail)
-        _acknowledge(session, ticket, config, now, send_mail)
+        _acknowledge(session, ticket, config, now, send_mail and acknowledge)
         return f"{ticket.ref}: kept owner {ticket.owner}"
     cursor = take_round_robin_turn(session, department.key) if _needs_turn(department) else 0
     counts = (
@@ -84,7 +93,7 @@ def assign_new_ticket(
         )
     record_targets(ticket, config)
     _start_sla_clocks(session, ticket, config, send_mail)
-    _acknowledge(session, ticket, config, now, send_mail)
+    _acknowledge(session, ticket, config, now, send_mail and acknowledge)
     return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
 
 

@@ -7,16 +7,19 @@ names of ``aliasdesk.domain.command_catalogue.COMMANDS`` (a test checks both way
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.commands import Command, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.snippets import SnippetError, SnippetRequest, fill_snippet
+from aliasdesk.services.command_call import CommandCall, Effect, refused
+from aliasdesk.services.handover import merge_ticket, move_ticket
 from aliasdesk.services.languages import choose_own_language
+from aliasdesk.services.mail_facts import person_name
 from aliasdesk.services.tickets import add_event
 from aliasdesk.services.transitions import (
     CommandResult,
@@ -24,24 +27,13 @@ from aliasdesk.services.transitions import (
     change_status,
     member_address,
 )
+from aliasdesk.services.watchers import copy_watcher, drop_watcher
+from aliasdesk.settings.shipped import snippet_dir
 
+__all__ = ["EFFECTS", "CommandCall", "Effect", "apply_command"]
 
-@dataclass(frozen=True)
-class CommandCall:
-    """Who gives a command on which ticket, and when; ``actor_name`` is the display name
-    of their mail, for the mail the command causes."""
-
-    session: Session
-    ticket: Ticket
-    actor: str
-    config: RoutingConfig
-    cause: str
-    now: datetime
-    quiet: bool = False
-    actor_name: str = ""
-
-
-Effect = Callable[[CommandCall, Command], CommandResult]
+SNIPPET_LANGUAGES = ("en",)
+"""The languages a saved answer is looked for in, best first, after the department's own."""
 
 
 def apply_command(
@@ -56,6 +48,7 @@ def apply_command(
     quiet: bool = False,
     actor_name: str = "",
     role: str = "member",
+    snippet_dir: Path | None = None,
 ) -> CommandResult:
     """Carry out one command from someone in ``role``; it is refused, changing nothing,
     when it is invalid or its declaration does not let that role give it."""
@@ -66,7 +59,7 @@ def apply_command(
         return CommandResult(False, f"{command}: not understood")
     if role not in spec.roles:
         return CommandResult(False, f"{command}: not for the {role}; nothing was changed")
-    call = CommandCall(session, ticket, actor, config, cause, now, quiet, actor_name)
+    call = CommandCall(session, ticket, actor, config, cause, now, quiet, actor_name, snippet_dir)
     return effect(call, command)
 
 
@@ -157,6 +150,27 @@ def _language(call: CommandCall, command: Command) -> CommandResult:
     return CommandResult(True, f"{command}: mail to {who} is now written in {code}", True)
 
 
+def _insert_snippet(call: CommandCall, command: Command) -> CommandResult:
+    """``#reply NAME``: the saved answer, filled in for this ticket, goes into the reply."""
+    ticket, config = call.ticket, call.config
+    department = config.departments.get(ticket.department)
+    request = SnippetRequest(command.argument, ticket.department, SNIPPET_LANGUAGES)
+    fields = {
+        "ref": ticket.ref,
+        "subject": ticket.subject,
+        "department": ticket.department,
+        "department_name": department.name if department else ticket.department,
+        "requester_name": person_name(config, ticket.requester, ticket.requester_name),
+        "owner_name": person_name(config, ticket.owner) if ticket.owner else "",
+        "member_name": person_name(config, call.actor, call.actor_name),
+    }
+    try:
+        text = fill_snippet(call.snippet_dir or snippet_dir(), request, fields)
+    except SnippetError as error:
+        return refused(command, str(error))
+    return CommandResult(True, f"{command}: saved answer {command.argument} inserted", text=text)
+
+
 EFFECTS: dict[str, Effect] = {
     "resolve": _status_to("resolved"),
     "close": _status_to("closed"),
@@ -166,5 +180,10 @@ EFFECTS: dict[str, Effect] = {
     "priority": _change_priority,
     "note": _keep_internal,
     "lang": _language,
+    "merge": merge_ticket,
+    "move": move_ticket,
+    "cc": copy_watcher,
+    "uncc": drop_watcher,
+    "reply": _insert_snippet,
 }
 """Command name -> what it does."""

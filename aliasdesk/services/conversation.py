@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket, TicketMessage, Watcher
-from aliasdesk.domain.commands import CommandBlock, parse_commands, spec_of
+from aliasdesk.domain.commands import Command, CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
@@ -27,7 +28,7 @@ from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
 from aliasdesk.services.ticket_figures import record_first_response
 from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
-from aliasdesk.services.transitions import change_status, requester_side
+from aliasdesk.services.transitions import CommandResult, change_status, requester_side
 
 
 @dataclass
@@ -48,6 +49,7 @@ class _Reply:
     config: RoutingConfig
     inbound_id: int | None
     now: datetime
+    snippet_dir: Path | None = None
 
     @property
     def sender(self) -> str:
@@ -89,13 +91,14 @@ def apply_reply(
     now: datetime,
     verified: bool = False,
     require_authentication: bool = False,
+    snippet_dir: Path | None = None,
 ) -> ReplyOutcome:
     """Add a reply to ``ticket`` and carry out what it asks for, if its sender may.
 
     ``verified``: the sender's From was shown to be theirs (aliasdesk.inbound.verification);
     it only matters for department members, the only ones whose mail changes a ticket.
     """
-    reply = _Reply(session, ticket, mail, config, inbound_id, now)
+    reply = _Reply(session, ticket, mail, config, inbound_id, now, snippet_dir)
     role = role_of(session, ticket, reply.sender, config, verified=verified)
     if role == "requester" and try_record_feedback(
         session, ticket, mail, config=config, inbound_id=inbound_id, now=now
@@ -110,8 +113,17 @@ def apply_reply(
         if outcome.refused:
             _tell_refused(reply, outcome)
     elif role in {"requester", "watcher"}:
-        _requester_side_commands(reply, block, outcome)
+        allowed = [c for c in block.commands if _may_give(c, role)]
+        who = "the requester" if role == "requester" else "someone copied on the ticket"
+        outcome.refused += [
+            f"{c}: only members of {ticket.department} can do this; "
+            f"this mail came from {who}, so nothing was changed"
+            for c in block.commands
+            if c not in allowed
+        ]
         _outside_reply(reply, new_text, block, outcome, internal=False)
+        for command in allowed:
+            _apply(reply, command, outcome, role)
         if outcome.refused:
             _tell_refused(reply, outcome)
     else:
@@ -137,10 +149,13 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
     ticket, sender = reply.ticket, reply.sender
     internal = block.is_note
     answered = False
-    text = block.remaining_text
-    if text and not internal:
+    first = [c for c in block.commands if (spec := spec_of(c)) is not None and spec.applies_first]
+    inserted = [_apply(reply, command, outcome, "member").text for command in first]
+    own = block.remaining_text
+    if own and not internal:
         # Quoted lines kept for an inline answer go out only if the requester saw them.
-        text = drop_unseen_quotes(text, _seen_by_requester(reply.session, ticket))
+        own = drop_unseen_quotes(own, _seen_by_requester(reply.session, ticket))
+    text = "\n\n".join(part for part in (*inserted, own) if part)
     if text or reply.has_files:
         message = add_message(
             reply.session,
@@ -160,17 +175,8 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
         if ticket.owner and ticket.owner != sender:
             _relay(reply, message, [ticket.owner], "owner")
     for command in block.commands:
-        result = apply_command(
-            reply.session,
-            ticket,
-            command,
-            actor=sender,
-            config=reply.config,
-            cause=reply.cause,
-            now=reply.now,
-            actor_name=reply.mail.from_.name if reply.mail.from_ else "",
-        )
-        (outcome.applied if result.applied else outcome.refused).append(result.message)
+        if command not in first:
+            _apply(reply, command, outcome, "member")
     if not (text or reply.has_files or outcome.applied):
         return  # only refused commands: nothing changes, the sender is told why
     if ticket.status == "new":
@@ -200,30 +206,28 @@ def _seen_by_requester(session: Session, ticket: Ticket) -> str:
     return "\n".join(texts)
 
 
-def _requester_side_commands(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> None:
-    """The commands a requester or watcher may give (``#lang``) are applied; any other is
-    refused and they are told why."""
-    ticket, role = reply.ticket, outcome.role
-    who = "the requester" if role == "requester" else "someone copied on the ticket"
-    for command in block.commands:
-        spec = spec_of(command)
-        if spec is None or role not in spec.roles:
-            outcome.refused.append(
-                f"{command}: only members of {ticket.department} can change a ticket; "
-                f"this mail came from {who}, so nothing was changed"
-            )
-            continue
-        result = apply_command(
-            reply.session,
-            ticket,
-            command,
-            actor=reply.sender,
-            config=reply.config,
-            cause=reply.cause,
-            now=reply.now,
-            role=role,
-        )
-        (outcome.applied if result.applied else outcome.refused).append(result.message)
+def _may_give(command: Command, role: str) -> bool:
+    """Whether someone in ``role`` may give this (valid, declared) command."""
+    spec = spec_of(command)
+    return command.error is None and spec is not None and role in spec.roles
+
+
+def _apply(reply: _Reply, command: Command, outcome: ReplyOutcome, role: str) -> CommandResult:
+    """Carry out one command of the reply and note the result on ``outcome``."""
+    result = apply_command(
+        reply.session,
+        reply.ticket,
+        command,
+        actor=reply.sender,
+        config=reply.config,
+        cause=reply.cause,
+        now=reply.now,
+        actor_name=reply.mail.from_.name if reply.mail.from_ else "",
+        role=role,
+        snippet_dir=reply.snippet_dir,
+    )
+    (outcome.applied if result.applied else outcome.refused).append(result.message)
+    return result
 
 
 def _outside_reply(
@@ -254,7 +258,15 @@ def _outside_reply(
         detail = f"reply from the {outcome.role}"
     add_event(reply.session, ticket, "note" if internal else "reply", sender, detail, reply.now)
     substantive = bool(block.remaining_text) or reply.has_files
-    if outcome.role == "requester" and substantive and ticket.status in {"resolved", "pending"}:
+    # "#resolve, solved, thanks" from the requester resolves: the one command they may
+    # give decides the status itself, so their words must not reopen the ticket first.
+    settles = any(_may_give(c, outcome.role) for c in block.commands)
+    if (
+        outcome.role == "requester"
+        and substantive
+        and not settles
+        and ticket.status in {"resolved", "pending"}
+    ):
         why = (
             "reopened by the requester's reply"
             if ticket.status == "resolved"

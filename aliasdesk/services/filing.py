@@ -92,6 +92,7 @@ def _reply(ctx: InboundContext, ticket: Ticket, filing: AddToTicket) -> None:
         now=filing.at,
         verified=filing.verified,
         require_authentication=ctx.settings.require_authentication_results,
+        snippet_dir=ctx.settings.snippet_dir,
     )
     for line in result.applied:
         ctx.note(STAGE, f"applied {line}")

@@ -164,7 +164,12 @@ class JobRunner:
         if ticket is not None:
             payload = json.loads(job.payload or "{}")
             detail = assign_new_ticket(
-                session, ticket, config, now, send_mail=bool(payload.get("send_mail", True))
+                session,
+                ticket,
+                config,
+                now,
+                send_mail=bool(payload.get("send_mail", True)),
+                acknowledge=bool(payload.get("acknowledge", True)),
             )
         job.state, job.done_at = "done", now
         return detail

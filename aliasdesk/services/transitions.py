@@ -25,11 +25,13 @@ from aliasdesk.services.tickets import add_event, department_sender
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What became of one command; ``changed`` is False when it was already so."""
+    """What became of one command; ``changed`` is False when it was already so; ``text``
+    is what it adds to the reply it came with (a saved answer)."""
 
     applied: bool
     message: str
     changed: bool = False
+    text: str = ""
 
 
 def member_address(config: RoutingConfig, department: str, wanted: str) -> str:
@@ -112,9 +114,11 @@ def announce_status(
     sender = department_sender(ticket, config)
     domain = config.domains[0] if config.domains else "aliasdesk.invalid"
     for recipient in requester_side(session, ticket):
-        if not recipient or recipient == actor:
-            continue
         asks_feedback = ticket.status == "resolved" and recipient == ticket.requester
+        # Whoever made the change needs no mail about it, but a requester who resolved
+        # their own ticket ("#resolve", solved) is asked for feedback as usual.
+        if not recipient or (recipient == actor and not asks_feedback):
+            continue
         queue_notification(
             session,
             kind="feedback_request" if asks_feedback else "status_update",

@@ -36,6 +36,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BROKER_NAMESPACE = "dramatiq"  # Dramatiq's own prefix for its Redis keys
 TEMPLATE_DIR = shipped.template_dir()  # the checkout's templates/email, or the copy in the package
+SNIPPET_DIR = shipped.snippet_dir()  # the saved answers of "#reply NAME"
 MAX_MAIL_BYTES = 50 * 1024 * 1024
 MIN_MAIL_BYTES = 64 * 1024
 """Below this even an ordinary request with a signature logo would be held back."""
@@ -90,6 +91,7 @@ class Settings:
     outside_mail_per_minute: int = 120  # automatic mail to outside addresses; 0: no limit
     max_mail_bytes: int = MAX_MAIL_BYTES  # larger mail is held in the mailbox, not fetched
     template_dir: Path = TEMPLATE_DIR
+    snippet_dir: Path = SNIPPET_DIR
     require_authentication_results: bool = False
     authserv_id: str | None = None  # the receiving server whose Authentication-Results count
     instance_id: str = "aliasdesk"
@@ -226,6 +228,7 @@ class _Reader:
                 "MAX_MAIL_BYTES", _integer(MIN_MAIL_BYTES, MAX_MAIL_CEILING), MAX_MAIL_BYTES
             ),
             template_dir=self.get("TEMPLATE_DIR", Path, TEMPLATE_DIR),
+            snippet_dir=self.get("SNIPPET_DIR", Path, SNIPPET_DIR),
             require_authentication_results=self.get("REQUIRE_AUTH_RESULTS", _boolean, False),
             authserv_id=self.get("AUTHSERV_ID", _authserv_id, None),
             instance_id=self.get("INSTANCE_ID", _instance_id, "aliasdesk"),

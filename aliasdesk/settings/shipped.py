@@ -17,6 +17,7 @@ PACKAGE = "aliasdesk"
 SHIPPED = "shipped"
 TEMPLATES = ("templates", "email")
 WEB_TEMPLATES = ("templates", "web")
+SNIPPETS = ("templates", "snippets")
 CONFIG = ("config",)
 EXAMPLE_ROUTING = "routing.yaml"
 
@@ -53,6 +54,11 @@ def template_dir() -> Path:
 def web_template_dir() -> Path:
     """The templates of the web pages (``aliasdesk web``)."""
     return shipped_path(*WEB_TEMPLATES)
+
+
+def snippet_dir() -> Path:
+    """The saved answers of ``#reply NAME`` used when ``ALIASDESK_SNIPPET_DIR`` is unset."""
+    return shipped_path(*SNIPPETS)
 
 
 def example_config_dir() -> Path:

@@ -18,7 +18,7 @@ def test_a_command_from_a_role_its_declaration_does_not_name_changes_nothing(
     runtime: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
     open_request(runtime, smtp)
-    [resolve, priority] = parse_commands("#resolve\n#priority high").commands
+    [close, priority] = parse_commands("#close\n#priority high").commands
     config = runtime.routing.current()
     now = datetime.now(UTC)
     with runtime.db.unit_of_work() as session:
@@ -26,7 +26,7 @@ def test_a_command_from_a_role_its_declaration_does_not_name_changes_nothing(
         refused = apply_command(
             session,
             ticket,
-            resolve,
+            close,
             actor="dave@example.com",
             config=config,
             cause="test",
@@ -34,9 +34,20 @@ def test_a_command_from_a_role_its_declaration_does_not_name_changes_nothing(
             role="requester",
         )
         assert not refused.applied and not refused.changed
-        assert refused.message == "#resolve: not for the requester; nothing was changed"
+        assert refused.message == "#close: not for the requester; nothing was changed"
         assert ticket.status == "new"
         applied = apply_command(
             session, ticket, priority, actor="alice@example.com", config=config, cause="t", now=now
         )
         assert applied.applied and applied.changed and ticket.priority == "high"
+        watcher = apply_command(
+            session,
+            ticket,
+            priority,
+            actor="erin@example.com",
+            config=config,
+            cause="w",
+            now=now,
+            role="watcher",
+        )
+        assert not watcher.applied and ticket.priority == "high"

@@ -48,5 +48,48 @@ def test_each_declaration_checks_its_own_argument() -> None:
 
 def test_only_note_keeps_a_reply_internal_and_only_members_give_commands() -> None:
     assert {name for name, spec in COMMANDS.items() if spec.marks_internal} == {"note"}
+    # CONTRACT §5: the requester may use #resolve and #lang, a watcher #lang; nothing else.
     shared = {name: spec.roles for name, spec in COMMANDS.items() if spec.roles != ("member",)}
-    assert shared == {"lang": ("member", "requester", "watcher")}
+    assert shared == {
+        "lang": ("member", "requester", "watcher"),
+        "resolve": ("member", "requester"),
+    }
+
+
+def test_commands_that_shape_the_reply_itself_run_before_it_is_sent() -> None:
+    first = {name for name, spec in COMMANDS.items() if spec.applies_first}
+    assert first == {"reply", "cc", "uncc"}
+
+
+def test_merge_takes_one_ticket_reference() -> None:
+    assert COMMANDS["merge"].parse(" hr-12 ").argument == "HR-12"
+    for bad in ("", "12", "HR-0", "HR-12 IT-3", "../HR-1"):
+        assert COMMANDS["merge"].parse(bad).error == "usage: #merge KEY-N (e.g. #merge HR-12)"
+
+
+def test_move_takes_one_department_key() -> None:
+    assert COMMANDS["move"].parse("it").argument == "IT"
+    for bad in ("", "IT HR", "it-support", "ÜBER"):
+        assert COMMANDS["move"].parse(bad).error is not None
+
+
+def test_cc_takes_exactly_one_plain_address() -> None:
+    assert COMMANDS["cc"].parse("<Erin.Watts@Example.COM>").argument == "erin.watts@example.com"
+    for bad in (
+        "",
+        "erin",
+        "erin@example.com, mallory@evil.example",
+        "erin@example.com mallory@evil.example",
+        "erin@example.com\r\nBcc: mallory@evil.example",
+        '"x"@example.com',
+        "erin@@example.com",
+        "erin@example..com",
+    ):
+        assert COMMANDS["cc"].parse(bad).error == "usage: #cc name@example.com (one address)", bad
+    assert COMMANDS["uncc"].parse("erin@example.com").argument == "erin@example.com"
+
+
+def test_a_saved_answer_name_cannot_name_a_path() -> None:
+    assert COMMANDS["reply"].parse("VPN-Reset").argument == "vpn-reset"
+    for bad in ("", "../etc/passwd", "a/b", "..", ".hidden", "x" * 65, "a b", "name.txt"):
+        assert COMMANDS["reply"].parse(bad).error is not None, bad

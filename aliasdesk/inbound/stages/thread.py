@@ -3,6 +3,7 @@
 Tried in the order of CONTRACT §5: the ``[KEY-N]`` subject tag, then In-Reply-To and
 References (RFC 5322 §3.6.4) against every Message-ID we stored or sent, then the reply
 address token (``alias+TOKEN@domain``). A tag naming no ticket opens a new ticket.
+A ticket merged or moved into another (``#merge``, ``#move``) hands its mail on to it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from aliasdesk.domain.refs import refs_in_subject
 from aliasdesk.inbound.context import InboundContext, ThreadMatch
 
 NAME = "thread"
+MAX_HANDOVERS = 20
+"""Merges followed at most; a chain is longer only if something wrote a cycle."""
 
 
 def run(ctx: InboundContext) -> None:
@@ -23,10 +26,29 @@ def run(ctx: InboundContext) -> None:
     if match is None:
         ctx.note(NAME, "not a reply to a known ticket: a new request")
         return
+    match = _handed_on(ctx, match)
     ctx.thread = match
     ctx.note(
         NAME, f"reply to {match.ref} ({match.how})" + (", which is closed" if match.closed else "")
     )
+
+
+def _handed_on(ctx: InboundContext, match: ThreadMatch) -> ThreadMatch:
+    """The ticket that now holds ``match``'s conversation: merges followed to the last one,
+    never round a cycle (the commands refuse one, but the chain is data, so it is checked)."""
+    assert ctx.session is not None and match.ticket_id is not None
+    seen = {match.ticket_id}
+    ticket = ctx.session.get(Ticket, match.ticket_id)
+    while ticket is not None and ticket.merged_into_id is not None and len(seen) < MAX_HANDOVERS:
+        following = ctx.session.get(Ticket, ticket.merged_into_id)
+        if following is None or following.id in seen:
+            break
+        ctx.note(NAME, f"{ticket.ref} was handed on to {following.ref}")
+        seen.add(following.id)
+        ticket = following
+    if ticket is None or ticket.id == match.ticket_id:
+        return match
+    return _found(ticket, f"{match.how}, handed on from {match.ref}")
 
 
 def _found(ticket: Ticket, how: str) -> ThreadMatch:

@@ -1,0 +1,28 @@
+"""tickets handed on by #merge and #move
+
+Revision ID: 0010
+Revises: 0006
+Create Date: 2026-12-06 07:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # The ticket a merged or moved ticket's conversation went to: mail that still names the
+    # old ticket (its tag, a reply to its mail, its reply address) is filed there.
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("merged_into_id", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_column("merged_into_id")
