@@ -35,12 +35,14 @@ SHIPPED_IN_WHEEL = (
     "aliasdesk/shipped/templates/web/ticket.html",
     "web/pages.py",
     "aliasdesk/shipped/templates/email/locale/de/LC_MESSAGES/messages.mo",
+    "aliasdesk/shipped/templates/snippets/HR/parental-leave.txt",
     "aliasdesk/shipped/config/routing.yaml",
     "aliasdesk/shipped/config/examples/minimal.yaml",
 )
 IN_SDIST = (
     "templates/email/acknowledgement/body.html",
     "templates/web/base.html",
+    "templates/snippets/thanks-received.txt",
     "config/routing.yaml",
     "setup.py",
 )

@@ -30,6 +30,13 @@ def test_the_template_variable_wins(tmp_path: Path) -> None:
     assert chosen.template_dir == tmp_path
 
 
+def test_saved_answers_ship_beside_the_templates_and_the_variable_wins(tmp_path: Path) -> None:
+    assert shipped.snippet_dir() == ROOT / "templates" / "snippets"
+    assert load_settings({}, env_file=None).snippet_dir == ROOT / "templates" / "snippets"
+    chosen = load_settings({"ALIASDESK_SNIPPET_DIR": str(tmp_path)}, env_file=None)
+    assert chosen.snippet_dir == tmp_path
+
+
 def test_an_installed_package_ignores_folders_that_merely_sit_beside_it(tmp_path: Path) -> None:
     """site-packages/aliasdesk with a stray site-packages/templates/email next to it: the
     package's own shipped copy is used, never the stray folder."""
