@@ -14,6 +14,7 @@ from aliasdesk.runtime import Runtime
 from aliasdesk.services.alerts import queue_admin_alerts
 from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.outbox import claim_due_jobs, unfinished_jobs
+from aliasdesk.services.privacy import retention_if_due
 from aliasdesk.services.sla import fire_due_timers
 
 log = logging.getLogger("aliasdesk.relay")
@@ -46,8 +47,8 @@ def inline_dispatch(runtime: Runtime) -> InlineDispatch:
 def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
     """Publish (or run) every due job; fire due SLA timers, queue admin alerts
     (quarantined mail, a refused routing file), the members' morning digests and the
-    leads' weekly reports.
-    Returns jobs handed over."""
+    leads' weekly reports and, once a day, anonymise the closed tickets past their
+    department's retention. Returns jobs handed over."""
     fire_due_timers(runtime.db, runtime.routing.current())
     now = datetime.now(UTC)
     queue_admin_alerts(runtime.db, runtime.routing, now)
@@ -56,6 +57,9 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
             rounds.run(runtime.db, runtime.routing.current(), now)
         except Exception:  # a digest or report that cannot be made must not stop mail
             log.exception("event=scheduled_mail_failed rounds=%s", type(rounds).__name__)
+    anonymised = retention_if_due(runtime.db, runtime.routing.current(), now)
+    if anonymised:
+        log.info("event=retention anonymised=%s", ",".join(anonymised))
     total = 0
     many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db, limit=batch):

@@ -266,3 +266,16 @@ def report(args: argparse.Namespace) -> int:
         config = None
     args.by = args.by or "department"
     return run_report(_database(), config, args)
+
+
+def privacy(args: argparse.Namespace) -> int:
+    from aliasdesk.cli.privacy import privacy_erase, privacy_export
+
+    if args.privacy_command == "export":
+        output = Path(args.output) if args.output else None
+        return privacy_export(_database(), args.address, output)
+    runtime = _runtime(migrate=False)
+    try:
+        return privacy_erase(runtime.db, runtime.routing.current(), args.address)
+    finally:
+        runtime.close()

@@ -183,6 +183,8 @@ class Ticket(Base):
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
     """Set when ``#merge`` or ``#move`` gave its conversation to another ticket (then closed):
     mail still naming this one is filed with that one."""
+    anonymised_at: Mapped[datetime | None] = mapped_column(Stamp())
+    """When its personal data was removed (retention or an erasure); its figures remain."""
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id"

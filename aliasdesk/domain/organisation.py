@@ -95,6 +95,8 @@ class Department:
     """(address, language) for members written ``{address: …, language: de}``."""
     no_digest: tuple[str, ...] = ()
     """Members who asked for no morning digest (``{address: …, digest: false}``)."""
+    retention: timedelta | None = None
+    """How long a closed ticket keeps its mail before it is anonymised; None: for ever."""
 
     @property
     def available_members(self) -> tuple[str, ...]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from functools import partial
 
 from aliasdesk.domain.calendars import ROUND_THE_CLOCK
+from aliasdesk.domain.durations import format_duration, parse_duration
 from aliasdesk.domain.languages import LANGUAGES
 from aliasdesk.domain.organisation import MULTI_DEPARTMENT, PLAIN_DOMAIN, Department, RoutingConfig
 from aliasdesk.domain.schedules import (
@@ -51,6 +53,7 @@ _DEPARTMENT = (
     "calendar",
     "leads",
     "language",
+    "retention",
 )
 _MEMBER = ("address", "away", "name", "language", "digest")
 _LANGUAGE_HELP = "a language aliasdesk writes: " + ", ".join(LANGUAGES)
@@ -157,6 +160,7 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
         self.people.extend((item, "a lead") for _, item in leads)
         people = (tuple(aliases), tuple(members), tuple(away))
         department = Department(key, name or key, *people, assignment, fixed, first, resolution)
+        retention = self.given(at, "retention", self.retention, None)
         return replace(
             department,
             member_names=tuple(names.items()),
@@ -167,6 +171,7 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             language=self.given(at, "language", self.language, None),
             member_languages=tuple(languages.items()),
             no_digest=tuple(no_digest),
+            retention=retention,
         )
 
     def language(self, at: Located) -> str | None:
@@ -175,6 +180,18 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
             self.error(at, f"must be {_LANGUAGE_HELP}, got {value_kind(at.value)}")
             return None
         return at.value.strip().lower()
+
+    def retention(self, at: Located) -> timedelta | None:
+        """``retention: 365d``: how long a closed ticket keeps its mail; at least a day."""
+        try:
+            kept = parse_duration(at.value)
+        except ValueError as error:
+            self.error(at, str(error))
+            return None
+        if kept < timedelta(days=1):
+            self.error(at, f"{format_duration(kept)} is shorter than a day")
+            return None
+        return kept
 
     def aliases(self, key: str, at: Located) -> list[str]:
         if isinstance(at.value, list) and not at.value:

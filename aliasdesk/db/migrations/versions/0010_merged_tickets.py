@@ -1,4 +1,4 @@
-"""tickets handed on by #merge and #move
+"""tickets handed on by #merge and #move; anonymised tickets
 
 Revision ID: 0010
 Revises: 0006
@@ -21,8 +21,11 @@ def upgrade() -> None:
     # old ticket (its tag, a reply to its mail, its reply address) is filed there.
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("merged_into_id", sa.Integer(), nullable=True))
+        # When retention or an erasure removed the ticket's personal data.
+        batch_op.add_column(sa.Column("anonymised_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_column("anonymised_at")
         batch_op.drop_column("merged_into_id")

@@ -1,0 +1,274 @@
+"""Personal data: anonymising old tickets, and what aliasdesk holds about one person.
+
+HR, Legal or Health mail is personal data, kept only as long as a department says
+(``retention:`` in the routing file). Anonymising a ticket removes the people and the
+words: requester, names and addresses outside the departments, subjects, texts, files,
+the raw mail and the mail sent. What reports count stays: the department, number,
+status, priority, owner, timestamps, rating, and the kind and time of every event and
+message, so the department's figures are the same before and after.
+
+Every anonymisation, export and erasure is recorded as a ticket event that names nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from aliasdesk.db.models import (
+    Delivery,
+    GatewayState,
+    InboundMail,
+    StoredAttachment,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
+    Watcher,
+)
+from aliasdesk.db.session import Database
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.domain.states import Status
+from aliasdesk.services.reports import iso, show_ticket
+from aliasdesk.services.tickets import add_event
+
+NOBODY = "anonymised@invalid"
+"""What an address outside the departments becomes (``.invalid``: RFC 2606, never mail)."""
+REMOVED = "(removed)"
+_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
+def _keep(config: RoutingConfig, address: str | None) -> str:
+    """A member's, alias's or admin's address stays (reports count owners); others go."""
+    return address if address and config.is_staff(address) else NOBODY
+
+
+def _scrub(config: RoutingConfig, text: str) -> str:
+    """``text`` with every address outside the departments replaced."""
+    return _ADDRESS.sub(lambda m: _keep(config, m.group(0).lower()), text)
+
+
+def anonymise_ticket(
+    session: Session, config: RoutingConfig, ticket: Ticket, *, actor: str, why: str, now: datetime
+) -> None:
+    """Remove the ticket's personal data in place; its figures stay (see module doc)."""
+    session.flush()
+    ids = select(TicketMessage.id).where(TicketMessage.ticket_id == ticket.id)
+    inbound: set[int] = set()
+    for message in session.scalars(
+        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+    ):
+        inbound.update([message.inbound_id] if message.inbound_id is not None else [])
+        message.text, message.subject, message.to_addresses = "", "", "[]"
+        message.from_address = _keep(config, message.from_address)
+    session.execute(
+        update(StoredAttachment)
+        .where(StoredAttachment.message_id.in_(ids))
+        .values(data=None, filename=REMOVED)
+        .execution_options(synchronize_session=False)
+    )
+    for delivery in session.scalars(select(Delivery).where(Delivery.ticket_id == ticket.id)):
+        _forget_delivery(config, delivery)
+    for event in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)):
+        event.actor, event.detail = _keep(config, event.actor), _scrub(config, event.detail)
+    session.execute(delete(Watcher).where(Watcher.ticket_id == ticket.id))
+    ticket.requester, ticket.requester_name = NOBODY, ""
+    ticket.subject, ticket.rating_comment, ticket.origin_message_id = REMOVED, None, None
+    ticket.anonymised_at = now
+    session.flush()
+    for inbound_id in inbound:
+        _drop_raw_if_unused(session, inbound_id)
+    add_event(session, ticket, "anonymised", actor, why, now)
+
+
+def _forget_delivery(config: RoutingConfig, delivery: Delivery) -> None:
+    """A sent mail's bytes and facts go; an outside recipient becomes one of a kind (the
+    delivery's own id keeps it unique per cause and kind, as the table requires)."""
+    delivery.rendered, delivery.context, delivery.last_error = None, "{}", None
+    if not config.is_staff(delivery.recipient):
+        delivery.recipient = f"anonymised-{delivery.id}@invalid"
+
+
+def _drop_raw_if_unused(session: Session, inbound_id: int) -> None:
+    """The raw mail goes once no ticket that still keeps its data uses it (one mail to
+    two departments is two tickets, which may be anonymised at different times)."""
+    still_used = session.scalar(
+        select(TicketMessage.id)
+        .join(Ticket, Ticket.id == TicketMessage.ticket_id)
+        .where(TicketMessage.inbound_id == inbound_id, Ticket.anonymised_at.is_(None))
+        .limit(1)
+    )
+    if still_used is None:
+        _drop_raw(session, inbound_id)
+
+
+def _drop_raw(session: Session, inbound_id: int) -> None:
+    row = session.get(InboundMail, inbound_id)
+    if row is not None:
+        row.raw, row.subject, row.from_address, row.trace = b"", None, None, None
+
+
+def apply_retention(session: Session, config: RoutingConfig, now: datetime) -> list[str]:
+    """Anonymise every closed ticket whose department's retention has passed since its
+    last activity; returns their references."""
+    done: list[str] = []
+    for department in config.departments.values():
+        if department.retention is None:
+            continue
+        due = session.scalars(
+            select(Ticket).where(
+                Ticket.department == department.key,
+                Ticket.status == Status.CLOSED.value,
+                Ticket.anonymised_at.is_(None),
+                Ticket.updated_at <= now - department.retention,
+            )
+        )
+        for ticket in list(due):
+            why = f"closed longer than the retention of {department.key}"
+            anonymise_ticket(session, config, ticket, actor="aliasdesk", why=why, now=now)
+            done.append(ticket.ref)
+    return done
+
+
+RETENTION_STATE = "retention"
+"""The gateway-state row holding when retention last ran (it runs once a day)."""
+RETENTION_EVERY = timedelta(days=1)
+
+
+def retention_if_due(db: Database, config: RoutingConfig, now: datetime) -> list[str]:
+    """The daily retention run, called by every relay loop: whoever takes the state row
+    first runs it, in one transaction with the row, so it runs once a day however many
+    processes call it; returns the references anonymised."""
+    if not any(d.retention is not None for d in config.departments.values()):
+        return []
+    with db.unit_of_work() as session:
+        row = session.get(GatewayState, RETENTION_STATE, with_for_update=True)
+        if row is not None and row.updated_at > now - RETENTION_EVERY:
+            return []
+        done = apply_retention(session, config, now)
+        if row is None:
+            row = GatewayState(name=RETENTION_STATE)
+            session.add(row)
+        row.value, row.problem, row.updated_at = f"{len(done)} anonymised", None, now
+        return done
+
+
+@dataclass
+class PersonalData:
+    """Everything held about one address, as ``privacy export`` writes it."""
+
+    address: str
+    requested: list[dict[str, Any]] = field(default_factory=list)
+    written_elsewhere: list[dict[str, Any]] = field(default_factory=list)
+    copied_on: list[str] = field(default_factory=list)
+    mail_received: list[dict[str, Any]] = field(default_factory=list)
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    touched: list[Ticket] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.requested or self.written_elsewhere or self.copied_on or self.mail_received
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "tickets_requested": self.requested,
+            "messages_in_other_tickets": self.written_elsewhere,
+            "copied_on": self.copied_on,
+            "mail_received": self.mail_received,
+            "files": [name for name, _ in self.files],
+        }
+
+
+def collect(session: Session, address: str) -> PersonalData:
+    """What is held about ``address``: their tickets whole, their own messages in others'
+    tickets (nothing else of those), where they are copied, the mail taken in from them,
+    and the files they sent (named ``file-N``: a sender's file name decides nothing)."""
+    found = PersonalData(address)
+    own = list(
+        session.scalars(select(Ticket).where(Ticket.requester == address).order_by(Ticket.id))
+    )
+    found.requested = [show_ticket(session, ticket) for ticket in own]
+    found.touched = list(own)
+    others = session.scalars(
+        select(TicketMessage)
+        .join(Ticket, Ticket.id == TicketMessage.ticket_id)
+        .where(TicketMessage.from_address == address, Ticket.requester != address)
+        .order_by(TicketMessage.id)
+    )
+    for message in others:
+        entry = {"ticket": message.ticket.ref, "at": iso(message.at), "text": message.text}
+        found.written_elsewhere.append(entry)
+        found.touched.append(message.ticket)
+    watched = session.scalars(
+        select(Ticket)
+        .join(Watcher, Watcher.ticket_id == Ticket.id)
+        .where(Watcher.address == address)
+    )
+    for ticket in watched:
+        found.copied_on.append(ticket.ref)
+        found.touched.append(ticket)
+    for row in session.scalars(select(InboundMail).where(InboundMail.from_address == address)):
+        found.mail_received.append(
+            {"received_at": iso(row.received_at), "subject": row.subject, "outcome": row.outcome}
+        )
+    files = session.scalars(
+        select(StoredAttachment)
+        .join(TicketMessage, TicketMessage.id == StoredAttachment.message_id)
+        .where(TicketMessage.from_address == address, StoredAttachment.data.is_not(None))
+        .order_by(StoredAttachment.id)
+    )
+    found.files = [(f"file-{n}", row.data or b"") for n, row in enumerate(files, 1)]
+    found.touched = list({t.id: t for t in found.touched}.values())
+    return found
+
+
+def record_export(session: Session, data: PersonalData, now: datetime) -> None:
+    for ticket in data.touched:
+        add_event(session, ticket, "privacy", "admin", "personal data exported on request", now)
+
+
+def erase_person(session: Session, config: RoutingConfig, address: str, now: datetime) -> list[str]:
+    """Anonymise every ticket ``address`` requested (closing open ones) and remove them from
+    everything else: their messages' words and files, their copies, the raw mail they sent
+    and the mail sent to them. Returns the references of the tickets touched."""
+    data = collect(session, address)
+    why = "personal data erased on request"
+    for ticket in data.touched:
+        if ticket.requester == address:
+            if ticket.status != Status.CLOSED.value:
+                add_event(
+                    session, ticket, "status", "admin", f"{ticket.status} -> closed ({why})", now
+                )
+                ticket.status = Status.CLOSED.value
+            anonymise_ticket(session, config, ticket, actor="admin", why=why, now=now)
+        else:
+            add_event(session, ticket, "privacy", "admin", why, now)
+    mine = select(TicketMessage.id).where(TicketMessage.from_address == address)
+    session.execute(
+        update(StoredAttachment)
+        .where(StoredAttachment.message_id.in_(mine))
+        .values(data=None, filename=REMOVED)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(TicketMessage)
+        .where(TicketMessage.from_address == address)
+        .values(text="", subject="", from_address=NOBODY)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(Watcher).where(Watcher.address == address))
+    for delivery in session.scalars(select(Delivery).where(Delivery.recipient == address)):
+        _forget_delivery(config, delivery)
+    session.execute(update(TicketEvent).where(TicketEvent.actor == address).values(actor=NOBODY))
+    for inbound_id in session.scalars(
+        select(InboundMail.id).where(InboundMail.from_address == address)
+    ):
+        _drop_raw(session, inbound_id)
+    return [ticket.ref for ticket in data.touched]
