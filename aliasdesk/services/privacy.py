@@ -12,6 +12,7 @@ Every anonymisation, export and erasure is recorded as a ticket event that names
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -234,6 +235,28 @@ def record_export(session: Session, data: PersonalData, now: datetime) -> None:
         add_event(session, ticket, "privacy", "admin", "personal data exported on request", now)
 
 
+def _unname(session: Session, ticket: Ticket, address: str) -> None:
+    """Someone else's ticket keeps its words but loses ``address`` wherever it is written
+    (recipients of its messages, its history) and what they wrote wherever it was passed on."""
+    named = re.compile(re.escape(address), re.IGNORECASE)
+    for message in session.scalars(
+        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+    ):
+        recipients = json.loads(message.to_addresses or "[]")
+        message.to_addresses = json.dumps([a for a in recipients if a.lower() != address])
+        message.text = named.sub(NOBODY, message.text)
+    for event in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)):
+        event.detail = named.sub(NOBODY, event.detail)
+    for delivery in session.scalars(select(Delivery).where(Delivery.ticket_id == ticket.id)):
+        if str(json.loads(delivery.context or "{}").get("author", "")).lower() != address:
+            continue
+        # Their words passed on to others: the mail's bytes, facts and the copy kept of it.
+        delivery.rendered, delivery.context = None, "{}"
+        session.execute(
+            update(TicketMessage).where(TicketMessage.delivery_id == delivery.id).values(text="")
+        )
+
+
 def erase_person(session: Session, config: RoutingConfig, address: str, now: datetime) -> list[str]:
     """Anonymise every ticket ``address`` requested (closing open ones) and remove them from
     everything else: their messages' words and files, their copies, the raw mail they sent
@@ -249,6 +272,7 @@ def erase_person(session: Session, config: RoutingConfig, address: str, now: dat
                 ticket.status = Status.CLOSED.value
             anonymise_ticket(session, config, ticket, actor="admin", why=why, now=now)
         else:
+            _unname(session, ticket, address)
             add_event(session, ticket, "privacy", "admin", why, now)
     mine = select(TicketMessage.id).where(TicketMessage.from_address == address)
     session.execute(
