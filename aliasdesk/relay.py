@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.alerts import queue_admin_alerts
 from aliasdesk.services.jobs import JobRunner
@@ -57,9 +59,7 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
             rounds.run(runtime.db, runtime.routing.current(), now)
         except Exception:  # a digest or report that cannot be made must not stop mail
             log.exception("event=scheduled_mail_failed rounds=%s", type(rounds).__name__)
-    anonymised = retention_if_due(runtime.db, runtime.routing.current(), now)
-    if anonymised:
-        log.info("event=retention anonymised=%s", ",".join(anonymised))
+    _retention(runtime)
     total = 0
     many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db, limit=batch):
@@ -76,6 +76,22 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
                     log.exception("event=dispatch_failed job=%s", job_id)
         total += len(jobs)
     return total
+
+
+RETENTION_LOOK_SECONDS = 300.0
+"""How often a process asks whether the daily retention run is due (it runs once a day;
+asking on every relay loop would lock its row many times a second)."""
+_retention_looked: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
+
+
+def _retention(runtime: Runtime) -> None:
+    looked = _retention_looked.get(runtime.db)
+    if looked is not None and time.monotonic() - looked < RETENTION_LOOK_SECONDS:
+        return
+    _retention_looked[runtime.db] = time.monotonic()
+    anonymised = retention_if_due(runtime.db, runtime.routing.current(), datetime.now(UTC))
+    if anonymised:
+        log.info("event=retention anonymised=%s", ",".join(anonymised))
 
 
 def drain(

@@ -195,3 +195,22 @@ def test_move_is_refused_to_unknown_or_same_department_and_from_closed_tickets(
     with runtime.db.reader() as session:
         assert list(session.scalars(select(TicketLink.ticket_id))) == []
         assert list(session.scalars(select(Watcher.address))) == []
+
+
+def test_mail_to_a_ticket_merged_twice_reaches_the_last_one_and_a_cycle_ends(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    for subject in ("One", "Two", "Three"):
+        step(runtime, request(subject, f"About {subject.lower()}."))
+    alice = "Alice Archer <alice@example.com>"
+    step(runtime, member(alice, "HR-1", "#merge HR-2"))
+    step(runtime, member(alice, "HR-2", "#merge HR-3"))
+    assert step(runtime, request("Re: [HR-1] One", "Still there?")) == "update_ticket"
+    assert [m["text"].strip() for m in view(runtime, "HR-3")["messages"]][-1] == "Still there?"
+
+    # Data the commands never write (a cycle) must not trap the intake either.
+    with runtime.db.unit_of_work() as session:
+        tickets = {t.number: t for t in session.scalars(select(Ticket))}
+        tickets[3].merged_into_id = tickets[1].id
+    assert step(runtime, request("Re: [HR-1] One", "Hello?")) == "update_ticket"
+    assert ticket_count(runtime) == 3

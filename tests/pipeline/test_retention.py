@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from aliasdesk.db.models import Delivery, InboundMail, StoredAttachment, Ticket, TicketMessage
+from aliasdesk import relay
+from aliasdesk.db.models import (
+    Delivery,
+    GatewayState,
+    InboundMail,
+    StoredAttachment,
+    Ticket,
+    TicketMessage,
+)
+from aliasdesk.relay import inline_dispatch, relay_once
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import reports
 from aliasdesk.services.privacy import NOBODY, retention_if_due
@@ -145,3 +154,21 @@ def test_open_tickets_and_recent_closed_ones_are_kept(
     assert retention_if_due(runtime.db, config, now + timedelta(days=10)) == []
     assert retention_if_due(runtime.db, config, now + timedelta(days=400)) == ["HR-2"]
     assert view(runtime, "HR-1")["requester"] == "dave@example.com"
+
+
+def test_the_relay_loop_runs_retention_once_a_day(
+    kept_runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    runtime = kept_runtime
+    step(runtime, sick_note())
+    step(runtime, member(view(runtime, "HR-1")["owner"], "HR-1", "#close"))
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    with runtime.db.unit_of_work() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        ticket.updated_at = long_ago
+        state = session.get(GatewayState, "retention")
+        assert state is not None  # the relay looked already today and found nothing
+        state.updated_at = long_ago
+    relay._retention_looked.clear()
+    relay_once(runtime, inline_dispatch(runtime))
+    assert view(runtime, "HR-1")["requester"] == NOBODY
