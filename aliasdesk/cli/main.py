@@ -94,13 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("n", type=int, help="its number in tickets show")
     get.add_argument("-o", "--output", required=True, help="the file to write (mode 0600)")
     get.add_argument("-f", "--force", action="store_true", help="replace an existing file")
+    _privacy_parser(sub)
+    return parser
+
+
+def _privacy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     privacy = sub.add_parser("privacy", help="what is held about a person: export or erase it")
     p_sub = privacy.add_subparsers(dest="privacy_command", required=True)
     export = p_sub.add_parser("export", help="JSON and files of everything held about them")
     export.add_argument("address")
     export.add_argument("-o", "--output", help="a new or empty folder to write (mode 0700)")
     p_sub.add_parser("erase", help="anonymise it now").add_argument("address")
-    return parser
 
 
 def _report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
