@@ -46,7 +46,7 @@ def test_each_declaration_checks_its_own_argument() -> None:
     assert COMMANDS["take"].parse("").error is None
 
 
-def test_only_note_keeps_a_reply_internal_and_only_members_give_commands() -> None:
+def test_only_note_keeps_a_reply_internal_and_the_requester_may_only_resolve() -> None:
     assert {name for name, spec in COMMANDS.items() if spec.marks_internal} == {"note"}
     # CONTRACT §5: the requester may use #resolve and #lang, a watcher #lang; nothing else.
     shared = {name: spec.roles for name, spec in COMMANDS.items() if spec.roles != ("member",)}
