@@ -26,6 +26,7 @@ from aliasdesk.relay import inline_dispatch, relay_once
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import reports
 from aliasdesk.services.privacy import NOBODY, retention_if_due
+from aliasdesk.services.service_figures import department_figures
 from tests.pipeline.conftest import AUTHSERV_ID
 from tests.pipeline.test_conversation import step
 from tests.pipeline.test_handover import member, request, view
@@ -90,8 +91,14 @@ def everything_about(runtime: Runtime, ref: str) -> str:
 
 
 def figures(runtime: Runtime, ref: str) -> dict[str, Any]:
+    """What reports count of the ticket, and the department's report over its period."""
     shown = view(runtime, ref)
     counted = {key: shown[key] for key in FIGURES}
+    start = datetime.now(UTC) - timedelta(days=1)
+    with runtime.db.reader() as session:
+        counted["report"] = department_figures(
+            session, ref.split("-")[0], start, start + timedelta(days=2)
+        )
     counted["first_response_at"] = shown["first_response_at"]
     counted["messages"] = [(m["direction"], m["internal"], m["at"]) for m in shown["messages"]]
     counted["events"] = [(e["kind"], e["at"]) for e in shown["events"]]
@@ -111,6 +118,8 @@ def test_closed_tickets_past_retention_are_anonymised_once_and_keep_their_figure
     step(runtime, request("Sick laptop", "It has influenza too.", to="it@example.com"))
     before = figures(runtime, "HR-1")
     assert before["rating"] == 5
+    assert before["report"]["tickets_in"] == 1 and before["report"]["rating"]["count"] == 1
+    assert before["report"]["first_response"]["median_s"] is not None
     config = runtime.routing.current()
     now = datetime.now(UTC)
 
