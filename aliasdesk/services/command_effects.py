@@ -33,7 +33,7 @@ from aliasdesk.settings.shipped import snippet_dir
 __all__ = ["EFFECTS", "CommandCall", "Effect", "apply_command"]
 
 SNIPPET_LANGUAGES = ("en",)
-"""The languages a saved answer is looked for in, best first, after the department's own."""
+"""Where a saved answer is looked for after the requester's own language (the ticket's)."""
 
 
 def apply_command(
@@ -154,7 +154,8 @@ def _insert_snippet(call: CommandCall, command: Command) -> CommandResult:
     """``#reply NAME``: the saved answer, filled in for this ticket, goes into the reply."""
     ticket, config = call.ticket, call.config
     department = config.departments.get(ticket.department)
-    request = SnippetRequest(command.argument, ticket.department, SNIPPET_LANGUAGES)
+    languages = (ticket.language, *SNIPPET_LANGUAGES) if ticket.language else SNIPPET_LANGUAGES
+    request = SnippetRequest(command.argument, ticket.department, languages)
     fields = {
         "ref": ticket.ref,
         "subject": ticket.subject,
