@@ -546,6 +546,8 @@ def test_leads_and_digest_mistakes_are_pinned(tmp_path: Path) -> None:
     assert "is an alias of IT; it cannot be a lead" in str(errors[1])
     assert '"fry" is not a weekday' in str(errors[3])
     assert "not a time of day" in str(only(errors_of(tmp_path, VALID + "digest: '25:00'\n")))
+
+
 def test_retention_is_a_duration_of_at_least_a_day(tmp_path: Path) -> None:
     sla = "    sla: {first_response: 4h, resolution: 3d}\n"
     kept = load_routing(write(tmp_path, VALID.replace(sla, sla + "    retention: 365d\n")))
