@@ -21,7 +21,6 @@ from aliasdesk.notify.wording import (
     clock_help,
     headline_text,
     left_out_text,
-    mail_kind_text,
     next_step_for,
     priority_word,
     size_text,
@@ -328,16 +327,10 @@ class RequesterUnreachableContext(TicketMailContext):
 
     failed_address: str
     failed_mail: str
-    """Which mail came back, in words ("the acknowledgement")."""
+    """Which mail came back, in the reader's words ("the acknowledgement")."""
     delivery_status: str = ""
     """The RFC 3463 code the report gave (5.1.1), or empty."""
     diagnostic: str = ""
-    failed_kind: str = ""
-    """The kind of the mail that came back, to name it in the reader's language."""
-
-    @property
-    def failed_mail_text(self) -> str:
-        return mail_kind_text(self.failed_kind) or self.failed_mail
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -209,19 +209,6 @@ def clock_help(requester_name: str, owned: bool, *, whole_team: bool = False) ->
     return answer % facts, wait % facts
 
 
-def mail_kind_text(kind: str) -> str:
-    """A mail to the requester side named by its kind ("the acknowledgement"); "" for a
-    kind that never goes to them."""
-    names = {
-        "acknowledgement": _("the acknowledgement"),
-        "status_update": _("the status update"),
-        "feedback_request": _("the feedback request"),
-        "reply_relay": _("a reply from the team"),
-        "command_result": _("the answer to their commands"),
-    }
-    return names.get(kind, "")
-
-
 def left_out_text(reason: str) -> str:
     """Why a file of the request is named but not attached, in the reader's language.
 

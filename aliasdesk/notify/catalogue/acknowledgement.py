@@ -8,6 +8,7 @@ from datetime import timedelta
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
 from aliasdesk.notify.catalogue.samples import sample_ticket
 from aliasdesk.notify.kinds import AcknowledgementContext, LinkedTicket
+from aliasdesk.notify.language import _
 
 
 def _sample(department: str | None) -> AcknowledgementContext:
@@ -37,4 +38,5 @@ ACKNOWLEDGEMENT = NotificationKind(
     sample=_sample,
     build=_build,
     auto_submitted="auto-replied",
+    mentioned=lambda: _("the acknowledgement"),
 )

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
 from aliasdesk.notify.catalogue.samples import sample_ticket_to_owner
 from aliasdesk.notify.kinds import CommandOutcome, CommandResultContext
+from aliasdesk.notify.language import _
 
 
 def _sample(department: str | None) -> CommandResultContext:
@@ -42,4 +43,5 @@ COMMAND_RESULT = NotificationKind(
     sample=_sample,
     build=_build,
     label="answer to commands",
+    mentioned=lambda: _("the answer to their commands"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
 from aliasdesk.notify.catalogue.samples import sample_ticket
 from aliasdesk.notify.kinds import FeedbackRequestContext
+from aliasdesk.notify.language import _
 
 
 def _sample(department: str | None) -> FeedbackRequestContext:
@@ -28,4 +29,5 @@ FEEDBACK_REQUEST = NotificationKind(
     audience="requester",
     sample=_sample,
     build=_build,
+    mentioned=lambda: _("the feedback request"),
 )

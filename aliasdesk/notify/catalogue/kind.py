@@ -102,6 +102,9 @@ class NotificationKind:
     written_by_a_person: bool = False
     attachments: Callable[[DeliverySource], list[FileAttachment]] | None = None
     inline_images: Callable[[DeliverySource], list[InlineImage]] | None = None
+    mentioned: Callable[[], str] | None = None
+    """How a mail of this kind is named to the department ("the acknowledgement"), in the
+    language in force when called; None for kinds that never go to the requester side."""
 
     @property
     def internal(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aliasdesk.notify.catalogue.kind import DeliverySource, FileAttachment, NotificationKind
 from aliasdesk.notify.catalogue.samples import sample_ticket
 from aliasdesk.notify.kinds import Audience, ReplyRelayContext
+from aliasdesk.notify.language import _
 
 
 def _sample(department: str | None) -> ReplyRelayContext:
@@ -51,4 +52,5 @@ REPLY_RELAY = NotificationKind(
     label="answer passed on",
     written_by_a_person=True,
     attachments=_files,
+    mentioned=lambda: _("a reply from the team"),
 )

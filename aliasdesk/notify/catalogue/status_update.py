@@ -8,6 +8,7 @@ from typing import Any
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind
 from aliasdesk.notify.catalogue.samples import sample_ticket
 from aliasdesk.notify.kinds import StatusUpdateContext
+from aliasdesk.notify.language import _
 
 
 def _sample(department: str | None) -> StatusUpdateContext:
@@ -44,4 +45,5 @@ STATUS_UPDATE = NotificationKind(
     audience="requester",
     sample=_sample,
     build=_build,
+    mentioned=lambda: _("the status update"),
 )
