@@ -1,7 +1,7 @@
 """languages: the ticket's language and people's own choice of one
 
-Revision ID: 0011
-Revises: 0013
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 07:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0013"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
