@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from aliasdesk.relay import Dispatch, relay_forever
@@ -39,6 +39,21 @@ def make_poller(
 
 def run_gateway(runtime: Runtime, stop: threading.Event, dispatch: Dispatch) -> int:
     """IMAP intake plus the relay; with the embedded broker the relay also runs the jobs."""
+
+    def poll(wake: Callable[[], None]) -> None:
+        make_poller(runtime, Intake(runtime, after_processing=wake)).run_forever(stop)
+
+    return serve_with_relay(runtime, stop, dispatch, poll)
+
+
+def serve_with_relay(
+    runtime: Runtime,
+    stop: threading.Event,
+    dispatch: Dispatch,
+    intake: Callable[[Callable[[], None]], None],
+) -> int:
+    """Run ``intake`` (IMAP or LMTP) until ``stop`` beside the relay thread; the intake
+    calls the function it is given after processing mail, so the relay looks at once."""
     wake = threading.Event()
     relay = threading.Thread(
         target=relay_forever,
@@ -49,7 +64,7 @@ def run_gateway(runtime: Runtime, stop: threading.Event, dispatch: Dispatch) -> 
     )
     with watching(runtime.db), serving_metrics(runtime):
         relay.start()
-        make_poller(runtime, Intake(runtime, after_processing=wake.set)).run_forever(stop)
+        intake(wake.set)
         wake.set()
         relay.join(timeout=5)
     return 0

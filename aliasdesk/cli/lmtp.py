@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
-from aliasdesk.relay import Dispatch, relay_forever
+from aliasdesk.relay import Dispatch
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.takeover import watching
 from gateway.lmtp import LmtpServer
-from gateway.process import serving_metrics
+from gateway.process import serve_with_relay
 
 log = logging.getLogger("aliasdesk.lmtp")
 
@@ -20,18 +20,9 @@ def run_lmtp(
     runtime: Runtime, stop: threading.Event, dispatch: Dispatch, *, host: str, port: int
 ) -> int:
     """Serve LMTP until ``stop``; the relay wakes as soon as a mail has been processed."""
-    wake = threading.Event()
-    relay = threading.Thread(
-        target=relay_forever,
-        args=(runtime, dispatch, stop),
-        kwargs={"wake": wake},
-        name="relay",
-        daemon=True,
-    )
-    with watching(runtime.db), serving_metrics(runtime):
-        relay.start()
-        with LmtpServer(runtime, port, host=host, after_processing=wake.set):
+
+    def serve(wake: Callable[[], None]) -> None:
+        with LmtpServer(runtime, port, host=host, after_processing=wake):
             stop.wait()
-        wake.set()
-        relay.join(timeout=5)
-    return 0
+
+    return serve_with_relay(runtime, stop, dispatch, serve)
