@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         "--processes",
         type=positive,
         metavar="N",
-        help="processes running jobs, the first also taking mail in (default: the cores)",
+        help="processes running jobs, the first also taking mail in (default: 1)",
     )
     sub.add_parser("gateway", help="only the IMAP side")
     worker = sub.add_parser("worker", help="only the workers")

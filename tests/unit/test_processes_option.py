@@ -20,8 +20,8 @@ def test_a_count_below_one_or_not_a_number_is_bad_usage(
     assert "--processes" in capsys.readouterr().err
 
 
-def test_the_default_is_the_machine_s_cores() -> None:
-    assert default_processes() == (os.cpu_count() or 1)
+def test_the_default_is_one_process() -> None:
+    assert default_processes() == 1
 
 
 def test_a_job_process_is_a_worker_told_who_started_it() -> None:
