@@ -37,8 +37,8 @@ LOCALE := templates/email/locale
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
 		-k CommandHelp:2 -o $(LOCALE)/messages.pot .
-	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-location \
-		--omit-header --no-fuzzy-matching
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) \
+		--no-fuzzy-matching
 
 catalogs: $(STAMP)
 	$(BIN)/pybabel compile -d $(LOCALE) --statistics
