@@ -136,6 +136,18 @@ def test_run_with_imap_and_lmtp_side_by_side_opens_one_ticket_per_mail(
         ALIASDESK_IMAP_POLL_INTERVAL="1",
     )
     mails = [build_mail(f"Dave <{REQUESTER}>", "hr@example.com", f"Request {n}") for n in range(6)]
+    # Two without a Message-ID: known by their bytes below the delivery headers, which
+    # differ between the mailbox's copy and the LMTP copy.
+    mails += [
+        b"".join(
+            line
+            for line in build_mail(
+                f"Dave <{REQUESTER}>", "it@example.com", f"No id {n}"
+            ).splitlines(keepends=True)
+            if not line.startswith(b"Message-ID:")
+        )
+        for n in range(2)
+    ]
     with (tmp_path / "run.log").open("wb") as log:
         process = subprocess.Popen(
             [ALIASDESK, "run"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -148,8 +160,9 @@ def test_run_with_imap_and_lmtp_side_by_side_opens_one_ticket_per_mail(
             ).read_text()[-3000:]
             time.sleep(0.1)
         for raw in mails:
-            dovecot_server.append(b"Delivered-To: hr@example.com\r\n" + raw)
-            assert lmtp_deliver(port, raw, ["hr@example.com"], sender=REQUESTER).codes == [250]
+            alias = b"it@example.com" if b"No id" in raw else b"hr@example.com"
+            dovecot_server.append(b"Delivered-To: " + alias + b"\r\n" + raw)
+            assert lmtp_deliver(port, raw, [alias.decode()], sender=REQUESTER).codes == [250]
         while not _all_taken(aliasdesk_json(env, "mail", "list"), 2 * len(mails)):
             assert time.monotonic() < deadline + 60, (tmp_path / "run.log").read_text()[-3000:]
             time.sleep(0.5)

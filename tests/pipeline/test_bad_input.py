@@ -281,3 +281,30 @@ def test_attachment_name_cannot_climb_out_of_a_folder(runtime: Runtime) -> None:
     with runtime.db.reader() as session:
         names = sorted(session.scalars(select(StoredAttachment.filename)))
     assert names == ["exe.txt", "passwd", "win.ini"]
+
+
+def _without_message_id(raw: bytes) -> bytes:
+    return b"".join(
+        line for line in raw.splitlines(keepends=True) if not line.startswith(b"Message-ID:")
+    )
+
+
+def test_mail_without_message_id_is_one_mail_whichever_server_handed_it_on(
+    runtime: Runtime,
+) -> None:
+    """Without a Message-ID the bytes are the key, but not the trace fields a server
+    writes on top: the copy from the mailbox and the copy over LMTP carry different ones."""
+    mail = _without_message_id(build_mail(subject="No id", body="Printer on floor 3 jams."))
+    from_mailbox = (
+        b"Return-Path: <dave@example.com>\r\nDelivered-To: hr@example.com\r\n"
+        b"Received: from mx.example.com\r\n"
+        b"\tby imap.example.com; Sun, 6 Dec 2026 10:00:00 +0000\r\n"
+    ) + mail
+    over_lmtp = b"Return-Path: <dave@example.com>\r\nDelivered-To: hr@example.com\r\n" + mail
+    assert _feed_one(runtime, from_mailbox).outcome == "new_ticket"
+    assert _feed_one(runtime, over_lmtp).outcome == "duplicate"
+    # Another text is another mail, and a trace field below the sender's own is the mail's.
+    other = mail.replace(b"floor 3", b"floor 4")
+    assert _feed_one(runtime, other).outcome == "new_ticket"
+    moved_down = mail.replace(b"Subject:", b"Received: from elsewhere\r\nSubject:", 1)
+    assert _feed_one(runtime, moved_down).outcome == "new_ticket"

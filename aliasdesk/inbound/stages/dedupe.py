@@ -1,6 +1,9 @@
 """Stage 2: the same message is never processed twice (CONTRACT §5).
 
-The key is the Message-ID, or the SHA-256 of the bytes when there is none. The unique
+The key is the Message-ID, or, when there is none, the SHA-256 of the bytes below the
+trace headers that servers write on top of a mail as they hand it on (``Received``,
+``Return-Path``, ``Delivered-To``…): the same mail taken from a mailbox and over LMTP
+carries different ones, and is still one mail. The unique
 ``message_keys`` row is written in the processing transaction, so two gateways racing on one
 mailbox cannot both win: the loser's commit fails and is logged as a duplicate.
 """
@@ -22,12 +25,40 @@ from aliasdesk.mail.addresses import parse_message_id
 NAME = "dedupe"
 _KEYS = table_of(MessageKey)
 _MESSAGE_ID_LINE = re.compile(rb"^message-id:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+# Header fields a server prepends when it receives or stores a mail (RFC 5321 §4.4, RFC
+# 9228, RFC 8601, RFC 8617), never the sender: a copy's own, not part of the mail.
+_TRACE_FIELD = re.compile(
+    rb"(?:received|return-path|delivered-to|x-original-to|x-delivered-to|envelope-to"
+    rb"|x-envelope-to|received-spf|authentication-results|arc-[a-z-]+)[ \t]*:",
+    re.IGNORECASE,
+)
 
 
 def dedupe_key(message_id: str | None, raw: bytes) -> str:
     if message_id:
         return "mid:" + message_id[:900]
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return "sha256:" + hashlib.sha256(raw[_trace_end(raw) :]).hexdigest()
+
+
+def _trace_end(raw: bytes) -> int:
+    """Where the trace header fields on top of ``raw`` end (0 when it starts with none).
+
+    Only the leading run counts: a trace field below the sender's own fields is part of
+    the mail as sent (a forwarded header block, say). Folded lines belong to their field.
+    A mail of nothing but trace fields is keyed by all of it.
+    """
+    position = 0
+    while position < len(raw):
+        if raw[position : position + 1] in (b" ", b"\t"):
+            if position == 0:
+                return 0
+        elif not _TRACE_FIELD.match(raw, position):
+            return position
+        line_end = raw.find(b"\n", position)
+        if line_end < 0:
+            break
+        position = line_end + 1
+    return 0
 
 
 def likely_key(raw: bytes) -> str | None:
