@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, aliased
 from aliasdesk.db.models import Ticket, TicketLink, Watcher
 from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.notify.kinds import LinkedTicket, friendly_name
+from aliasdesk.notify.kinds import LinkedTicket
+from aliasdesk.notify.text import friendly_name
 
 
 def person_name(config: RoutingConfig, address: str | None, display_name: str = "") -> str:

@@ -24,10 +24,10 @@ from aliasdesk.notify.catalogue.kind import FileAttachment, InlineImage
 from aliasdesk.notify.kinds import (
     LinkedTicket,
     RequestFile,
-    trim_text,
 )
 from aliasdesk.notify.language import _
 from aliasdesk.notify.render import RenderedMail, TemplateRenderer
+from aliasdesk.notify.text import trim_text
 from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.mail_facts import (
     actor_name,

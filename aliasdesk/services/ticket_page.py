@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import SlaTimer, StoredAttachment, Ticket, TicketMessage
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Address, ParsedMail
-from aliasdesk.notify.kinds import friendly_name
+from aliasdesk.notify.text import friendly_name
 from aliasdesk.notify.wording import RATING_SCALE, RatingLevel, size_text
 from aliasdesk.services.conversation import apply_reply
 from aliasdesk.services.feedback import feedback_was_requested, try_record_feedback

@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+import aliasdesk.db.models  # noqa: F401  (every table on Base.metadata)
 from aliasdesk.db import schema
-from aliasdesk.db.models import Base
+from aliasdesk.db.base import Base
 from aliasdesk.db.session import Database
 from tests.support.backends import drop_postgres_database, make_postgres_database
 

@@ -17,8 +17,6 @@ from aliasdesk.notify.kinds import (
     QuarantineAlertContext,
     SlaWarningContext,
     TicketMailContext,
-    friendly_name,
-    trim_text,
 )
 from aliasdesk.notify.render import (
     RenderedMail,
@@ -27,6 +25,7 @@ from aliasdesk.notify.render import (
     sample_context,
     without_tag,
 )
+from aliasdesk.notify.text import friendly_name, trim_text
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 KINDS = {kind.name: kind.context_type for kind in all_kinds()}

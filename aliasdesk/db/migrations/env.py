@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from aliasdesk.db.models import Base
+import aliasdesk.db.models  # noqa: F401  (every table on Base.metadata)
+from aliasdesk.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata

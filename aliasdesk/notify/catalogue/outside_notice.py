@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind, fact_texts
 from aliasdesk.notify.catalogue.samples import sample_ticket
-from aliasdesk.notify.kinds import OutsideNoticeContext, friendly_name
+from aliasdesk.notify.kinds import OutsideNoticeContext
+from aliasdesk.notify.text import friendly_name
 
 
 def _sample(department: str | None) -> OutsideNoticeContext:

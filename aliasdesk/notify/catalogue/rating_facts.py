@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from aliasdesk.notify.catalogue.kind import DeliverySource, fact_moment, fact_text
-from aliasdesk.notify.kinds import TicketMailContext, trim_text
+from aliasdesk.notify.kinds import TicketMailContext
+from aliasdesk.notify.text import trim_text
 from aliasdesk.notify.wording import RatingLevel
 
 POOR_RATING = 2

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aliasdesk.notify.catalogue.kind import DeliverySource, NotificationKind, fact_text
-from aliasdesk.notify.kinds import MailContext, friendly_name
+from aliasdesk.notify.kinds import MailContext
+from aliasdesk.notify.text import friendly_name
 
 
 @dataclass(frozen=True, kw_only=True)
