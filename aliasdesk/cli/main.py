@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from aliasdesk import __version__
 from aliasdesk.cli.processes import positive
@@ -23,6 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aliasdesk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _service_parsers(sub)
+    _record_parsers(sub)
+    _report_parser(sub)
+    _privacy_parser(sub)
+    return parser
+
+
+if TYPE_CHECKING:
+    _Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _service_parsers(sub: _Sub) -> None:
+    """The commands that run a part of the service, and the ones that set it up."""
     demo = sub.add_parser("demo", help="the whole system on embedded parts, with a story")
     demo.add_argument("--serve", action="store_true", help="keep running and accept mail")
     run = sub.add_parser("run", help="gateway and worker, in N processes")
@@ -44,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     lmtp.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
+
+
+def _record_parsers(sub: _Sub) -> None:
+    """The commands that read or act on what aliasdesk holds: rules, tickets, mail."""
     rules = sub.add_parser("rules", help="check or explain routing")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     check = rules_sub.add_parser("check", help="validate a routing file")
@@ -87,18 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     d_list.add_argument("--failed", action="store_true", help="only failed deliveries")
     for action, text in (("retry", "send again, same Message-ID"), ("dismiss", "stop counting")):
         d_sub.add_parser(action, help=text).add_argument("ids", nargs="+", type=int)
-    _report_parser(sub)
     files = sub.add_parser("attachments", help="save a ticket's attachment")
     get = files.add_subparsers(dest="attachments_command", required=True).add_parser("get")
     get.add_argument("ref")
     get.add_argument("n", type=int, help="its number in tickets show")
     get.add_argument("-o", "--output", required=True, help="the file to write (mode 0600)")
     get.add_argument("-f", "--force", action="store_true", help="replace an existing file")
-    _privacy_parser(sub)
-    return parser
 
 
-def _privacy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _privacy_parser(sub: _Sub) -> None:
     privacy = sub.add_parser("privacy", help="what is held about a person: export or erase it")
     p_sub = privacy.add_subparsers(dest="privacy_command", required=True)
     export = p_sub.add_parser("export", help="JSON and files of everything held about them")
@@ -107,7 +122,7 @@ def _privacy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p_sub.add_parser("erase", help="anonymise it now").add_argument("address")
 
 
-def _report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _report_parser(sub: _Sub) -> None:
     report = sub.add_parser("report", help="service figures in business time")
     report.add_argument("--department", metavar="KEY")
     report.add_argument("--owner", metavar="ADDR")
