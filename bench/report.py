@@ -68,6 +68,26 @@ def import_rows(found: dict[str, Any] | None) -> list[tuple[str, str, str, str]]
     ]
 
 
+def lmtp_rows(lmtp: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """LMTP delivery: end of the MTA's DATA to the acknowledgement at the sink."""
+    if not lmtp:
+        return [("latency LMTP DATA->ack", "n/a", "p50 <= 100 ms, p99 <= 250 ms", "")]
+    return [
+        (
+            f"latency LMTP DATA->ack p50 ({lmtp['mails']} mails @200 ms)",
+            _fmt(lmtp["p50_ms"], " ms"),
+            "<= 100 ms",
+            _verdict(lmtp["p50_ms"] <= 100),
+        ),
+        (
+            "latency LMTP DATA->ack p99",
+            _fmt(lmtp["p99_ms"], " ms"),
+            "<= 250 ms",
+            _verdict(lmtp["p99_ms"] <= 250),
+        ),
+    ]
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -102,7 +122,6 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         "2 processes/honest floor": _ratio(sqlite2, honest),
     }
     ratios = r["ratios"]
-    lat = r["latency"] or {}
     rows = [
         (f"aliasdesk {SQLITE.label}, {r['mails']} mails", _fmt(sqlite, " mails/s"), "", ""),
         (f"aliasdesk {SQLITE2.label}", _fmt(sqlite2, " mails/s"), "", ""),
@@ -131,6 +150,14 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         _at_least("scale-out 2 workers / 1 worker (pg+redis)", ratios["2 workers/1 worker"], 1.6),
         _at_least("run --processes 2 / 1 (sqlite)", ratios["2 processes/1 process"], 1.0),
         _at_least("run --processes 2 / honest floor", ratios["2 processes/honest floor"], 1),
+    ]
+    rows += idle_rows(r["latency"] or {}) + lmtp_rows(r.get("lmtp_latency"))
+    return rows + cpu_rows(r) + import_rows(r.get("import")) + memory_rows(r)
+
+
+def idle_rows(lat: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """IMAP with IDLE: APPEND to the acknowledgement at the sink."""
+    return [
         (
             "latency APPEND->ack p50 (IDLE, 100 mails @200 ms)",
             _fmt(lat.get("p50_ms"), " ms"),
@@ -144,7 +171,11 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             _verdict(None if not lat else lat["p99_ms"] < 3000),
         ),
     ]
-    rows += cpu_rows(r) + import_rows(r.get("import"))
+
+
+def memory_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Peak RSS per process, and whether it stays flat with ten times the backlog."""
+    rows: list[tuple[str, str, str, str]] = []
     big = r["big_10k"]
     for label, peaks in r["peak_rss_mb"].items():
         for proc, mb in peaks.items():

@@ -47,6 +47,7 @@ from bench.aliasdesk_runs import (
 )
 from bench.import_speed import ImportResult, run_import
 from bench.instruments import CpuBudget, CpuMeter, RssSampler
+from bench.lmtp_latency import run_lmtp_latency
 from bench.mailbox_gen import GeneratedMail, generate, summary
 from bench.report import changes, table
 from gateway.local_servers import SmtpSink
@@ -141,6 +142,7 @@ class Found:
     honest: list[dict[str, Any]] = field(default_factory=list)  # the honest floor
     peers: list[helpdesk_peer.PeerResult] = field(default_factory=list)
     latency: Any = None
+    lmtp: dict[str, Any] | None = None  # LMTP end of DATA -> acknowledgement
     big: dict[str, Any] = field(default_factory=dict)
     backfill: ImportResult | None = None
     errors: dict[str, str] = field(default_factory=dict)
@@ -166,6 +168,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         if found.latency is not None:
             _say(f"  latency: p50 {found.latency.p50_ms} ms, p99 {found.latency.p99_ms} ms")
+        lmtp_requests = [m for m in generate(400, tag="lmtp") if m.kind == "request"][:200]
+        found.lmtp = _attempt(
+            "lmtp latency", lambda: run_lmtp_latency(mailbox, lmtp_requests), found.errors
+        )
+        if found.lmtp is not None:
+            _say(f"  LMTP latency: p50 {found.lmtp['p50_ms']} ms, p99 {found.lmtp['p99_ms']} ms")
         found.big = _big_runs(args, mailbox, found.runs, began, found.errors)
     finally:
         mailbox.stop()
@@ -304,6 +312,7 @@ def _report(
         ),
         "django_helpdesk_mails_sent": peers[-1].mails_sent if peers else None,
         "latency": asdict(latency) if latency is not None else None,
+        "lmtp_latency": found.lmtp,
         "peak_rss_mb": {label: _max_rss(results) for label, results in runs.items()}
         | {"bare loop": {"bare": max((b["peak_rss_mb"] or 0) for b in bare)} if bare else {}}
         | (
