@@ -136,7 +136,7 @@ class Found:
     """Everything one bench run measured, as the repetitions add to it."""
 
     runs: dict[str, list[RunResult]] = field(
-        default_factory=lambda: {SQLITE.label: [], PG2.label: [], PG1.label: []}
+        default_factory=lambda: {t.label: [] for t in (SQLITE, SQLITE2, PG2, PG1)}
     )
     bare: list[dict[str, Any]] = field(default_factory=list)  # the old loop
     honest: list[dict[str, Any]] = field(default_factory=list)  # the honest floor
