@@ -40,6 +40,13 @@ CHARTS = {
     "first_response": "first-response@report.aliasdesk",
     "satisfaction": "satisfaction@report.aliasdesk",
 }
+"""The charts by name, with the Content-ID each travels under in the mail."""
+CHART_FILES = {
+    "daily": "tickets-per-day.png",
+    "first_response": "first-response.png",
+    "satisfaction": "satisfaction.png",
+}
+"""The file name of each chart: the mail's attachment, the dashboard's picture."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +176,36 @@ class WeeklyReportContext(MailContext):
         labels = [bucket_label(index) for index in range(len(FIRST_RESPONSE_BUCKETS))]
         return tuple(zip(labels, self.first_response_counts, strict=True))
 
+    @property
+    def chart_texts(self) -> dict[str, str]:
+        """Each chart's figures in words, by chart name: what a reader who sees no
+        picture (a screen reader, a client that blocks images) gets instead."""
+        daily = "; ".join(f"{day} {came} / {done}" for day, came, done in self.day_rows)
+        first = "; ".join(f"{label}: {count}" for label, count in self.first_response_buckets)
+        happy = "; ".join(f"{n}: {now} / {was}" for n, now, was in self.ratings)
+        return {
+            "daily": f"{_('Tickets per day (in / resolved):')} {daily}",
+            "first_response": _(
+                "First responses against their target (share of the target they took):"
+            )
+            + f" {first}",
+            "satisfaction": f"{_('Ratings (this week / week before):')} {happy}",
+        }
+
 
 def _build(source: DeliverySource) -> WeeklyReportContext:
-    facts = source.facts
+    name = source.person_name(source.recipient, "")
+    return report_context(source.facts, source.recipient, name)
+
+
+def report_context(
+    facts: dict[str, Any], recipient: str, recipient_name: str = ""
+) -> WeeklyReportContext:
+    """The report of ``facts`` (``report_facts`` of the weekly report service) as
+    ``recipient`` reads it: in the mail, and on the dashboard they sign in to."""
     return WeeklyReportContext(
-        recipient=source.recipient,
-        recipient_name=source.person_name(source.recipient, ""),
+        recipient=recipient,
+        recipient_name=recipient_name,
         department_key=str(facts["department"]),
         department_name=str(facts["department_name"]),
         since=date.fromisoformat(str(facts["since"])),
@@ -189,29 +220,32 @@ def _build(source: DeliverySource) -> WeeklyReportContext:
     )
 
 
-def _images(source: DeliverySource) -> list[InlineImage]:
-    """The three charts, drawn from the same facts the text part shows, worded in the
-    language of the mail (called while it is in force)."""
+def draw_chart(report: WeeklyReportContext, name: str) -> bytes:
+    """The chart ``name`` (a key of ``CHARTS``) of ``report`` as a PNG, worded in the
+    language in force; the one drawing of it, for the mail and for the dashboard."""
     # Imported here, not with the module: every process loads every kind at start, and
     # matplotlib adds about 55 MB and a third of a second to a process that never draws.
     from aliasdesk.notify import charts
 
+    if name == "daily":
+        days = report.day_rows
+        came, done = [c for _, c, _ in days], [d for _, _, d in days]
+        return charts.tickets_per_day([day for day, _, _ in days], came, done)
+    if name == "first_response":
+        buckets = report.first_response_buckets
+        counts = [count for _, count in buckets]
+        return charts.first_responses([label for label, _ in buckets], counts, MISSED_FROM)
+    if name == "satisfaction":
+        ratings = report.ratings
+        return charts.satisfaction([now for _, now, _ in ratings], [was for _, _, was in ratings])
+    raise KeyError(name)
+
+
+def _images(source: DeliverySource) -> list[InlineImage]:
+    """The three charts, drawn from the same facts the text part shows, worded in the
+    language of the mail (called while it is in force)."""
     report = _build(source)
-    days = report.day_rows
-    daily = charts.tickets_per_day(
-        [day for day, _, _ in days], [came for _, came, _ in days], [done for _, _, done in days]
-    )
-    buckets = report.first_response_buckets
-    first = charts.first_responses(
-        [label for label, _ in buckets], [count for _, count in buckets], MISSED_FROM
-    )
-    ratings = report.ratings
-    happy = charts.satisfaction([now for _, now, _ in ratings], [was for _, _, was in ratings])
-    return [
-        (CHARTS["daily"], "tickets-per-day.png", "image/png", daily),
-        (CHARTS["first_response"], "first-response.png", "image/png", first),
-        (CHARTS["satisfaction"], "satisfaction.png", "image/png", happy),
-    ]
+    return [(CHARTS[n], CHART_FILES[n], "image/png", draw_chart(report, n)) for n in CHARTS]
 
 
 def _sample(department: str | None) -> WeeklyReportContext:
