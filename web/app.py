@@ -37,7 +37,7 @@ SAFETY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",
-        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
         b"frame-ancestors 'none'; base-uri 'none'",
     ),
 )
@@ -140,8 +140,8 @@ class SafeHeadersAndLog:
 
 def build_app(context: WebContext) -> ASGIApp:
     """The whole site: the ticket page and its forms (see ``web.pages``), the sign-in
-    (``web.sign_in``) and the leads' dashboard (``web.dashboard``)."""
-    from web import dashboard, pages, sign_in
+    (``web.sign_in``) and the leads' dashboard (``web.dashboard``, its charts ``web.charts``)."""
+    from web import charts, dashboard, pages, sign_in
 
     routes = [
         Route("/", pages.home, methods=["GET"]),
@@ -159,6 +159,7 @@ def build_app(context: WebContext) -> ASGIApp:
         Route("/signout", sign_in.leave, methods=["POST"]),
         Route("/dashboard", dashboard.show, methods=["GET"]),
         Route("/dashboard.csv", dashboard.download, methods=["GET"]),
+        Route(charts.CHART_PATH, charts.picture, methods=["GET"]),
     ]
     app = Starlette(routes=routes)
     app.state.web = context

@@ -20,6 +20,7 @@ from aliasdesk.domain.durations import format_duration
 from aliasdesk.services.dashboard import PERIODS, DepartmentView, department_view
 from aliasdesk.services.figure_rows import CSV_COLUMNS, csv_row
 from web.app import WebContext
+from web.charts import ChartSection, chart_sections
 from web.sign_in import current_viewer, session_form_token, web_of
 
 
@@ -28,8 +29,12 @@ def _period(request: Request) -> str:
     return chosen if chosen in PERIODS else "week"
 
 
-def _views(request: Request, period: str) -> tuple[str, list[DepartmentView]] | None:
-    """The viewer's address and their departments' views; None without a session."""
+Found = tuple[str, list[DepartmentView], dict[str, ChartSection]]
+
+
+def _views(request: Request, period: str, charts: bool = False) -> Found | None:
+    """The viewer's address, their departments' views and (if asked) the weekly report's
+    charts of each; None without a session."""
     viewer = current_viewer(request)
     context: WebContext = web_of(request)
     if viewer is None:
@@ -41,7 +46,8 @@ def _views(request: Request, period: str) -> tuple[str, list[DepartmentView]] | 
     now = context.clock()
     with context.db.reader() as session:
         views = [department_view(session, config.departments[k], period, now) for k in keys]
-    return viewer.address, views
+        sections = chart_sections(session, config, viewer.address, keys, now) if charts else {}
+    return viewer.address, views, sections
 
 
 def seconds(value: int | None) -> str:
@@ -58,14 +64,15 @@ def share(value: float | None) -> str:
 async def show(request: Request) -> Response:
     context = web_of(request)
     period = _period(request)
-    found = await run_in_threadpool(_views, request, period)
+    found = await run_in_threadpool(_views, request, period, True)
     if found is None:
         return RedirectResponse("/signin", status_code=303)
-    address, views = found
+    address, views, charts = found
     body = context.render(
         "dashboard.html",
         address=address,
         views=views,
+        charts=charts,
         period=period,
         periods=PERIODS,
         seconds=seconds,
@@ -81,7 +88,7 @@ async def download(request: Request) -> Response:
     found = await run_in_threadpool(_views, request, period)
     if found is None:
         return RedirectResponse("/signin", status_code=303)
-    _, views = found
+    _, views, _ = found
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

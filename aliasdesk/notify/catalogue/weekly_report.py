@@ -9,6 +9,7 @@ numbers are listed there), so a client that shows no images, or no HTML, misses 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -199,7 +200,7 @@ def _build(source: DeliverySource) -> WeeklyReportContext:
 
 
 def report_context(
-    facts: dict[str, Any], recipient: str, recipient_name: str = ""
+    facts: Mapping[str, Any], recipient: str, recipient_name: str = ""
 ) -> WeeklyReportContext:
     """The report of ``facts`` (``report_facts`` of the weekly report service) as
     ``recipient`` reads it: in the mail, and on the dashboard they sign in to."""
