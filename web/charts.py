@@ -69,7 +69,7 @@ def chart_sections(
 _SIGN_IN = "sign-in"
 
 
-def _draw(request: Request, key: str, file: str) -> bytes | str | None:
+def _draw(request: Request, key: str, file: str, narrow: bool) -> bytes | str | None:
     """The picture; ``_SIGN_IN`` without a session; None for a chart or a department the
     viewer may not read, or that does not exist: the same answer, so nobody learns which
     departments there are."""
@@ -86,14 +86,15 @@ def _draw(request: Request, key: str, file: str) -> bytes | str | None:
             session, config, config.departments[key], viewer.address, context.clock()
         )
     with speaking(catalog(locale.language), locale):
-        return draw_chart(report, name)
+        return draw_chart(report, name, narrow)
 
 
 async def picture(request: Request) -> Response:
-    """``GET /dashboard/charts/{department}/{file}``: without a session, to the sign-in
-    page as the dashboard itself answers; a chart not theirs, not found."""
-    params = request.path_params
-    drawn = await run_in_threadpool(_draw, request, params["department"], params["file"])
+    """``GET /dashboard/charts/{department}/{file}`` (``?for=phone``: drawn narrow):
+    without a session, to the sign-in page as the dashboard itself answers; a chart not
+    theirs, not found."""
+    params, narrow = request.path_params, request.query_params.get("for") == "phone"
+    drawn = await run_in_threadpool(_draw, request, params["department"], params["file"], narrow)
     if drawn == _SIGN_IN:
         return RedirectResponse("/signin", status_code=303)
     if not isinstance(drawn, bytes):

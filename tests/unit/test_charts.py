@@ -45,3 +45,11 @@ def test_loading_every_notification_kind_does_not_load_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_phone_gets_a_narrow_chart_and_a_quiet_week_still_draws() -> None:
+    buckets = ["up to 50 %", "50-100 %", "100-150 %", "150-200 %", "over 200 %"]
+    narrow = charts.first_responses(buckets, [0, 0, 0, 0, 0], 2, charts.NARROW)
+    assert narrow.startswith(PNG) and _size(narrow) == (320, 260)
+    wide = charts.first_responses(buckets, [0, 0, 0, 0, 0], 2)
+    assert _size(wide) == (600, 240) and wide != narrow

@@ -81,6 +81,38 @@ def _shot(driver: object, name: str) -> Path:
     return path
 
 
+def _charts_are_shown(driver: object, section: object) -> None:
+    """The weekly report's three charts in ``section``: loaded pictures (the browser
+    decoded them), shown at the phone's width, each with the figures in words."""
+    from selenium.webdriver.common.by import By
+
+    pictures = section.find_elements(By.CSS_SELECTOR, ".charts figure img")  # type: ignore[attr-defined]
+    assert len(pictures) == 3
+    for picture in pictures:
+        loaded, natural, shown, source = driver.execute_script(  # type: ignore[attr-defined]
+            "const i = arguments[0];"
+            "return [i.complete, i.naturalWidth, i.clientWidth, i.currentSrc]",
+            picture,
+        )
+        assert loaded and natural == 320, "the picture loaded, drawn for a phone"
+        assert source.endswith("?for=phone")
+        assert picture.is_displayed() and 250 < shown < PHONE[0], "shown, and within the phone"
+        words = picture.get_attribute("alt")
+        caption = picture.find_element(By.XPATH, "ancestor::figure/figcaption").text
+        assert re.search(r"\d", words) and caption == words
+
+
+def _crop(shot: Path, rect: dict[str, float], name: str) -> Path:
+    """The part of a full-length screenshot ``rect`` (page coordinates) covers."""
+    from PIL import Image
+
+    box = (rect["x"], rect["y"], rect["x"] + rect["width"], rect["y"] + rect["height"])
+    path = ARTIFACTS / name
+    with Image.open(shot) as image:
+        image.crop(tuple(round(edge) for edge in box)).save(path)
+    return path
+
+
 def _links_in(sink: SmtpSink, base: str, words: str) -> list[str]:
     mail = [c for c in caught(sink) if "dave@example.com" in c.recipients and words in c.text]
     assert mail, f"no mail to Dave saying {words!r}"
@@ -206,11 +238,13 @@ def test_a_lead_signs_in_from_the_mailed_link_and_reads_the_dashboard(
     queue = hr.find_elements(By.CSS_SELECTOR, "table.queue tbody tr")
     assert sorted(row.find_element(By.TAG_NAME, "td").text for row in queue) == ["HR-1", "HR-2"]
     assert all("Due " in row.text for row in queue)
+    _charts_are_shown(driver, hr)
     widths = driver.execute_script(  # type: ignore[attr-defined]
         "return [window.innerWidth, document.documentElement.scrollWidth]"
     )
     assert widths[1] <= PHONE[0], "nothing spills sideways on a phone"
-    _shot(driver, "dashboard.png")
+    whole = _shot(driver, "dashboard.png")
+    _crop(whole, hr.find_element(By.CLASS_NAME, "charts").rect, "dashboard-charts.png")
     find(By.LINK_TEXT, "Last 4 weeks").click()
     wait.until(expected_conditions.url_contains("period=4weeks"))
     assert "Last 4 weeks" in find(By.CSS_SELECTOR, "table.figures caption").text

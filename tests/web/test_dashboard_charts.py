@@ -95,6 +95,8 @@ def test_each_department_shows_the_weekly_reports_charts_with_the_same_figures(
         assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
         assert picture.headers["cache-control"] == "no-store"
         assert imread(BytesIO(picture.content)).shape[:2] == (240, 600)
+        phone = client.get(f"{src}?for=phone")
+        assert imread(BytesIO(phone.content)).shape[:2] == (260, 320)
 
 
 def test_the_pictures_are_the_ones_the_weekly_mail_would_draw_in_the_leads_language(

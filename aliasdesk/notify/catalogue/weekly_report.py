@@ -221,24 +221,26 @@ def report_context(
     )
 
 
-def draw_chart(report: WeeklyReportContext, name: str) -> bytes:
+def draw_chart(report: WeeklyReportContext, name: str, narrow: bool = False) -> bytes:
     """The chart ``name`` (a key of ``CHARTS``) of ``report`` as a PNG, worded in the
-    language in force; the one drawing of it, for the mail and for the dashboard."""
+    language in force; the one drawing of it, for the mail and for the dashboard (which
+    asks for it ``narrow`` on a phone)."""
     # Imported here, not with the module: every process loads every kind at start, and
     # matplotlib adds about 55 MB and a third of a second to a process that never draws.
     from aliasdesk.notify import charts
 
+    size = charts.NARROW if narrow else charts.WIDE
     if name == "daily":
         days = report.day_rows
         came, done = [c for _, c, _ in days], [d for _, _, d in days]
-        return charts.tickets_per_day([day for day, _, _ in days], came, done)
+        return charts.tickets_per_day([day for day, _, _ in days], came, done, size)
     if name == "first_response":
         buckets = report.first_response_buckets
-        counts = [count for _, count in buckets]
-        return charts.first_responses([label for label, _ in buckets], counts, MISSED_FROM)
+        labels, counts = [label for label, _ in buckets], [count for _, count in buckets]
+        return charts.first_responses(labels, counts, MISSED_FROM, size)
     if name == "satisfaction":
-        ratings = report.ratings
-        return charts.satisfaction([now for _, now, _ in ratings], [was for _, _, was in ratings])
+        now, was = [n for _, n, _ in report.ratings], [w for _, _, w in report.ratings]
+        return charts.satisfaction(now, was, size)
     raise KeyError(name)
 
 
