@@ -64,6 +64,9 @@ class WebContext:
     )
     """Sign-in links asked for, per client: each ask mails someone, so it is rationed."""
     pages: PageCache = field(default_factory=lambda: PageCache())
+    charts: PageCache = field(default_factory=lambda: PageCache())
+    """The dashboard's reports and the pictures drawn of them, by department and version
+    (``web.charts``): a reload where no figure moved draws nothing again."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     templates: jinja2.Environment = field(init=False)
 

@@ -46,7 +46,9 @@ def _views(request: Request, period: str, charts: bool = False) -> Found | None:
     now = context.clock()
     with context.db.reader() as session:
         views = [department_view(session, config.departments[k], period, now) for k in keys]
-        sections = chart_sections(session, config, viewer.address, keys, now) if charts else {}
+        sections = {}
+        if charts:
+            sections = chart_sections(session, config, viewer.address, keys, now, context.charts)
     return viewer.address, views, sections
 
 

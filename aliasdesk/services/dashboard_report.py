@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import functools
 import gettext
+import hashlib
+import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -33,14 +36,26 @@ def current_week(department: Department, now: datetime) -> ReportWeek:
     return ReportWeek(department, first + WEEK, department_zone(department))
 
 
+@dataclass(frozen=True)
+class ViewerReport:
+    """A department's report as one viewer reads it. ``version`` changes whenever a
+    figure or the language does, so a picture drawn of it can be kept by its version."""
+
+    report: WeeklyReportContext
+    locale: MailLocale
+    version: str
+
+
 def viewer_report(
     session: Session, config: RoutingConfig, department: Department, viewer: str, now: datetime
-) -> tuple[WeeklyReportContext, MailLocale]:
+) -> ViewerReport:
     """The report of ``department``'s current week for ``viewer``, and how it speaks.
     The caller has checked that ``viewer`` may read the department."""
     facts = report_facts(session, current_week(department, now))
     locale = mail_locale(session, config, None, viewer, "staff", department.key)
-    return report_context(facts, viewer), locale
+    stated = json.dumps([facts, locale.language], sort_keys=True, default=str)
+    version = hashlib.sha256(stated.encode()).hexdigest()[:20]
+    return ViewerReport(report_context(facts, viewer), locale, version)
 
 
 @functools.cache

@@ -73,7 +73,8 @@ def test_each_department_shows_the_weekly_reports_charts_with_the_same_figures(
     page = client.get("/dashboard").text
     assert 'id="charts-IT"' not in page
     charts = _charts_of(page, "HR")
-    assert [src.rsplit("/", 1)[1] for src, _ in charts] == list(CHART_FILES.values())
+    files = [src.split("?")[0].rsplit("/", 1)[1] for src, _ in charts]
+    assert files == list(CHART_FILES.values())
 
     figures = _week_figures(desk, site)
     daily, first, ratings = (text for _, text in charts)
@@ -95,7 +96,7 @@ def test_each_department_shows_the_weekly_reports_charts_with_the_same_figures(
         assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
         assert picture.headers["cache-control"] == "no-store"
         assert imread(BytesIO(picture.content)).shape[:2] == (240, 600)
-        phone = client.get(f"{src}?for=phone")
+        phone = client.get(f"{src}&for=phone")
         assert imread(BytesIO(phone.content)).shape[:2] == (260, 320)
 
 
@@ -118,10 +119,10 @@ def test_the_pictures_are_the_ones_the_weekly_mail_would_draw_in_the_leads_langu
     drawn = client.get("/dashboard/charts/HR/tickets-per-day.png").content
     assert drawn != english
     with desk.db.reader() as session:
-        report, locale = viewer_report(session, edited, german, "hanna@example.com", site.clock())
-    assert locale.language == "de"
-    with speaking(catalog("de"), locale):
-        assert draw_chart(report, "daily") == drawn
+        found = viewer_report(session, edited, german, "hanna@example.com", site.clock())
+    assert found.locale.language == "de"
+    with speaking(catalog("de"), found.locale):
+        assert draw_chart(found.report, "daily") == drawn
 
 
 def test_a_chart_opens_only_with_a_session_and_only_for_the_viewers_departments(
@@ -159,3 +160,23 @@ def test_a_chart_opens_only_with_a_session_and_only_for_the_viewers_departments(
     (daily, _), *_ = _charts_of(page, "IT")
     assert client.get(daily).status_code == 200
     assert "1 / 0" in _charts_of(page, "IT")[0][1], "IT's ticket is in IT's chart"
+
+
+def test_a_picture_is_drawn_once_per_version_and_a_new_figure_makes_a_new_one(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient, site: WebContext
+) -> None:
+    open_request(desk, smtp_sink)
+    _sign_in(desk, smtp_sink, client, "alice@example.com")
+    (before, _), *_ = _charts_of(client.get("/dashboard").text, "HR")
+    first = client.get(before).content
+    assert client.get(before).content == first
+    kept = site.charts.get(("HR", before.split("?v=")[1]))
+    assert kept is not None and len(kept.pictures) == 1, "drawn once, kept"
+
+    open_request(desk, smtp_sink, body="And the second form?")
+    (after, text), *_ = _charts_of(client.get("/dashboard").text, "HR")
+    assert after != before and client.get(after).content != first
+    assert sum(int(came) for came, _ in re.findall(r"(\d+) / (\d+)", text)) == 2
+    for path in (after, before):
+        answer = client.get(path.replace("/HR/", "/IT/"))
+        assert answer.status_code == 404, "a version opens no other department"
