@@ -95,7 +95,7 @@ def _charts_are_shown(driver: object, section: object) -> None:
             picture,
         )
         assert loaded and natural == 320, "the picture loaded, drawn for a phone"
-        assert source.endswith("?for=phone")
+        assert source.endswith("&for=phone")
         assert picture.is_displayed() and 250 < shown < PHONE[0], "shown, and within the phone"
         words = picture.get_attribute("alt")
         caption = picture.find_element(By.XPATH, "ancestor::figure/figcaption").text
