@@ -18,15 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.notify.language import format_when
+from aliasdesk.notify.language import MailLocale
+from aliasdesk.settings.shipped import template_dir as mail_template_dir
 from web.guard import SIGN_IN_ASKS_ALLOWED, SIGN_IN_WINDOW_SECONDS, BadLinkBrake
+from web.language import PageTemplates, VisitorLanguage, visitor_locale
 
 log = logging.getLogger("web")
 
@@ -52,7 +53,11 @@ def redacted_path(path: str) -> str:
 
 @dataclass
 class WebContext:
-    """What every page needs: the database, the rules in force, the key, the templates."""
+    """What every page needs: the database, the rules in force, the key, the templates.
+
+    ``catalog_dir`` holds the catalogs the pages read: the shipped mail templates', whose
+    words the pages share (the pages themselves are always the shipped ones, so a copy of
+    the mail templates made for other wording never leaves them half translated)."""
 
     db: Database
     routing: Callable[[], RoutingConfig]
@@ -68,20 +73,16 @@ class WebContext:
     """The dashboard's reports and the pictures drawn of them, by department and version
     (``web.charts``): a reload where no figure moved draws nothing again."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    templates: jinja2.Environment = field(init=False)
+    catalog_dir: Path = field(default_factory=mail_template_dir)
+    templates: PageTemplates = field(init=False)
 
     def __post_init__(self) -> None:
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.template_dir)),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.templates.filters["when"] = format_when
+        self.templates = PageTemplates(self.template_dir, self.catalog_dir)
 
-    def render(self, name: str, **values: Any) -> str:
-        return self.templates.get_template(name).render(**values)
+    def render(self, name: str, locale: MailLocale | None = None, **values: Any) -> str:
+        """The page in ``locale``; without one, in the visitor's browser language (pages
+        that must not, or cannot yet, speak any one person's: see ``web.language``)."""
+        return self.templates.render(name, locale or visitor_locale(), **values)
 
 
 class PageCache:
@@ -153,6 +154,7 @@ def build_app(context: WebContext) -> ASGIApp:
         Route("/t/{token}/reply", pages.reply, methods=["POST"]),
         Route("/t/{token}/solve", pages.solve, methods=["POST"]),
         Route("/t/{token}/rate", pages.rate, methods=["POST"]),
+        Route("/t/{token}/language", pages.choose_language, methods=["POST"]),
         Route("/t/{token}/confirm/{nonce}", pages.show_confirmation, methods=["GET"]),
         Route("/t/{token}/confirm/{nonce}", pages.confirm, methods=["POST"]),
         Route("/signin", sign_in.form, methods=["GET"]),
@@ -166,4 +168,4 @@ def build_app(context: WebContext) -> ASGIApp:
     ]
     app = Starlette(routes=routes)
     app.state.web = context
-    return SafeHeadersAndLog(app)
+    return SafeHeadersAndLog(VisitorLanguage(app))

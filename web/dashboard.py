@@ -16,11 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from aliasdesk.domain.durations import format_duration
+from aliasdesk.notify.language import MailLocale, describe_duration
 from aliasdesk.services.dashboard import PERIODS, DepartmentView, department_view
 from aliasdesk.services.figure_rows import CSV_COLUMNS, csv_row
+from aliasdesk.services.languages import mail_locale
 from web.app import WebContext
 from web.charts import ChartSection, chart_sections
+from web.language import share
 from web.sign_in import current_viewer, session_form_token, web_of
 
 
@@ -29,12 +31,13 @@ def _period(request: Request) -> str:
     return chosen if chosen in PERIODS else "week"
 
 
-Found = tuple[str, list[DepartmentView], dict[str, ChartSection]]
+Found = tuple[str, list[DepartmentView], dict[str, ChartSection], MailLocale]
 
 
 def _views(request: Request, period: str, charts: bool = False) -> Found | None:
-    """The viewer's address, their departments' views and (if asked) the weekly report's
-    charts of each; None without a session."""
+    """The viewer's address, their departments' views, (if asked) the weekly report's
+    charts of each, and the language they read (as their mail: the routing file's for
+    them, else their department's); None without a session."""
     viewer = current_viewer(request)
     context: WebContext = web_of(request)
     if viewer is None:
@@ -49,18 +52,16 @@ def _views(request: Request, period: str, charts: bool = False) -> Found | None:
         sections = {}
         if charts:
             sections = chart_sections(session, config, viewer.address, keys, now, context.charts)
-    return viewer.address, views, sections
+        locale = mail_locale(session, config, None, viewer.address, "staff")
+    return viewer.address, views, sections, locale
 
 
 def seconds(value: int | None) -> str:
-    """Business seconds as people read them; a dash where there is no figure."""
+    """Business seconds as people read them, in the page's language; a dash where there
+    is no figure."""
     if value is None:
         return "–"
-    return "0m" if value == 0 else format_duration(timedelta(seconds=value))
-
-
-def share(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}\u00a0%"
+    return describe_duration(timedelta(seconds=value))
 
 
 async def show(request: Request) -> Response:
@@ -69,9 +70,10 @@ async def show(request: Request) -> Response:
     found = await run_in_threadpool(_views, request, period, True)
     if found is None:
         return RedirectResponse("/signin", status_code=303)
-    address, views, charts = found
+    address, views, charts, locale = found
     body = context.render(
         "dashboard.html",
+        locale,
         address=address,
         views=views,
         charts=charts,
@@ -90,7 +92,7 @@ async def download(request: Request) -> Response:
     found = await run_in_threadpool(_views, request, period)
     if found is None:
         return RedirectResponse("/signin", status_code=303)
-    _, views, _ = found
+    _, views, _, _locale = found
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -1,4 +1,4 @@
-"""The requester's ticket page, its three forms (reply, solved, rating), and the page
+"""The requester's ticket page, its forms (reply, solved, rating, language), and the page
 that confirms a reply or "solved" from the link mailed to the requester.
 
 Rules the handlers keep, whatever the route:
@@ -7,7 +7,9 @@ Rules the handlers keep, whatever the route:
   lead to a page that offers the rating, and only its form's POST records it.
 - A reply or "solved" speaks for the requester, and a page link may have been
   forwarded: both are applied only from the confirmation link mailed to the requester's
-  own address (``aliasdesk.services.page_confirmations``).
+  own address (``aliasdesk.services.page_confirmations``). A choice of language is
+  applied at once: it says nothing in the requester's name, it only changes the words
+  of their mail, as their own ``#lang`` would.
 - Every POST carries the form token of its page (``page_links.form_token``); without it
   nothing is done, so another site cannot post on the requester's behalf.
 - Any link that does not open a ticket (malformed, forged, another requester's, or a
@@ -28,6 +30,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.language import N_
+from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.page_confirmations import ask_confirmation, carry_out, pending_action
 from aliasdesk.services.page_links import (
     LinkRefused,
@@ -36,57 +40,68 @@ from aliasdesk.services.page_links import (
     form_token_matches,
     ticket_for_token,
 )
-from aliasdesk.services.ticket_page import rate_from_page, ticket_page
+from aliasdesk.services.ticket_page import language_from_page, rate_from_page, ticket_page
 from web.app import WebContext
 
 Action = Callable[[Session, Ticket, RoutingConfig, datetime], str]
 
 DONE_WORDS: dict[str, str] = {
-    "reply": "Your reply was added to the request; the team has been told.",
-    "empty": "There was nothing to add: the reply was empty.",
-    "solved": "Thank you: your request is marked as solved.",
-    "not-solved": "The request could not be marked as solved in its current state.",
-    "rated": "Thank you for your rating.",
-    "confirm-sent": (
+    "reply": N_("Your reply was added to the request; the team has been told."),
+    "empty": N_("There was nothing to add: the reply was empty."),
+    "solved": N_("Thank you: your request is marked as solved."),
+    "not-solved": N_("The request could not be marked as solved in its current state."),
+    "rated": N_("Thank you for your rating."),
+    "confirm-sent": N_(
         "We have mailed you a link to confirm this; it is added once you follow it. "
         "Page links travel with forwarded mail, which is why we ask."
     ),
-    "confirm-capped": "No confirmation mail could be sent just now: please reply to our mail.",
-    "confirmed-already": "This was confirmed already.",
-    "not-rated": "A rating can be given once the request is resolved.",
+    "confirm-capped": N_("No confirmation mail could be sent just now: please reply to our mail."),
+    "confirmed-already": N_("This was confirmed already."),
+    "not-rated": N_("A rating can be given once the request is resolved."),
+    "language": N_("Done: this page and our mail to you are now in this language."),
 }
+"""What the page says after a form was sent (msgids: translated as the page renders)."""
 
 REFUSALS: dict[str, tuple[int, str, str]] = {
     "unknown": (
         404,
-        "This link does not open a request",
-        "It may have been copied incompletely. Please use the link in the latest mail "
-        "about your request, or reply to that mail.",
+        N_("This link does not open a request"),
+        N_(
+            "It may have been copied incompletely. Please use the link in the latest mail "
+            "about your request, or reply to that mail."
+        ),
     ),
     "expired": (
         410,
-        "This link has expired",
-        "The request was closed some time ago, so its page is no longer shown. "
-        "Write to the department again if you need anything.",
+        N_("This link has expired"),
+        N_(
+            "The request was closed some time ago, so its page is no longer shown. "
+            "Write to the department again if you need anything."
+        ),
     ),
     "busy": (
         429,
-        "Too many attempts",
-        "This browser tried too many links that do not work. Please wait a few minutes.",
+        N_("Too many attempts"),
+        N_("This browser tried too many links that do not work. Please wait a few minutes."),
     ),
     "confirmation": (
         404,
-        "This confirmation link does not work",
-        "It may have expired (after 7 days) or been copied incompletely. Please send your "
-        "reply from your request's page again.",
+        N_("This confirmation link does not work"),
+        N_(
+            "It may have expired (after 7 days) or been copied incompletely. Please send your "
+            "reply from your request's page again."
+        ),
     ),
     "form": (
         403,
-        "This form could not be accepted",
-        "It did not come from your request's page. Please open the page again and send "
-        "the form from there.",
+        N_("This form could not be accepted"),
+        N_(
+            "It did not come from your request's page. Please open the page again and send "
+            "the form from there."
+        ),
     ),
 }
+"""Refusals speak the browser's language, never the ticket's (see ``web.language``)."""
 
 
 def _web(request: Request) -> WebContext:
@@ -127,8 +142,8 @@ def _ticket(session: Session, opened: OpenedTicket) -> Ticket:
 async def home(request: Request) -> Response:
     body = _web(request).render(
         "refused.html",
-        title="Your requests",
-        text="Open the link in a mail about your request to see it here.",
+        title=N_("Your requests"),
+        text=N_("Open the link in a mail about your request to see it here."),
     )
     return HTMLResponse(body)
 
@@ -158,7 +173,14 @@ def _show(context: WebContext, token: str, client: str, chosen: int | None, done
         if isinstance(opened, Response):
             return opened
         config = context.routing()
-        key = (opened.id, opened.updated_at, opened.status, opened.rating, id(config))
+        key = (
+            opened.id,
+            opened.updated_at,
+            opened.status,
+            opened.rating,
+            opened.language,
+            id(config),
+        )
         shown = (*key, token, chosen, done)
         body = context.pages.get(shown)
         if body is not None:
@@ -169,6 +191,7 @@ def _show(context: WebContext, token: str, client: str, chosen: int | None, done
             context.pages.put(key, page)
     body = context.render(
         "ticket.html",
+        page.locale,
         page=page,
         token=token,
         form_token=form_token(context.secret_key, token),
@@ -219,6 +242,17 @@ async def rate(request: Request) -> Response:
     return await _post(request, str(form.get("form_token") or ""), act)
 
 
+async def choose_language(request: Request) -> Response:
+    """The requester's choice of language for their mail and this page (``#lang``)."""
+    form = await request.form()
+    chosen = str(form.get("language") or "")[:16]
+
+    def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
+        return "language" if language_from_page(session, ticket, chosen, now) else ""
+
+    return await _post(request, str(form.get("form_token") or ""), act)
+
+
 async def show_confirmation(request: Request) -> Response:
     return await run_in_threadpool(
         _show_confirmation,
@@ -238,12 +272,15 @@ def _show_confirmation(context: WebContext, token: str, nonce: str, client: str)
         ticket = _ticket(session, opened)
         pending = pending_action(session, ticket, nonce, context.clock())
         ref, subject = ticket.ref, ticket.subject
-        department = context.routing().departments.get(ticket.department)
+        config = context.routing()
+        department = config.departments.get(ticket.department)
         department_name = department.name if department else ticket.department
+        locale = mail_locale(session, config, ticket, ticket.requester, "requester")
     if pending is None:
         return _refusal(context, "confirmation")
     body = context.render(
         "confirm.html",
+        locale,
         ref=ref,
         subject=subject,
         department_name=department_name,

@@ -1,12 +1,13 @@
 """Signing in to the dashboard with a mailed link, and signing out.
 
 - ``GET /signin`` offers a form for an address; ``POST /signin`` mails a link if the
-  address is a member, lead or admin, and answers the same words either way, so the form
-  tells nobody who works here. Clients asking too often are turned away (``web.guard``);
-  one address gets at most a few links in a quarter of an hour
-  (``aliasdesk.services.sign_ins``).
-- ``GET /signin/{token}`` only shows a button: mail scanners open every link on
-  delivery. ``POST /signin/{token}`` uses the link up and sets the session cookie.
+  address is a member, lead or admin, and answers the same words either way (in the
+  browser's language, never the member's), so the form tells nobody who works here.
+  Clients asking too often are turned away (``web.guard``); one address gets at most a
+  few links in a quarter of an hour (``aliasdesk.services.sign_ins``).
+- ``GET /signin/{token}`` only shows a button, in the language of the member it was
+  mailed to: mail scanners open every link on delivery. ``POST /signin/{token}`` uses
+  the link up and sets the session cookie.
 - ``POST /signout`` ends the session on the server and drops the cookie.
 
 Every POST carries a form token only this server can make: for the address form one
@@ -23,12 +24,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from aliasdesk.notify.language import N_, MailLocale
 from aliasdesk.services import page_links
+from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.sign_ins import (
     LINK_MINUTES,
     SESSION_HOURS,
     Viewer,
-    link_is_usable,
+    link_address,
     request_link,
     same,
     sign_out,
@@ -44,27 +47,32 @@ FORM_COOKIE = "aliasdesk_form"
 REFUSALS: dict[str, tuple[int, str, str]] = {
     "link": (
         404,
-        "This sign-in link does not work",
-        f"Sign-in links work once, for {LINK_MINUTES} minutes. Please ask for a new one "
-        "on the sign-in page.",
+        N_("This sign-in link does not work"),
+        N_(
+            "Sign-in links work once, for %(minutes)s minutes. Please ask for a new one "
+            "on the sign-in page."
+        ),
     ),
     "form": (
         403,
-        "This form could not be accepted",
-        "It did not come from this site's page. Please open the page again and send the "
-        "form from there.",
+        N_("This form could not be accepted"),
+        N_(
+            "It did not come from this site's page. Please open the page again and send the "
+            "form from there."
+        ),
     ),
     "busy": (
         429,
-        "Too many attempts",
-        "This browser asked too often. Please wait a few minutes.",
+        N_("Too many attempts"),
+        N_("This browser asked too often. Please wait a few minutes."),
     ),
     "no-address": (
         503,
-        "Signing in is not available",
-        "This server has no public address (ALIASDESK_WEB_URL), so it cannot mail links.",
+        N_("Signing in is not available"),
+        N_("This server has no public address (ALIASDESK_WEB_URL), so it cannot mail links."),
     ),
 }
+"""Refusals speak the browser's language: nobody is known yet (see ``web.language``)."""
 
 
 def web_of(request: Request) -> WebContext:
@@ -78,7 +86,7 @@ def client_of(request: Request) -> str:
 
 def refusal(context: WebContext, reason: str, wait: int | None = None) -> Response:
     status, title, text = REFUSALS[reason]
-    body = context.render("refused.html", title=title, text=text)
+    body = context.render("refused.html", title=title, text=text, facts={"minutes": LINK_MINUTES})
     retry = str(wait or context.brake.retry_after())
     headers = {"Retry-After": retry} if reason == "busy" else None
     return HTMLResponse(body, status_code=status, headers=headers)
@@ -113,7 +121,8 @@ def session_form_token(context: WebContext, request: Request) -> str:
 async def form(request: Request) -> Response:
     context = web_of(request)
     browser = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
-    notice = "You are signed out." if request.query_params.get("done") == "signed-out" else ""
+    signed_out = request.query_params.get("done") == "signed-out"
+    notice = N_("You are signed out.") if signed_out else ""
     body = context.render(
         "signin.html",
         form_token=signed(context.secret_key, "sign-in-form", browser),
@@ -160,15 +169,23 @@ async def show_link(request: Request) -> Response:
     if context.brake.blocked(client):
         return refusal(context, "busy")
 
-    def usable() -> bool:
+    def usable() -> MailLocale | None:
+        """The language of the member the link was mailed to; None if it is no good."""
         with context.db.reader() as session:
-            return link_is_usable(session, token, context.clock())
+            address = link_address(session, token, context.clock())
+            if address is None:
+                return None
+            return mail_locale(session, context.routing(), None, address, "staff")
 
-    if not await run_in_threadpool(usable):
+    locale = await run_in_threadpool(usable)
+    if locale is None:
         context.brake.refused(client)
         return refusal(context, "link")
     body = context.render(
-        "signin_link.html", token=token, form_token=signed(context.secret_key, "link", token)
+        "signin_link.html",
+        locale,
+        token=token,
+        form_token=signed(context.secret_key, "link", token),
     )
     return HTMLResponse(body)
 

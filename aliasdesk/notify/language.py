@@ -98,6 +98,12 @@ def _(message: str) -> str:
     return _speaking_now().catalog.gettext(message)
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog where it is written down (a table of texts read
+    before any render), and leave it as it is: it is translated where it is shown."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _speaking_now().catalog.ngettext(singular, plural, n)
 
@@ -149,9 +155,11 @@ def describe_duration(delta: timedelta) -> str:
 
 __all__ = [
     "LANGUAGES",
+    "N_",
     "MailLocale",
     "current_locale",
     "describe_duration",
+    "format_day",
     "format_when",
     "load_catalog",
     "ngettext",

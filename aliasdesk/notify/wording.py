@@ -97,6 +97,19 @@ def next_step_text(status: str) -> str:
     return texts.get(status, _("Reply to this mail if you have anything to add."))
 
 
+def page_next_step(status: str) -> str:
+    """What the requester can expect, as their ticket page says it: the mail's sentence,
+    except where that asks them to reply to "this mail" (a page is not a mail)."""
+    if status == "pending":
+        return _(
+            "To go on we need a little more from you. Add it below or reply to our mail, "
+            "and we'll carry on straight away."
+        )
+    if status == "resolved":
+        return _("If anything is still not right, add a reply below and we'll reopen it.")
+    return next_step_text(status)
+
+
 def waiting_on_text(waiting_on: str) -> str:
     """Who a pending ticket waits for, as the requester reads it; "" for the requester."""
     words = " ".join(waiting_on.split())

@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, Ticket
 from aliasdesk.domain.organisation import Department
+from aliasdesk.notify.language import N_
 from aliasdesk.services.service_figures import department_figures
 from aliasdesk.services.sla import ESCALATED
 
-PERIODS = {"week": "This week", "4weeks": "Last 4 weeks"}
-"""The periods a dashboard offers: the calendar week so far, and 28 days up to today."""
+PERIODS = {"week": N_("This week"), "4weeks": N_("Last 4 weeks")}
+"""The periods a dashboard offers: the calendar week so far, and 28 days up to today
+(their names are msgids, translated where they are shown)."""
 OPEN_STATUSES = ("new", "open", "pending")
 
 

@@ -114,6 +114,8 @@ class OpenedTicket:
     status: str
     updated_at: datetime
     rating: int | None
+    language: str | None = None
+    """The ticket's language (a cached page is kept per language the page was built in)."""
 
 
 _TICKETS = Ticket.__table__
@@ -123,6 +125,7 @@ _BY_REPLY_TOKEN = select(
     _TICKETS.c.status,
     _TICKETS.c.updated_at,
     _TICKETS.c.rating,
+    _TICKETS.c.language,
 ).where(_TICKETS.c.reply_token == bindparam("reply_token"))
 
 
@@ -142,7 +145,7 @@ def ticket_for_token(session: Session, key: str, token: str, now: datetime) -> O
     expected = _mac(key, _PURPOSE_PAGE, reply_token, who)
     if not hmac.compare_digest(expected.encode(), given.encode()) or row is None:
         raise LinkRefused()
-    opened = OpenedTicket(row.id, row.status, row.updated_at, row.rating)
+    opened = OpenedTicket(row.id, row.status, row.updated_at, row.rating, row.language)
     closed = closed_at(session, opened)
     if closed is not None and now - closed > timedelta(days=LINK_DAYS_AFTER_CLOSE):
         raise LinkRefused(expired=True)

@@ -119,12 +119,12 @@ def _fresh(token: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def link_is_usable(session: Session, token: str, now: datetime) -> bool:
-    """Whether the link would sign in now; reads only (its GET must use up nothing)."""
+def link_address(session: Session, token: str, now: datetime) -> str | None:
+    """Whom the link was mailed to, if it would sign in now (so its page can speak their
+    language); reads only (its GET must use up nothing)."""
     if not _TOKEN.match(token):
-        return False
-    found = session.scalar(select(SignIn.id).where(*_fresh(token, now)))
-    return found is not None
+        return None
+    return session.scalar(select(SignIn.address).where(*_fresh(token, now)))
 
 
 def use_link(

@@ -21,36 +21,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import SlaTimer, StoredAttachment, Ticket, TicketMessage
+from aliasdesk.domain.languages import known_language
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Address, ParsedMail
+from aliasdesk.notify.language import MailLocale
 from aliasdesk.notify.text import friendly_name
-from aliasdesk.notify.wording import RATING_SCALE, RatingLevel, size_text
+from aliasdesk.notify.wording import RATING_SCALE, RatingLevel
 from aliasdesk.services.conversation import apply_reply
 from aliasdesk.services.feedback import feedback_was_requested, try_record_feedback
+from aliasdesk.services.languages import choose_own_language, mail_locale
+from aliasdesk.services.tickets import add_event
 from aliasdesk.services.transitions import change_status
 
 REPLY_LIMIT = 20_000
 """Characters of a reply typed on the page; a mail would be cut the same way."""
 
-STATUS_WORDS: dict[str, str] = {
-    "new": "Received, waiting to be picked up",
-    "open": "Being worked on",
-    "pending": "On hold, waiting for an answer",
-    "resolved": "Resolved",
-    "closed": "Closed",
-}
-
-NEXT_STEP: dict[str, str] = {
-    "new": "Someone from the team will pick your request up",
-    "open": "The team is working on it and will write to you",
-    "pending": "We need a little more from you to go on: add it below or reply to our mail",
-    "resolved": "We believe this is done. Not so? Add a reply below and it opens again",
-    "closed": "This request is closed. Write to the department again for anything new",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class PageMessage:
+    """One mail of the conversation; ``author`` is "" when the requester wrote it (the
+    page calls them "you", in its own language)."""
+
     author: str
     at: datetime
     text: str
@@ -60,27 +51,32 @@ class PageMessage:
 @dataclass(frozen=True, slots=True)
 class PageFile:
     name: str
-    size_text: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
 class TicketPage:
-    """Everything the page template reads; no row object leaves the service."""
+    """Everything the page template reads; no row object leaves the service.
+
+    Nothing in it is worded yet: the page words the status, what happens next and the
+    sizes as it renders, in ``locale`` (the language and zone of the requester's mail), so
+    the words are the ones mail uses (``aliasdesk.notify.wording``)."""
 
     ref: str
     subject: str
     department_name: str
     status: str
-    status_words: str
     owner_name: str | None
-    next_step: str
     due_at: datetime | None
+    due_kind: str
+    """What ``due_at`` promises: "first_response" or "resolution"."""
     messages: tuple[PageMessage, ...]
     files: tuple[PageFile, ...]
     rating: int | None
     can_rate: bool
     can_solve: bool
     can_reply: bool
+    locale: MailLocale
     rating_scale: tuple[RatingLevel, ...] = RATING_SCALE
 
 
@@ -88,21 +84,22 @@ def ticket_page(session: Session, ticket: Ticket, config: RoutingConfig) -> Tick
     """The page of ``ticket`` as its requester may see it (reads only)."""
     department = config.departments.get(ticket.department)
     status = ticket.status
+    due_kind = _due_kind(ticket)
     return TicketPage(
         ref=ticket.ref,
         subject=ticket.subject,
         department_name=department.name if department else ticket.department,
         status=status,
-        status_words=STATUS_WORDS.get(status, status),
         owner_name=_name(config, ticket.owner) if ticket.owner else None,
-        next_step=NEXT_STEP.get(status, ""),
-        due_at=_due_at(session, ticket),
+        due_at=_due_at(session, ticket, due_kind),
+        due_kind=due_kind,
         messages=_public_messages(session, ticket, config),
         files=_requester_files(session, ticket),
         rating=ticket.rating,
         can_rate=status in ("resolved", "closed") and feedback_was_requested(session, ticket),
         can_solve=status in ("new", "open", "pending"),
         can_reply=status != "closed",
+        locale=mail_locale(session, config, ticket, ticket.requester, "requester"),
     )
 
 
@@ -110,11 +107,15 @@ def _name(config: RoutingConfig, address: str) -> str:
     return config.member_name(address) or friendly_name(address)
 
 
-def _due_at(session: Session, ticket: Ticket) -> datetime | None:
+def _due_kind(ticket: Ticket) -> str:
     """The next promise the department made: the first answer, then the resolution."""
+    return "first_response" if ticket.first_response_at is None else "resolution"
+
+
+def _due_at(session: Session, ticket: Ticket, due_kind: str) -> datetime | None:
     if ticket.status not in ("new", "open", "pending"):
         return None
-    kind = "first_response_breach" if ticket.first_response_at is None else "resolution_breach"
+    kind = f"{due_kind}_breach"
     return session.scalar(
         select(SlaTimer.due_at).where(SlaTimer.ticket_id == ticket.id, SlaTimer.kind == kind)
     )
@@ -141,7 +142,7 @@ def _public_messages(
     requester = ticket.requester.lower()
     return tuple(
         PageMessage(
-            author="You" if sender.lower() == requester else _name(config, sender),
+            author="" if sender.lower() == requester else _name(config, sender),
             at=at,
             text=text,
             from_requester=sender.lower() == requester,
@@ -162,7 +163,7 @@ def _requester_files(session: Session, ticket: Ticket) -> tuple[PageFile, ...]:
         )
         .order_by(StoredAttachment.id)
     )
-    return tuple(PageFile(name, size_text(size)) for name, size in rows)
+    return tuple(PageFile(name, size) for name, size in rows)
 
 
 def _mail_from_page(
@@ -229,3 +230,18 @@ def rate_from_page(
     text = f"{rating} {' '.join(comment.split())}".strip()
     mail = _mail_from_page(ticket, text, config)
     return try_record_feedback(session, ticket, mail, config=config, inbound_id=None, now=now)
+
+
+def language_from_page(session: Session, ticket: Ticket, language: str, now: datetime) -> bool:
+    """The requester chooses the language of their mail and page, as ``#lang`` from them
+    would: kept for their address (every ticket from now on) and set on this ticket.
+    False for a language aliasdesk does not write."""
+    code = known_language(language)
+    if code is None:
+        return False
+    choose_own_language(session, ticket.requester, code, now)
+    ticket.language = code
+    add_event(
+        session, ticket, "note", ticket.requester, f"language for {ticket.requester}: {code}", now
+    )
+    return True

@@ -133,7 +133,7 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
     (page,) = _links_in(smtp_sink, base, "Your request is now ticket")
     driver.get(page)  # type: ignore[attr-defined]
     find = driver.find_element  # type: ignore[attr-defined]
-    assert find(By.ID, "status").text == "Received, waiting to be picked up"
+    assert find(By.ID, "status").text == "New"
     assert find(By.TAG_NAME, "h1").text == "Parental leave"
     ref = find(By.CLASS_NAME, "ref").text.removeprefix("Request ")
     assert "Which form do I need" in find(By.ID, "conversation").find_element(By.XPATH, "..").text

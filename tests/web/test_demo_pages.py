@@ -39,7 +39,7 @@ def test_demo_serve_prints_a_working_link_to_the_requesters_page() -> None:
         assert link is not None, "".join(seen)
         page = httpx.get(link, timeout=10)
         assert page.status_code == 200
-        assert 'id="status">Resolved' in page.text and 'id="rating">5 of 5' in page.text
+        assert 'id="status">Solved' in page.text and 'id="rating">5 of 5' in page.text
         assert page.headers["referrer-policy"] == "no-referrer"
     finally:
         process.terminate()

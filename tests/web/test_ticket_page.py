@@ -59,12 +59,14 @@ def test_the_acknowledgement_links_to_a_page_with_where_the_request_stands(
     assert answer.status_code == 200
     page = answer.text
     assert f"Request {ref}" in page and "Parental leave" in page
-    assert "Received, waiting to be picked up" in page  # status in words, not "new"
+    assert '<span class="status" id="status">New</span>' in page  # the mail's status word
     owner = {"alice@example.com": "Alice", "bob@example.com": "Bob"}[ticket.owner or ""]
     assert f'<dd id="owner">{owner}</dd>' in page
-    # HR promises a first answer within 4 hours: the page says by when.
+    # HR promises a first answer within 4 hours: the page says by when, on HR's clock
+    # (round the clock, so UTC).
     due = ticket.created_at + timedelta(hours=4)
-    assert f"by {due:%a}, {due:%b} {due.day}, {due:%Y, %H:%M}" in page
+    assert "First answer expected by" in page
+    assert f">{due:%a}, {due:%b} {due.day}, {due:%Y, %H:%M} UTC</time>" in page
     assert "Which form do I need?" in page
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["cache-control"] == "no-store"
@@ -109,7 +111,7 @@ def test_the_page_shows_the_public_conversation_and_only_the_requesters_files(
     assert "PUBLIC-ANSWER: the form is LV-2." in page
     assert "INTERNAL-NOTE" not in page and "payroll" not in page
     assert "STRANGER-WORDS" not in page and "eve@" not in page and "Eve" not in page
-    assert "Being worked on" in page  # the member's answer opened it
+    assert 'id="status">Open<' in page  # the member's answer opened it
 
 
 def test_a_get_changes_nothing_not_even_a_rating_link(
