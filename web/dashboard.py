@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from aliasdesk.notify.language import MailLocale, describe_duration
 from aliasdesk.services.dashboard import PERIODS, DepartmentView, department_view
 from aliasdesk.services.figure_rows import CSV_COLUMNS, csv_row
-from aliasdesk.services.languages import mail_locale
+from aliasdesk.services.languages import viewer_locale
 from web.app import WebContext
 from web.charts import ChartSection, chart_sections
 from web.language import share
@@ -52,7 +52,7 @@ def _views(request: Request, period: str, charts: bool = False) -> Found | None:
         sections = {}
         if charts:
             sections = chart_sections(session, config, viewer.address, keys, now, context.charts)
-        locale = mail_locale(session, config, None, viewer.address, "staff")
+        locale = viewer_locale(session, config, viewer.address)
     return viewer.address, views, sections, locale
 
 

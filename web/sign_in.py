@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from aliasdesk.notify.language import N_, MailLocale
 from aliasdesk.services import page_links
-from aliasdesk.services.languages import mail_locale
+from aliasdesk.services.languages import viewer_locale
 from aliasdesk.services.sign_ins import (
     LINK_MINUTES,
     SESSION_HOURS,
@@ -175,7 +175,7 @@ async def show_link(request: Request) -> Response:
             address = link_address(session, token, context.clock())
             if address is None:
                 return None
-            return mail_locale(session, context.routing(), None, address, "staff")
+            return viewer_locale(session, context.routing(), address)
 
     locale = await run_in_threadpool(usable)
     if locale is None:

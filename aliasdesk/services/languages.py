@@ -140,6 +140,14 @@ def mail_locale(
     return MailLocale(known_language(language) or LANGUAGES[0], zone)
 
 
+def viewer_locale(session: Session, config: RoutingConfig, address: str) -> MailLocale:
+    """How the dashboard (and a sign-in link's page) speaks to someone signing in: as
+    their mail as a member does, for the first department they work in, else the first
+    they may read (a lead's, an admin's)."""
+    keys = config.departments_of_member(address) or config.dashboard_departments(address)
+    return mail_locale(session, config, None, address, "staff", keys[0] if keys else None)
+
+
 def _staff_department(
     config: RoutingConfig, department_key: str | None, address: str
 ) -> Department | None:
