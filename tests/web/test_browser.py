@@ -124,6 +124,7 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
     runtime, base = served
@@ -150,7 +151,7 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
     driver.get(ratings[4])  # type: ignore[attr-defined]
     five = find(By.CSS_SELECTOR, 'input[name="rating"][value="5"]')
     assert five.is_selected()
-    assert find(By.ID, "status").text == "Resolved"
+    assert find(By.ID, "status").text == "Solved"
     find(By.ID, "comment").send_keys("Quick and friendly, thanks!")
     _shot(driver, "rating-page.png")
     with runtime.db.reader() as session:
@@ -167,6 +168,18 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
         ticket = ticket_by_ref(session, ref)
         assert ticket is not None
         assert (ticket.rating, ticket.rating_comment) == (5, "Quick and friendly, thanks!")
+    # The requester switches the page (and their mail) to German at the foot of the page.
+    Select(find(By.ID, "language")).select_by_value("de")
+    find(By.XPATH, '//button[text()="Change language"]').click()
+    WebDriverWait(driver, 15).until(  # type: ignore[arg-type]
+        expected_conditions.text_to_be_present_in_element(
+            (By.CLASS_NAME, "notice"), "Diese Seite und unsere Mails an Sie"
+        )
+    )
+    assert find(By.TAG_NAME, "html").get_attribute("lang") == "de"
+    assert find(By.ID, "status").text == "Erledigt"  # the German mail's word for "solved"
+    assert find(By.ID, "rating").text == "5 von 5"
+    _shot(driver, "language-chosen.png")
 
 
 def test_a_reply_typed_on_the_page_waits_for_the_mailed_confirmation(
