@@ -173,14 +173,8 @@ def _show(context: WebContext, token: str, client: str, chosen: int | None, done
         if isinstance(opened, Response):
             return opened
         config = context.routing()
-        key = (
-            opened.id,
-            opened.updated_at,
-            opened.status,
-            opened.rating,
-            opened.language,
-            id(config),
-        )
+        key: tuple[object, ...] = (opened.id, opened.updated_at, opened.status, opened.rating)
+        key = (*key, opened.language, id(config))  # a page is built in its ticket's language
         shown = (*key, token, chosen, done)
         body = context.pages.get(shown)
         if body is not None:
