@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ SAFETY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
         b"frame-ancestors 'none'; base-uri 'none'",
     ),
 )
+_SAFETY_NAMES = frozenset(name for name, _ in SAFETY_HEADERS)
 _TOKEN_IN_PATH = re.compile(r"^/(t|signin)/[^/]+")
 
 
@@ -86,26 +88,38 @@ class WebContext:
 
 
 class PageCache:
-    """Ticket pages already built (and rendered), by ticket and the moment it last changed.
+    """Ticket pages already built (and rendered), by what the page shows depends on.
 
     Everything a page shows (a message, a status, an owner, a rating, the SLA timers a
-    status change moves) comes with a new ``updated_at`` on the ticket, and the rules in
-    force are part of the key; so a page is rebuilt exactly when it could differ, and a
-    requester who reloads, or a mail scanner, costs one indexed query.
+    status change moves) comes with a new ``updated_at`` on the ticket; the keys the
+    pages give also hold the requester and the language, and the cache holds pages of
+    the rules in force only (it empties when they are reloaded). So a page is rebuilt
+    exactly when it could differ, and a requester who reloads, or a mail scanner, costs
+    one indexed query.
     """
 
     LIMIT = 2048
 
     def __init__(self) -> None:
         self._pages: dict[tuple[Any, ...], Any] = {}
+        self._rules: object = None
+        self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> Any:
-        return self._pages.get(key)
+    def get(self, rules: object, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            if rules is not self._rules:
+                self._pages.clear()
+                self._rules = rules
+            return self._pages.get(key)
 
-    def put(self, key: tuple[Any, ...], page: Any) -> None:
-        if len(self._pages) >= self.LIMIT:
-            self._pages.clear()  # simpler than LRU, and a rebuild is cheap
-        self._pages[key] = page
+    def put(self, rules: object, key: tuple[Any, ...], page: Any) -> None:
+        """Keep ``page`` if it was made under the rules the cache holds pages of."""
+        with self._lock:
+            if rules is not self._rules:
+                return
+            if len(self._pages) >= self.LIMIT:
+                self._pages.clear()  # simpler than LRU, and a rebuild is cheap
+            self._pages[key] = page
 
 
 class SafeHeadersAndLog:
@@ -125,8 +139,8 @@ class SafeHeadersAndLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                names = {name for name, _ in SAFETY_HEADERS}
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                headers = message.get("headers", [])
+                kept = [(k, v) for k, v in headers if k.lower() not in _SAFETY_NAMES]
                 message["headers"] = kept + list(SAFETY_HEADERS)
             await send(message)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,7 +41,12 @@ from aliasdesk.services.page_links import (
     form_token_matches,
     ticket_for_token,
 )
-from aliasdesk.services.ticket_page import language_from_page, rate_from_page, ticket_page
+from aliasdesk.services.ticket_page import (
+    TicketPage,
+    language_from_page,
+    rate_from_page,
+    ticket_page,
+)
 from web.app import WebContext
 
 Action = Callable[[Session, Ticket, RoutingConfig, datetime], str]
@@ -121,13 +127,13 @@ def _refusal(context: WebContext, reason: str) -> Response:
 
 
 def _open(
-    context: WebContext, session: Session, token: str, client: str
+    context: WebContext, connection: Connection, token: str, client: str
 ) -> OpenedTicket | Response:
     """The ticket the link opens, or the refusal to send instead."""
     if context.brake.blocked(client):
         return _refusal(context, "busy")
     try:
-        return ticket_for_token(session, context.secret_key, token, context.clock())
+        return ticket_for_token(connection, context.secret_key, token, context.clock())
     except LinkRefused as refused:
         context.brake.refused(client)
         return _refusal(context, "expired" if refused.expired else "unknown")
@@ -167,22 +173,29 @@ async def offer_rating(request: Request) -> Response:
 
 def _show(context: WebContext, token: str, client: str, chosen: int | None, done: str) -> Response:
     """The page; built once per change of the ticket (``PageCache``), rendered once per
-    link, rating offered and notice shown."""
-    with context.db.reader() as session:
-        opened = _open(context, session, token, client)
+    link, rating offered and notice shown. A page already rendered costs the link check
+    and one indexed query, on a read-only connection (``Database.snapshot``)."""
+    config = context.routing()
+    with context.db.snapshot() as connection:
+        opened = _open(context, connection, token, client)
         if isinstance(opened, Response):
             return opened
-        config = context.routing()
-        key: tuple[object, ...] = (opened.id, opened.updated_at, opened.status, opened.rating)
-        key = (*key, opened.language, id(config))  # a page is built in its ticket's language
+        key = (
+            opened.id,
+            opened.requester,
+            opened.updated_at,
+            opened.status,
+            opened.rating,
+            opened.language,  # a page is built in its ticket's language
+        )
         shown = (*key, token, chosen, done)
-        body = context.pages.get(shown)
+        body = context.pages.get(config, shown)
         if body is not None:
             return HTMLResponse(body)
-        page = context.pages.get(key)
+        page = context.pages.get(config, key)
         if page is None:
-            page = ticket_page(session, _ticket(session, opened), config)
-            context.pages.put(key, page)
+            page = _build(connection, opened, config)
+            context.pages.put(config, key, page)
     body = context.render(
         "ticket.html",
         page.locale,
@@ -192,9 +205,15 @@ def _show(context: WebContext, token: str, client: str, chosen: int | None, done
         chosen=chosen if page.can_rate else None,
         asked_to_rate=chosen is not None,
         notice=DONE_WORDS.get(done, ""),
-    )
-    context.pages.put(shown, body)
+    ).encode()
+    context.pages.put(config, shown, body)
     return HTMLResponse(body)
+
+
+def _build(connection: Connection, opened: OpenedTicket, config: RoutingConfig) -> TicketPage:
+    """The page of the ticket just opened, read in the same transaction as the check."""
+    with Session(bind=connection) as session:
+        return ticket_page(session, _ticket(session, opened), config)
 
 
 async def reply(request: Request) -> Response:
@@ -260,7 +279,7 @@ async def show_confirmation(request: Request) -> Response:
 def _show_confirmation(context: WebContext, token: str, nonce: str, client: str) -> Response:
     """The confirmation link's page: what was asked, and the button that does it."""
     with context.db.reader() as session:
-        opened = _open(context, session, token, client)
+        opened = _open(context, session.connection(), token, client)
         if isinstance(opened, Response):
             return opened
         ticket = _ticket(session, opened)
@@ -310,7 +329,7 @@ def _act(context: WebContext, token: str, client: str, given: str, action: Actio
     """Check the link, then the form token, then act in one unit of work; the answer is
     a redirect to the page (a reload then repeats nothing)."""
     with context.db.unit_of_work() as session:
-        opened = _open(context, session, token, client)
+        opened = _open(context, session.connection(), token, client)
         if isinstance(opened, Response):
             return opened
         if not form_token_matches(context.secret_key, token, given):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from aliasdesk.private_files import private_sqlite_file
@@ -51,8 +51,31 @@ class Database:
             # may read what they fetched after the block.
             session.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A connection for reads only, in one transaction that is rolled back at the end.
+
+        No ORM session is set up (a page asked for often reads a few columns). Every
+        statement in it sees the same state of the database: on SQLite the transaction is
+        a deferred one, which takes a read snapshot instead of the write lock every unit
+        of work takes first (so readers neither wait for each other nor hold up the
+        intake); on PostgreSQL it is a read-only REPEATABLE READ transaction.
+        """
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection.execution_options(**{READS_ONLY: True})
+            else:
+                connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            yield connection
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+READS_ONLY = "aliasdesk_reads_only"
+"""The execution option ``Database.snapshot`` sets on its connection."""
 
 
 LARGE_VALUE = 1024 * 1024
@@ -119,7 +142,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Take the write lock at the start: two writers never deadlock on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A snapshot never writes, so it reads without the lock.
+            reads_only = conn.get_execution_options().get(READS_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         _let_go_of_large_values(engine)
         return engine

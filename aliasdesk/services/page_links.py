@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket, TicketEvent
@@ -111,6 +111,8 @@ class OpenedTicket:
     for far more often than it changes, and this is all a cached page needs."""
 
     id: int
+    requester: str
+    """As the link's signature was checked against: trimmed, lower case."""
     status: str
     updated_at: datetime
     rating: int | None
@@ -129,8 +131,9 @@ _BY_REPLY_TOKEN = select(
 ).where(_TICKETS.c.reply_token == bindparam("reply_token"))
 
 
-def ticket_for_token(session: Session, key: str, token: str, now: datetime) -> OpenedTicket:
-    """The ticket a page token opens, or ``LinkRefused``.
+def ticket_for_token(connection: Connection, key: str, token: str, now: datetime) -> OpenedTicket:
+    """The ticket a page token opens, or ``LinkRefused``; a plain connection is enough
+    (a session's is ``session.connection()``).
 
     The signature is compared in constant time; a token whose ticket does not exist is
     still signed and compared against a made-up requester, so timing does not tell a
@@ -140,23 +143,23 @@ def ticket_for_token(session: Session, key: str, token: str, now: datetime) -> O
     if match is None:
         raise LinkRefused()
     reply_token, given = match.groups()
-    row = session.connection().execute(_BY_REPLY_TOKEN, {"reply_token": reply_token}).first()
+    row = connection.execute(_BY_REPLY_TOKEN, {"reply_token": reply_token}).first()
     who = str(row.requester).strip().lower() if row is not None else "\0nobody"
     expected = _mac(key, _PURPOSE_PAGE, reply_token, who)
     if not hmac.compare_digest(expected.encode(), given.encode()) or row is None:
         raise LinkRefused()
-    opened = OpenedTicket(row.id, row.status, row.updated_at, row.rating, row.language)
-    closed = closed_at(session, opened)
+    opened = OpenedTicket(row.id, who, row.status, row.updated_at, row.rating, row.language)
+    closed = closed_at(connection, opened)
     if closed is not None and now - closed > timedelta(days=LINK_DAYS_AFTER_CLOSE):
         raise LinkRefused(expired=True)
     return opened
 
 
-def closed_at(session: Session, ticket: Ticket | OpenedTicket) -> datetime | None:
+def closed_at(reader: Connection | Session, ticket: Ticket | OpenedTicket) -> datetime | None:
     """When a closed ticket was closed (its last move to closed); None while it is not."""
     if ticket.status != "closed":
         return None
-    moment = session.scalar(
+    moment = reader.scalar(
         select(TicketEvent.at)
         .where(
             TicketEvent.ticket_id == ticket.id,
