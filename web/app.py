@@ -9,15 +9,19 @@ page linked to) and to keep no copy.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -31,6 +35,24 @@ from web.guard import SIGN_IN_ASKS_ALLOWED, SIGN_IN_WINDOW_SECONDS, BadLinkBrake
 from web.language import PageTemplates, VisitorLanguage, visitor_locale
 
 log = logging.getLogger("web")
+T = TypeVar("T")
+
+PAGE_THREADS = 8
+"""Threads that read the database for the ticket pages. The reads are short and hold the
+GIL most of the time, so more threads only queue for it and for pooled connections
+(five, plus ten beyond); a few cover the wait on PostgreSQL's answers."""
+_page_threads = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="web-page")
+
+
+async def in_page_thread(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` on one of the page threads. The ticket page's answer is mostly the
+    hop to a thread and back: a plain executor costs about half of starlette's
+    ``run_in_threadpool`` (anyio's limiter and cancel scopes), and caps the threads.
+    Context variables go along, as they do with starlette's (the language a page speaks)."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(_page_threads, functools.partial(context.run, work, *args))
+
 
 SAFETY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),

@@ -15,7 +15,7 @@ Rules the handlers keep, whatever the route:
 - Any link that does not open a ticket (malformed, forged, another requester's, or a
   made-up one) gets the same friendly page and no data, and counts against the client
   (``web.guard``); only a link of a ticket closed long ago is told apart, as expired.
-- Database work runs in a worker thread: the ORM is synchronous.
+- Database work runs in a worker thread (``in_page_thread``): the ORM is synchronous.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -47,7 +46,7 @@ from aliasdesk.services.ticket_page import (
     rate_from_page,
     ticket_page,
 )
-from web.app import WebContext
+from web.app import WebContext, in_page_thread
 
 Action = Callable[[Session, Ticket, RoutingConfig, datetime], str]
 
@@ -157,7 +156,7 @@ async def home(request: Request) -> Response:
 async def show(request: Request) -> Response:
     done = request.query_params.get("done", "")
     done = done if done in DONE_WORDS else ""
-    return await run_in_threadpool(
+    return await in_page_thread(
         _show, _web(request), request.path_params["token"], _client(request), None, done
     )
 
@@ -166,7 +165,7 @@ async def offer_rating(request: Request) -> Response:
     rating = int(request.path_params["rating"])
     if rating not in range(1, 6):
         return _refusal(_web(request), "unknown")
-    return await run_in_threadpool(
+    return await in_page_thread(
         _show, _web(request), request.path_params["token"], _client(request), rating, ""
     )
 
@@ -267,7 +266,7 @@ async def choose_language(request: Request) -> Response:
 
 
 async def show_confirmation(request: Request) -> Response:
-    return await run_in_threadpool(
+    return await in_page_thread(
         _show_confirmation,
         _web(request),
         request.path_params["token"],
@@ -322,7 +321,7 @@ async def confirm(request: Request) -> Response:
 
 async def _post(request: Request, given: str, action: Action) -> Response:
     token = request.path_params["token"]
-    return await run_in_threadpool(_act, _web(request), token, _client(request), given, action)
+    return await in_page_thread(_act, _web(request), token, _client(request), given, action)
 
 
 def _act(context: WebContext, token: str, client: str, given: str, action: Action) -> Response:
