@@ -37,10 +37,10 @@ from web.language import PageTemplates, VisitorLanguage, visitor_locale
 log = logging.getLogger("web")
 T = TypeVar("T")
 
-PAGE_THREADS = 8
-"""Threads that read the database for the ticket pages. The reads are short and hold the
-GIL most of the time, so more threads only queue for it and for pooled connections
-(five, plus ten beyond); a few cover the wait on PostgreSQL's answers."""
+PAGE_THREADS = 15
+"""Threads that read the database for the ticket pages: as many as the connection pool
+gives (five, and ten beyond), since a thread waiting on PostgreSQL's answer holds one.
+More would only queue for the GIL and the pool."""
 _page_threads = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="web-page")
 
 
