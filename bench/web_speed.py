@@ -11,9 +11,9 @@ and loads the pages of random tickets through their signed links with aiohttp
 2. people: 50 users who each load a page and read it, starting ``--rate`` loads a second
    between them at random moments (open loop). The default, 200 a second, is far above
    an internal helpdesk: 10,000 employees opening 2,000 requests a day and looking at
-   each page five times make about 4 loads a second in the busiest minute of a day;
-   200 leaves the server a third of a core of headroom on this machine and is what the
-   target is checked against;
+   each page five times make about 4 loads a second in the busiest minute of a day.
+   200, fifty times that, is what the target is checked against; it keeps the server at
+   about a fifth of a core, so the figures show what a person waits, not a queue;
 3. saturation: 50 clients that ask again the instant an answer comes (closed loop): the
    most pages a second, and their latencies. By Little's law such a loop's mean latency
    is 50 / throughput, however cheap the page, so it is printed next to the measured mean
