@@ -73,8 +73,8 @@ def chart_sections(
     sections = {}
     for key in keys:
         found = viewer_report(session, config, config.departments[key], viewer, now)
-        if kept.get((key, found.version)) is None:
-            kept.put((key, found.version), _Kept(found))
+        if kept.get(config, (key, found.version)) is None:
+            kept.put(config, (key, found.version), _Kept(found))
         with speaking(catalog(found.locale.language), found.locale):
             heading = _("%(team)s weekly report, %(period)s") % {
                 "team": found.report.department_name,
@@ -101,14 +101,14 @@ def _draw(request: Request, key: str, file: str) -> bytes | str | None:
     name = _BY_FILE.get(file)
     if name is None or key not in config.dashboard_departments(viewer.address):
         return None
-    entry = context.charts.get((key, request.query_params.get("v", "")))
+    entry = context.charts.get(config, (key, request.query_params.get("v", "")))
     if entry is None:  # an old address, or another process counted: count again
         with context.db.reader() as session:
             found = viewer_report(
                 session, config, config.departments[key], viewer.address, context.clock()
             )
         entry = _Kept(found)
-        context.charts.put((key, found.version), entry)
+        context.charts.put(config, (key, found.version), entry)
     narrow = request.query_params.get("for") == "phone"
     picture: bytes | None = entry.pictures.get((name, narrow))
     if picture is None:
