@@ -170,7 +170,7 @@ def test_a_picture_is_drawn_once_per_version_and_a_new_figure_makes_a_new_one(
     (before, _), *_ = _charts_of(client.get("/dashboard").text, "HR")
     first = client.get(before).content
     assert client.get(before).content == first
-    kept = site.charts.get(("HR", before.split("?v=")[1]))
+    kept = site.charts.get(site.routing(), ("HR", before.split("?v=")[1]))
     assert kept is not None and len(kept.pictures) == 1, "drawn once, kept"
 
     open_request(desk, smtp_sink, body="And the second form?")
