@@ -214,3 +214,29 @@ def test_mail_to_a_ticket_merged_twice_reaches_the_last_one_and_a_cycle_ends(
         tickets[3].merged_into_id = tickets[1].id
     assert step(runtime, request("Re: [HR-1] One", "Hello?")) == "update_ticket"
     assert ticket_count(runtime) == 3
+
+
+def test_a_member_answering_the_old_tickets_mail_after_a_merge_is_still_themselves(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    step(runtime, request("Parental leave", "Which form do I need?"))
+    step(runtime, request("Leave dates", "June to August."))
+    alice = "Alice Archer <alice@example.com>"
+    [old_assignment] = [m for m in mails_to(smtp, "alice@example.com") if "[HR-1]" in m["Subject"]]
+    step(runtime, member(alice, "HR-1", "#merge HR-2"))
+    # Her mail client answers the thread she has: HR-1's assignment, no DMARC header.
+    thread = {"In-Reply-To": str(old_assignment["Message-ID"])}
+    body = "#priority high\nBoth are in hand."
+    step(runtime, build_mail(alice, "hr@example.com", "Re: [HR-1] Parental leave", body,
+                             headers=thread))  # fmt: skip
+    assert view(runtime, "HR-2")["priority"] == "high"
+    relay = mails_to(smtp, "dave@example.com")[-1]
+    assert kind_of(relay) == "reply_relay" and "Both are in hand." in text_of(relay)
+    assert not [m for m in mails_to(smtp, "alice@example.com") if kind_of(m) == "unverified_member"]
+
+    # Quoting a mail sent to someone else proves nothing, merged or not.
+    [ack] = [m for m in mails_to(smtp, "dave@example.com") if "[HR-1]" in m["Subject"]][:1]
+    forged = {"In-Reply-To": str(ack["Message-ID"])}
+    step(runtime, build_mail(alice, "hr@example.com", "Re: [HR-1] x", "#priority low",
+                             headers=forged))  # fmt: skip
+    assert view(runtime, "HR-2")["priority"] == "high"
