@@ -81,9 +81,17 @@ def anonymise_ticket(
     ticket.subject, ticket.rating_comment, ticket.origin_message_id = REMOVED, None, None
     ticket.anonymised_at = now
     session.flush()
-    for inbound_id in inbound:
+    for inbound_id in inbound | _commands_only(session, ticket.ref):
         _drop_raw_if_unused(session, inbound_id)
     add_event(session, ticket, "anonymised", actor, why, now)
+
+
+def _commands_only(session: Session, ref: str) -> set[int]:
+    """The mail taken in for the ticket that left no message on it (a member's reply with
+    only ``#resolve`` or ``#close``): its subject is the ticket's, and a mail client quotes
+    the whole conversation below the command, so its raw bytes must go too."""
+    tagged = f'%"{ref}"%'  # ticket_refs is a JSON list: the quotes keep HR-1 from HR-12
+    return set(session.scalars(select(InboundMail.id).where(InboundMail.ticket_refs.like(tagged))))
 
 
 def _forget_delivery(config: RoutingConfig, delivery: Delivery) -> None:

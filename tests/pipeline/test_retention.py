@@ -131,6 +131,9 @@ def test_closed_tickets_past_retention_are_anonymised_once_and_keep_their_figure
     text = everything_about(runtime, "HR-1")
     for word in PERSONAL:
         assert word not in text, word
+    with runtime.db.reader() as session:  # the command-only "#resolve" and "#close" too
+        tagged = InboundMail.ticket_refs.like('%"HR-1"%')
+        assert set(session.scalars(select(InboundMail.raw).where(tagged))) == {b""}
     shown = view(runtime, "HR-1")
     assert (shown["requester"], shown["subject"], shown["watchers"]) == (NOBODY, "(removed)", [])
     assert {m["text"] for m in shown["messages"]} == {""}
