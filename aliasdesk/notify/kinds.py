@@ -244,6 +244,9 @@ class FeedbackRequestContext(TicketMailContext):
     """Sent to the requester when the ticket is resolved."""
 
     resolved_by: str | None = None
+    resolved_by_recipient: bool = False
+    """The requester resolved it themselves (``#resolve``): the mail says "you", not
+    their own name."""
     rating_scale: tuple[RatingLevel, ...] = RATING_SCALE
 
     @property

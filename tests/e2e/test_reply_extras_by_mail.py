@@ -107,7 +107,9 @@ def test_the_requester_resolves_their_own_request_and_is_asked_for_feedback(
     sent = desk.send(answer(question, DAVE, "#resolve\nSolved: I found the form myself."))
     [feedback] = sent.to("dave@example.com")
     assert kind_of(feedback) == "feedback_request" and feedback["Subject"].startswith("[HR-1]")
-    assert "Reply with a number from 1 to 5" in " ".join(text_of(feedback).split())
+    said = " ".join(text_of(feedback).split())
+    assert 'You have marked your request HR-1 ("Parental leave") as solved.' in said
+    assert "Reply with a number from 1 to 5" in said and "Dave Miller has marked" not in said
     [told] = sent.to("alice@example.com")
     assert kind_of(told) == "reply_relay" and "I found the form myself" in text_of(told)
     assert sent.kinds(ERIN) == ["status_update"]

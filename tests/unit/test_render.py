@@ -18,6 +18,7 @@ from aliasdesk.notify.kinds import (
     SlaWarningContext,
     TicketMailContext,
 )
+from aliasdesk.notify.language import MailLocale
 from aliasdesk.notify.render import (
     RenderedMail,
     TemplateError,
@@ -157,6 +158,20 @@ def test_feedback_request_explains_how_to_rate(renderer: TemplateRenderer) -> No
     for part in (mail.text, mail.html):
         assert "a number from 1 to 5 as the first word" in part
         assert "excellent" in part and "very poor" in part
+
+
+def test_feedback_request_says_you_to_a_requester_who_resolved_it_themselves(
+    renderer: TemplateRenderer,
+) -> None:
+    mail = render(renderer, "feedback_request", resolved_by="Dave", resolved_by_recipient=True)
+    for part in (mail.text, unescape(mail.html)):
+        assert "You have marked your request HR-42" in part and "Dave has marked" not in part
+    german = renderer.render(
+        "feedback_request",
+        dataclasses.replace(sample_context("feedback_request"), resolved_by_recipient=True),
+        locale=MailLocale("de"),
+    )
+    assert "Sie haben Ihre Anfrage HR-42" in german.text
 
 
 def test_status_update_says_what_happens_next(renderer: TemplateRenderer) -> None:

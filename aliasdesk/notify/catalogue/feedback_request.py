@@ -20,6 +20,7 @@ def _build(source: DeliverySource) -> FeedbackRequestContext:
     return FeedbackRequestContext(
         **source.ticket_values(),
         resolved_by=source.actor_name(facts.get("changed_by"), facts.get("changed_by_name") or ""),
+        resolved_by_recipient=facts.get("changed_by") == source.recipient,
     )
 
 
