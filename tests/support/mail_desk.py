@@ -112,7 +112,7 @@ class MailDesk:
         machine) for every look at a ticket."""
         out, err = io.StringIO(), io.StringIO()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("ALIASDESK_")}
-        mask = os.umask(0o022)
+        mask = os.umask(0o022)  # the only way to read the umask is to set one
         os.umask(mask)
         try:
             with (
