@@ -43,6 +43,9 @@ class ReadOnce:
     """Department -> member -> open tickets."""
     first_texts: dict[int, str] = field(default_factory=dict)
     """Ticket id -> the text of its opening message."""
+    requester_seen: dict[int, list[str]] = field(default_factory=dict)
+    """Ticket id -> the texts of its public messages (what the requester read), kept up
+    to date as this transaction adds them."""
     same_mail_links: dict[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
     """Ticket id -> (department, number) of the tickets opened with it from the same mail."""
     request_file_rows: dict[int, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)

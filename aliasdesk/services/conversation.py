@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket, TicketMessage, Watcher
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.commands import Command, CommandBlock, parse_commands, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
@@ -197,13 +198,21 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
 
 
 def _seen_by_requester(session: Session, ticket: Ticket) -> str:
-    """The text of the ticket's messages that are not internal: what the requester read."""
-    texts = session.scalars(
-        select(TicketMessage.text).where(
-            TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False)
+    """The text of the ticket's messages that are not internal: what the requester read.
+
+    Read once per transaction and ticket: a batch with many member replies to one ticket
+    would otherwise read its whole public conversation again for each of them
+    (``add_message`` keeps the list up to date)."""
+    seen = work_of(session).known.requester_seen
+    if ticket.id not in seen:
+        seen[ticket.id] = list(
+            session.scalars(
+                select(TicketMessage.text)
+                .where(TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False))
+                .order_by(TicketMessage.id)
+            )
         )
-    )
-    return "\n".join(texts)
+    return "\n".join(seen[ticket.id])
 
 
 def _may_give(command: Command, role: str) -> bool:

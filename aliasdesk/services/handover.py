@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 
 from aliasdesk.db.models import Job, Ticket, TicketLink, TicketMessage, Watcher
 from aliasdesk.db.queries import next_ticket_number
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.commands import Command
 from aliasdesk.domain.refs import parse_ref
 from aliasdesk.notify.catalogue.ticket_moved import TICKET_MOVED
@@ -137,6 +138,8 @@ def _hand_over(call: CommandCall, target: Ticket, *, how: str) -> None:
     session, source, now = call.session, call.ticket, call.now
     told = requester_side(session, source)
     session.flush()
+    for moved in (source.id, target.id):  # what the requester saw of either changes
+        work_of(session).known.requester_seen.pop(moved, None)
     session.execute(
         update(TicketMessage)
         .where(TicketMessage.ticket_id == source.id)

@@ -98,12 +98,15 @@ def add_message(
     ``from_address`` names the author when it is not the mail's sender (the original
     writer of a forwarded request).
     """
+    work = work_of(session)
     if isinstance(ticket, NewTicket):
         ticket_id: int | Draft = ticket.row
     else:
         ticket_id = ticket.id
         ticket.updated_at = now
-    rows = work_of(session).rows
+        if not internal and ticket.id in work.known.requester_seen:
+            work.known.requester_seen[ticket.id].append(text)
+    rows = work.rows
     message = rows.draft(
         _MESSAGES,
         {

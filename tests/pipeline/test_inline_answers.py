@@ -16,6 +16,7 @@ from tests.pipeline.test_conversation import (
     step,
     text_of,
 )
+from tests.support.harness import drain_jobs, feed
 from tests.support.smtp_script import ScriptedSmtpServer
 
 BOB = "Bob Baker <bob@example.com>"
@@ -65,3 +66,22 @@ def test_top_posted_answer_relays_no_quote(runtime: Runtime, smtp: ScriptedSmtpS
     assert step(runtime, member_reply(smtp, ALICE, body)) == "update_ticket"
     relayed = text_of(mails_to(smtp, "dave@example.com")[-1])
     assert "Use form L-1." in relayed and QUESTION not in relayed
+
+
+def test_replies_in_one_batch_read_what_the_requester_saw_once(
+    runtime: Runtime, smtp: ScriptedSmtpServer, statements: list[str]
+) -> None:
+    """Two answers to one ticket fetched together: the ticket's public conversation is
+    read once for both, and the second may quote the first, stored in the same batch."""
+    open_request(runtime, smtp)
+    first = "Use form L-1 from the intranet."
+    second = f"> {QUESTION}\n\nAny form will do.\n\n> {first}\n\nAnd bring your ID."
+    statements.clear()
+    results = feed(runtime, member_reply(smtp, ALICE, first), member_reply(smtp, ALICE, second))
+    assert [r.outcome for r in results] == ["update_ticket", "update_ticket"]
+    reads = [s for s in statements if s.lstrip().startswith("SELECT messages.text")]
+    assert len(reads) == 1, reads
+    drain_jobs(runtime)
+    relays = [text_of(m) for m in mails_to(smtp, "dave@example.com") if kind_of(m) == "reply_relay"]
+    assert first in relays[0]
+    assert f"> {QUESTION}" in relays[1] and f"> {first}" in relays[1]
