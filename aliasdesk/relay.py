@@ -7,16 +7,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.alerts import queue_admin_alerts
 from aliasdesk.services.jobs import JobRunner
 from aliasdesk.services.outbox import claim_due_jobs, unfinished_jobs
-from aliasdesk.services.privacy import retention_if_due
 from aliasdesk.services.sla import fire_due_timers
 
 log = logging.getLogger("aliasdesk.relay")
@@ -50,7 +47,8 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
     """Publish (or run) every due job; fire due SLA timers, queue admin alerts
     (quarantined mail, a refused routing file), the members' morning digests and the
     leads' weekly reports and, once a day, anonymise the closed tickets past their
-    department's retention. Returns jobs handed over."""
+    department's retention (each of the three a look of no query until it is next due).
+    Returns jobs handed over."""
     fire_due_timers(runtime.db, runtime.routing.current())
     now = datetime.now(UTC)
     queue_admin_alerts(runtime.db, runtime.routing, now)
@@ -78,18 +76,9 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
     return total
 
 
-RETENTION_LOOK_SECONDS = 300.0
-"""How often a process asks whether the daily retention run is due (it runs once a day;
-asking on every relay loop would lock its row many times a second)."""
-_retention_looked: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
-
-
 def _retention(runtime: Runtime) -> None:
-    looked = _retention_looked.get(runtime.db)
-    if looked is not None and time.monotonic() - looked < RETENTION_LOOK_SECONDS:
-        return
-    _retention_looked[runtime.db] = time.monotonic()
-    anonymised = retention_if_due(runtime.db, runtime.routing.current(), datetime.now(UTC))
+    config, now = runtime.routing.current(), datetime.now(UTC)
+    anonymised = runtime.retention.run(runtime.db, config, now)
     if anonymised:
         log.info("event=retention anonymised=%s", ",".join(anonymised))
 

@@ -23,6 +23,7 @@ from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services import breaker, page_links
 from aliasdesk.services.digest import DigestRounds
 from aliasdesk.services.jobs import JobRunner
+from aliasdesk.services.privacy import RetentionSchedule
 from aliasdesk.services.routing_holder import RoutingHolder
 from aliasdesk.services.weekly_report import ReportRounds
 from aliasdesk.settings.env import Settings
@@ -42,6 +43,8 @@ class Runtime:
     """The morning digests this process has dealt with (the relay queues them)."""
     weekly_reports: ReportRounds = field(default_factory=ReportRounds)
     """The leads' weekly reports this process has dealt with."""
+    retention: RetentionSchedule = field(default_factory=RetentionSchedule)
+    """When the daily retention run is next due (the relay runs it)."""
     _mailer: SyncSmtpMailer | None = field(default=None, repr=False)
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
@@ -39,6 +39,16 @@ class DailySchedule:
         today = now.astimezone(zone).date()
         if self.runs_on(today) and now >= self.moment(today, zone):
             return today
+        return None
+
+    def next_moment(self, now: datetime, zone: tzinfo) -> datetime | None:
+        """The first moment after ``now`` at which a run falls due (None for a schedule
+        of no days): a process that knows it need not look before then."""
+        today = now.astimezone(zone).date()
+        for ahead in range(8):
+            day = today + timedelta(days=ahead)
+            if self.runs_on(day) and self.moment(day, zone) > now:
+                return self.moment(day, zone)
         return None
 
     @property

@@ -22,29 +22,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import InboundMail, SlaTimer, Ticket, TicketMessage
-from aliasdesk.domain.organisation import Department, RoutingConfig
+from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.domain.schedules import DailySchedule
 from aliasdesk.notify.catalogue.member_digest import MEMBER_DIGEST
-from aliasdesk.services.alerts import alert_sender
-from aliasdesk.services.languages import department_timezone
 from aliasdesk.services.mail_facts import person_name
-from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
-from aliasdesk.services.scheduled_mail import Rounds
+from aliasdesk.services.scheduled_mail import Rounds, due_departments, queue_scheduled
 from aliasdesk.services.sla import ACTIVE, ESCALATED
 
 LISTED = 40
 """Tickets one digest lists; the rest are counted ("… and 12 more")."""
-
-
-def department_zone(department: Department) -> tzinfo:
-    """The zone a department's day is counted in: the one its mail shows times in, as
-    ``department_timezone`` decides for every kind."""
-    return ZoneInfo(department_timezone(department))
 
 
 @dataclass(frozen=True)
@@ -59,6 +50,9 @@ class _Due:
 
 class DigestRounds(Rounds[_Due]):
     """The members' digests: (member, local day) pairs this process settled."""
+
+    def schedule(self, config: RoutingConfig) -> DailySchedule | None:
+        return config.digest
 
     def due(self, config: RoutingConfig, now: datetime) -> list[_Due]:
         return _due(config, now)
@@ -77,19 +71,12 @@ def _due(config: RoutingConfig, now: datetime) -> list[_Due]:
 
     A member who opted out in any department's list gets none: they asked not to; nor
     does one marked away (on holiday) in a department: their inbox can wait."""
-    schedule = config.digest
-    if schedule is None:
-        return []
     found: dict[str, _Due] = {}
     opted_out = {m for dept in config.departments.values() for m in (*dept.no_digest, *dept.away)}
-    for department in config.departments.values():
-        zone = department_zone(department)
-        day = schedule.due_day(now, zone)
-        if day is None:
-            continue
-        for member in department.members:
+    for due in due_departments(config, config.digest, now):
+        for member in due.department.members:
             if member not in found and member not in opted_out:
-                found[member] = _Due(member, day, schedule.moment(day, zone), zone)
+                found[member] = _Due(member, due.day, due.moment, due.zone)
     return list(found.values())
 
 
@@ -106,11 +93,11 @@ def queue_digests(
         if not theirs:
             continue
         lines = sorted((_line(config, t, targets.get(t.id), now) for t in theirs), key=_order)
-        delivery = queue_notification(
+        queued += queue_scheduled(
             session,
+            config,
             kind=MEMBER_DIGEST.name,
             recipient=member,
-            sender=alert_sender(config),
             cause=f"digest:{entry.day.isoformat()}",
             now=now,
             context={
@@ -119,9 +106,7 @@ def queue_digests(
                 "tickets": [line for line, _ in lines[:LISTED]],
                 "more": max(0, len(lines) - LISTED),
             },
-            domain=config.domains[0] if config.domains else MESSAGE_ID_DOMAIN,
         )
-        queued += delivery is not None
     return queued
 
 

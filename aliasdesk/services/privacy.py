@@ -34,6 +34,7 @@ from aliasdesk.db.models import (
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.states import Status
+from aliasdesk.services.next_run import NextRun
 from aliasdesk.services.reports import iso, show_ticket
 from aliasdesk.services.tickets import add_event
 
@@ -146,23 +147,54 @@ def apply_retention(session: Session, config: RoutingConfig, now: datetime) -> l
 RETENTION_STATE = "retention"
 """The gateway-state row holding when retention last ran (it runs once a day)."""
 RETENTION_EVERY = timedelta(days=1)
+RETRY_AFTER = timedelta(minutes=1)
 
 
 def retention_if_due(db: Database, config: RoutingConfig, now: datetime) -> list[str]:
-    """The daily retention run, called by every relay loop: whoever takes the state row
-    first runs it, in one transaction with the row, so it runs once a day however many
-    processes call it; returns the references anonymised."""
+    """The daily retention run: whoever takes the state row first runs it, in one
+    transaction with the row, so it runs once a day however many processes call it;
+    returns the references anonymised."""
+    return _retention_run(db, config, now)[0]
+
+
+def _retention_run(
+    db: Database, config: RoutingConfig, now: datetime
+) -> tuple[list[str], datetime | None]:
+    """:func:`retention_if_due`, and when the next run is due (None: no department keeps
+    its tickets for a limited time)."""
     if not any(d.retention is not None for d in config.departments.values()):
-        return []
+        return [], None
     with db.unit_of_work() as session:
         row = session.get(GatewayState, RETENTION_STATE, with_for_update=True)
         if row is not None and row.updated_at > now - RETENTION_EVERY:
-            return []
+            return [], row.updated_at + RETENTION_EVERY
         done = apply_retention(session, config, now)
         if row is None:
             row = GatewayState(name=RETENTION_STATE)
             session.add(row)
         row.value, row.problem, row.updated_at = f"{len(done)} anonymised", None, now
+        return done, now + RETENTION_EVERY
+
+
+@dataclass
+class RetentionSchedule:
+    """The daily retention run as one process schedules it: the relay looks at every
+    loop, and the run's own state row (read once at the first look, and whenever a run
+    is due) says when it next falls due; between the two a look costs no query. A run
+    that fails is tried again a minute later."""
+
+    next_run: NextRun = field(default_factory=NextRun)
+
+    def run(self, db: Database, config: RoutingConfig, now: datetime) -> list[str]:
+        """Anonymise what is past retention if the daily run is due; the references."""
+        if not self.next_run.due(config, now):
+            return []
+        try:
+            done, next_at = _retention_run(db, config, now)
+        except Exception:
+            self.next_run.after(config, now + RETRY_AFTER)
+            raise
+        self.next_run.after(config, next_at)
         return done
 
 

@@ -3,38 +3,105 @@ due by the clock, several times a second, without asking the database each time.
 
 A round finds what is due now (pure: the routing file and the time), leaves out what
 this process already settled, and queues the rest in one unit of work. The database
-keeps each mail single (its delivery key names the local day); the process only
-remembers which (who, day) pairs it settled, so it asks the database once a day. A round
-that fails is tried again a minute later, not at every look: its cause (a database
-outage, a bug) would only fill the log.
+keeps each mail single (its delivery key names the local day); the process remembers
+which (who, day) pairs it settled and when the schedule next falls due, so between two
+due moments a look is one comparison and the database is asked once a day. A round that
+fails is tried again a minute later, not at every look: its cause (a database outage, a
+bug) would only fill the log.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Generic, TypeVar
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.session import Database
-from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.domain.organisation import Department, RoutingConfig
+from aliasdesk.domain.schedules import DailySchedule
+from aliasdesk.services.alerts import alert_sender
+from aliasdesk.services.languages import department_timezone
+from aliasdesk.services.next_run import NextRun
+from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 
 log = logging.getLogger("aliasdesk.scheduled_mail")
 RETRY_AFTER = timedelta(minutes=1)
 Due = TypeVar("Due")
 
 
+def department_zone(department: Department) -> tzinfo:
+    """The zone a department's day is counted in: the one its mail shows times in, as
+    ``department_timezone`` decides for every kind."""
+    return ZoneInfo(department_timezone(department))
+
+
+@dataclass(frozen=True)
+class DueDay:
+    """A department whose scheduled run of ``day`` (local, in ``zone``) is due; ``moment``
+    is when it fell due."""
+
+    department: Department
+    day: date
+    zone: tzinfo
+    moment: datetime
+
+
+def due_departments(
+    config: RoutingConfig, schedule: DailySchedule | None, now: datetime
+) -> Iterator[DueDay]:
+    """Each department whose run of ``schedule`` is due at ``now``; none when it is off."""
+    if schedule is None:
+        return
+    for department in config.departments.values():
+        zone = department_zone(department)
+        day = schedule.due_day(now, zone)
+        if day is not None:
+            yield DueDay(department, day, zone, schedule.moment(day, zone))
+
+
+def queue_scheduled(
+    session: Session,
+    config: RoutingConfig,
+    *,
+    kind: str,
+    recipient: str,
+    cause: str,
+    now: datetime,
+    context: dict[str, Any],
+) -> bool:
+    """One scheduled mail from the alert sender, in the caller's transaction; False where
+    its delivery (cause, kind, recipient) was queued already."""
+    delivery = queue_notification(
+        session,
+        kind=kind,
+        recipient=recipient,
+        sender=alert_sender(config),
+        cause=cause,
+        now=now,
+        context=context,
+        domain=config.domains[0] if config.domains else MESSAGE_ID_DOMAIN,
+    )
+    return delivery is not None
+
+
 @dataclass
 class Rounds(ABC, Generic[Due]):
-    """One kind of scheduled mail and the (who, local day) pairs this process settled."""
+    """One kind of scheduled mail, the (who, local day) pairs this process settled and
+    when its schedule next falls due."""
 
     settled: set[tuple[str, date]] = field(default_factory=set)
-    failed_at: datetime | None = None
+    next_run: NextRun = field(default_factory=NextRun)
+
+    @abstractmethod
+    def schedule(self, config: RoutingConfig) -> DailySchedule | None:
+        """When this kind is sent, as the routing file says (None: off)."""
 
     @abstractmethod
     def due(self, config: RoutingConfig, now: datetime) -> list[Due]:
@@ -52,26 +119,47 @@ class Rounds(ABC, Generic[Due]):
 
     def run(self, db: Database, config: RoutingConfig, now: datetime) -> int:
         """Queue what is due at ``now`` and not settled; returns mails queued."""
-        if self.failed_at is not None and now < self.failed_at + RETRY_AFTER:
+        if not self.next_run.due(config, now):
             return 0
         items = [item for item in self.due(config, now) if self.key(item) not in self.settled]
-        if not items:
+        queued = self._queue(db, config, items, now) if items else 0
+        if queued is None:  # another relay queued the same mail first: look again at once
+            self.next_run.after(config, now)
             return 0
+        self._settle([self.key(item) for item in items])
+        self.next_run.after(config, self.next_due(config, now))
+        return queued
+
+    def next_due(self, config: RoutingConfig, now: datetime) -> datetime | None:
+        """The first moment after ``now`` at which any department's run falls due."""
+        schedule = self.schedule(config)
+        if schedule is None:
+            return None
+        zones = {department_zone(d) for d in config.departments.values()}
+        moments = [schedule.next_moment(now, zone) for zone in zones]
+        return min((moment for moment in moments if moment is not None), default=None)
+
+    def _queue(
+        self, db: Database, config: RoutingConfig, items: Sequence[Due], now: datetime
+    ) -> int | None:
         name = type(self).__name__
         try:
             with db.unit_of_work() as session:
                 queued = self.queue(session, config, items, now)
-        except IntegrityError:  # another relay queued the same mail first: theirs stands
+        except IntegrityError:  # theirs stands
             log.info("event=scheduled_mail_raced rounds=%s", name)
-            return 0
+            return None
         except Exception:
-            self.failed_at = now
+            self.next_run.after(config, now + RETRY_AFTER)
             raise
-        self.failed_at = None
-        keys = [self.key(item) for item in items]
-        oldest = min(day for _, day in keys) - timedelta(days=7)
-        self.settled = {pair for pair in self.settled if pair[1] >= oldest}
-        self.settled.update(keys)
         if queued:
             log.info("event=scheduled_mail_queued rounds=%s count=%d", name, queued)
         return queued
+
+    def _settle(self, keys: list[tuple[str, date]]) -> None:
+        """Remember ``keys``, forgetting pairs a week older than the oldest of them."""
+        if not keys:
+            return
+        oldest = min(day for _, day in keys) - timedelta(days=7)
+        self.settled = {pair for pair in self.settled if pair[1] >= oldest}
+        self.settled.update(keys)

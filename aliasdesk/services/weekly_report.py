@@ -25,12 +25,10 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.organisation import Department, RoutingConfig
+from aliasdesk.domain.schedules import DailySchedule
 from aliasdesk.domain.sla_clock import targets_for
 from aliasdesk.notify.catalogue.weekly_report import FIRST_RESPONSE_BUCKETS, WEEKLY_REPORT
-from aliasdesk.services.alerts import alert_sender
-from aliasdesk.services.digest import department_zone
-from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
-from aliasdesk.services.scheduled_mail import Rounds
+from aliasdesk.services.scheduled_mail import Rounds, due_departments, queue_scheduled
 from aliasdesk.services.service_figures import department_figures
 
 WEEK = timedelta(days=7)
@@ -59,8 +57,12 @@ class ReportWeek:
 class ReportRounds(Rounds[ReportWeek]):
     """The leads' weekly reports: (department, local day) pairs this process settled."""
 
+    def schedule(self, config: RoutingConfig) -> DailySchedule | None:
+        return config.weekly_report
+
     def due(self, config: RoutingConfig, now: datetime) -> list[ReportWeek]:
-        return _due(config, now)
+        due = due_departments(config, config.weekly_report, now)
+        return [ReportWeek(d.department, d.day, d.zone) for d in due if d.department.leads]
 
     def key(self, item: ReportWeek) -> tuple[str, date]:
         return item.department.key, item.day
@@ -69,19 +71,6 @@ class ReportRounds(Rounds[ReportWeek]):
         self, session: Session, config: RoutingConfig, items: Sequence[ReportWeek], now: datetime
     ) -> int:
         return sum(queue_report(session, config, week, now) for week in items)
-
-
-def _due(config: RoutingConfig, now: datetime) -> list[ReportWeek]:
-    schedule = config.weekly_report
-    if schedule is None:
-        return []
-    due = []
-    for department in config.departments.values():
-        zone = department_zone(department)
-        day = schedule.due_day(now, zone)
-        if department.leads and day is not None:
-            due.append(ReportWeek(department, day, zone))
-    return due
 
 
 def queue_report(session: Session, config: RoutingConfig, week: ReportWeek, now: datetime) -> int:
@@ -95,17 +84,15 @@ def queue_report(session: Session, config: RoutingConfig, week: ReportWeek, now:
         return 0
     queued = 0
     for lead in week.department.leads:
-        delivery = queue_notification(
+        queued += queue_scheduled(
             session,
+            config,
             kind=WEEKLY_REPORT.name,
             recipient=lead,
-            sender=alert_sender(config),
             cause=f"weekly:{week.department.key}:{week.day.isoformat()}",
             now=now,
             context=facts,
-            domain=config.domains[0] if config.domains else MESSAGE_ID_DOMAIN,
         )
-        queued += delivery is not None
     return queued
 
 

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from aliasdesk import relay
 from aliasdesk.db.models import (
     Delivery,
     GatewayState,
@@ -25,7 +24,7 @@ from aliasdesk.db.models import (
 from aliasdesk.relay import inline_dispatch, relay_once
 from aliasdesk.runtime import Runtime
 from aliasdesk.services import reports
-from aliasdesk.services.privacy import NOBODY, retention_if_due
+from aliasdesk.services.privacy import NOBODY, RetentionSchedule, retention_if_due
 from aliasdesk.services.service_figures import department_figures
 from tests.pipeline.conftest import AUTHSERV_ID
 from tests.pipeline.test_conversation import step
@@ -181,6 +180,36 @@ def test_the_relay_loop_runs_retention_once_a_day(
         state = session.get(GatewayState, "retention")
         assert state is not None  # the relay looked already today and found nothing
         state.updated_at = long_ago
-    relay._retention_looked.clear()
+    runtime.retention = RetentionSchedule()  # as after a restart: the row is read again
     relay_once(runtime, inline_dispatch(runtime))
     assert view(runtime, "HR-1")["requester"] == NOBODY
+
+
+def test_between_two_runs_the_relay_looks_without_asking_the_database(
+    kept_runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """The relay looks several times a second; the daily run says when the next one is
+    due, and until then a look sends no SQL. A process started later reads the time
+    from the stored row, so a restart does not run it twice in a day."""
+    runtime = kept_runtime
+    step(runtime, sick_note())
+    step(runtime, member(view(runtime, "HR-1")["owner"], "HR-1", "#close"))
+    config, now = runtime.routing.current(), datetime.now(UTC) + timedelta(days=2)
+    schedule, seen = RetentionSchedule(), []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        assert schedule.run(runtime.db, config, now) == []  # due, nothing old enough
+        assert seen, "the first look reads the stored row"
+        seen.clear()
+        for hours in range(1, 24):
+            assert schedule.run(runtime.db, config, now + timedelta(hours=hours)) == []
+        assert seen == []
+        assert RetentionSchedule().run(runtime.db, config, now + timedelta(hours=1)) == []
+        assert seen, "a new process reads the row, which says not yet"
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    assert schedule.run(runtime.db, config, now + timedelta(days=40)) == ["HR-1"]

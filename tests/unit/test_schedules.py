@@ -53,3 +53,17 @@ def test_due_day_is_today_once_its_local_time_has_come() -> None:
     # After the clocks go forward (29 March 2026), 07:00 in Berlin is 05:00 UTC.
     assert schedule.due_day(datetime(2026, 3, 30, 5, 0, tzinfo=UTC), BERLIN) == date(2026, 3, 30)
     assert schedule.moment(date(2026, 3, 30), BERLIN) == datetime(2026, 3, 30, 5, tzinfo=UTC)
+
+
+def test_next_moment_is_the_first_run_after_now() -> None:
+    """What a process waits for: the next scheduled moment, never the one just passed."""
+    schedule = parse_schedule("mon-fri 07:00")
+    assert schedule is not None
+    # Monday 06:59 Berlin: today's run; at 07:00 itself it is due, so the next is Tuesday.
+    monday = datetime(2026, 3, 2, 5, 59, tzinfo=UTC)
+    assert schedule.next_moment(monday, BERLIN) == datetime(2026, 3, 2, 6, tzinfo=UTC)
+    at_seven = datetime(2026, 3, 2, 6, tzinfo=UTC)
+    assert schedule.next_moment(at_seven, BERLIN) == datetime(2026, 3, 3, 6, tzinfo=UTC)
+    # Friday after the run: Monday next, across the clock change of 29 March.
+    friday = datetime(2026, 3, 27, 9, tzinfo=UTC)
+    assert schedule.next_moment(friday, BERLIN) == datetime(2026, 3, 30, 5, tzinfo=UTC)
