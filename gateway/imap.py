@@ -13,12 +13,12 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
+from aliasdesk.transport.lifetime import Lifetime
 from aliasdesk.transport.oauth import OAuthError, invalidate
 from gateway.imap_idle import wait_readable
 from gateway.imap_types import (
@@ -79,7 +79,7 @@ def _chunks(uids: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
         yield ordered[i : i + size]
 
 
-class ImapMailbox:
+class ImapMailbox(Lifetime):
     """One logged-in session on one folder."""
 
     def __init__(self, config: ImapConfig) -> None:
@@ -212,6 +212,8 @@ class ImapMailbox:
         except Exception:
             with contextlib.suppress(Exception):
                 client.shutdown()
+
+    start, stop = connect, close  # a ``with`` block connects, and closes however it ends
 
     def noop(self) -> None:
         with _translated(self.config, "noop"):
@@ -357,18 +359,6 @@ class ImapMailbox:
         if self._client is None:
             raise ImapConnectionError("not connected", host=self.config.host, port=self.config.port)
         return self._client
-
-    def __enter__(self) -> ImapMailbox:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _quiet(client: IMAPClient) -> None:

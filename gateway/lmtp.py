@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -37,6 +36,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.intake import BATCH, RawMail, process_batch, process_pending, store_raw
 from aliasdesk.services.intake_store import cut_batches
+from aliasdesk.transport.lifetime import Lifetime
 from gateway.poller import backoff_delay
 
 log = logging.getLogger("aliasdesk.lmtp")
@@ -239,7 +239,7 @@ class _LmtpController(Controller):
         return _PerRecipientLmtp(self.handler, **self.SMTP_kwargs)
 
 
-class LmtpServer:
+class LmtpServer(Lifetime):
     """The LMTP listener and its processing thread, for ``aliasdesk lmtp`` and ``run``.
 
     ``after_processing`` is called whenever mail was processed (the relay's wake-up).
@@ -289,14 +289,3 @@ class LmtpServer:
         self.processing.wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-
-    def __enter__(self) -> LmtpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
+
+from aliasdesk.transport.lifetime import Lifetime
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-class LocalImapServer:
+class LocalImapServer(Lifetime):
     """pymap's in-memory backend with one demo user; its mail is gone when it stops."""
 
     def __init__(
@@ -206,18 +207,6 @@ class LocalImapServer:
             with contextlib.suppress(Exception):
                 client.logout()
 
-    def __enter__(self) -> LocalImapServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 @dataclass(frozen=True, slots=True)
 class ReceivedMail:
@@ -246,7 +235,7 @@ class _Recorder:
         return "250 Message accepted for delivery"
 
 
-class SmtpSink:
+class SmtpSink(Lifetime):
     """An SMTP server that accepts everything and delivers nothing: the demo's outside world."""
 
     def __init__(self, *, host: str = _LOOPBACK, port: int | None = None) -> None:
@@ -287,15 +276,3 @@ class SmtpSink:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-
-    def __enter__(self) -> SmtpSink:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

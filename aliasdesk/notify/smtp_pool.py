@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Awaitable, Coroutine, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from aliasdesk.notify.delivery_errors import (
@@ -24,6 +23,7 @@ from aliasdesk.notify.delivery_errors import (
     TransientDeliveryError,
     as_delivery_error,
 )
+from aliasdesk.transport.lifetime import Lifetime
 
 T = TypeVar("T")
 
@@ -103,7 +103,7 @@ class _Batch:
                 return
 
 
-class SyncSmtpMailer:
+class SyncSmtpMailer(Lifetime):
     """``SmtpMailer`` for synchronous callers (Dramatiq actors, the CLI).
 
     A private event loop runs in a daemon thread for the mailer's whole life, so the SMTP
@@ -164,6 +164,11 @@ class SyncSmtpMailer:
             if not self._thread.is_alive():
                 self._loop.close()
 
+    def start(self) -> None:
+        """Nothing to open ahead: connections are made by the first mails sent."""
+
+    stop = close  # leaving a ``with`` block closes every connection
+
     async def _send_many(self, items: Sequence[Item]) -> list[str | DeliveryError]:
         while len(self._pool) < min(self._size, len(items)):
             self._pool.append(self.mailer.sibling())
@@ -171,17 +176,6 @@ class SyncSmtpMailer:
 
     async def _close_all(self) -> None:
         await asyncio.gather(*(member.close() for member in self._pool))
-
-    def __enter__(self) -> SyncSmtpMailer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)

@@ -17,10 +17,10 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
 from imapclient import IMAPClient
 
+from aliasdesk.transport.lifetime import Lifetime
 from tests.support.services import free_port, port_open
 
 _CONFIG = """\
@@ -101,7 +101,7 @@ def _mail_account() -> tuple[str, int, int]:
     return entry.pw_name, entry.pw_uid, entry.pw_gid
 
 
-class DovecotServer:
+class DovecotServer(Lifetime):
     """One Dovecot process with one user and a maildir under a temporary folder."""
 
     def __init__(
@@ -264,16 +264,8 @@ class DovecotServer:
             with contextlib.suppress(Exception):
                 client.logout()
 
-    def __enter__(self) -> DovecotServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
+        """A ``with`` block's instance leaves nothing behind, its files included."""
         self.cleanup()
 
 

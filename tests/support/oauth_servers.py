@@ -19,12 +19,12 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
+from aliasdesk.transport.lifetime import Lifetime
 from gateway.local_servers import ReceivedMail
 from tests.support.dovecot import DovecotServer
 from tests.support.services import free_port
@@ -52,7 +52,7 @@ class _Issued:
 
 
 @dataclass
-class TokenEndpoint:
+class TokenEndpoint(Lifetime):
     """An OAuth2 token endpoint and introspection endpoint on 127.0.0.1.
 
     ``POST /token`` answers both grants for the one known client; ``POST /introspect``
@@ -166,18 +166,6 @@ class TokenEndpoint:
             return 200, {"active": True, "email": self.user}
         return 200, {"active": False}
 
-    def __enter__(self) -> TokenEndpoint:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 _OAUTH_PASSDB = """
 # A refused token is answered at once: the tests refuse on purpose.
@@ -282,7 +270,7 @@ def _parse_xoauth2(blob: bytes) -> tuple[str, str]:
     return fields.get("user", ""), auth.removeprefix("Bearer ")
 
 
-class XOAuth2SmtpServer:
+class XOAuth2SmtpServer(Lifetime):
     """aiosmtpd on loopback that requires AUTH and offers XOAUTH2 (plus refused PLAIN/LOGIN)."""
 
     def __init__(self, endpoint: TokenEndpoint) -> None:
@@ -298,16 +286,10 @@ class XOAuth2SmtpServer:
             authenticator=self.handler.authenticate,
         )
 
-    def __enter__(self) -> XOAuth2SmtpServer:
+    def start(self) -> None:
         self._controller.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._controller.stop()
 
 
