@@ -94,7 +94,7 @@ def _quarantine_batch(
         for admin in config.admins:
             if admin.lower() == sender:
                 continue
-            queued += _queue(
+            queued += queue_from_aliasdesk(
                 session, config, QUARANTINE_ALERT.name, admin, f"quarantine:{row.id}", facts, now
             )
     return queued
@@ -113,7 +113,7 @@ def queue_routing_refused_alert(
     def queue(session: Session) -> int:
         cause = f"routing-refused:{refusal.digest}"
         return sum(
-            _queue(session, config, ROUTING_REFUSED.name, admin, cause, facts, now)
+            queue_from_aliasdesk(session, config, ROUTING_REFUSED.name, admin, cause, facts, now)
             for admin in config.admins
         )
 
@@ -130,10 +130,13 @@ def queue_admin_alert(
 ) -> int:
     """One alert of ``kind`` to every admin, in the caller's transaction (an alert raised
     where its cause is decided, such as the outside-mail breaker); returns mails queued."""
-    return sum(_queue(session, config, kind, admin, cause, facts, now) for admin in config.admins)
+    return sum(
+        queue_from_aliasdesk(session, config, kind, admin, cause, facts, now)
+        for admin in config.admins
+    )
 
 
-def _queue(
+def queue_from_aliasdesk(
     session: Session,
     config: RoutingConfig,
     kind: str,
@@ -142,6 +145,9 @@ def _queue(
     facts: dict[str, Any],
     now: datetime,
 ) -> int:
+    """One mail from aliasdesk itself (not a department's alias), in the caller's
+    transaction: an alert, a digest, a report. 0 where its delivery (cause, kind,
+    recipient) was queued already."""
     delivery = queue_notification(
         session,
         kind=kind,

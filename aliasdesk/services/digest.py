@@ -30,8 +30,9 @@ from aliasdesk.db.models import InboundMail, SlaTimer, Ticket, TicketMessage
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.domain.schedules import DailySchedule
 from aliasdesk.notify.catalogue.member_digest import MEMBER_DIGEST
+from aliasdesk.services.alerts import queue_from_aliasdesk
 from aliasdesk.services.mail_facts import person_name
-from aliasdesk.services.scheduled_mail import Rounds, due_departments, queue_scheduled
+from aliasdesk.services.scheduled_mail import Rounds, due_departments
 from aliasdesk.services.sla import ACTIVE, ESCALATED
 
 LISTED = 40
@@ -93,19 +94,15 @@ def queue_digests(
         if not theirs:
             continue
         lines = sorted((_line(config, t, targets.get(t.id), now) for t in theirs), key=_order)
-        queued += queue_scheduled(
-            session,
-            config,
-            kind=MEMBER_DIGEST.name,
-            recipient=member,
-            cause=f"digest:{entry.day.isoformat()}",
-            now=now,
-            context={
-                "day": entry.day.isoformat(),
-                "zone": str(entry.zone),
-                "tickets": [line for line, _ in lines[:LISTED]],
-                "more": max(0, len(lines) - LISTED),
-            },
+        context = {
+            "day": entry.day.isoformat(),
+            "zone": str(entry.zone),
+            "tickets": [line for line, _ in lines[:LISTED]],
+            "more": max(0, len(lines) - LISTED),
+        }
+        cause = f"digest:{entry.day.isoformat()}"
+        queued += queue_from_aliasdesk(
+            session, config, MEMBER_DIGEST.name, member, cause, context, now
         )
     return queued
 

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -26,10 +26,8 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.domain.schedules import DailySchedule
-from aliasdesk.services.alerts import alert_sender
 from aliasdesk.services.languages import department_timezone
 from aliasdesk.services.next_run import NextRun
-from aliasdesk.services.notifications import MESSAGE_ID_DOMAIN, queue_notification
 
 log = logging.getLogger("aliasdesk.scheduled_mail")
 RETRY_AFTER = timedelta(minutes=1)
@@ -64,31 +62,6 @@ def due_departments(
         day = schedule.due_day(now, zone)
         if day is not None:
             yield DueDay(department, day, zone, schedule.moment(day, zone))
-
-
-def queue_scheduled(
-    session: Session,
-    config: RoutingConfig,
-    *,
-    kind: str,
-    recipient: str,
-    cause: str,
-    now: datetime,
-    context: dict[str, Any],
-) -> bool:
-    """One scheduled mail from the alert sender, in the caller's transaction; False where
-    its delivery (cause, kind, recipient) was queued already."""
-    delivery = queue_notification(
-        session,
-        kind=kind,
-        recipient=recipient,
-        sender=alert_sender(config),
-        cause=cause,
-        now=now,
-        context=context,
-        domain=config.domains[0] if config.domains else MESSAGE_ID_DOMAIN,
-    )
-    return delivery is not None
 
 
 @dataclass

@@ -28,7 +28,8 @@ from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.domain.schedules import DailySchedule
 from aliasdesk.domain.sla_clock import targets_for
 from aliasdesk.notify.catalogue.weekly_report import FIRST_RESPONSE_BUCKETS, WEEKLY_REPORT
-from aliasdesk.services.scheduled_mail import Rounds, due_departments, queue_scheduled
+from aliasdesk.services.alerts import queue_from_aliasdesk
+from aliasdesk.services.scheduled_mail import Rounds, due_departments
 from aliasdesk.services.service_figures import department_figures
 
 WEEK = timedelta(days=7)
@@ -82,18 +83,12 @@ def queue_report(session: Session, config: RoutingConfig, week: ReportWeek, now:
     moved = ("tickets_in", "resolved")
     if not any(facts[when][key] for when in ("this", "last") for key in moved):
         return 0
-    queued = 0
-    for lead in week.department.leads:
-        queued += queue_scheduled(
-            session,
-            config,
-            kind=WEEKLY_REPORT.name,
-            recipient=lead,
-            cause=f"weekly:{week.department.key}:{week.day.isoformat()}",
-            now=now,
-            context=facts,
-        )
-    return queued
+    cause, kind = f"weekly:{week.department.key}:{week.day.isoformat()}", WEEKLY_REPORT.name
+    queued = (
+        queue_from_aliasdesk(session, config, kind, lead, cause, facts, now)
+        for lead in week.department.leads
+    )
+    return sum(queued)
 
 
 def report_facts(session: Session, week: ReportWeek) -> dict[str, Any]:
