@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -107,6 +108,17 @@ class WebContext:
         """The page in ``locale``; without one, in the visitor's browser language (pages
         that must not, or cannot yet, speak any one person's: see ``web.language``)."""
         return self.templates.render(name, locale or visitor_locale(), **values)
+
+
+def web_of(request: Request) -> WebContext:
+    """The context the app was built with, as every page handler needs it."""
+    context: WebContext = request.app.state.web
+    return context
+
+
+def client_of(request: Request) -> str:
+    """The asking client's address, as the brake on guessed links counts it."""
+    return request.client.host if request.client else "unknown"
 
 
 class PageCache:

@@ -20,10 +20,10 @@ from aliasdesk.notify.language import MailLocale, describe_duration
 from aliasdesk.services.dashboard import PERIODS, DepartmentView, department_view
 from aliasdesk.services.figure_rows import CSV_COLUMNS, csv_row
 from aliasdesk.services.languages import viewer_locale
-from web.app import WebContext
+from web.app import WebContext, web_of
 from web.charts import ChartSection, chart_sections
 from web.language import share
-from web.sign_in import current_viewer, session_form_token, web_of
+from web.sign_in import current_viewer, session_form_token
 
 
 def _period(request: Request) -> str:

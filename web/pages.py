@@ -46,7 +46,7 @@ from aliasdesk.services.ticket_page import (
     rate_from_page,
     ticket_page,
 )
-from web.app import WebContext, in_page_thread
+from web.app import WebContext, client_of, in_page_thread, web_of
 
 Action = Callable[[Session, Ticket, RoutingConfig, datetime], str]
 
@@ -109,15 +109,6 @@ REFUSALS: dict[str, tuple[int, str, str]] = {
 """Refusals speak the browser's language, never the ticket's (see ``web.language``)."""
 
 
-def _web(request: Request) -> WebContext:
-    context: WebContext = request.app.state.web
-    return context
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _refusal(context: WebContext, reason: str) -> Response:
     status, title, text = REFUSALS[reason]
     body = context.render("refused.html", title=title, text=text)
@@ -145,7 +136,7 @@ def _ticket(session: Session, opened: OpenedTicket) -> Ticket:
 
 
 async def home(request: Request) -> Response:
-    body = _web(request).render(
+    body = web_of(request).render(
         "refused.html",
         title=N_("Your requests"),
         text=N_("Open the link in a mail about your request to see it here."),
@@ -157,16 +148,16 @@ async def show(request: Request) -> Response:
     done = request.query_params.get("done", "")
     done = done if done in DONE_WORDS else ""
     return await in_page_thread(
-        _show, _web(request), request.path_params["token"], _client(request), None, done
+        _show, web_of(request), request.path_params["token"], client_of(request), None, done
     )
 
 
 async def offer_rating(request: Request) -> Response:
     rating = int(request.path_params["rating"])
     if rating not in range(1, 6):
-        return _refusal(_web(request), "unknown")
+        return _refusal(web_of(request), "unknown")
     return await in_page_thread(
-        _show, _web(request), request.path_params["token"], _client(request), rating, ""
+        _show, web_of(request), request.path_params["token"], client_of(request), rating, ""
     )
 
 
@@ -268,10 +259,10 @@ async def choose_language(request: Request) -> Response:
 async def show_confirmation(request: Request) -> Response:
     return await in_page_thread(
         _show_confirmation,
-        _web(request),
+        web_of(request),
         request.path_params["token"],
         request.path_params["nonce"],
-        _client(request),
+        client_of(request),
     )
 
 
@@ -316,12 +307,12 @@ async def confirm(request: Request) -> Response:
         return carry_out(session, ticket, pending, config, now)
 
     answer = await _post(request, str(form.get("form_token") or ""), act)
-    return _refusal(_web(request), "confirmation") if refused else answer
+    return _refusal(web_of(request), "confirmation") if refused else answer
 
 
 async def _post(request: Request, given: str, action: Action) -> Response:
     token = request.path_params["token"]
-    return await in_page_thread(_act, _web(request), token, _client(request), given, action)
+    return await in_page_thread(_act, web_of(request), token, client_of(request), given, action)
 
 
 def _act(context: WebContext, token: str, client: str, given: str, action: Action) -> Response:

@@ -39,7 +39,7 @@ from aliasdesk.services.sign_ins import (
     use_link,
     viewer_of,
 )
-from web.app import WebContext
+from web.app import WebContext, client_of, web_of
 
 SESSION_COOKIE = "aliasdesk_session"
 FORM_COOKIE = "aliasdesk_form"
@@ -73,15 +73,6 @@ REFUSALS: dict[str, tuple[int, str, str]] = {
     ),
 }
 """Refusals speak the browser's language: nobody is known yet (see ``web.language``)."""
-
-
-def web_of(request: Request) -> WebContext:
-    context: WebContext = request.app.state.web
-    return context
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def refusal(context: WebContext, reason: str, wait: int | None = None) -> Response:
@@ -162,12 +153,20 @@ async def ask(request: Request) -> Response:
     return HTMLResponse(body, background=BackgroundTask(run_in_threadpool, mail_link))
 
 
-async def show_link(request: Request) -> Response:
-    context = web_of(request)
-    client = client_of(request)
-    token = request.path_params["token"]
+def _link_asked(request: Request) -> tuple[WebContext, str, str] | Response:
+    """The context, client and token of a request about a sign-in link; or the refusal
+    for a client that has guessed links too often already."""
+    context, client = web_of(request), client_of(request)
     if context.brake.blocked(client):
         return refusal(context, "busy")
+    return context, client, request.path_params["token"]
+
+
+async def show_link(request: Request) -> Response:
+    asked = _link_asked(request)
+    if isinstance(asked, Response):
+        return asked
+    context, client, token = asked
 
     def usable() -> MailLocale | None:
         """The language of the member the link was mailed to; None if it is no good."""
@@ -191,11 +190,10 @@ async def show_link(request: Request) -> Response:
 
 
 async def use(request: Request) -> Response:
-    context = web_of(request)
-    client = client_of(request)
-    token = request.path_params["token"]
-    if context.brake.blocked(client):
-        return refusal(context, "busy")
+    asked = _link_asked(request)
+    if isinstance(asked, Response):
+        return asked
+    context, client, token = asked
     data = await request.form()
     if not same(signed(context.secret_key, "link", token), str(data.get("form_token") or "")):
         return refusal(context, "form")
