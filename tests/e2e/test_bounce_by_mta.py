@@ -10,30 +10,21 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Delivery
-from tests.support.harness import ROUTING, build_mail
-from tests.support.postfix import PostfixError, PostfixServer, find_postfix
+from tests.support.aliasdesk_process import cli, cli_json, mail_env
+from tests.support.harness import build_mail
+from tests.support.postfix import PostfixServer, running_postfix
 from tests.support.servers import ImapTestServer
-from tests.support.services import service_missing
 from tests.support.smtp_script import Received, ScriptedSmtpServer
 
-ROOT = Path(__file__).resolve().parents[2]
-ALIASDESK = shutil.which("aliasdesk", path=str(Path(sys.executable).parent)) or "aliasdesk"
 REQUESTER = "dave@partner.test"
 REFUSAL = f"550 5.1.1 <{REQUESTER}>: Recipient address rejected: User unknown"
 
@@ -57,43 +48,14 @@ def department_mail() -> Iterator[ScriptedSmtpServer]:
 def postfix(
     partner: ScriptedSmtpServer, department_mail: ScriptedSmtpServer
 ) -> Iterator[PostfixServer]:
-    if find_postfix() is None:
-        service_missing("postfix", "not installed; bash .ci/install-postfix.sh")
-    server = PostfixServer({"partner.test": partner.port, "example.com": department_mail.port})
-    try:
-        server.start()
-    except (PostfixError, OSError, LookupError) as exc:
-        server.stop()
-        service_missing("postfix", str(exc))
-    try:
+    with running_postfix(
+        {"partner.test": partner.port, "example.com": department_mail.port}
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _env(imap: ImapTestServer, mta: PostfixServer, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIASDESK_")}
-    env.update(
-        ALIASDESK_DATABASE_URL=database_url,
-        ALIASDESK_ROUTING_FILE=str(ROUTING),
-        ALIASDESK_IMAP_HOST=imap.host,
-        ALIASDESK_IMAP_PORT=str(imap.port),
-        ALIASDESK_IMAP_USERNAME=imap.username,
-        ALIASDESK_IMAP_PASSWORD=imap.password,
-        ALIASDESK_IMAP_SECURITY="none",
-        ALIASDESK_SMTP_HOST=mta.host,
-        ALIASDESK_SMTP_PORT=str(mta.port),
-        ALIASDESK_SMTP_SECURITY="none",
-    )
-    return env
-
-
-def _aliasdesk(env: dict[str, str], *args: str) -> Any:
-    result = subprocess.run(
-        [ALIASDESK, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout) if "--json" in args else result.stdout
+    return mail_env(database_url, mta.host, mta.port, imap=imap)
 
 
 def _parsed(item: Received) -> EmailMessage:
@@ -127,19 +89,19 @@ def test_a_refused_acknowledgement_comes_back_and_lands_on_its_ticket(
 ) -> None:
     env = _env(imap_server, postfix, database_url)
     imap_server.append(build_mail(f"Dave <{REQUESTER}>", "hr@example.com", "Leave form"))
-    _aliasdesk(env, "run", "--once")
+    cli(env, "run", "--once")
     assert f"RCPT {REQUESTER}" in partner.handler.commands and not partner.handler.received
-    owner = _aliasdesk(env, "tickets", "show", "HR-1", "--json")["owner"]
+    owner = cli_json(env, "tickets", "show", "HR-1")["owner"]
 
     report = _wait_for(department_mail, "hr@example.com", postfix)
     assert report.mail_from in ("", "<>")  # RFC 5321 §4.5.5: reports have no return path
     assert _parsed(report).get_content_type() == "multipart/report"
     imap_server.append(report.data)
-    _aliasdesk(env, "run", "--once")
+    cli(env, "run", "--once")
 
-    [entry, *_] = _aliasdesk(env, "mail", "list", "--json")
+    [entry, *_] = cli_json(env, "mail", "list")
     assert (entry["outcome"], entry["tickets"]) == ("update_ticket", ["HR-1"]), entry["reason"]
-    ticket = _aliasdesk(env, "tickets", "show", "HR-1", "--json")
+    ticket = cli_json(env, "tickets", "show", "HR-1")
     note = [m for m in ticket["messages"] if m["direction"] == "in"][-1]
     assert note["internal"] is True
     for words in (REQUESTER, "Action:     failed", "5.1.1", "Recipient address rejected"):

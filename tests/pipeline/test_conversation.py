@@ -36,13 +36,7 @@ EVENT_KINDS = {
 
 
 def mails_to(smtp: ScriptedSmtpServer, address: str) -> list[EmailMessage]:
-    found = []
-    for item in smtp.handler.received:
-        if address in item.rcpt_tos:
-            parsed = email.message_from_bytes(item.data, policy=email.policy.default)
-            assert isinstance(parsed, EmailMessage)
-            found.append(parsed)
-    return found
+    return [item.parsed() for item in smtp.handler.received if address in item.rcpt_tos]
 
 
 def text_of(message: EmailMessage) -> str:

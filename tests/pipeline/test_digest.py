@@ -10,9 +10,8 @@ digest lists them.
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
@@ -32,7 +31,7 @@ from aliasdesk.runtime import Runtime
 from aliasdesk.services.digest import DigestRounds
 from aliasdesk.services.intake import RawMail, process_pending, store_raw
 from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for
-from tests.support.smtp_script import ScriptedSmtpServer
+from tests.support.smtp_script import ScriptedSmtpServer, mails_of_kind
 
 DAVE = "Dave Miller <dave@example.com>"
 VERIFIED = {"Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"}
@@ -70,13 +69,28 @@ def _member_says(runtime: Runtime, ref: str, body: str) -> None:
 
 
 def _digests(smtp: ScriptedSmtpServer) -> list[EmailMessage]:
-    found = []
-    for item in smtp.handler.received:
-        parsed = email.message_from_bytes(item.data, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        if ".member_digest." in str(parsed["Message-ID"]):
-            found.append(parsed)
-    return found
+    return mails_of_kind(smtp, "member_digest")
+
+
+@contextmanager
+def _late_request_digest(
+    routing_text: str, database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path
+) -> Iterator[tuple[Runtime, str, datetime, EmailMessage]]:
+    """With the routing file ``routing_text``: a request a day old, unanswered, and the
+    digest it is listed in now: (runtime, its reference, now, the digest)."""
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(routing_text, encoding="utf-8")
+    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
+    try:
+        late = _request(runtime, "Payslip missing")
+        _age_by_a_day(runtime)
+        now = datetime.now(UTC)
+        assert DigestRounds().run(runtime.db, runtime.routing.current(), now) == 1
+        drain_jobs(runtime)
+        [digest] = _digests(smtp)
+        yield runtime, late, now, digest
+    finally:
+        runtime.close()
 
 
 def _text(message: EmailMessage) -> str:
@@ -219,17 +233,8 @@ def test_the_day_and_the_due_times_follow_the_department_calendar(
     berlin = '  berlin: {timezone: Europe/Berlin, hours: {mon-sun: "00:00-24:00"}}\n'
     text = text.replace("\ncalendars:\n", f"\ncalendars:\n{berlin}")
     assert berlin in text
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(text, encoding="utf-8")
-    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
-    try:
-        late = _request(runtime, "Payslip missing")
-        _age_by_a_day(runtime)
-        now = datetime.now(UTC)
+    with _late_request_digest(text, database_url, smtp, tmp_path) as (runtime, late, now, digest):
         zone = ZoneInfo("Europe/Berlin")
-        assert DigestRounds().run(runtime.db, runtime.routing.current(), now) == 1
-        drain_jobs(runtime)
-        [digest] = _digests(smtp)
         local = now.astimezone(zone)
         assert digest["Subject"].startswith(f"Your open tickets, {format_day(local.date())}")
         due = _due(runtime, late, "first_response_breach").astimezone(zone)
@@ -241,8 +246,6 @@ def test_the_day_and_the_due_times_follow_the_department_calendar(
                 select(Delivery.cause).where(Delivery.kind == "member_digest")
             )
         assert cause == f"digest:{local.date()}"
-    finally:
-        runtime.close()
 
 
 def test_the_relay_asks_the_database_once_a_day(digest_runtime: Runtime) -> None:
@@ -322,16 +325,7 @@ def test_a_member_reads_their_digest_in_their_own_language(
         "    members: [{address: alice@example.com, language: de}, bob@example.com]\n",
         1,
     )
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(text, encoding="utf-8")
-    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
-    try:
-        late = _request(runtime, "Payslip missing")
-        _age_by_a_day(runtime)
-        now = datetime.now(UTC)
-        assert DigestRounds().run(runtime.db, runtime.routing.current(), now) == 1
-        drain_jobs(runtime)
-        [digest] = _digests(smtp)
+    with _late_request_digest(text, database_url, smtp, tmp_path) as (runtime, late, now, digest):
         due_at = _due(runtime, late, "first_response_breach")
         with speaking(NullTranslations(), MailLocale("de", "UTC")):
             day, due = format_day(now.date()), format_when(due_at)
@@ -339,5 +333,3 @@ def test_a_member_reads_their_digest_in_their_own_language(
         shown = _text(digest)
         assert "Sie haben 1 offenes Ticket, davon 1 überfällig. Zeiten in UTC." in shown
         assert f"(fällig seit {due})" in shown and "erste Antwort seit" in shown
-    finally:
-        runtime.close()

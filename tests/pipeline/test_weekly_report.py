@@ -24,8 +24,6 @@ backlog 0, first response 2 h, resolution 1 day, 100 %, 0 %, 4.0 from 1, 100 %.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -35,7 +33,7 @@ from aliasdesk.runtime import Runtime
 from aliasdesk.services.service_figures import department_figures
 from aliasdesk.services.weekly_report import ReportRounds
 from tests.support.harness import drain_jobs
-from tests.support.smtp_script import ScriptedSmtpServer
+from tests.support.smtp_script import ScriptedSmtpServer, mails_of_kind
 
 LEAD = "hanna@example.com"
 REPORT_DAY = datetime(2026, 11, 30, 7, 5, tzinfo=UTC)
@@ -86,13 +84,7 @@ def _history(runtime: Runtime) -> None:
 
 
 def _reports(smtp: ScriptedSmtpServer) -> list[EmailMessage]:
-    found = []
-    for item in smtp.handler.received:
-        parsed = email.message_from_bytes(item.data, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        if ".weekly_report." in str(parsed["Message-ID"]):
-            found.append(parsed)
-    return found
+    return mails_of_kind(smtp, "weekly_report")
 
 
 def _row(text: str, label: str) -> list[str]:

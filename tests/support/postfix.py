@@ -18,10 +18,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.services import free_port, port_open
+from tests.support.services import free_port, port_open, service_missing
 
 __all__ = ["PostfixError", "PostfixServer", "find_postfix"]
 
@@ -145,3 +146,23 @@ class PostfixServer:
             text=True,
             timeout=60,
         )
+
+
+@contextmanager
+def running_postfix(
+    routes: Mapping[str, int], transports: Mapping[str, str] | None = None
+) -> Iterator[PostfixServer]:
+    """A started :class:`PostfixServer`, stopped when the block ends; where Postfix is
+    missing or will not start, the test is skipped locally and fails in CI."""
+    if find_postfix() is None:
+        service_missing("postfix", "not installed; bash .ci/install-postfix.sh")
+    server = PostfixServer(routes, transports)
+    try:
+        server.start()
+    except (PostfixError, OSError, LookupError) as exc:
+        server.stop()
+        service_missing("postfix", str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -9,13 +9,18 @@ instead of answering DATA. It counts connections so tests can see reuse.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from aliasdesk.transport.lifetime import Lifetime
 
 DROP = "drop"
 STALL = "stall"
@@ -29,6 +34,18 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     tls: bool
+
+    def parsed(self) -> EmailMessage:
+        message = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+def mails_of_kind(server: ScriptedSmtpServer, kind: str) -> list[EmailMessage]:
+    """The mails of one notification kind the server got, parsed: the kind is named in
+    the Message-ID aliasdesk gives every mail."""
+    mails = [item.parsed() for item in server.handler.received]
+    return [mail for mail in mails if f".{kind}." in str(mail["Message-ID"])]
 
 
 @dataclass
@@ -113,7 +130,7 @@ class ScriptedHandler:
         return reply
 
 
-class ScriptedSmtpServer:
+class ScriptedSmtpServer(Lifetime):
     """aiosmtpd on 127.0.0.1 and a free port, in a background thread."""
 
     def __init__(
@@ -179,9 +196,3 @@ class ScriptedSmtpServer:
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-
-    def __enter__(self) -> ScriptedSmtpServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
