@@ -8,7 +8,7 @@ stops the count, so the history of what went wrong stays readable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,52 +38,57 @@ def retry_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
     The conditional UPDATE (only while still ``failed``) makes a second retry, or two
     admins at once, queue the mail once.
     """
-    now = datetime.now(UTC)
-    results: list[Handled] = []
-    with db.unit_of_work() as session:
-        for delivery_id in ids:
-            delivery = _failed_delivery(session, delivery_id)
-            if isinstance(delivery, Handled):
-                results.append(delivery)
-                continue
-            changed = session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.state == "failed")
-                .values(state="pending", attempts=0, claimed_by=None, claimed_at=None)
-                .values(dismissed_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            if changed.rowcount != 1:  # type: ignore[attr-defined]
-                results.append(Handled(delivery_id, False, f"not failed ({delivery.state})"))
-                continue
-            session.add(
-                Job(
-                    kind="deliver",
-                    ticket_id=delivery.ticket_id,
-                    delivery_id=delivery_id,
-                    available_at=now,
-                    created_at=now,
-                )
-            )
-            _on_history(session, delivery, "queued again by an admin", now)
-            results.append(Handled(delivery_id, True, f"queued again as {delivery.message_id}"))
-    return results
+    return _each_failed(db, ids, _retry)
+
+
+def _retry(session: Session, delivery: Delivery, now: datetime) -> Handled:
+    changed = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.state == "failed")
+        .values(state="pending", attempts=0, claimed_by=None, claimed_at=None)
+        .values(dismissed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return Handled(delivery.id, False, f"not failed ({delivery.state})")
+    session.add(
+        Job(
+            kind="deliver",
+            ticket_id=delivery.ticket_id,
+            delivery_id=delivery.id,
+            available_at=now,
+            created_at=now,
+        )
+    )
+    _on_history(session, delivery, "queued again by an admin", now)
+    return Handled(delivery.id, True, f"queued again as {delivery.message_id}")
 
 
 def dismiss_deliveries(db: Database, ids: Sequence[int]) -> list[Handled]:
     """Stop counting failed deliveries as problems; the rows and their errors stay."""
+    return _each_failed(db, ids, _dismiss)
+
+
+def _dismiss(session: Session, delivery: Delivery, now: datetime) -> Handled:
+    if delivery.dismissed_at is None:
+        delivery.dismissed_at = now
+        _on_history(session, delivery, "failure dismissed by an admin", now)
+    return Handled(delivery.id, True, "dismissed")
+
+
+def _each_failed(
+    db: Database, ids: Sequence[int], act: Callable[[Session, Delivery, datetime], Handled]
+) -> list[Handled]:
+    """``act`` on each failed delivery an admin named, in one transaction; for the others,
+    why there was nothing to do."""
     now = datetime.now(UTC)
     results: list[Handled] = []
     with db.unit_of_work() as session:
         for delivery_id in ids:
             delivery = _failed_delivery(session, delivery_id)
-            if isinstance(delivery, Handled):
-                results.append(delivery)
-                continue
-            if delivery.dismissed_at is None:
-                delivery.dismissed_at = now
-                _on_history(session, delivery, "failure dismissed by an admin", now)
-            results.append(Handled(delivery_id, True, "dismissed"))
+            if not isinstance(delivery, Handled):
+                delivery = act(session, delivery, now)
+            results.append(delivery)
     return results
 
 

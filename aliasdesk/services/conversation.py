@@ -182,17 +182,7 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
         return  # only refused commands: nothing changes, the sender is told why
     if ticket.status == "new":
         # The first member action opens the ticket; the reply itself tells the requester.
-        change_status(
-            reply.session,
-            ticket,
-            "open",
-            actor=sender,
-            config=reply.config,
-            cause=reply.cause,
-            now=reply.now,
-            quiet=True,
-            why=f"first action by {sender}",
-        )
+        _open(reply, f"first action by {sender}", quiet=True)
     if answered:  # a public reply, not the status mail a bare command causes
         record_first_response(ticket, reply.config, reply.now)
 
@@ -281,17 +271,23 @@ def _outside_reply(
             if ticket.status == "resolved"
             else "the requester answered"
         )
-        change_status(
-            reply.session,
-            ticket,
-            "open",
-            actor=sender,
-            config=reply.config,
-            cause=reply.cause,
-            now=reply.now,
-            why=why,
-        )
+        _open(reply, why)
     _relay(reply, message, _owner_side(reply), "owner", external=internal)
+
+
+def _open(reply: _Reply, why: str, *, quiet: bool = False) -> None:
+    """Open the reply's ticket on its sender's word, for ``why``."""
+    change_status(
+        reply.session,
+        reply.ticket,
+        "open",
+        actor=reply.sender,
+        config=reply.config,
+        cause=reply.cause,
+        now=reply.now,
+        quiet=quiet,
+        why=why,
+    )
 
 
 def _owner_side(reply: _Reply) -> list[str]:
