@@ -158,15 +158,7 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
         own = drop_unseen_quotes(own, _seen_by_requester(reply.session, ticket))
     text = "\n\n".join(part for part in (*inserted, own) if part)
     if text or reply.has_files:
-        message = add_message(
-            reply.session,
-            ticket,
-            reply.mail,
-            text=text,
-            internal=internal,
-            inbound_id=reply.inbound_id,
-            now=reply.now,
-        )
+        message = _store(reply, text, internal=internal)
         kind = "note" if internal else "reply"
         detail = "internal note" if internal else "reply to the requester"
         add_event(reply.session, ticket, kind, sender, detail, reply.now)
@@ -237,15 +229,7 @@ def _outside_reply(
     The command lines stay in the stored text, so the owner sees what was asked for.
     """
     ticket, sender = reply.ticket, reply.sender
-    message = add_message(
-        reply.session,
-        ticket,
-        reply.mail,
-        text=text,
-        internal=internal,
-        inbound_id=reply.inbound_id,
-        now=reply.now,
-    )
+    message = _store(reply, text, internal=internal)
     if internal:
         who = (
             "could not be verified as the member"
@@ -273,6 +257,19 @@ def _outside_reply(
         )
         _open(reply, why)
     _relay(reply, message, _owner_side(reply), "owner", external=internal)
+
+
+def _store(reply: _Reply, text: str, *, internal: bool) -> AddedMessage:
+    """The reply's text and files, added to its ticket."""
+    return add_message(
+        reply.session,
+        reply.ticket,
+        reply.mail,
+        text=text,
+        internal=internal,
+        inbound_id=reply.inbound_id,
+        now=reply.now,
+    )
 
 
 def _open(reply: _Reply, why: str, *, quiet: bool = False) -> None:
