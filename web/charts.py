@@ -27,8 +27,8 @@ from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.catalogue.weekly_report import CHART_FILES, draw_chart
 from aliasdesk.notify.language import _, speaking
 from aliasdesk.services.dashboard_report import ViewerReport, catalog, viewer_report
-from web.app import PageCache
-from web.sign_in import current_viewer, web_of
+from web.app import PageCache, web_of
+from web.sign_in import current_viewer
 
 CHART_PATH = "/dashboard/charts/{department}/{file}"
 _BY_FILE = {file: name for name, file in CHART_FILES.items()}

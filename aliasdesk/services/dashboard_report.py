@@ -23,8 +23,8 @@ from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.notify.catalogue.weekly_report import WeeklyReportContext, report_context
 from aliasdesk.notify.language import MailLocale, load_catalog
 from aliasdesk.services.dashboard import period_days
-from aliasdesk.services.digest import department_zone
 from aliasdesk.services.languages import mail_locale
+from aliasdesk.services.scheduled_mail import department_zone
 from aliasdesk.services.weekly_report import WEEK, ReportWeek, report_facts
 from aliasdesk.settings.shipped import template_dir
 
