@@ -54,6 +54,10 @@ class ReadOnce:
     """(model, department) -> that department's row, locked by this transaction."""
     reserved_turns: dict[str, list[int]] = field(default_factory=dict)
     """Department -> [next round-robin turn, end of the turns reserved] (PostgreSQL)."""
+    own_languages: dict[str, str | None] = field(default_factory=dict)
+    """Lower-cased address -> its ``#lang`` choice (None: none), for a batch's requesters."""
+    earlier_languages: dict[str, str | None] = field(default_factory=dict)
+    """Requester -> the language of their latest ticket that has one, for a batch's."""
 
 
 class UnitOfWork:

@@ -21,6 +21,7 @@ from aliasdesk.services.assignment import assign_new_ticket, reserve_turns_for
 from aliasdesk.services.delivery import MailSender
 from aliasdesk.services.delivery_batch import deliver_many
 from aliasdesk.services.delivery_groups import delivery_groups
+from aliasdesk.services.languages import preload_requester_languages
 from aliasdesk.services.notifications import preload_notifications
 
 log = logging.getLogger("aliasdesk.jobs")
@@ -134,6 +135,9 @@ class JobRunner:
                 causes=[f"ticket:{ticket_id}:created" for ticket_id in tickets],
                 recipients=[ticket.requester for ticket in tickets.values()],
                 now=now,
+            )
+            preload_requester_languages(
+                session, [t.requester for t in tickets.values() if t.language is None]
             )
             details: dict[int, str] = {}
             with session.no_autoflush:
