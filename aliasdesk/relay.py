@@ -4,6 +4,7 @@ and ``worker``."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -43,12 +44,39 @@ def inline_dispatch(runtime: Runtime) -> InlineDispatch:
     return InlineDispatch(runtime.job_runner())
 
 
-def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
+class Share(enum.Enum):
+    """What of the relay's work one process does. A lone process does all of it; under
+    ``run --processes N`` the process that takes the mail in does the ``ROUNDS`` (so a
+    refused routing file is reported, and timers, alerts, digests and reports go out, from
+    exactly one process, the one an admin watches) and the job processes do the ``JOBS``."""
+
+    ALL = "all"
+    ROUNDS = "rounds"
+    JOBS = "jobs"
+
+
+ShareOf = Share | Callable[[], Share]
+"""A process's share, fixed or asked again on every pass of the relay."""
+
+
+def relay_once(
+    runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH, share: Share = Share.ALL
+) -> int:
     """Publish (or run) every due job; fire due SLA timers, queue admin alerts
     (quarantined mail, a refused routing file), the members' morning digests and the
     leads' weekly reports and, once a day, anonymise the closed tickets past their
     department's retention (each of the three a look of no query until it is next due).
     Returns jobs handed over."""
+    if share is not Share.JOBS:
+        scheduled_rounds(runtime)
+    if share is Share.ROUNDS:
+        return 0
+    return run_due_jobs(runtime, dispatch, batch)
+
+
+def scheduled_rounds(runtime: Runtime) -> None:
+    """The relay's work that is not a job: it looks at the routing file too (through
+    ``routing.current``), so a refused edit is logged even while no mail comes in."""
     fire_due_timers(runtime.db, runtime.routing.current())
     now = datetime.now(UTC)
     queue_admin_alerts(runtime.db, runtime.routing, now)
@@ -58,6 +86,10 @@ def relay_once(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -
         except Exception:  # a digest or report that cannot be made must not stop mail
             log.exception("event=scheduled_mail_failed rounds=%s", type(rounds).__name__)
     _retention(runtime)
+
+
+def run_due_jobs(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
+    """Claim due jobs ``batch`` at a time and run (or publish) them until none is due."""
     total = 0
     many = getattr(dispatch, "many", None)
     while jobs := claim_due_jobs(runtime.db, limit=batch):
@@ -111,13 +143,16 @@ def relay_forever(
     interval: float = 0.2,
     wake: threading.Event | None = None,
     batch: int = CLAIM_BATCH,
+    share: ShareOf = Share.ALL,
 ) -> None:
-    """Relay until ``stop``; idle, look again after ``interval``, or as soon as ``wake`` is
-    set (an intake that just committed jobs should not wait out the interval)."""
+    """Relay (its ``share`` of the work) until ``stop``; idle, look again after
+    ``interval``, or as soon as ``wake`` is set (an intake that just committed jobs should
+    not wait out the interval)."""
     idle = wake if wake is not None else stop
     while not stop.is_set():
         try:
-            if relay_once(runtime, dispatch, batch) == 0:
+            now_share = share() if callable(share) else share
+            if relay_once(runtime, dispatch, batch, now_share) == 0:
                 idle.wait(interval)
                 if wake is not None:
                     wake.clear()

@@ -100,9 +100,13 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings, *, migrate: bool = True, routing: RoutingHolder | None = None
+) -> Runtime:
+    """``routing``: a holder the caller made (``run``'s processes share the version in
+    force through it); by default one over the configured file."""
     return_large_blocks()  # a large mail's memory is given back once it is stored
-    routing = RoutingHolder(Path(settings.routing_file))
+    routing = routing or RoutingHolder(Path(settings.routing_file))
     renderer = TemplateRenderer(Path(settings.template_dir))
     db = Database(settings.database_url)
     breaker.set_per_minute(settings.outside_mail_per_minute)

@@ -9,7 +9,7 @@ import threading
 import dramatiq
 from dramatiq import Worker
 
-from aliasdesk.relay import CLAIM_BATCH, inline_dispatch, relay_forever
+from aliasdesk.relay import CLAIM_BATCH, Share, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.takeover import watching
 from aliasdesk.settings.environment import environment_value
@@ -30,17 +30,20 @@ def start_dramatiq_worker(runtime: Runtime, broker: dramatiq.Broker, threads: in
     return worker
 
 
-def run_worker(runtime: Runtime, stop: threading.Event, batch: int = CLAIM_BATCH) -> int:
+def run_worker(
+    runtime: Runtime, stop: threading.Event, batch: int = CLAIM_BATCH, share: Share = Share.ALL
+) -> int:
     """The workers, with this process's heartbeat and takeover of dead holders' claims;
-    ``batch``: jobs per claim on the embedded broker."""
+    ``batch``: jobs per claim on the embedded broker; ``share``: only the jobs for a job
+    process of ``run``, whose parent does the rounds."""
     with watching(runtime.db):
-        return _run_worker(runtime, stop, batch)
+        return _run_worker(runtime, stop, batch, share)
 
 
-def _run_worker(runtime: Runtime, stop: threading.Event, batch: int) -> int:
+def _run_worker(runtime: Runtime, stop: threading.Event, batch: int, share: Share) -> int:
     if is_embedded(runtime.settings.broker_url):
         log.info("event=worker mode=embedded")
-        relay_forever(runtime, inline_dispatch(runtime), stop, batch=batch)
+        relay_forever(runtime, inline_dispatch(runtime), stop, batch=batch, share=share)
         return 0
     broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     declare_actors(broker)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from aliasdesk.cli.processes import RunFolder
 from aliasdesk.cli.run import stop_event
 from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime, build_runtime
@@ -25,14 +27,24 @@ def _runtime(*, migrate: bool = True) -> Runtime:
     return build_runtime(_settings(), migrate=migrate)
 
 
-def _serving_runtime() -> Runtime:
+def _serving_runtime(shared: RunFolder | None = None, *, keeps: bool = True) -> Runtime:
     """For the long-running commands, which send mail: every notification kind must render
-    before anything starts, so a broken template stops the process instead of each mail."""
+    before anything starts, so a broken template stops the process instead of each mail.
+    ``shared``: the folder where ``run``'s processes share the routing version in force;
+    the run process ``keeps`` it there, its job processes start from it."""
     from aliasdesk.notify.template_check import require_templates
+    from aliasdesk.services.routing_holder import RoutingHolder
 
     settings = _settings()
     require_templates(settings.template_dir)
-    return build_runtime(settings)
+    holder = None
+    if shared is not None:
+        path = Path(settings.routing_file)
+        if keeps:
+            holder = RoutingHolder(path, keep=shared.rules)
+        else:
+            holder = RoutingHolder(path, fallback=shared.rules, report_refusals=False)
+    return build_runtime(settings, routing=holder)
 
 
 def _database() -> Database:
@@ -60,19 +72,22 @@ def demo(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """With job processes this one takes the mail in and they run the jobs. They are
-    started first, so that their start-up overlaps this one's; they wait for its schema.
-    ``--once`` is always one process: what it finds waiting is one pass's work."""
+    started once this one is up (its rules read, its schema current): until they are
+    ready it runs the jobs itself, so on a busy machine their start-up does not slow its
+    own. ``--once`` is always one process: what it finds waiting is one pass's work."""
     from aliasdesk.cli.processes import default_processes, job_processes
     from aliasdesk.cli.run import run_all
 
     if not args.once:
         _verbose()
     others = 0 if args.once else (args.processes or default_processes()) - 1
-    with job_processes(others):
-        runtime = _serving_runtime()
+    with job_processes(others) as helpers:
+        runtime = _serving_runtime(helpers.folder if helpers is not None else None)
+        if helpers is not None:
+            helpers.start()
         try:
             stop = None if args.once else stop_event()
-            return run_all(runtime, once=args.once, stop=stop, jobs=others == 0)
+            return run_all(runtime, once=args.once, stop=stop, helpers=helpers)
         finally:
             runtime.close()
 
@@ -94,7 +109,8 @@ def worker(args: argparse.Namespace) -> int:
     """A job process of ``run`` (``--parent``) leaves the schema to that process: it
     waits until the schema is current instead of migrating alongside it."""
     from aliasdesk.cli.processes import outlive_never, wait_for_schema
-    from aliasdesk.relay import CLAIM_BATCH
+    from aliasdesk.relay import CLAIM_BATCH, Share
+    from aliasdesk.services.languages import warm_up
     from worker.process import run_worker
 
     stop = stop_event()
@@ -105,9 +121,15 @@ def worker(args: argparse.Namespace) -> int:
         settings = _settings()
         if not wait_for_schema(settings.database_url, stop):
             return 0
-    runtime = _serving_runtime()
+    # A job process of ``run``: its parent does the rounds and reports refusals.
+    shared = RunFolder(Path(args.shared)) if args.shared else None
+    runtime = _serving_runtime(shared, keeps=False)
+    share = Share.JOBS if args.parent else Share.ALL
     try:
-        return run_worker(runtime, stop, args.batch or CLAIM_BATCH)
+        if shared is not None:
+            warm_up()  # the language model loads before the run process counts on us
+            shared.ready_mark(os.getpid()).touch()
+        return run_worker(runtime, stop, args.batch or CLAIM_BATCH, share)
     finally:
         runtime.close()
 

@@ -45,13 +45,15 @@ def _service_parsers(sub: _Sub) -> None:
         "--processes",
         type=positive,
         metavar="N",
-        help="processes running jobs, the first also taking mail in (default: 1)",
+        help="processes running jobs, the first also taking mail in (default: the cores)",
     )
     sub.add_parser("gateway", help="only the IMAP side")
     worker = sub.add_parser("worker", help="only the workers")
     # Set by ``run --processes``: stop when that process is gone.
     worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     worker.add_argument("--batch", type=positive, help=argparse.SUPPRESS)  # jobs per claim
+    # Set by ``run --processes``: the folder it shares with its job processes.
+    worker.add_argument("--shared", help=argparse.SUPPRESS)
     sub.add_parser("web", help="the requesters' ticket pages (ALIASDESK_WEB_URL)")
     lmtp = sub.add_parser("lmtp", help="take mail from the MTA over LMTP")
     lmtp.add_argument("--port", type=int, help="default: ALIASDESK_LMTP_PORT")

@@ -1,12 +1,16 @@
 """``aliasdesk run --processes N``: the run process plus N-1 job processes it keeps alive.
 
 The run process does all the intake (IMAP, LMTP: one listener, one poller, so the mailbox
-is read once and the port bound once); the others are ``aliasdesk worker`` processes that
-run the jobs from the outbox, so parsing and filing go on in one process while rendering
-and sending go on in the others. That spreads the work without a new guarantee to prove: a
-job is claimed with a conditional UPDATE (two processes never run one), a delivery is
-claimed the same way before it is sent, and every process writes its heartbeat and takes
-over the claims of processes that died (services/takeover.py).
+is read once and the port bound once) and the relay's rounds (SLA timers, admin alerts
+such as a refused routing file, digests, reports, retention), so everything a single
+process does besides the jobs happens once and where the admin watches; the others are
+``aliasdesk worker`` processes that run the jobs from the outbox, so parsing and filing
+go on in one process while assigning, rendering and sending go on in the others. Until
+every job process is ready (at start-up, after one died) the run process runs jobs too.
+That spreads the work without a new guarantee to prove: a job is claimed with a
+conditional UPDATE (two processes never run one), a delivery is claimed the same way
+before it is sent, and every process writes its heartbeat and takes over the claims of
+processes that died (services/takeover.py).
 
 A job process that dies (kill -9, an OOM kill) is started again; what it held is taken over
 by the others meanwhile. A job process whose parent is gone stops by itself (it looks every
@@ -21,9 +25,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger("aliasdesk.processes")
 LOOK_EVERY = 0.5
@@ -37,14 +44,8 @@ GRACE = 15.0
 
 
 def default_processes() -> int:
-    """One: ``run`` is a single process unless ``--processes N`` asks for more.
-
-    CONTRACT §1 names the machine's cores as the default. With job processes the intake
-    process runs no relay, and two behaviours users rely on have not held there yet: a
-    refused routing file is not reported by the process an admin watches, and two
-    instances answering each other keep exchanging mail past the loop test's bound. Until
-    they do, more processes are a choice (``--processes 2``), not the default."""
-    return 1
+    """The machine's cores (CONTRACT §1), at least one."""
+    return max(1, os.cpu_count() or 1)
 
 
 def positive(text: str) -> int:
@@ -55,11 +56,28 @@ def positive(text: str) -> int:
     return value
 
 
-def job_process_command(batch: int) -> list[str]:
-    """``aliasdesk worker`` with this interpreter and this code, told whom to outlive never
-    and how many jobs to claim at a time."""
+@dataclass(frozen=True)
+class RunFolder:
+    """A private folder the run process shares with its job processes: the copy of the
+    routing version in force there (a job process started while the file is broken runs
+    with it), and a mark per job process that is ready to run jobs."""
+
+    path: Path
+
+    @property
+    def rules(self) -> Path:
+        return self.path / "routing.yaml"
+
+    def ready_mark(self, pid: int) -> Path:
+        return self.path / f"ready-{pid}"
+
+
+def job_process_command(batch: int, folder: Path | None = None) -> list[str]:
+    """``aliasdesk worker`` with this interpreter and this code, told whom to outlive never,
+    how many jobs to claim at a time and which folder it shares with this process."""
     parent = str(os.getpid())
-    return [sys.executable, "-c", _ENTRY, "worker", "--parent", parent, "--batch", str(batch)]
+    command = [sys.executable, "-c", _ENTRY, "worker", "--parent", parent, "--batch", str(batch)]
+    return command + (["--shared", str(folder)] if folder is not None else [])
 
 
 class JobProcesses:
@@ -71,6 +89,8 @@ class JobProcesses:
         self.count = count
         # One job process has the outbox to itself; several share each burst out.
         self.batch = CLAIM_BATCH if count == 1 else SHARED_BATCH
+        self._folder = tempfile.TemporaryDirectory(prefix="aliasdesk-run-")
+        self.folder = RunFolder(Path(self._folder.name))
         self.children: list[subprocess.Popen[bytes]] = []
         self.restarts = 0
         self._stopping = threading.Event()
@@ -82,7 +102,17 @@ class JobProcesses:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # Same process group: a terminal's Ctrl-C reaches all of them at once.
-        return subprocess.Popen(job_process_command(self.batch), stdin=subprocess.DEVNULL)
+        command = job_process_command(self.batch, self.folder.path)
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    def ready(self) -> bool:
+        """Whether every job process is alive and running jobs: until then (at start-up,
+        after one died) the run process runs jobs too, so none waits for a process that
+        is not there yet."""
+        return all(
+            child.poll() is None and self.folder.ready_mark(child.pid).exists()
+            for child in self.children
+        )
 
     def _keep(self) -> None:
         while not self._stopping.wait(LOOK_EVERY):
@@ -111,16 +141,17 @@ class JobProcesses:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait(timeout=10)
+        self._folder.cleanup()
 
 
 @contextlib.contextmanager
 def job_processes(count: int) -> Iterator[JobProcesses | None]:
-    """``count`` job processes for as long as the block runs (none for a count of 0)."""
+    """``count`` job processes (none for a count of 0), stopped when the block ends; the
+    block starts them (``start``) once this process is up."""
     if count <= 0:
         yield None
         return
     helpers = JobProcesses(count)
-    helpers.start()
     try:
         yield helpers
     finally:

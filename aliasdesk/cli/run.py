@@ -8,7 +8,16 @@ import signal
 import sys
 import threading
 
-from aliasdesk.relay import CLAIM_BATCH, Dispatch, drain, relay_forever
+from aliasdesk.cli.processes import JobProcesses
+from aliasdesk.relay import (
+    CLAIM_BATCH,
+    SHARED_BATCH,
+    Dispatch,
+    Share,
+    ShareOf,
+    drain,
+    relay_forever,
+)
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import render_failures
 from aliasdesk.services.intake import process_pending
@@ -40,11 +49,11 @@ def run_all(
     *,
     once: bool,
     stop: threading.Event | None,
-    batch: int = CLAIM_BATCH,
-    jobs: bool = True,
+    helpers: JobProcesses | None = None,
 ) -> int:
-    """Intake, and jobs unless other processes run them (``jobs`` False: this process then
-    only takes mail in, and on a broker publishes the jobs); ``batch``: jobs per claim."""
+    """Intake, the relay's rounds, and the jobs unless job processes (``helpers``) run
+    them: then this process only takes mail in and does the rounds (on a broker it still
+    publishes the jobs), and runs jobs only while a job process is not ready."""
     wake = threading.Event()  # the relay's: mail was processed, jobs are waiting
     intake = Intake(runtime, after_processing=wake.set)
     # With ALIASDESK_LMTP_PORT the MTA may be the only way mail comes in: no mailbox needed.
@@ -55,7 +64,7 @@ def run_all(
     # First a takeover pass: ``run --once`` after a crash also finishes what the dead held.
     watch = Watch(runtime.db)
     watch.start()
-    if broker is not None and (jobs or once):
+    if broker is not None and (helpers is None or once):
         worker = start_dramatiq_worker(runtime, broker)
     try:
         if once:
@@ -68,9 +77,7 @@ def run_all(
             return _once_outcome(runtime, earlier)
         assert stop is not None
         with serving_metrics(runtime):
-            # Without jobs here the relay still publishes to a broker's workers.
-            relays = jobs or broker is not None
-            _serve(runtime, poller, (dispatch, batch) if relays else None, stop, wake)
+            _serve(runtime, poller, (dispatch, *_share(helpers, broker is None)), stop, wake)
         return 0
     finally:
         watch.stop()
@@ -78,27 +85,39 @@ def run_all(
             worker.stop()
 
 
+def _share(helpers: JobProcesses | None, embedded: bool) -> tuple[int, ShareOf]:
+    """Claim size and share of the relay's work for this process. With job processes on
+    the embedded broker: the rounds, and the jobs too while a job process is not ready
+    (starting, or started again after it died). On a broker the relay publishes every
+    job whoever runs it, so it keeps its whole share."""
+    if helpers is None or not embedded:
+        return CLAIM_BATCH, Share.ALL
+
+    def share() -> Share:
+        return Share.ROUNDS if helpers.ready() else Share.ALL
+
+    return SHARED_BATCH, share
+
+
 def _serve(
     runtime: Runtime,
     poller: MailboxPoller | None,
-    relaying: tuple[Dispatch, int] | None,
+    relaying: tuple[Dispatch, int, ShareOf],
     stop: threading.Event,
     wake: threading.Event,
 ) -> None:
-    """The relay (with its dispatch and claim size, unless job processes do the jobs),
-    plus the IMAP poller and the LMTP listener that are configured; both wake the relay
-    when they processed mail."""
-    relay = None
-    if relaying is not None:
-        dispatch, batch = relaying
-        relay = threading.Thread(
-            target=relay_forever,
-            args=(runtime, dispatch, stop),
-            kwargs={"wake": wake, "batch": batch},
-            name="relay",
-            daemon=True,
-        )
-        relay.start()
+    """The relay (with its dispatch, claim size and share of the work: only the rounds
+    when job processes run the jobs), plus the IMAP poller and the LMTP listener that are
+    configured; both wake the relay when they processed mail."""
+    dispatch, batch, share = relaying
+    relay = threading.Thread(
+        target=relay_forever,
+        args=(runtime, dispatch, stop),
+        kwargs={"wake": wake, "batch": batch, "share": share},
+        name="relay",
+        daemon=True,
+    )
+    relay.start()
     with contextlib.ExitStack() as stack:
         port = runtime.settings.lmtp_port
         if port:
@@ -108,8 +127,7 @@ def _serve(
         else:
             stop.wait()
     wake.set()
-    if relay is not None:
-        relay.join(timeout=5)
+    relay.join(timeout=5)
 
 
 def _once_outcome(runtime: Runtime, earlier: dict[int, str]) -> int:

@@ -4,6 +4,11 @@ A file that does not validate is refused with its file:line:field messages in th
 the last valid rules stay in force; the process never stops over a bad edit. The refusal is
 also kept (``refusal``) so the relay can tell the admins of the rules still in force
 (aliasdesk.services.alerts): a refused edit otherwise goes unnoticed, because nothing breaks.
+
+Under ``run --processes N`` the process an admin starts keeps a copy of the version in
+force (``keep``), and its job processes start from that copy (``fallback``) when the file
+is broken by the time they start: they run with the same rules instead of refusing to
+start, and leave reporting the refusal to that one process (``report_refusals``).
 """
 
 from __future__ import annotations
@@ -48,19 +53,51 @@ class RoutingHolder:
         *,
         check_every: float = 1.0,
         on_refused: Callable[[RoutingFileError], None] | None = None,
+        keep: Path | None = None,
+        fallback: Path | None = None,
+        report_refusals: bool = True,
     ) -> None:
         self.path = Path(path)
         self.check_every = check_every
         self.on_refused = on_refused
         self.on_loaded: Callable[[str], None] | None = None
         """Told the digest of each version taken into force (the gateway records it)."""
+        self.keep = keep
+        self.report_refusals = report_refusals
         self._lock = threading.Lock()
-        self.digest = content_digest(self.path)
-        self._config = load_routing(self.path)  # raises at start-up: refuse to run
         self._stamp = self._file_stamp()
+        self.digest, self._config = self._first_version(fallback)
+        self._keep(self.digest)
         self._checked = time.monotonic()
         self.refused: RoutingFileError | None = None
         self.refusal: Refusal | None = None
+
+    def _first_version(self, fallback: Path | None) -> tuple[str, RoutingConfig]:
+        """The file's rules; raises at start-up (refuse to run) unless a ``fallback`` holds
+        the version another process has in force, which then stays in force here until the
+        file changes."""
+        digest = content_digest(self.path)
+        try:
+            return digest, load_routing(self.path)
+        except RoutingFileError:
+            if fallback is None:
+                raise
+        return content_digest(fallback), load_routing(fallback)
+
+    def _keep(self, digest: str) -> None:
+        """Copy the version just taken into force to ``keep`` (replaced whole, never half
+        written), unless the file changed since it was read."""
+        if self.keep is None:
+            return
+        try:
+            data = self.path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                return
+            staged = self.keep.with_name(self.keep.name + ".new")
+            staged.write_bytes(data)
+            staged.replace(self.keep)
+        except OSError:
+            log.warning("event=routing_copy_failed path=%s", self.keep, exc_info=True)
 
     def _file_stamp(self) -> tuple[float, int]:
         try:
@@ -95,8 +132,9 @@ class RoutingHolder:
             except RoutingFileError as error:
                 self.refused = error
                 self.refusal = Refusal(error, self._digest(stamp), datetime.now(UTC))
+                level = logging.ERROR if self.report_refusals else logging.DEBUG
                 for problem in error.errors:
-                    log.error("event=routing_refused %s", problem)
+                    log.log(level, "event=routing_refused %s", problem)
                 if self.on_refused is not None:
                     self.on_refused(error)
                 return
@@ -104,6 +142,7 @@ class RoutingHolder:
             self.digest = digest
             self.refused = None
             self.refusal = None
+            self._keep(digest)
             if self.on_loaded is not None:
                 self.on_loaded(digest)
             log.info(

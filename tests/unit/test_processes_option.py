@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +21,23 @@ def test_a_count_below_one_or_not_a_number_is_bad_usage(
     assert "--processes" in capsys.readouterr().err
 
 
-def test_the_default_is_one_process() -> None:
-    assert default_processes() == 1
+def test_the_default_is_the_machine_s_cores() -> None:
+    assert default_processes() == (os.cpu_count() or 1)
 
 
 def test_a_job_process_is_a_worker_told_who_started_it() -> None:
     command = job_process_command(20)
     assert command[-5:] == ["worker", "--parent", str(os.getpid()), "--batch", "20"]
+
+
+def test_a_job_process_is_told_the_folder_it_shares(tmp_path: Path) -> None:
+    command = job_process_command(20, tmp_path)
+    assert command[-7:] == [
+        "worker",
+        "--parent",
+        str(os.getpid()),
+        "--batch",
+        "20",
+        "--shared",
+        str(tmp_path),
+    ]
