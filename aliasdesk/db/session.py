@@ -24,6 +24,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Readers on SQLite begin a plain (deferred) transaction: in WAL mode they read a
+        # snapshot and never need the write lock, so they neither wait for a writer nor
+        # keep one waiting.
+        readers = self.engine.execution_options(**{READS_ONLY: True})
+        self._readers = sessionmaker(readers, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -43,7 +48,8 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        session = self._sessions()
+        """A session that only reads (nothing it does is committed)."""
+        session = self._readers()
         try:
             yield session
         finally:
@@ -75,8 +81,8 @@ class Database:
 
 
 READS_ONLY = "aliasdesk_reads_only"
-"""The execution option ``Database.snapshot`` sets on its connection."""
-
+"""The execution option that marks a connection that only reads (``Database.reader``'s
+sessions and ``Database.snapshot``)."""
 
 LARGE_VALUE = 1024 * 1024
 """A value this large bound to a statement (a mail's bytes, an attachment) is not kept."""
@@ -142,7 +148,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Take the write lock at the start: two writers never deadlock on upgrade.
-            # A snapshot never writes, so it reads without the lock.
+            # A reader or a snapshot never writes, so it reads without the lock.
             reads_only = conn.get_execution_options().get(READS_ONLY, False)
             conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 

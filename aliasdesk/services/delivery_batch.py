@@ -68,7 +68,8 @@ def claim_many(
     instance_id: str,
     now: datetime,
 ) -> tuple[list[Delivery], dict[int, str]]:
-    """Claim what is free (pending, or a stale claim) and build the mails not built yet.
+    """Claim what is free (pending, or a stale claim) and build the mails not built yet,
+    in the caller's transaction (a batch's rounds split the two, see ``_claim_and_build``).
 
     ``claimed_by`` gets a token unique to this claim, so the outcome is only recorded by
     the worker that still holds it (``delivery.transient``); ``holder`` names this process,
@@ -77,6 +78,16 @@ def claim_many(
 
     Returns the claimed rows (detached) and, separately, the ones that cannot be built.
     """
+    token, claimed_ids = claim_ids(session, delivery_ids, config, now)
+    claimed, unbuildable, built = build_claimed(session, claimed_ids, config, renderer, instance_id)
+    kept = store_built(session, token, built)
+    return [row for row in claimed if row.id in kept or row.id not in built], unbuildable
+
+
+def claim_ids(
+    session: Session, delivery_ids: Sequence[int], config: RoutingConfig, now: datetime
+) -> tuple[str, list[int]]:
+    """The conditional UPDATE that takes the free deliveries for this claim's token."""
     holder = this_holder().name
     token = f"{holder}:{secrets.token_hex(4)}"
     delivery_ids = admit(session, delivery_ids, config, now)  # outside mail over the limit waits
@@ -100,12 +111,27 @@ def claim_many(
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
-    claimed_ids = list(session.scalars(statement))
+    return token, list(session.scalars(statement))
+
+
+Built = dict[int, tuple[bytes, str | None]]
+"""Delivery id -> the bytes built for it and the context they were built from."""
+
+
+def build_claimed(
+    session: Session,
+    claimed_ids: Sequence[int],
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+) -> tuple[list[Delivery], dict[int, str], Built]:
+    """The claimed rows (detached), the ones that cannot be built, and the mails built
+    now; reads only, so it needs no write lock (``store_built`` writes the bytes)."""
     if not claimed_ids:
-        return [], {}
+        return [], {}, {}
     rows = session.scalars(
         select(Delivery)
-        .where(Delivery.id.in_(claimed_ids))
+        .where(Delivery.id.in_(list(claimed_ids)))
         .order_by(Delivery.id)
         .execution_options(populate_existing=True)
     ).all()
@@ -116,8 +142,8 @@ def claim_many(
     preload_for_rendering(session, ticket_ids)
     claimed: list[Delivery] = []
     unbuildable: dict[int, str] = {}
-    built: list[dict[str, object]] = []
-    with session.no_autoflush:  # one flush for the whole batch, not one per query
+    built: Built = {}
+    with session.no_autoflush:
         for row in rows:
             if row.rendered is None:
                 try:
@@ -125,17 +151,40 @@ def claim_many(
                 except BUILD_ERRORS as error:
                     unbuildable[row.id] = build_problem(error)
                     continue
-                # Stored below with the claim, in one statement; the row only carries them.
-                set_committed_value(row, "rendered", data)
-                built.append({"id": row.id, "rendered": data})
+                set_committed_value(row, "rendered", data)  # the row only carries them
+                built[row.id] = (data, row.context)
             claimed.append(row)
-    if built:  # one executemany UPDATE by primary key instead of the ORM's flush per row
-        session.execute(update(Delivery), built)
-    session.flush()
     for row in rows:
         session.expunge(row)
     del tickets
-    return claimed, unbuildable
+    return claimed, unbuildable, built
+
+
+def store_built(session: Session, token: str, built: Built) -> set[int]:
+    """Store the built mails with their claim, before any is sent; returns the ids stored.
+
+    Only where this claim still holds the row and its context is the one built from: a
+    mail whose facts were erased meanwhile (``aliasdesk privacy erase``) is not stored, and
+    its claim is let go so that the next claim builds it from what is left."""
+    if not built:
+        return set()
+    current = session.execute(
+        select(Delivery.id, Delivery.context).where(
+            Delivery.id.in_(list(built)), Delivery.claimed_by == token
+        )
+    )
+    kept = {row_id for row_id, context in current if context == built[row_id][1]}
+    if kept:  # one executemany UPDATE by primary key instead of the ORM's flush per row
+        rows = [{"id": row_id, "rendered": built[row_id][0]} for row_id in sorted(kept)]
+        session.execute(update(Delivery), rows)
+    let_go = [row_id for row_id in built if row_id not in kept]
+    if let_go:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(let_go), Delivery.claimed_by == token)
+            .values(state="pending", claimed_by=None, claimed_at=None, holder=None)
+        )
+    return kept
 
 
 def _bounced() -> ColumnElement[bool]:
@@ -226,9 +275,7 @@ def _deliver_round(
 ) -> tuple[list[int], list[Delivery]]:
     """Claim, send and record what can go now; returns the ids not claimed and the
     deliveries settled (sent, or failed for good) in this round."""
-    now = datetime.now(UTC)
-    with db.unit_of_work() as session:
-        claimed, unbuildable = claim_many(session, delivery_ids, config, renderer, instance_id, now)
+    claimed, unbuildable = _claim_and_build(db, delivery_ids, config, renderer, instance_id)
     for delivery_id, problem in unbuildable.items():
         outcomes[delivery_id] = unrenderable(db, delivery_id, problem)
     taken = {d.id for d in claimed} | set(unbuildable)
@@ -249,6 +296,31 @@ def _deliver_round(
             record_sent_many(session, accepted, datetime.now(UTC))
     untaken = [delivery_id for delivery_id in delivery_ids if delivery_id not in taken]
     return untaken, settled + accepted
+
+
+def _claim_and_build(
+    db: Database,
+    delivery_ids: Sequence[int],
+    config: RoutingConfig,
+    renderer: TemplateRenderer,
+    instance_id: str,
+) -> tuple[list[Delivery], dict[int, str]]:
+    """``claim_many`` in three short transactions instead of one long one: the claim, the
+    building of the mails (a read: on SQLite the intake and other workers keep writing
+    meanwhile, where they used to wait out the rendering), then storing the bytes. The
+    bytes are still stored before any mail is sent; a process killed in between leaves
+    claims with no bytes, built again by whoever takes them over."""
+    with db.unit_of_work() as session:
+        token, claimed_ids = claim_ids(session, delivery_ids, config, datetime.now(UTC))
+    with db.reader() as session:
+        claimed, unbuildable, built = build_claimed(
+            session, claimed_ids, config, renderer, instance_id
+        )
+    if not built:
+        return claimed, unbuildable
+    with db.unit_of_work() as session:
+        kept = store_built(session, token, built)
+    return [row for row in claimed if row.id in kept or row.id not in built], unbuildable
 
 
 def _next_in_line(db: Database, untaken: Sequence[int], settled: Sequence[Delivery]) -> list[int]:
