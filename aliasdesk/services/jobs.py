@@ -23,6 +23,7 @@ from aliasdesk.services.delivery_batch import deliver_many
 from aliasdesk.services.delivery_groups import delivery_groups
 from aliasdesk.services.languages import preload_requester_languages
 from aliasdesk.services.notifications import preload_notifications
+from aliasdesk.services.rendering import preload_first_texts
 
 log = logging.getLogger("aliasdesk.jobs")
 
@@ -136,9 +137,9 @@ class JobRunner:
                 recipients=[ticket.requester for ticket in tickets.values()],
                 now=now,
             )
-            preload_requester_languages(
-                session, [t.requester for t in tickets.values() if t.language is None]
-            )
+            choosing = [t for t in tickets.values() if t.language is None]
+            preload_requester_languages(session, [t.requester for t in choosing])
+            preload_first_texts(session, [t.id for t in choosing])
             details: dict[int, str] = {}
             with session.no_autoflush:
                 for job in jobs:

@@ -130,6 +130,9 @@ def _earlier_language(session: Session, ticket: Ticket) -> str | None:
 
 
 def _request_text(session: Session, ticket: Ticket) -> str:
+    preloaded = work_of(session).known.first_texts  # a batch's, read in one query
+    if ticket.id in preloaded:
+        return f"{ticket.subject}\n{preloaded[ticket.id]}"
     first = session.scalar(
         select(TicketMessage.text)
         .where(TicketMessage.ticket_id == ticket.id)
