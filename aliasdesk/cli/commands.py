@@ -115,7 +115,7 @@ def worker(args: argparse.Namespace) -> int:
 
     stop = stop_event()
     if args.parent:
-        outlive_never(args.parent, stop)
+        outlive_never(args.parent, stop, Path(args.shared) if args.shared else None)
     _verbose()
     if args.parent:
         settings = _settings()

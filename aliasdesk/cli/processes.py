@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,15 +159,19 @@ def job_processes(count: int) -> Iterator[JobProcesses | None]:
         helpers.stop()
 
 
-def outlive_never(parent: int, stop: threading.Event) -> None:
+def outlive_never(parent: int, stop: threading.Event, shared: Path | None = None) -> None:
     """Stop this process when ``parent`` is gone (its pid is no longer our parent's): set
     ``stop`` so the batch in hand finishes, and exit for certain after the grace period.
-    Whatever it still held then is taken over by the next run's processes."""
+    Whatever it still held then is taken over by the next run's processes. The folder it
+    ``shared`` with the parent (a copy of the routing file) is removed: a parent killed
+    with kill -9 could not."""
 
     def _watch() -> None:
         while os.getppid() == parent:
             time.sleep(LOOK_EVERY)
         log.warning("event=parent_gone parent=%d", parent)
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
         stop.set()
         time.sleep(GRACE)
         os._exit(1)
