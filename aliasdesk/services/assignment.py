@@ -19,7 +19,7 @@ from aliasdesk.db.queries import (
     take_round_robin_turn,
 )
 from aliasdesk.db.unit_of_work import work_of
-from aliasdesk.domain.assignment import choose_owner, takes_round_robin_turn
+from aliasdesk.domain.assignment import OwnerChoice, choose_owner, takes_round_robin_turn
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.mail.addresses import is_noreply
 from aliasdesk.services.languages import ticket_language
@@ -60,6 +60,29 @@ def assign_new_ticket(
         _start_sla_clocks(session, ticket, config, send_mail)
         _acknowledge(session, ticket, config, now, send_mail and acknowledge)
         return f"{ticket.ref}: kept owner {ticket.owner}"
+    choice = _owner_for(session, department)
+    cause = f"ticket:{ticket.id}:created"
+    if choice.owner is not None:
+        change_owner(
+            session,
+            ticket,
+            choice.owner,
+            actor=SYSTEM_ACTOR,
+            config=config,
+            cause=cause,
+            now=now,
+            reason=choice.reason,
+            notify=send_mail,
+        )
+    record_targets(ticket, config)
+    _start_sla_clocks(session, ticket, config, send_mail)
+    _acknowledge(session, ticket, config, now, send_mail and acknowledge)
+    return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
+
+
+def _owner_for(session: Session, department: Department) -> OwnerChoice:
+    """The department's policy applied: a round-robin turn taken, or the open tickets
+    counted for least-loaded (the batch's own count kept up to date)."""
     cursor = take_round_robin_turn(session, department.key) if _needs_turn(department) else 0
     counts = (
         _open_counts(session, department.key, department.members)
@@ -78,23 +101,7 @@ def assign_new_ticket(
         counts[choice.owner] = counts.get(choice.owner, 0) + 1
     if choice.next_cursor is not None:
         set_round_robin_cursor(session, department.key, choice.next_cursor)
-    cause = f"ticket:{ticket.id}:created"
-    if choice.owner is not None:
-        change_owner(
-            session,
-            ticket,
-            choice.owner,
-            actor=SYSTEM_ACTOR,
-            config=config,
-            cause=cause,
-            now=now,
-            reason=choice.reason,
-            notify=send_mail,
-        )
-    record_targets(ticket, config)
-    _start_sla_clocks(session, ticket, config, send_mail)
-    _acknowledge(session, ticket, config, now, send_mail and acknowledge)
-    return f"{ticket.ref}: owner {choice.owner or 'none'} ({choice.reason})"
+    return choice
 
 
 def reserve_turns_for(session: Session, tickets: Iterable[Ticket], config: RoutingConfig) -> None:

@@ -191,9 +191,6 @@ def queue_notification(
     work.known.queued_keys.add((cause, kind, recipient))
     if ticket is not None:
         work.known.notices_queued.add((ticket.id, kind, recipient))
-    # 128 random bits: a member answering this Message-ID proves they read the mailbox it
-    # was sent to (aliasdesk.inbound.verification), so it must not be guessable.
-    token = secrets.token_hex(16)
     ref = "aliasdesk" if private else ticket.ref if ticket is not None else "admin"
     delivery = Delivery(
         ticket_id=ticket.id if ticket is not None else None,
@@ -201,7 +198,7 @@ def queue_notification(
         cause=cause,
         recipient=recipient,
         sender=sender,
-        message_id=f"<{ref}.{kind}.{token}@{domain}>",
+        message_id=_new_message_id(ref, kind, domain),
         auto_submitted=auto,
         context=json.dumps(context or {}, default=str),
         created_at=now,
@@ -217,3 +214,9 @@ def queue_notification(
         )
     )
     return delivery
+
+
+def _new_message_id(ref: str, kind: str, domain: str) -> str:
+    """128 random bits: a member answering this Message-ID proves they read the mailbox it
+    was sent to (aliasdesk.inbound.verification), so it must not be guessable."""
+    return f"<{ref}.{kind}.{secrets.token_hex(16)}@{domain}>"

@@ -230,16 +230,31 @@ def open_ticket(
         f", forwarded by {who.opened_by} for {who.address}" if who.opened_by else ""
     )
     add_event(session, new, "created", actor, detail, now)
-    watchers = _watchers(mail, config, department, {who.address, sender})
+    _watch_and_assign(session, new, mail, config, {who.address, sender}, send_mail, now)
+    return new
+
+
+def _watch_and_assign(
+    session: Session,
+    new: NewTicket,
+    mail: ParsedMail,
+    config: RoutingConfig,
+    requesters: set[str],
+    send_mail: bool,
+    now: datetime,
+) -> None:
+    """The new ticket's watchers (the request's other addressees) and its assignment job."""
+    buffer = work_of(session).rows
+    watchers = _watchers(mail, config, new.department, requesters)
     names = _display_names(mail, watchers)
     for address in watchers:
-        row = {"ticket_id": ticket, "address": address, "name": names.get(address, "")}
+        row = {"ticket_id": new.row, "address": address, "name": names.get(address, "")}
         buffer.insert(_WATCHERS, row)
     buffer.insert(
         _JOBS,
         {
             "kind": "ticket_created",
-            "ticket_id": ticket,
+            "ticket_id": new.row,
             "delivery_id": None,
             "payload": json.dumps({"send_mail": send_mail}),
             "state": "pending",
@@ -248,7 +263,6 @@ def open_ticket(
             "created_at": now,
         },
     )
-    return new
 
 
 def _alias_written_to(mail: ParsedMail, config: RoutingConfig, department: str) -> str | None:
