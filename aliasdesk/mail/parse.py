@@ -21,40 +21,31 @@ message/delivery-status or feedback-report fields, RFC 3464 / RFC 5965).
 
 from __future__ import annotations
 
-import re
 from email import policy
 from email.message import Message
 from email.parser import HeaderParser
 
 from aliasdesk.mail.addresses import (
-    decode_bytes,
     decode_header_value,
     parse_address_list,
     parse_message_id,
     parse_message_ids,
     single_line,
 )
-from aliasdesk.mail.filenames import has_surrogates, part_filename, safe_filename
+from aliasdesk.mail.filenames import has_surrogates, safe_filename
 from aliasdesk.mail.html_text import html_to_text
-from aliasdesk.mail.mime_tree import decoded_payload, message_from_bytes
-from aliasdesk.mail.model import Address, Attachment, ParsedMail
+from aliasdesk.mail.mime_tree import message_from_bytes
+from aliasdesk.mail.mime_walk import MAX_DEPTH, PartWalker, body_charset, mime_defects
+from aliasdesk.mail.model import Address, ParsedMail
 
 __all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_DEPTH", "parse_mail", "safe_filename"]
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
-MAX_DEPTH = 20
 HTML_TEXT_LIMIT = 4 * 1024 * 1024
 """Characters of an HTML body turned into ticket text. html.parser holds several copies of
 what it converts (22 MB of HTML took 165 MB); the raw mail keeps the rest."""
 
 _ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "delivered-to", "x-original-to")
-_KNOWN_CTE = frozenset(
-    {"7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "uuencode", "uue"}
-)
-_REPORT_TYPES = frozenset(
-    {"message/delivery-status", "message/disposition-notification", "message/feedback-report"}
-)
-_MSGID_LINE = re.compile(rb"^message-id:[ \t]*(<[^<>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
 
 
 def _normalise_newlines(raw: bytes) -> bytes:
@@ -77,228 +68,13 @@ def _strip_envelope(raw: bytes) -> bytes:
     return raw
 
 
-class _Walker:
-    """Collects bodies, attachments and report facts from one message tree."""
-
-    def __init__(self, max_attachment_bytes: int, defects: list[str], root: Message) -> None:
-        self.max_bytes = max_attachment_bytes
-        self.defects = defects
-        self.root = root
-        self._message_charset: list[str | None] = []
-        self.text: str | None = None
-        self.nested_text: str | None = None
-        self.html: str | None = None
-        self.nested_html: str | None = None
-        self.attachments: list[Attachment] = []
-        self.part_types: list[str] = []
-        self.embedded_ids: list[str] = []
-        self.report_text: list[str] = []
-        self.report_type = ""
-
-    def message_charset(self) -> str | None:
-        """The first charset the message declares, for file names written in raw 8-bit
-        without one of their own (looked for once, and only when such a name turns up)."""
-        if not self._message_charset:
-            self._message_charset.append(_body_charset(self.root))
-        return self._message_charset[0]
-
-    def defect(self, tag: str) -> None:
-        if tag not in self.defects:
-            self.defects.append(tag)
-
-    def walk(self, part: Message, depth: int, nested: bool) -> None:
-        if depth > MAX_DEPTH:
-            self.defect("nesting-too-deep")
-            return
-        try:
-            ctype = part.get_content_type()
-        except Exception:
-            self.defect("part-unreadable")
-            ctype = "text/plain"
-        self.part_types.append(ctype)
-        try:
-            if ctype == "multipart/report" and not self.report_type:
-                self.report_type = str(part.get_param("report-type") or "").lower()
-            if ctype in _REPORT_TYPES:
-                self._report(part)
-            elif ctype == "message/rfc822" or (
-                ctype.startswith("message/") and part.is_multipart()
-            ):
-                self._message(part, depth, nested)
-            elif part.is_multipart():
-                payload = part.get_payload()
-                if isinstance(payload, list):
-                    for sub in payload:
-                        if isinstance(sub, Message):
-                            self.walk(sub, depth + 1, nested)
-            else:
-                self._leaf(part, ctype, nested)
-        except RecursionError:
-            self.defect("nesting-too-deep")
-        except Exception:  # one broken part must not lose the others
-            self.defect("part-unreadable")
-
-    def _report(self, part: Message) -> None:
-        """Keep the machine-readable report fields as text (RFC 3464 §2.1, RFC 5965 §3.1)."""
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            blocks = [sub.as_string() for sub in payload if isinstance(sub, Message)]
-            text = "\n".join(blocks)
-        else:
-            raw = part.get_payload(decode=True)
-            text = decode_bytes(raw, None, self.defects) if isinstance(raw, bytes) else ""
-        self.report_text.append(text[:20000])
-
-    def _message(self, part: Message, depth: int, nested: bool) -> None:
-        """An embedded mail: remember its Message-ID, keep it as attachment if labelled one."""
-        payload = part.get_payload()
-        subs = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
-        for sub in subs[:1]:
-            mid = parse_message_id(_raw_header(sub, "message-id"))
-            if mid:
-                self.embedded_ids.append(mid)
-        name = part_filename(part, self.message_charset)
-        if part.get_content_disposition() == "attachment" or name:
-            data = b""
-            try:
-                data = subs[0].as_bytes(policy=policy.compat32) if subs else b""
-            except Exception:
-                self.defect("part-unreadable")
-            if not name and subs:
-                subject = _raw_header(subs[0], "subject") or ""
-                name = decode_header_value(subject, [], "subject")[:150] + ".eml"
-            self._add_attachment(part, "message/rfc822", data, "attachment", name)
-        for sub in subs:
-            self.walk(sub, depth + 1, True)
-
-    def _leaf(self, part: Message, ctype: str, nested: bool) -> None:
-        cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
-        if cte and cte not in _KNOWN_CTE:
-            self.defect(f"unknown-transfer-encoding:{single_line(cte)[:30]}")
-        data = decoded_payload(part)
-        if not isinstance(data, bytes):
-            data = b""
-        if ctype == "text/rfc822-headers":
-            self.embedded_ids.extend(
-                m.decode("ascii", "replace") for m in _MSGID_LINE.findall(data)
-            )
-        disposition = part.get_content_disposition()
-        filename = part_filename(part, self.message_charset)
-        is_body_type = ctype in ("text/plain", "text/html")
-        if disposition != "attachment" and not filename and is_body_type:
-            text = decode_bytes(data, part.get_content_charset(), self.defects)
-            if ctype == "text/plain":
-                if nested:
-                    self.nested_text = self.nested_text if self.nested_text is not None else text
-                elif self.text is None or not self.text.strip():
-                    self.text = text
-            elif nested:
-                self.nested_html = self.nested_html if self.nested_html is not None else text
-            elif self.html is None:
-                self.html = text
-            return
-        inline = disposition == "inline" or (disposition is None and "content-id" in part)
-        if disposition is None and not filename and ctype.startswith("text/"):
-            # An unnamed text part of another type (text/enriched, text/rfc822-headers):
-            # useful as a file, not as the body.
-            inline = False
-        self._add_attachment(part, ctype, data, "inline" if inline else "attachment", filename)
-
-    def _add_attachment(
-        self,
-        part: Message,
-        ctype: str,
-        data: bytes,
-        disposition: str,
-        filename: str | None = None,
-    ) -> None:
-        if filename is None:
-            filename = part_filename(part, self.message_charset)
-        name = decode_header_value(str(filename or ""), self.defects, "filename")
-        name = safe_filename(name, ctype)
-        cid_raw = part.get("content-id")
-        cid = single_line(str(cid_raw)).strip("<> ") or None if cid_raw else None
-        size = len(data)
-        kept: bytes | None = data
-        if size > self.max_bytes:
-            kept = None
-            self.defect(f"attachment-dropped:{name}:{size}")
-        self.attachments.append(
-            Attachment(
-                filename=name,
-                content_type=ctype,
-                size=size,
-                data=kept,
-                inline=disposition == "inline",
-                content_id=cid,
-            )
-        )
-
-
-def _body_charset(msg: Message) -> str | None:
-    """The first charset the MIME tree declares: the best guess for raw 8-bit headers."""
-    stack: list[tuple[Message, int]] = [(msg, 0)]
-    while stack:
-        part, depth = stack.pop(0)
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            charset = None
-        if charset:
-            return str(charset)
-        payload = part.get_payload() if depth < MAX_DEPTH else None
-        if isinstance(payload, list):
-            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
-    return None
-
-
-def _raw_header(msg: Message, name: str) -> str | None:
-    """First raw value of a header, read without the policy's parsing (which may raise)."""
-    for key, value in msg.raw_items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def _mime_defects(msg: Message, defects: list[str], depth: int = 0) -> None:
-    """Translate the stdlib's defect objects into short strings, whole tree, bounded depth."""
-    if depth > MAX_DEPTH:
-        return
-    for item in getattr(msg, "defects", ()):
-        name = type(item).__name__
-        if name == "CloseBoundaryNotFoundDefect" and "truncated" not in defects:
-            defects.append("truncated")
-        tag = "mime:" + name.removesuffix("Defect")
-        if tag not in defects:
-            defects.append(tag)
-    payload = msg.get_payload() if msg.is_multipart() else None
-    if isinstance(payload, list):
-        for sub in payload:
-            if isinstance(sub, Message):
-                _mime_defects(sub, defects, depth + 1)
-
-
 def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedMail:
     size = len(raw)
     if not raw.strip():
         return ParsedMail(size=size, is_empty=True, defects=("empty",))
     data = _strip_envelope(_normalise_newlines(raw))
-    try:
-        msg = message_from_bytes(data)
-    except RecursionError:
-        defects.append("nesting-too-deep")
-        msg = HeaderParser(policy=policy.compat32).parsestr(
-            data.decode("ascii", "surrogateescape"), headersonly=True
-        )
-    items = [(single_line(str(key)).lower(), str(value)) for key, value in msg.raw_items()]
-    fallback = _body_charset(msg) if any(has_surrogates(v) for _, v in items) else None
-    headers: list[tuple[str, str]] = []
-    raw_values: dict[str, list[str]] = {}
-    for name, text in items:
-        raw_values.setdefault(name, []).append(text)
-        headers.append((name, decode_header_value(text, defects, name, fallback)))
-    if not headers:
-        defects.append("no-headers")
+    msg = _message(data, defects)
+    headers, raw_values, fallback = _header_fields(msg, defects)
 
     def first(name: str) -> str | None:
         values = raw_values.get(name)
@@ -315,10 +91,9 @@ def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedM
     if from_ is None and headers:
         defects.append("no-from" if "from" not in raw_values else "from-no-address")
     sender = parsed_addresses["sender"]
-
-    walker = _Walker(max_attachment_bytes, defects, msg)
+    walker = PartWalker(max_attachment_bytes, defects, msg)
     walker.walk(msg, 0, False)
-    _mime_defects(msg, defects)
+    mime_defects(msg, defects)
     if (
         "truncated" not in defects
         and not data.endswith((b"\n", b"\r"))
@@ -326,34 +101,8 @@ def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedM
         and b"\r\n\r\n" not in data
     ):
         defects.append("truncated")  # cut off inside the header block
-
-    # The body: the first non-empty text/plain of the mail itself, else its HTML as text,
-    # else text found only inside an embedded message (a forward, a bounced original).
-    html = walker.html if walker.html is not None else walker.nested_html
-    if walker.text is not None and walker.text.strip():
-        text = walker.text
-    elif html is not None:
-        if len(html) > HTML_TEXT_LIMIT:
-            defects.append(f"html-cut:{len(html)}")
-            html = html[:HTML_TEXT_LIMIT]
-        text = html_to_text(html)
-    else:
-        text = walker.text or walker.nested_text or ""
-
-    extra: dict[str, str] = {"part-types": " ".join(dict.fromkeys(walker.part_types))}
-    if walker.report_type:
-        extra["report-type"] = walker.report_type
-    if walker.embedded_ids:
-        extra["embedded-message-ids"] = " ".join(dict.fromkeys(walker.embedded_ids))
-    if walker.report_text:
-        extra["report-text"] = "\n".join(walker.report_text)
-
-    subject = first("subject")
-    date = first("date")
-    try:
-        content_type = msg.get_content_type()
-    except Exception:
-        content_type = "text/plain"
+    text, html = _body(walker, defects)
+    subject, date = first("subject"), first("date")
     return ParsedMail(
         message_id=parse_message_id(first("message-id")),
         from_=from_,
@@ -368,15 +117,76 @@ def _build(raw: bytes, max_attachment_bytes: int, defects: list[str]) -> ParsedM
         in_reply_to=parse_message_ids(first("in-reply-to")),
         references=parse_message_ids(" ".join(raw_values.get("references", ()))),
         headers=tuple(headers),
-        content_type=content_type,
+        content_type=_content_type(msg),
         text=text,
         html=html,
         attachments=tuple(walker.attachments),
         defects=tuple(defects),
         size=size,
         is_empty=not headers,
-        extra=extra,
+        extra=_extra(walker),
     )
+
+
+def _message(data: bytes, defects: list[str]) -> Message:
+    """The MIME tree; only the header block when the nesting is too deep to parse."""
+    try:
+        return message_from_bytes(data)
+    except RecursionError:
+        defects.append("nesting-too-deep")
+        return HeaderParser(policy=policy.compat32).parsestr(
+            data.decode("ascii", "surrogateescape"), headersonly=True
+        )
+
+
+def _header_fields(
+    msg: Message, defects: list[str]
+) -> tuple[list[tuple[str, str]], dict[str, list[str]], str | None]:
+    """The decoded header fields in order, the raw values by lower-case name, and the
+    charset that 8-bit header bytes are read in (the body's, when any are there)."""
+    items = [(single_line(str(key)).lower(), str(value)) for key, value in msg.raw_items()]
+    fallback = body_charset(msg) if any(has_surrogates(v) for _, v in items) else None
+    headers: list[tuple[str, str]] = []
+    raw_values: dict[str, list[str]] = {}
+    for name, text in items:
+        raw_values.setdefault(name, []).append(text)
+        headers.append((name, decode_header_value(text, defects, name, fallback)))
+    if not headers:
+        defects.append("no-headers")
+    return headers, raw_values, fallback
+
+
+def _body(walker: PartWalker, defects: list[str]) -> tuple[str, str | None]:
+    """The text and HTML of the body: the first non-empty text/plain of the mail itself,
+    else its HTML as text, else text found only inside an embedded message (a forward,
+    a bounced original)."""
+    html = walker.html if walker.html is not None else walker.nested_html
+    if walker.text is not None and walker.text.strip():
+        return walker.text, html
+    if html is not None:
+        if len(html) > HTML_TEXT_LIMIT:
+            defects.append(f"html-cut:{len(html)}")
+            html = html[:HTML_TEXT_LIMIT]
+        return html_to_text(html), html
+    return walker.text or walker.nested_text or "", html
+
+
+def _extra(walker: PartWalker) -> dict[str, str]:
+    extra: dict[str, str] = {"part-types": " ".join(dict.fromkeys(walker.part_types))}
+    if walker.report_type:
+        extra["report-type"] = walker.report_type
+    if walker.embedded_ids:
+        extra["embedded-message-ids"] = " ".join(dict.fromkeys(walker.embedded_ids))
+    if walker.report_text:
+        extra["report-text"] = "\n".join(walker.report_text)
+    return extra
+
+
+def _content_type(msg: Message) -> str:
+    try:
+        return msg.get_content_type()
+    except Exception:
+        return "text/plain"
 
 
 def parse_mail(
