@@ -250,6 +250,18 @@ def _ready_at(log: Path, since: float, timeout: float = 60.0) -> float:
     raise BenchError(f"{log.name}: no start line within {timeout}s:\n{log.read_text()[-2000:]}")
 
 
+def _processes_of(topology: Topology, workdir: Path) -> list[tuple[str, list[str], Path]]:
+    """(label, arguments, log) of each process a topology starts, in starting order; the
+    last one logs the start line that the timing waits for."""
+    main_log = workdir / "main.log"
+    if topology.workers == 0:
+        return [("run", ["run", "--processes", str(topology.processes)], main_log)]
+    workers = [
+        (f"worker{n + 1}", ["worker"], workdir / f"worker{n}.log") for n in range(topology.workers)
+    ]
+    return [*workers, ("gateway", ["gateway"], main_log)]
+
+
 def run_backlog(
     mailbox: Mailbox,
     template: str,
@@ -274,20 +286,10 @@ def run_backlog(
             spawned = time.monotonic()
             try:
                 main_log = workdir / "main.log"
-                if topology.workers == 0:
-                    args = ["run", "--processes", str(topology.processes)]
-                    processes.append(_spawn(args, env, main_log))
-                    rss.watch("run", processes[0].pid)
-                    meter.watch("run", processes[0].pid)
-                else:
-                    for n in range(topology.workers):
-                        worker = _spawn(["worker"], env, workdir / f"worker{n}.log")
-                        processes.append(worker)
-                        rss.watch(f"worker{n + 1}", worker.pid)
-                        meter.watch(f"worker{n + 1}", worker.pid)
-                    processes.append(_spawn(["gateway"], env, main_log))
-                    rss.watch("gateway", processes[-1].pid)
-                    meter.watch("gateway", processes[-1].pid)
+                for label, args, log in _processes_of(topology, workdir):
+                    processes.append(_spawn(args, env, log))
+                    rss.watch(label, processes[-1].pid)
+                    meter.watch(label, processes[-1].pid)
                 ready = _ready_at(main_log, spawned)
                 # The job processes of `run --processes N`, started right after that line.
                 for pid in started_children(processes[0].pid, topology.processes - 1):

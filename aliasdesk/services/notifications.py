@@ -174,19 +174,8 @@ def queue_notification(
     the session flushes both), so a batch writes its mail in one flush.
     """
     work = work_of(session)
-    if not work.send_mail:
-        return None
-    if _queued_already(session, cause, kind, recipient):
-        return None
     auto = auto_submitted_for(kind)
-    if not _within_caps(
-        session,
-        recipient,
-        now,
-        acknowledgement=auto == AUTO_REPLIED,
-        outside=outside,
-        capped=not kind_named(kind).written_by_a_person,
-    ):
+    if not _may_queue(session, kind, recipient, cause, now, auto, outside):
         return None
     work.known.queued_keys.add((cause, kind, recipient))
     if ticket is not None:
@@ -214,6 +203,29 @@ def queue_notification(
         )
     )
     return delivery
+
+
+def _may_queue(
+    session: Session,
+    kind: str,
+    recipient: str,
+    cause: str,
+    now: datetime,
+    auto: str,
+    outside: bool,
+) -> bool:
+    """Whether this mail is to be queued: the unit of work sends mail, it is not queued
+    already for this cause, and the recipient's caps let it through."""
+    if not work_of(session).send_mail or _queued_already(session, cause, kind, recipient):
+        return False
+    return _within_caps(
+        session,
+        recipient,
+        now,
+        acknowledgement=auto == AUTO_REPLIED,
+        outside=outside,
+        capped=not kind_named(kind).written_by_a_person,
+    )
 
 
 def _new_message_id(ref: str, kind: str, domain: str) -> str:
