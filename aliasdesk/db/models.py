@@ -101,6 +101,7 @@ class Ticket(Base):
         UniqueConstraint("department", "number", name="uq_tickets_ref"),
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_owner", "owner"),
+        Index("ix_tickets_requester", "requester", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
