@@ -88,8 +88,10 @@ def import_path(runtime: Runtime, path: Path, *, send_mail: bool, out: TextIO = 
         return 2
     if result.fresh:
         progress.finish()
-    if result.fresh and embedded:
-        _finish_jobs(runtime, send_mail, result.first_new_job)
+    # Without mail, a run killed before its owner assignments left them pending: the next
+    # run finishes them even when it finds no mail new to it.
+    if embedded and (result.fresh or not send_mail):
+        _finish_jobs(runtime, send_mail)
     _print_summary(result, path)
     return 0
 
@@ -102,12 +104,14 @@ def _print_summary(result: ImportResult, path: Path) -> None:
     )
 
 
-def _finish_jobs(runtime: Runtime, send_mail: bool, first_new_job: int) -> None:
+def _finish_jobs(runtime: Runtime, send_mail: bool) -> None:
     """On the embedded broker nobody else runs the jobs the import queued: run them here.
 
-    With mail, everything is drained as ``run --once`` would. With ``--no-mail`` only this
-    import's owner assignments run, with a sender that refuses to send, so not even an
-    alert about other pending work leaves the building; there may be no SMTP server at all.
+    With mail, everything is drained as ``run --once`` would. With ``--no-mail`` only the
+    owner assignments of mail imported without mail run (this import's, and those an
+    earlier one killed midway left pending), with a sender that refuses to send, so not
+    even an alert about other pending work leaves the building; there may be no SMTP
+    server at all.
     """
     if send_mail:
         drain(runtime, inline_dispatch(runtime))
@@ -121,9 +125,7 @@ def _finish_jobs(runtime: Runtime, send_mail: bool, first_new_job: int) -> None:
     )
     with runtime.db.reader() as session:
         jobs = session.execute(
-            select(Job.id, Job.payload).where(
-                Job.id >= first_new_job, Job.kind == "ticket_created", Job.state == "pending"
-            )
+            select(Job.id, Job.payload).where(Job.kind == "ticket_created", Job.state == "pending")
         ).all()
     quiet = [
         job_id

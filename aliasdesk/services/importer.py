@@ -23,9 +23,9 @@ from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from aliasdesk.db.models import InboundMail, Job
+from aliasdesk.db.models import InboundMail
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import PipelineSettings
@@ -93,12 +93,11 @@ def _survey(path: Path) -> list[_Entry]:
 @dataclass(frozen=True)
 class ImportResult:
     """What an import did: mails in the source, mails new to it, and each new mail's
-    pipeline outcome counted; ``first_new_job`` is the first job id it could have queued."""
+    pipeline outcome counted."""
 
     total: int
     fresh: int
     outcomes: dict[str, int]
-    first_new_job: int
 
 
 Progress = Callable[[int, int], None]
@@ -124,11 +123,10 @@ def import_mail(
         known = set(
             session.scalars(select(InboundMail.content_hash).where(InboundMail.mailbox == source))
         )
-        first_new_job = int(session.scalar(select(func.max(Job.id))) or 0) + 1
     fresh = [entry for entry in entries if entry.digest not in known]
     batches = _Batches(db, routing, pipeline, source, send_mail, max_mail_bytes)
     outcomes = batches.run(fresh, progress)
-    return ImportResult(len(entries), len(fresh), outcomes, first_new_job)
+    return ImportResult(len(entries), len(fresh), outcomes)
 
 
 @dataclass(frozen=True)
@@ -144,6 +142,9 @@ class _Batches:
 
     def run(self, fresh: list[_Entry], progress: Progress) -> dict[str, int]:
         outcomes: dict[str, int] = {}
+        # An import killed between storing a batch and processing it left that batch
+        # ``received``; it is taken in first, as it sorts before everything still to come.
+        self._process(outcomes)
         done = 0
         for cut in cut_batches([entry.size for entry in fresh], count=BATCH, budget=self.limit):
             batch = fresh[cut]
@@ -155,11 +156,14 @@ class _Batches:
                 mails=[_raw_mail(entry, self.limit) for entry in batch],
                 send_mail=self.send_mail,
             )
-            for result in process_pending(self.db, self.routing, self.pipeline):
-                outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+            self._process(outcomes)
             done += len(batch)
             progress(done, len(fresh))
         return outcomes
+
+    def _process(self, outcomes: dict[str, int]) -> None:
+        for result in process_pending(self.db, self.routing, self.pipeline):
+            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
 
 
 def _raw_mail(entry: _Entry, limit: int) -> RawMail:

@@ -31,9 +31,7 @@ def test_import_reports_progress_and_outcomes_and_prints_nothing(
     seen: list[tuple[int, int]] = []
     first = _import(runtime, as_mbox(tmp_path), seen)
     # three requests and the follow-up that joins the first one, although it comes first
-    assert first == ImportResult(
-        total=4, fresh=4, outcomes={"new_ticket": 3, "update_ticket": 1}, first_new_job=1
-    )
+    assert first == ImportResult(total=4, fresh=4, outcomes={"new_ticket": 3, "update_ticket": 1})
     assert seen == [(4, 4)]  # one batch
     assert capsys.readouterr() == ("", "")
 
