@@ -131,7 +131,11 @@ def test_an_import_killed_midway_and_run_again_takes_every_mail_once(
         timeout=300,
     )
     assert last.returncode == 0, last.stderr[-3000:]
+    _audit(count, seed)
 
+
+def _audit(count: Callable[[str], int], seed: int) -> None:
+    """Every mail once, every request one assigned ticket, every follow-up on its ticket."""
     assert count("SELECT count(*) FROM inbound_mail") == TOTAL, f"seed {seed}"
     assert count("SELECT count(DISTINCT content_hash) FROM inbound_mail") == TOTAL
     assert count("SELECT count(*) FROM inbound_mail WHERE state = 'received'") == 0
