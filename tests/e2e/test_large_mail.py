@@ -21,8 +21,9 @@ from sqlalchemy import create_engine, func, select
 from aliasdesk.db.models import InboundMail
 from gateway.local_servers import SmtpSink
 from tests.e2e.test_import import MAILS, as_eml_folder, as_maildir, as_mbox, env_for, ok
-from tests.e2e.test_run_once import ALIASDESK, ROOT, _aliasdesk, _env, _json
+from tests.e2e.test_run_once import _env
 from tests.integration.test_poller import unflagged
+from tests.support.aliasdesk_process import ALIASDESK, ROOT, cli, cli_json
 from tests.support.dovecot import DovecotServer
 from tests.support.harness import build_mail
 from tests.support.servers import ImapTestServer
@@ -62,14 +63,14 @@ def test_run_once_quarantines_mail_over_the_limit_and_leaves_it_in_the_mailbox(
     big = big_request(1, 400_000, files=1)
     imap_server.append_many([build_mail(subject="Leave form"), big])
     waiting = unflagged(imap_server)
-    _aliasdesk(env, "run", "--once")
-    _aliasdesk(env, "run", "--once")  # the held mail is found again, and not held twice
-    [held] = _json(env, "quarantine", "list")
+    cli(env, "run", "--once")
+    cli(env, "run", "--once")  # the held mail is found again, and not held twice
+    [held] = cli_json(env, "quarantine", "list")
     assert held["size"] == len(big)
     assert held["message_id"] == "<scans-1@example.com>"
     assert held["from"] == "dave@example.com" and held["subject"] == "Scans, part 1"
     assert f"{len(big):,} bytes" in held["reason"] and "262,144 bytes" in held["reason"]
-    logged = _json(env, "mail", "list")
+    logged = cli_json(env, "mail", "list")
     assert sorted(entry["outcome"] for entry in logged) == ["new_ticket", "quarantined"]
     assert unflagged(imap_server) == waiting[1:], "the held mail stays in the folder, unmarked"
     to_requester = [m for m in smtp_sink.messages if "dave@example.com" in m.rcpt_tos]
@@ -175,7 +176,7 @@ def test_import_quarantines_mail_over_the_limit_once(
     ok(env, "import", str(source), "--no-mail")
     again = ok(env, "import", str(source), "--no-mail")
     assert "imported 0 of 2 mails" in again.stdout, "the held mail is not imported twice"
-    [held] = _json(env, "quarantine", "list")
+    [held] = cli_json(env, "quarantine", "list")
     assert held["size"] == len(big) and held["subject"] == "Scans, part 1"
     assert f"{len(big):,} bytes" in held["reason"] and "left in the archive" in held["reason"]
-    assert [t["subject"] for t in _json(env, "tickets", "list")] == ["Leave form"]
+    assert [t["subject"] for t in cli_json(env, "tickets", "list")] == ["Leave form"]
