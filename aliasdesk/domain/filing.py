@@ -33,6 +33,9 @@ class AddToTicket:
     verified: bool
     """The sender is a member of the ticket's department and shown to be them."""
     at: datetime
+    requester_verified: bool = False
+    """The sender is the ticket's requester and shown to be them: only then may their
+    ``#resolve`` settle the request (anyone can write a requester's address)."""
 
 
 @dataclass(frozen=True)

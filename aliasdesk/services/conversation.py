@@ -91,13 +91,15 @@ def apply_reply(
     inbound_id: int | None,
     now: datetime,
     verified: bool = False,
+    requester_verified: bool = False,
     require_authentication: bool = False,
     snippet_dir: Path | None = None,
 ) -> ReplyOutcome:
     """Add a reply to ``ticket`` and carry out what it asks for, if its sender may.
 
     ``verified``: the sender's From was shown to be theirs (aliasdesk.inbound.verification);
-    it only matters for department members, the only ones whose mail changes a ticket.
+    it matters for department members, whose mail changes a ticket. ``requester_verified``:
+    the same for the requester, whose one settling command (``#resolve``) needs it.
     """
     reply = _Reply(session, ticket, mail, config, inbound_id, now, snippet_dir)
     role = role_of(session, ticket, reply.sender, config, verified=verified)
@@ -114,19 +116,7 @@ def apply_reply(
         if outcome.refused:
             _tell_refused(reply, outcome)
     elif role in {"requester", "watcher"}:
-        allowed = [c for c in block.commands if _may_give(c, role)]
-        who = "the requester" if role == "requester" else "someone copied on the ticket"
-        outcome.refused += [
-            f"{c}: only members of {ticket.department} can do this; "
-            f"this mail came from {who}, so nothing was changed"
-            for c in block.commands
-            if c not in allowed
-        ]
-        _outside_reply(reply, new_text, block, outcome, internal=False)
-        for command in allowed:
-            _apply(reply, command, outcome, role)
-        if outcome.refused:
-            _tell_refused(reply, outcome)
+        _requester_reply(reply, new_text, block, outcome, proven=requester_verified)
     else:
         outcome.refused += [f"{c}: not applied" for c in block.commands]
         _outside_reply(reply, new_text, block, outcome, internal=True)
@@ -195,6 +185,39 @@ def _seen_by_requester(session: Session, ticket: Ticket) -> str:
             )
         )
     return "\n".join(seen[ticket.id])
+
+
+_SETTLING = frozenset({"resolve"})
+"""Commands a requester may give that change the ticket (``#lang`` changes only wording)."""
+UNPROVEN_REQUESTER = (
+    "this mail does not answer one of our mails to you, so it could have been written by "
+    "anyone using your address, and the request was left open; reply to one of our mails "
+    "about it, or use the button on its page"
+)
+
+
+def _requester_reply(
+    reply: _Reply, new_text: str, block: CommandBlock, outcome: ReplyOutcome, *, proven: bool
+) -> None:
+    """The requester's or a watcher's mail: added, with the few commands they may give
+    carried out (a settling one only when the mail is shown to be the requester's)."""
+    role = outcome.role
+    allowed = [c for c in block.commands if _may_give(c, role)]
+    who = "the requester" if role == "requester" else "someone copied on the ticket"
+    outcome.refused += [
+        f"{c}: only members of {reply.ticket.department} can do this; "
+        f"this mail came from {who}, so nothing was changed"
+        for c in block.commands
+        if c not in allowed
+    ]
+    if not proven:
+        outcome.refused += [f"{c}: {UNPROVEN_REQUESTER}" for c in allowed if c.name in _SETTLING]
+        allowed = [c for c in allowed if c.name not in _SETTLING]
+    _outside_reply(reply, new_text, block, outcome, internal=False)
+    for command in allowed:
+        _apply(reply, command, outcome, role)
+    if outcome.refused:
+        _tell_refused(reply, outcome)
 
 
 def _may_give(command: Command, role: str) -> bool:

@@ -91,6 +91,7 @@ def _reply(ctx: InboundContext, ticket: Ticket, filing: AddToTicket) -> None:
         inbound_id=ctx.inbound_id,
         now=filing.at,
         verified=filing.verified,
+        requester_verified=filing.requester_verified,
         require_authentication=ctx.settings.require_authentication_results,
         snippet_dir=ctx.settings.snippet_dir,
     )

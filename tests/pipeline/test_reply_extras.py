@@ -180,8 +180,18 @@ def test_the_requester_may_resolve_their_own_request_and_is_asked_for_feedback(
     owner = owner_of(runtime)
     step(runtime, member(owner, "HR-1", "#status pending\nWhich month?"))
     seen = len(mails_to(smtp, "dave@example.com"))
+    # Written with Dave's address but answering none of our mails to him: anyone could
+    # have sent it, so the request stays open and Dave is told how to close it himself.
+    forged = request("Re: [HR-1] Parental leave", "#resolve\nAll sorted, close it.")
+    assert step(runtime, forged) == "update_ticket"
+    assert view(runtime, "HR-1")["status"] != "resolved"
+    told = text_of(mails_to(smtp, "dave@example.com")[-1])
+    assert "#resolve  ->  this mail does not answer one of our mails to you" in told
+    seen = len(mails_to(smtp, "dave@example.com"))
     body = "#resolve\nSolved, thanks: I found the form."
-    assert step(runtime, request("Re: [HR-1] Parental leave", body)) == "update_ticket"
+    ours = str(mails_to(smtp, "dave@example.com")[0]["Message-ID"])
+    answer = request("Re: [HR-1] Parental leave", body, headers={"In-Reply-To": ours})
+    assert step(runtime, answer) == "update_ticket"
     shown = view(runtime, "HR-1")
     assert shown["status"] == "resolved" and shown["resolved_at"] is not None
     assert kinds(smtp, "dave@example.com")[seen:] == ["feedback_request"]

@@ -48,7 +48,8 @@ def decide(ctx: InboundContext, now: datetime) -> Filing:
         sender = ctx.mail.from_.address if ctx.mail.from_ else ""
         verified = _verified_member(ctx, ticket, sender)
         if not ctx.thread.closed or verified:
-            return AddToTicket(ticket.id, verified, now)
+            requester = not verified and _verified_requester(ctx, ticket, sender)
+            return AddToTicket(ticket.id, verified, now, requester_verified=requester)
     return _opening(ctx, now)
 
 
@@ -66,6 +67,25 @@ def _verified_member(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
     )
     verdict = "verified" if check.verified else "NOT verified, handled as an outsider's mail"
     ctx.note(NAME, f"{sender} is a member of {ticket.department}: {verdict} ({check.how})")
+    return check.verified
+
+
+def _verified_requester(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
+    """Whether the mail is from the ticket's requester and shown to be theirs, by the same
+    evidence as a member's (our receiving server's dmarc=pass, or an answer to a mail we
+    sent them). It only decides whether their ``#resolve`` is carried out."""
+    if not sender or sender != ticket.requester:
+        return False
+    check = check_sender(
+        ctx.session,
+        ctx.mail,
+        sender,
+        ticket_id=ticket.id,
+        authserv_id=ctx.settings.authserv_id,
+        require_auth_results=False,
+    )
+    verdict = "verified" if check.verified else "not verified"
+    ctx.note(NAME, f"{sender} is the requester: {verdict} ({check.how})")
     return check.verified
 
 
