@@ -11,12 +11,10 @@ Members read their own language from the routing file, else their department's.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -27,6 +25,7 @@ from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.domain.sla_clock import calendar_of
 from aliasdesk.notify.catalogue.kind import Audience
 from aliasdesk.notify.language import MailLocale
+from aliasdesk.services.language_model import identifier
 
 MIN_LETTERS = 40
 """A text with fewer letters than this ("Thanks!", "see attachment") says too little to
@@ -35,17 +34,10 @@ MIN_CONFIDENCE = 0.9
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-@functools.cache
-def _identifier() -> LanguageIdentifier:
-    """The detector's model, loaded once per process (about a second) from the package's
-    own file: nothing is downloaded, ever."""
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
 def warm_up() -> None:
     """Load the detector's model now, before the process takes work, not with its first
-    request."""
-    _identifier()
+    request. It comes from the package's own file: nothing is downloaded, ever."""
+    identifier()
 
 
 def detect_language(text: str) -> str | None:
@@ -56,7 +48,7 @@ def detect_language(text: str) -> str | None:
     """
     if len(_LETTER.findall(text)) < MIN_LETTERS:
         return None
-    code, probability = _identifier().classify(text[:4000])
+    code, probability = identifier().classify(text[:4000])
     return known_language(str(code)) if probability >= MIN_CONFIDENCE else None
 
 
