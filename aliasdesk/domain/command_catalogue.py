@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from aliasdesk.domain.command_types import (
+    N_,
     REQUESTER_OR_MEMBER,
     Command,
     CommandHelp,
@@ -29,13 +30,13 @@ def _status(name: str, argument: str) -> Command:
     target, reason = first_word(argument)
     target = target.lower()
     if target not in _SETTABLE or (reason.strip() and target != Status.PENDING.value):
-        return Command(name, argument, "usage: #status open|pending|resolved")
+        return Command(name, argument, N_("usage: #status open|pending|resolved"))
     return Command(name, target, note=note_words(reason))
 
 
 def _priority(name: str, argument: str) -> Command:
     if argument.lower() not in {p.value for p in Priority}:
-        return Command(name, argument, "usage: #priority low|normal|high|urgent")
+        return Command(name, argument, N_("usage: #priority low|normal|high|urgent"))
     return Command(name, argument.lower())
 
 
@@ -43,7 +44,7 @@ def _assign(name: str, argument: str) -> Command:
     """``#assign <bob@…> note``: the member (brackets and case dropped), then the note."""
     member, note = first_word(argument)
     if not member.strip("<>"):
-        return Command(name, argument, "usage: #assign <member address>")
+        return Command(name, argument, N_("usage: #assign <member address>"))
     return Command(name, member.strip("<>").lower(), note=note_words(note))
 
 
@@ -60,7 +61,7 @@ def _merge(name: str, argument: str) -> Command:
     try:
         return Command(name, str(parse_ref(argument)))
     except RefError:
-        return Command(name, argument, "usage: #merge KEY-N (e.g. #merge HR-12)")
+        return Command(name, argument, N_("usage: #merge KEY-N (e.g. #merge HR-12)"))
 
 
 _DEPARTMENT_KEY = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
@@ -70,7 +71,7 @@ def _move(name: str, argument: str) -> Command:
     """``#move it``: a department key, as the routing file spells it (case ignored)."""
     key = argument.strip().upper()
     if not _DEPARTMENT_KEY.match(key):
-        return Command(name, argument, "usage: #move DEPT (a department key, e.g. #move IT)")
+        return Command(name, argument, N_("usage: #move DEPT (a department key, e.g. #move IT)"))
     return Command(name, key)
 
 
@@ -95,7 +96,9 @@ def _snippet(name: str, argument: str) -> Command:
     wanted = argument.strip().lower()
     if not SNIPPET_NAME.match(wanted):
         return Command(
-            name, argument, "usage: #reply NAME (letters, digits, - and _, e.g. #reply vpn-reset)"
+            name,
+            argument,
+            N_("usage: #reply NAME (letters, digits, - and _, e.g. #reply vpn-reset)"),
         )
     return Command(name, wanted)
 

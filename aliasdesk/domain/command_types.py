@@ -84,3 +84,9 @@ def first_word(argument: str) -> tuple[str, str]:
 def note_words(words: str) -> str:
     """Words a member wrote after a command, on one line and of a sensible length."""
     return " ".join(words.split())[:NOTE_LIMIT]
+
+
+def N_(message: str) -> str:
+    """Mark a refusal's text for the mail catalog (Babel extracts ``N_``) and leave it as
+    it is: the domain knows no language; whoever shows the text translates it."""
+    return message

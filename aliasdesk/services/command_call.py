@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.commands import Command
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.language import _
 from aliasdesk.services.transitions import CommandResult
 
 
@@ -47,4 +48,4 @@ Effect = Callable[[CommandCall, Command], CommandResult]
 
 def refused(command: Command, why: str) -> CommandResult:
     """A command that changes nothing, with the reason for whoever gave it."""
-    return CommandResult(False, f"{command}: {why}; nothing was changed")
+    return CommandResult(False, f"{command}: " + _("%(why)s; nothing was changed") % {"why": why})

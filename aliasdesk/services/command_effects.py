@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 from aliasdesk.db.models import Ticket
 from aliasdesk.domain.commands import Command, spec_of
 from aliasdesk.domain.organisation import RoutingConfig
+from aliasdesk.notify.language import _
 from aliasdesk.notify.snippets import SnippetError, SnippetRequest, fill_snippet
 from aliasdesk.services.command_call import CommandCall, Effect, refused
 from aliasdesk.services.handover import merge_ticket, move_ticket
 from aliasdesk.services.languages import choose_own_language
 from aliasdesk.services.mail_facts import person_name
+from aliasdesk.services.refusals import NOT_FOR_ROLE
 from aliasdesk.services.tickets import add_event
 from aliasdesk.services.transitions import (
     CommandResult,
@@ -53,19 +55,21 @@ def apply_command(
     """Carry out one command from someone in ``role``; it is refused, changing nothing,
     when it is invalid or its declaration does not let that role give it."""
     if command.error:
-        return CommandResult(False, f"{command}: {command.error}")
+        return CommandResult(False, f"{command}: {_(command.error)}")
     spec, effect = spec_of(command), EFFECTS.get(command.name)
     if spec is None or effect is None:
-        return CommandResult(False, f"{command}: not understood")
+        return CommandResult(False, f"{command}: " + _("not understood"))
     if role not in spec.roles:
-        return CommandResult(False, f"{command}: not for the {role}; nothing was changed")
+        why = _(NOT_FOR_ROLE.get(role, NOT_FOR_ROLE["watcher"]))
+        return CommandResult(False, f"{command}: {why}")
     call = CommandCall(session, ticket, actor, config, cause, now, quiet, actor_name, snippet_dir)
     return effect(call, command)
 
 
 def _keep_internal(call: CommandCall, command: Command) -> CommandResult:
     """``#note``: the reply itself is kept internal by the conversation; nothing else."""
-    return CommandResult(True, "#note: kept as an internal note, not sent to the requester")
+    kept = _("kept as an internal note, not sent to the requester")
+    return CommandResult(True, f"#note: {kept}")
 
 
 def _status_to(target: str | None) -> Effect:
@@ -93,12 +97,14 @@ def _change_priority(call: CommandCall, command: Command) -> CommandResult:
     ticket = call.ticket
     old = ticket.priority
     if old == command.argument:
-        return CommandResult(True, f"{command}: priority was {old} already")
+        already = _("priority was %(priority)s already") % {"priority": old}
+        return CommandResult(True, f"{command}: {already}")
     ticket.priority = command.argument
     add_event(
         call.session, ticket, "priority", call.actor, f"{old} -> {command.argument}", call.now
     )
-    return CommandResult(True, f"{command}: priority is now {command.argument}", True)
+    now = _("priority is now %(priority)s") % {"priority": command.argument}
+    return CommandResult(True, f"{command}: {now}", True)
 
 
 def _take(call: CommandCall, command: Command) -> CommandResult:
@@ -114,13 +120,14 @@ def _give(call: CommandCall, command: Command, member: str) -> CommandResult:
     """Make ``member`` the owner, if they are one of the ticket's department."""
     ticket = call.ticket
     if not call.config.is_member(member, ticket.department):
-        return CommandResult(
-            False,
-            f"{command}: {member} is not a member of {ticket.department}, "
-            "so the ticket cannot be given to them; nothing was changed",
-        )
+        why = _(
+            "%(member)s is not a member of %(department)s, so the ticket cannot be given "
+            "to them; nothing was changed"
+        ) % {"member": member, "department": ticket.department}
+        return CommandResult(False, f"{command}: {why}")
     if ticket.owner == member:
-        return CommandResult(True, f"{command}: {member} owns {ticket.ref} already")
+        already = _("%(member)s owns %(ref)s already") % {"member": member, "ref": ticket.ref}
+        return CommandResult(True, f"{command}: {already}")
     change_owner(
         call.session,
         ticket,
@@ -132,7 +139,8 @@ def _give(call: CommandCall, command: Command, member: str) -> CommandResult:
         note=command.note,
         actor_name=call.actor_name,
     )
-    return CommandResult(True, f"{command}: {member} now owns {ticket.ref}", True)
+    owns = _("%(member)s now owns %(ref)s") % {"member": member, "ref": ticket.ref}
+    return CommandResult(True, f"{command}: {owns}", True)
 
 
 def _language(call: CommandCall, command: Command) -> CommandResult:
@@ -147,7 +155,11 @@ def _language(call: CommandCall, command: Command) -> CommandResult:
     if who == ticket.requester:
         ticket.language = code
     add_event(call.session, ticket, "note", call.actor, f"language for {who}: {code}", call.now)
-    return CommandResult(True, f"{command}: mail to {who} is now written in {code}", True)
+    done = _("mail to %(address)s is now written in %(language)s") % {
+        "address": who,
+        "language": code,
+    }
+    return CommandResult(True, f"{command}: {done}", True)
 
 
 def _insert_snippet(call: CommandCall, command: Command) -> CommandResult:
@@ -169,7 +181,8 @@ def _insert_snippet(call: CommandCall, command: Command) -> CommandResult:
         text = fill_snippet(call.snippet_dir or snippet_dir(), request, fields)
     except SnippetError as error:
         return refused(command, str(error))
-    return CommandResult(True, f"{command}: saved answer {command.argument} inserted", text=text)
+    inserted = _("saved answer %(name)s inserted") % {"name": command.argument}
+    return CommandResult(True, f"{command}: {inserted}", text=text)
 
 
 EFFECTS: dict[str, Effect] = {

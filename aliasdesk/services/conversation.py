@@ -23,13 +23,17 @@ from aliasdesk.domain.commands import Command, CommandBlock, parse_commands, spe
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
+from aliasdesk.notify.language import _, load_catalog, speaking
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.feedback import try_record_feedback
+from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
+from aliasdesk.services.refusals import MEMBERS_ONLY, UNPROVEN_REQUESTER
 from aliasdesk.services.ticket_figures import record_first_response
 from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
 from aliasdesk.services.transitions import CommandResult, change_status, requester_side
+from aliasdesk.settings.shipped import template_dir
 
 
 @dataclass
@@ -111,12 +115,12 @@ def apply_reply(
     new_text = extract_reply(mail.text) or mail.text.strip()
     block = parse_commands(new_text)
     outcome = ReplyOutcome(role)
-    if role == "member":
-        _member_reply(reply, block, outcome)
-        if outcome.refused:
-            _tell_refused(reply, outcome)
-    elif role in {"requester", "watcher"}:
-        _requester_reply(reply, new_text, block, outcome, proven=requester_verified)
+    if role in {"member", "requester", "watcher"}:
+        # What became of each command is written in the language the sender's answer
+        # to their commands is read in, chosen as that mail's own language is.
+        locale = mail_locale(session, config, ticket, reply.sender, "member")
+        with speaking(load_catalog(template_dir(), locale.language), locale):
+            _commands_of_conversation(reply, new_text, block, outcome, requester_verified)
     else:
         outcome.refused += [f"{c}: not applied" for c in block.commands]
         _outside_reply(reply, new_text, block, outcome, internal=True)
@@ -129,6 +133,18 @@ def apply_reply(
         outcome.reason or f"reply from the {outcome.role.replace('_', ' ')} on {ticket.ref}"
     )
     return outcome
+
+
+def _commands_of_conversation(
+    reply: _Reply, new_text: str, block: CommandBlock, outcome: ReplyOutcome, proven: bool
+) -> None:
+    """A reply from someone in the conversation: a member's, the requester's or a watcher's."""
+    if outcome.role == "member":
+        _member_reply(reply, block, outcome)
+        if outcome.refused:
+            _tell_refused(reply, outcome)
+    else:
+        _requester_reply(reply, new_text, block, outcome, proven=proven)
 
 
 def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> None:
@@ -189,11 +205,6 @@ def _seen_by_requester(session: Session, ticket: Ticket) -> str:
 
 _SETTLING = frozenset({"resolve"})
 """Commands a requester may give that change the ticket (``#lang`` changes only wording)."""
-UNPROVEN_REQUESTER = (
-    "this mail does not answer one of our mails to you, so it could have been written by "
-    "anyone using your address, and the request was left open; reply to one of our mails "
-    "about it, or use the button on its page"
-)
 
 
 def _requester_reply(
@@ -203,15 +214,11 @@ def _requester_reply(
     carried out (a settling one only when the mail is shown to be the requester's)."""
     role = outcome.role
     allowed = [c for c in block.commands if _may_give(c, role)]
-    who = "the requester" if role == "requester" else "someone copied on the ticket"
-    outcome.refused += [
-        f"{c}: only members of {reply.ticket.department} can do this; "
-        f"this mail came from {who}, so nothing was changed"
-        for c in block.commands
-        if c not in allowed
-    ]
+    why = _(MEMBERS_ONLY[role]) % {"department": reply.ticket.department}
+    outcome.refused += [f"{c}: {why}" for c in block.commands if c not in allowed]
     if not proven:
-        outcome.refused += [f"{c}: {UNPROVEN_REQUESTER}" for c in allowed if c.name in _SETTLING]
+        unproven = _(UNPROVEN_REQUESTER)
+        outcome.refused += [f"{c}: {unproven}" for c in allowed if c.name in _SETTLING]
         allowed = [c for c in allowed if c.name not in _SETTLING]
     _outside_reply(reply, new_text, block, outcome, internal=False)
     for command in allowed:

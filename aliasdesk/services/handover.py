@@ -30,6 +30,7 @@ from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.commands import Command
 from aliasdesk.domain.refs import parse_ref
 from aliasdesk.notify.catalogue.ticket_moved import TICKET_MOVED
+from aliasdesk.notify.language import _
 from aliasdesk.services.command_call import CommandCall, refused
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.tickets import MAX_WATCHERS, add_event, department_sender
@@ -49,19 +50,20 @@ def merge_ticket(call: CommandCall, command: Command) -> CommandResult:
     )
     if target is None or target.department != source.department:
         # Another department's ticket is not named back: its existence is not ours to show.
-        return refused(command, f"there is no ticket {ref} in {source.department}")
+        missing = _("there is no ticket %(ref)s in %(department)s")
+        return refused(command, missing % {"ref": str(ref), "department": source.department})
     if target.id == source.id:
-        return refused(command, "a ticket cannot be merged into itself")
+        return refused(command, _("a ticket cannot be merged into itself"))
     if target.requester != source.requester:
         # Each requester would then read the other's request and the answers to it.
-        return refused(command, f"{target.ref} is another requester's request")
-    if source.status == "closed":
-        return refused(command, f"{source.ref} is closed")
-    if target.status == "closed":
-        return refused(command, f"{target.ref} is closed")
+        return refused(command, _("%(ref)s is another requester's request") % {"ref": target.ref})
+    closed = next((t for t in (source, target) if t.status == "closed"), None)
+    if closed is not None:
+        return refused(command, _("%(ref)s is closed") % {"ref": closed.ref})
     _hand_over(call, target, how="merged")
+    merged = _("the conversation of %(ref)s is now in %(target)s")
     return CommandResult(
-        True, f"{command}: the conversation of {source.ref} is now in {target.ref}", True
+        True, f"{command}: " + merged % {"ref": source.ref, "target": target.ref}, True
     )
 
 
@@ -71,11 +73,13 @@ def move_ticket(call: CommandCall, command: Command) -> CommandResult:
     department = call.config.departments.get(key)
     if department is None:
         known = ", ".join(call.config.departments)
-        return refused(command, f"there is no department {key}; known: {known}")
+        missing = _("there is no department %(key)s; known: %(known)s")
+        return refused(command, missing % {"key": key, "known": known})
     if key == source.department:
-        return refused(command, f"{source.ref} is in {key} already")
+        already = _("%(ref)s is in %(department)s already")
+        return refused(command, already % {"ref": source.ref, "department": key})
     if source.status == "closed":
-        return refused(command, f"{source.ref} is closed")
+        return refused(command, _("%(ref)s is closed") % {"ref": source.ref})
     target = _open_in(call, key)
     if source.owner:
         change_owner(
@@ -90,9 +94,12 @@ def move_ticket(call: CommandCall, command: Command) -> CommandResult:
             notify=False,
         )
     _hand_over(call, target, how="moved")
-    return CommandResult(
-        True, f"{command}: {source.ref} is now {target.ref} in {department.name}", True
-    )
+    moved = _("%(ref)s is now %(target)s in %(department)s") % {
+        "ref": source.ref,
+        "target": target.ref,
+        "department": department.name,
+    }
+    return CommandResult(True, f"{command}: {moved}", True)
 
 
 def _open_in(call: CommandCall, department: str) -> Ticket:

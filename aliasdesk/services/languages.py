@@ -178,6 +178,10 @@ def mail_locale(
         department = None
     zone = department_timezone(department)
     fallback = department.language if department else None
+    if audience == "member" and ticket is not None and not config.is_staff(recipient):
+        # Someone outside the departments reading a member's mail about a ticket (the
+        # answer to a requester's commands) reads it as the requester side does.
+        audience = "requester"
     if audience == "requester" and ticket is not None:
         mine = recipient.strip().lower() == ticket.requester.lower()
         chosen = None if mine else own_choice(session, recipient)

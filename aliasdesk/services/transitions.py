@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Ticket, Watcher
 from aliasdesk.domain.organisation import RoutingConfig
-from aliasdesk.domain.states import Status, TransitionError, transition
+from aliasdesk.domain.states import ALLOWED, Status, TransitionError, transition
 from aliasdesk.mail.addresses import is_noreply
+from aliasdesk.notify.language import _
 from aliasdesk.services.notifications import queue_notification
 from aliasdesk.services.sla import follow_status
 from aliasdesk.services.ticket_figures import record_status
@@ -70,11 +71,12 @@ def change_status(
         why = why or f"waiting on {waiting_on}"
     old = Status(ticket.status)
     if old.value == target:
-        return CommandResult(True, f"{ticket.ref} is {target} already")
+        already = _("%(ref)s is %(status)s already")
+        return CommandResult(True, already % {"ref": ticket.ref, "status": target})
     try:
         new = transition(old, Status(target))
     except TransitionError as error:
-        return CommandResult(False, f"{error}; nothing was changed")
+        return CommandResult(False, _refusal(error))
     ticket.status = new.value
     record_status(ticket, old.value, config, now)
     follow_status(session, ticket, config, now)  # pending stops the clock (sla.pause_on)
@@ -84,7 +86,18 @@ def change_status(
         facts = {"waiting_on": waiting_on} if new is Status.PENDING and waiting_on else {}
         facts.update({"changed_by_name": actor_name} if actor_name else {})
         announce_status(session, ticket, old.value, actor, config, cause, now, facts)
-    return CommandResult(True, f"status is now {new.value}", True)
+    return CommandResult(True, _("status is now %(status)s") % {"status": new.value}, True)
+
+
+def _refusal(error: TransitionError) -> str:
+    """Why the life cycle refused a change, in the language of whoever asked for it."""
+    allowed = ", ".join(sorted(s.value for s in ALLOWED[error.current]))
+    values = {"current": error.current.value, "target": error.target.value, "allowed": allowed}
+    if not allowed:
+        why = _("a %(current)s ticket cannot become %(target)s; it is final") % values
+    else:
+        why = _("a %(current)s ticket cannot become %(target)s; allowed: %(allowed)s") % values
+    return _("%(why)s; nothing was changed") % {"why": why}
 
 
 def requester_side(session: Session, ticket: Ticket) -> list[str]:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from aliasdesk.db.models import Watcher
 from aliasdesk.domain.commands import Command
 from aliasdesk.mail.addresses import is_noreply
+from aliasdesk.notify.language import _
 from aliasdesk.services.command_call import CommandCall, refused
 from aliasdesk.services.tickets import MAX_WATCHERS, add_event
 from aliasdesk.services.transitions import CommandResult
@@ -27,20 +28,27 @@ def copy_watcher(call: CommandCall, command: Command) -> CommandResult:
     if why:
         return refused(command, why)
     if call.session.get(Watcher, (ticket.id, address)) is not None:
-        return CommandResult(True, f"{command}: {address} is copied on {ticket.ref} already")
+        already = _("%(address)s is copied on %(ref)s already")
+        return CommandResult(
+            True, f"{command}: " + already % {"address": address, "ref": ticket.ref}
+        )
     count = call.session.scalar(
         select(func.count()).select_from(Watcher).where(Watcher.ticket_id == ticket.id)
     )
     if (count or 0) >= MAX_WATCHERS:
-        return refused(command, f"{ticket.ref} has {MAX_WATCHERS} people copied already")
+        full = _("%(ref)s has %(count)s people copied already")
+        return refused(command, full % {"ref": ticket.ref, "count": MAX_WATCHERS})
     call.session.add(Watcher(ticket_id=ticket.id, address=address, name=""))
     call.session.flush()
     outside = "" if call.config.is_employee(address) else " (outside the organisation)"
     add_event(call.session, ticket, "watcher", call.actor, f"copied {address}{outside}", call.now)
+    copied = (
+        _("%(address)s is copied on %(ref)s from this reply on")
+        if not outside
+        else _("%(address)s (outside the organisation) is copied on %(ref)s from this reply on")
+    )
     return CommandResult(
-        True,
-        f"{command}: {address}{outside} is copied on {ticket.ref} from this reply on",
-        True,
+        True, f"{command}: " + copied % {"address": address, "ref": ticket.ref}, True
     )
 
 
@@ -48,15 +56,20 @@ def _cannot_copy(call: CommandCall, address: str) -> str:
     """Why ``address`` may not become a watcher of the ticket; empty when it may."""
     ticket, config = call.ticket, call.config
     if ticket.status == "closed":
-        return f"{ticket.ref} is closed"
+        return _("%(ref)s is closed") % {"ref": ticket.ref}
     if address in config.all_aliases():
-        return f"{address} is one of our aliases"
+        return _("%(address)s is one of our aliases") % {"address": address}
     if address == ticket.requester:
-        return f"{address} is the requester, who hears everything already"
+        return _("%(address)s is the requester, who hears everything already") % {
+            "address": address
+        }
     if config.is_member(address, ticket.department):
-        return f"{address} is a member of {ticket.department} and follows it as one"
+        return _("%(address)s is a member of %(department)s and follows it as one") % {
+            "address": address,
+            "department": ticket.department,
+        }
     if is_noreply(address):
-        return f"{address} is a no-reply address"
+        return _("%(address)s is a no-reply address") % {"address": address}
     return ""
 
 
@@ -65,8 +78,14 @@ def drop_watcher(call: CommandCall, command: Command) -> CommandResult:
     ticket, address = call.ticket, command.argument
     watcher = call.session.get(Watcher, (ticket.id, address))
     if watcher is None:
-        return CommandResult(True, f"{command}: {address} was not copied on {ticket.ref}")
+        was_not = _("%(address)s was not copied on %(ref)s")
+        return CommandResult(
+            True, f"{command}: " + was_not % {"address": address, "ref": ticket.ref}
+        )
     call.session.delete(watcher)
     call.session.flush()
     add_event(call.session, ticket, "watcher", call.actor, f"no longer copied: {address}", call.now)
-    return CommandResult(True, f"{command}: {address} is no longer copied on {ticket.ref}", True)
+    dropped = _("%(address)s is no longer copied on %(ref)s")
+    return CommandResult(
+        True, f"{command}: " + dropped % {"address": address, "ref": ticket.ref}, True
+    )
