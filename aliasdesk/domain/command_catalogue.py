@@ -22,6 +22,10 @@ from aliasdesk.domain.languages import LANGUAGES, known_language
 from aliasdesk.domain.refs import RefError, parse_ref
 from aliasdesk.domain.states import Priority, Status
 
+_ADDRESS_USAGE = {
+    "cc": N_("usage: #cc name@example.com (one address)"),
+    "uncc": N_("usage: #uncc name@example.com (one address)"),
+}
 _SETTABLE = (Status.OPEN.value, Status.PENDING.value, Status.RESOLVED.value)
 
 
@@ -83,7 +87,7 @@ def _address(name: str, argument: str) -> Command:
     that could smuggle a second recipient or a header is refused."""
     address = argument.strip().strip("<>").strip().lower()
     if not _ADDRESS.match(address) or ".." in address:
-        return Command(name, argument, f"usage: #{name} name@example.com (one address)")
+        return Command(name, argument, _ADDRESS_USAGE[name])
     return Command(name, address)
 
 

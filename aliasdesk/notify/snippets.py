@@ -21,6 +21,8 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from aliasdesk.notify.language import _
+
 SNIPPET_LIMIT = 20_000
 """Characters of a saved answer kept: an answer, not a manual."""
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -47,7 +49,9 @@ class SnippetRequest:
 def candidates(folder: Path, request: SnippetRequest) -> list[Path]:
     """The files that could hold the answer, most specific first."""
     if not _NAME.match(request.name):
-        raise SnippetError(f"{request.name!r} is not a saved answer's name")
+        raise SnippetError(
+            _("%(name)s is not a saved answer's name") % {"name": repr(request.name)}
+        )
     file = f"{request.name}.txt"
     languages = [lang for lang in dict.fromkeys(request.languages) if _LANGUAGE.match(lang)]
     department = request.department if _DEPARTMENT.match(request.department) else None
@@ -67,9 +71,10 @@ def find_snippet(folder: Path, request: SnippetRequest) -> Path:
         if not path.is_file():
             continue
         if not path.resolve().is_relative_to(root):
-            raise SnippetError(f"saved answer {request.name} points outside the snippet folder")
+            outside = _("saved answer %(name)s points outside the snippet folder")
+            raise SnippetError(outside % {"name": request.name})
         return path
-    raise SnippetError(f"there is no saved answer called {request.name}")
+    raise SnippetError(_("there is no saved answer called %(name)s") % {"name": request.name})
 
 
 def fill_snippet(folder: Path, request: SnippetRequest, fields: Mapping[str, str]) -> str:
@@ -79,6 +84,8 @@ def fill_snippet(folder: Path, request: SnippetRequest, fields: Mapping[str, str
         source = path.read_text(encoding="utf-8")[:SNIPPET_LIMIT]
         return _ENVIRONMENT.from_string(source).render(dict(fields)).strip()
     except (OSError, UnicodeDecodeError) as error:
-        raise SnippetError(f"saved answer {request.name} cannot be read") from error
+        unread = _("saved answer %(name)s cannot be read") % {"name": request.name}
+        raise SnippetError(unread) from error
     except jinja2.TemplateError as error:
-        raise SnippetError(f"saved answer {request.name} cannot be filled in: {error}") from error
+        unfilled = _("saved answer %(name)s cannot be filled in: %(error)s")
+        raise SnippetError(unfilled % {"name": request.name, "error": error}) from error
