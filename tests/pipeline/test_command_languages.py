@@ -34,6 +34,7 @@ departments:
 """
 DIETER, SUBJECT, TEXT = REQUESTS["de"]
 FACTS = [SUBJECT, TEXT, "HR", "HR-1", "Human Resources", "Dieter Brandt", "Alice Hart", "zoe"]
+FACTS += ["no-such-answer", "#cc two words"]
 
 
 @pytest.fixture
@@ -87,14 +88,18 @@ def test_members_read_what_became_of_their_commands_in_their_own_language(
     desk: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
     assert step(desk, build_mail(DIETER, "hr@example.com", SUBJECT, TEXT)) == "new_ticket"
-    step(desk, member_says("Alice Hart <alice@example.com>", "#status pending\n#assign zoe"))
+    commands = "#status pending\n#assign zoe\n#reply no-such-answer\n#cc two words"
+    step(desk, member_says("Alice Hart <alice@example.com>", commands))
     told = answer_to(smtp, "alice@example.com")
     said = text_of(told)
     assert "#status pending  ->  Status ist jetzt pending" in said, said
     assert "#assign zoe  ->  zoe ist kein Mitglied von HR, daher kann das Ticket" in said
+    assert "es gibt keinen Textbaustein namens no-such-answer" in said, said
+    assert "Verwendung: #cc name@example.com (eine Adresse)" in said, said
     english = [
         "status is now pending",
         "is not a member of HR, so the ticket cannot be given to them; nothing was changed",
+        "there is no saved answer called no-such-answer",
     ]
     assert_german(told, english)
 
