@@ -20,7 +20,7 @@ from aliasdesk.db.models import Ticket, Watcher
 from aliasdesk.domain.filing import AddToTicket, Filing, OpenTickets, Requester
 from aliasdesk.domain.sla_clock import history_moment
 from aliasdesk.inbound.context import InboundContext
-from aliasdesk.inbound.verification import check_sender
+from aliasdesk.inbound.verification import SenderCheck, check_sender
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
 
 NAME = "persist"
@@ -57,14 +57,7 @@ def _verified_member(ctx: InboundContext, ticket: Ticket, sender: str) -> bool:
     """Whether the mail is from a member of the ticket's department and shown to be theirs."""
     if not ctx.config.is_member(sender, ticket.department):
         return False
-    check = check_sender(
-        ctx.session,
-        ctx.mail,
-        sender,
-        ticket_id=ticket.id,
-        authserv_id=ctx.settings.authserv_id,
-        require_auth_results=ctx.settings.require_authentication_results,
-    )
+    check = _check(ctx, ticket, sender, ctx.settings.require_authentication_results)
     verdict = "verified" if check.verified else "NOT verified, handled as an outsider's mail"
     ctx.note(NAME, f"{sender} is a member of {ticket.department}: {verdict} ({check.how})")
     return check.verified
@@ -76,17 +69,21 @@ def _verified_requester(ctx: InboundContext, ticket: Ticket, sender: str) -> boo
     sent them). It only decides whether their ``#resolve`` is carried out."""
     if not sender or sender != ticket.requester:
         return False
-    check = check_sender(
+    check = _check(ctx, ticket, sender, False)
+    verdict = "verified" if check.verified else "not verified"
+    ctx.note(NAME, f"{sender} is the requester: {verdict} ({check.how})")
+    return check.verified
+
+
+def _check(ctx: InboundContext, ticket: Ticket, sender: str, dmarc_only: bool) -> SenderCheck:
+    return check_sender(
         ctx.session,
         ctx.mail,
         sender,
         ticket_id=ticket.id,
         authserv_id=ctx.settings.authserv_id,
-        require_auth_results=False,
+        require_auth_results=dmarc_only,
     )
-    verdict = "verified" if check.verified else "not verified"
-    ctx.note(NAME, f"{sender} is the requester: {verdict} ({check.how})")
-    return check.verified
 
 
 def _opening(ctx: InboundContext, now: datetime) -> OpenTickets:
