@@ -21,7 +21,7 @@ log = logging.getLogger("aliasdesk.relay")
 Dispatch = Callable[[int, str], None]
 CLAIM_BATCH = 200
 """Jobs one claim takes when this process is the only one running them."""
-SHARED_BATCH = 20
+SHARED_BATCH = 50
 """Jobs one claim takes when several processes run them (``run --processes``): a burst
 of mail is shared out instead of going whole to whichever process looked first, and a
 batch is still large enough to read its tickets' links and files once."""
@@ -45,18 +45,14 @@ def inline_dispatch(runtime: Runtime) -> InlineDispatch:
 
 
 class Share(enum.Enum):
-    """What of the relay's work one process does. A lone process does all of it; under
-    ``run --processes N`` the process that takes the mail in does the ``ROUNDS`` (so a
+    """What of the relay's work one process does. A lone process does all of it, and so
+    does the process ``run --processes N`` takes the mail in with: the rounds (so a
     refused routing file is reported, and timers, alerts, digests and reports go out, from
-    exactly one process, the one an admin watches) and the job processes do the ``JOBS``."""
+    exactly one process, the one an admin watches) and its part of the jobs. Its job
+    processes do only the ``JOBS``."""
 
     ALL = "all"
-    ROUNDS = "rounds"
     JOBS = "jobs"
-
-
-ShareOf = Share | Callable[[], Share]
-"""A process's share, fixed or asked again on every pass of the relay."""
 
 
 def relay_once(
@@ -69,8 +65,6 @@ def relay_once(
     Returns jobs handed over."""
     if share is not Share.JOBS:
         scheduled_rounds(runtime)
-    if share is Share.ROUNDS:
-        return 0
     return run_due_jobs(runtime, dispatch, batch)
 
 
@@ -143,7 +137,7 @@ def relay_forever(
     interval: float = 0.2,
     wake: threading.Event | None = None,
     batch: int = CLAIM_BATCH,
-    share: ShareOf = Share.ALL,
+    share: Share = Share.ALL,
 ) -> None:
     """Relay (its ``share`` of the work) until ``stop``; idle, look again after
     ``interval``, or as soon as ``wake`` is set (an intake that just committed jobs should
@@ -151,8 +145,7 @@ def relay_forever(
     idle = wake if wake is not None else stop
     while not stop.is_set():
         try:
-            now_share = share() if callable(share) else share
-            if relay_once(runtime, dispatch, batch, now_share) == 0:
+            if relay_once(runtime, dispatch, batch, share) == 0:
                 idle.wait(interval)
                 if wake is not None:
                     wake.clear()

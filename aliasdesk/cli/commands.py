@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -71,10 +70,11 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """With job processes this one takes the mail in and they run the jobs. They are
-    started once this one is up (its rules read, its schema current): until they are
-    ready it runs the jobs itself, so on a busy machine their start-up does not slow its
-    own. ``--once`` is always one process: what it finds waiting is one pass's work."""
+    """This process takes the mail in, does the rounds and runs jobs; its job processes
+    run jobs. They start at once, beside this one's own start-up, so they are ready (the
+    language model loaded) when the first mail is: each waits until this process has the
+    schema current and the rules in force copied for it. ``--once`` is always one
+    process: what it finds waiting is one pass's work."""
     from aliasdesk.cli.processes import default_processes, job_processes
     from aliasdesk.cli.run import run_all
 
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         _verbose()
     others = 0 if args.once else (args.processes or default_processes()) - 1
     with job_processes(others) as helpers:
-        runtime = _serving_runtime(helpers.folder if helpers is not None else None)
         if helpers is not None:
-            helpers.start()
+            helpers.start()  # they start alongside: each waits for the schema and the rules
+        runtime = _serving_runtime(helpers.folder if helpers is not None else None)
         try:
             stop = None if args.once else stop_event()
             return run_all(runtime, once=args.once, stop=stop, helpers=helpers)
@@ -108,7 +108,7 @@ def gateway(_args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     """A job process of ``run`` (``--parent``) leaves the schema to that process: it
     waits until the schema is current instead of migrating alongside it."""
-    from aliasdesk.cli.processes import outlive_never, wait_for_schema
+    from aliasdesk.cli.processes import outlive_never, wait_for_rules, wait_for_schema
     from aliasdesk.relay import CLAIM_BATCH, Share
     from aliasdesk.services.languages import warm_up
     from worker.process import run_worker
@@ -117,18 +117,19 @@ def worker(args: argparse.Namespace) -> int:
     if args.parent:
         outlive_never(args.parent, stop, Path(args.shared) if args.shared else None)
     _verbose()
+    shared = RunFolder(Path(args.shared)) if args.shared else None
     if args.parent:
         settings = _settings()
         if not wait_for_schema(settings.database_url, stop):
             return 0
+        if shared is not None and not wait_for_rules(shared, stop):
+            return 0
     # A job process of ``run``: its parent does the rounds and reports refusals.
-    shared = RunFolder(Path(args.shared)) if args.shared else None
     runtime = _serving_runtime(shared, keeps=False)
     share = Share.JOBS if args.parent else Share.ALL
     try:
         if shared is not None:
-            warm_up()  # the language model loads before the run process counts on us
-            shared.ready_mark(os.getpid()).touch()
+            warm_up()  # the language model loads before the first job, not during it
         return run_worker(runtime, stop, args.batch or CLAIM_BATCH, share)
     finally:
         runtime.close()

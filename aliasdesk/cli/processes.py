@@ -4,13 +4,13 @@ The run process does all the intake (IMAP, LMTP: one listener, one poller, so th
 is read once and the port bound once) and the relay's rounds (SLA timers, admin alerts
 such as a refused routing file, digests, reports, retention), so everything a single
 process does besides the jobs happens once and where the admin watches; the others are
-``aliasdesk worker`` processes that run the jobs from the outbox, so parsing and filing
-go on in one process while assigning, rendering and sending go on in the others. Until
-every job process is ready (at start-up, after one died) the run process runs jobs too.
-That spreads the work without a new guarantee to prove: a job is claimed with a
-conditional UPDATE (two processes never run one), a delivery is claimed the same way
-before it is sent, and every process writes its heartbeat and takes over the claims of
-processes that died (services/takeover.py).
+``aliasdesk worker`` processes that run the jobs from the outbox. The run process runs
+jobs too: taking mail in costs about a third of what its jobs do, so every process
+shares each burst of jobs out, a claim of ``SHARED_BATCH`` at a time. That spreads the
+work without a new guarantee to prove: a job is claimed with a conditional UPDATE (two
+processes never run one), a delivery is claimed the same way before it is sent, and every
+process writes its heartbeat and takes over the claims of processes that died
+(services/takeover.py).
 
 A job process that dies (kill -9, an OOM kill) is started again; what it held is taken over
 by the others meanwhile. A job process whose parent is gone stops by itself (it looks every
@@ -61,16 +61,13 @@ def positive(text: str) -> int:
 class RunFolder:
     """A private folder the run process shares with its job processes: the copy of the
     routing version in force there (a job process started while the file is broken runs
-    with it), and a mark per job process that is ready to run jobs."""
+    with it)."""
 
     path: Path
 
     @property
     def rules(self) -> Path:
         return self.path / "routing.yaml"
-
-    def ready_mark(self, pid: int) -> Path:
-        return self.path / f"ready-{pid}"
 
 
 def job_process_command(batch: int, folder: Path | None = None) -> list[str]:
@@ -85,11 +82,11 @@ class JobProcesses:
     """``count`` job processes, started again whenever one exits until :meth:`stop`."""
 
     def __init__(self, count: int) -> None:
-        from aliasdesk.relay import CLAIM_BATCH, SHARED_BATCH  # not for every command's start
+        from aliasdesk.relay import SHARED_BATCH  # not for every command's start
 
         self.count = count
-        # One job process has the outbox to itself; several share each burst out.
-        self.batch = CLAIM_BATCH if count == 1 else SHARED_BATCH
+        # The run process runs jobs too: every process shares each burst out.
+        self.batch = SHARED_BATCH
         self._folder = tempfile.TemporaryDirectory(prefix="aliasdesk-run-")
         self.folder = RunFolder(Path(self._folder.name))
         self.children: list[subprocess.Popen[bytes]] = []
@@ -105,15 +102,6 @@ class JobProcesses:
         # Same process group: a terminal's Ctrl-C reaches all of them at once.
         command = job_process_command(self.batch, self.folder.path)
         return subprocess.Popen(command, stdin=subprocess.DEVNULL)
-
-    def ready(self) -> bool:
-        """Whether every job process is alive and running jobs: until then (at start-up,
-        after one died) the run process runs jobs too, so none waits for a process that
-        is not there yet."""
-        return all(
-            child.poll() is None and self.folder.ready_mark(child.pid).exists()
-            for child in self.children
-        )
 
     def _keep(self) -> None:
         while not self._stopping.wait(LOOK_EVERY):
@@ -195,3 +183,15 @@ def wait_for_schema(database_url: str, stop: threading.Event) -> bool:
         return False
     finally:
         db.dispose()
+
+
+def wait_for_rules(folder: RunFolder, stop: threading.Event) -> bool:
+    """Until the run process has copied the rules in force into ``folder`` (False: told
+    to stop first). It does so as it reads them, before it takes any mail; a job process
+    started beside it could otherwise meet a broken routing file with no copy to fall
+    back on."""
+    while not stop.is_set():
+        if folder.rules.exists():
+            return True
+        stop.wait(LOOK_EVERY / 5)
+    return False

@@ -14,7 +14,6 @@ from aliasdesk.relay import (
     SHARED_BATCH,
     Dispatch,
     Share,
-    ShareOf,
     drain,
     relay_forever,
 )
@@ -85,24 +84,21 @@ def run_all(
             worker.stop()
 
 
-def _share(helpers: JobProcesses | None, embedded: bool) -> tuple[int, ShareOf]:
+def _share(helpers: JobProcesses | None, embedded: bool) -> tuple[int, Share]:
     """Claim size and share of the relay's work for this process. With job processes on
-    the embedded broker: the rounds, and the jobs too while a job process is not ready
-    (starting, or started again after it died). On a broker the relay publishes every
-    job whoever runs it, so it keeps its whole share."""
+    the embedded broker it does the rounds and runs jobs beside them, in shared batches:
+    taking mail in costs about a third of what running its jobs does, so a process that
+    only took mail in would sit idle while the job processes fell behind. On a broker
+    the relay publishes every job whoever runs it, so it keeps its whole share."""
     if helpers is None or not embedded:
         return CLAIM_BATCH, Share.ALL
-
-    def share() -> Share:
-        return Share.ROUNDS if helpers.ready() else Share.ALL
-
-    return SHARED_BATCH, share
+    return SHARED_BATCH, Share.ALL
 
 
 def _serve(
     runtime: Runtime,
     poller: MailboxPoller | None,
-    relaying: tuple[Dispatch, int, ShareOf],
+    relaying: tuple[Dispatch, int, Share],
     stop: threading.Event,
     wake: threading.Event,
 ) -> None:
