@@ -1,34 +1,60 @@
 """The language detector's model: loaded once per process, when a text is first read for
-its language, and read from the package's own file into its final arrays directly.
+its language, and mapped read-only from a cache file that the first process unpacked.
 
 Why this is not ``LanguageIdentifier.from_model_file``:
 
 * A Dramatiq worker runs several threads. ``functools.cache`` alone lets each thread that
   asks before the first load ends start a load of its own: four threads held four models
   (about 390 MB) at once. One lock makes the others wait for the one load.
-* py3langid reads the 37 MB transition table into a NumPy array and then copies it into the
-  ``array`` its walk indexes, so both are resident while it loads. Here the table goes from
-  the file into the ``array`` a slice at a time.
+* py3langid unpacks its model (lzma, then npz) into private memory in every process:
+  about 0.5 s of CPU and 75 MB each, most of which a text's walk never reads.
 * py3langid imports NumPy (about 20 MB). Importing it here, at the first load, leaves it out
   of the processes that never detect a language (the gateway, the web pages, the CLI).
 
-The file layout read is py3langid 0.4.0's (``modelio.save_model``); the version is pinned,
+The cache (language_model_cache.py holds its layout): the model's arrays as raw bytes in
+this machine's byte order, in one file per model under ``$XDG_CACHE_HOME/aliasdesk/``
+(``~/.cache/aliasdesk/`` when that is unset). Its name holds py3langid's version, the
+size and modification time of the package's model file and the cache's own format, so
+an upgrade writes a new file instead of reading a stale one; an old file can be deleted
+at any time. Every process maps it read-only (``mmap``): a page is read from disk once,
+shared by all processes through the page cache, and counts in a process's memory only
+once its walk has touched it. The transition table and the per-class weights stay
+mapped (a ``memoryview`` is indexed as fast as an ``array``); the state-to-feature
+table becomes a list, which the walk indexes faster than a view.
+
+The first process to load writes the cache into a temporary file and renames it into
+place, so two processes starting at once each write a whole file and read a whole file.
+A cache file that is not whole (cut short, damaged) is written again. When the cache can
+be neither read nor written (no home folder, a read-only one, a full disk), the model is
+unpacked into the process's memory as before, with one warning in the log.
+
+The layout read is py3langid 0.4.0's (``modelio.save_model``); the version is pinned,
 and a test compares the model loaded here with the package's own loader.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import lzma
 import shutil
+import sys
 import tempfile
 import threading
 import zipfile
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from aliasdesk.services import language_model_cache as cache
+from aliasdesk.settings.environment import environment_value
 
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
+
+log = logging.getLogger("aliasdesk.language")
 
 _SLICE = 1 << 20
 _TYPECODE = {2: "H", 4: "I", 8: "L"}
@@ -36,8 +62,9 @@ _loading = threading.Lock()
 
 
 def identifier() -> LanguageIdentifier:
-    """The process's one model (about a second and 75 MB, once); a thread that asks while
-    another loads waits for that load instead of starting its own."""
+    """The process's one model (mapped in milliseconds; the first process on a machine
+    unpacks it in about half a second); a thread that asks while another loads waits for
+    that load instead of starting its own."""
     with _loading:
         return _load()
 
@@ -49,19 +76,89 @@ def loads_so_far() -> int:
 
 @functools.cache
 def _load() -> LanguageIdentifier:
-    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    return load(cache_directory())
 
+
+def cache_directory() -> Path | None:
+    """Where the unpacked model is kept: ``$XDG_CACHE_HOME/aliasdesk``, else
+    ``~/.cache/aliasdesk``; None when there is no home to find it in."""
+    base = environment_value("XDG_CACHE_HOME")
+    if base and Path(base).is_absolute():  # the XDG rule: a relative path is ignored
+        return Path(base) / "aliasdesk"
+    try:
+        return Path.home() / ".cache" / "aliasdesk"
+    except RuntimeError:
+        return None
+
+
+def load(directory: Path | None) -> LanguageIdentifier:
+    """The model mapped from its cache file in ``directory``, which is written first if
+    it is missing or not whole; unpacked into memory if the cache can't be used."""
+    from py3langid import __version__
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    source = MODEL_DIR / MODEL_FILE
+    if directory is not None:
+        stat = source.stat()
+        name = f"py3langid-{__version__}-{stat.st_size}-{stat.st_mtime_ns}"
+        path = directory / f"{name}-{cache.FORMAT}-{sys.byteorder}.model"
+        try:
+            return _mapped(path, source)
+        except (OSError, cache.Damaged) as exc:
+            log.warning("language model: no cache at %s (%s); loaded into memory", path, exc)
+    return _in_memory(source)
+
+
+def _mapped(path: Path, source: Path) -> LanguageIdentifier:
+    try:
+        return _identifier(*cache.mapped(path))
+    except FileNotFoundError:
+        pass
+    except cache.Damaged as exc:
+        log.warning(
+            "language model: the cache at %s is not whole (%s); writing it again", path, exc
+        )
+    log.info("language model: unpacking it into %s, once for every process", path)
+    with _unpacked(source) as npz:
+        cache.write(npz, _numpy_member(npz, "classes").tolist(), path)
+    return _identifier(*cache.mapped(path))
+
+
+def _identifier(classes: list[str], tables: dict[str, cache.Table]) -> LanguageIdentifier:
+    from py3langid.langid import LanguageIdentifier
+
+    return LanguageIdentifier(
+        tables["ptc"].numpy(),
+        tables["pc"].numpy(),
+        classes,
+        tables["nextmove"].integers(),
+        tables["out_feat"].integers().tolist(),  # a list: indexed faster than a view
+        norm_probs=True,
+        tk_row=tables["nextmove_row"].integers(),
+    )
+
+
+@contextmanager
+def _unpacked(source: Path) -> Iterator[zipfile.ZipFile]:
+    """The package's model as the npz inside its lzma file, unpacked to a temporary file
+    (about 65 MB: never whole in memory)."""
     with tempfile.TemporaryFile(suffix=".npz") as unpacked:
-        # The npz inside is about 65 MB: unpacked to a file, never whole in memory.
-        with lzma.open(MODEL_DIR / MODEL_FILE) as packed:
+        with lzma.open(source) as packed:
             shutil.copyfileobj(packed, unpacked, length=_SLICE)
         unpacked.seek(0)
         with zipfile.ZipFile(unpacked) as npz:
-            ptc, pc, classes, out_feat = (
-                _numpy_member(npz, name) for name in ("ptc", "pc", "classes", "out_feat")
-            )
-            nextmove = _array_member(npz, "nextmove")
-            row = _array_member(npz, "nextmove_row")
+            yield npz
+
+
+def _in_memory(source: Path) -> LanguageIdentifier:
+    from py3langid.langid import LanguageIdentifier
+
+    with _unpacked(source) as npz:
+        ptc, pc, classes, out_feat = (
+            _numpy_member(npz, name) for name in ("ptc", "pc", "classes", "out_feat")
+        )
+        nextmove = _array_member(npz, "nextmove")
+        row = _array_member(npz, "nextmove_row")
     return LanguageIdentifier(
         ptc, pc, classes.tolist(), nextmove, out_feat.tolist(), norm_probs=True, tk_row=row
     )
@@ -79,7 +176,7 @@ def _array_member(npz: zipfile.ZipFile, name: str) -> array[int]:
     (NumPy's per-item indexing would make the walk several times slower), filled a slice
     at a time so the member is never held twice."""
     with npz.open(f"{name}.npy") as member:
-        shape, dtype = _header(member)
+        shape, _fortran, dtype = cache.npy_header(member)
         if dtype.kind != "u" or dtype.itemsize not in _TYPECODE or len(shape) != 1:
             raise ValueError(f"language model: unexpected {name} layout {dtype}{shape}")
         table = array(_TYPECODE[dtype.itemsize], [0]) * shape[0]
@@ -89,19 +186,6 @@ def _array_member(npz: zipfile.ZipFile, name: str) -> array[int]:
         if not dtype.isnative:
             table.byteswap()
         return table
-
-
-def _header(member: IO[bytes]) -> tuple[tuple[int, ...], Any]:
-    import numpy as np
-
-    version = np.lib.format.read_magic(member)
-    read = (
-        np.lib.format.read_array_header_1_0
-        if version == (1, 0)
-        else np.lib.format.read_array_header_2_0
-    )
-    shape, _fortran, dtype = read(member)  # one dimension: the order does not matter
-    return tuple(shape), np.dtype(dtype)
 
 
 def _fill(member: IO[bytes], into: memoryview) -> None:

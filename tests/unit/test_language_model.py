@@ -5,17 +5,56 @@ language."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
 import numpy as np
+import py3langid
+import pytest
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from aliasdesk.services import language_model, language_model_cache
 from aliasdesk.services.language_model import identifier
 from aliasdesk.services.languages import detect_language
 
 ROOT = Path(__file__).resolve().parents[2]
+TEXTS = {
+    "it": "Il portatile non si accende più da ieri sera, potete aiutarmi per favore?",
+    "de": "Guten Tag, mein Laptop startet seit gestern nicht mehr. Können Sie mir helfen?",
+    "nl": "Goedemiddag, mijn laptop start sinds gisteren niet meer op. Kunt u mij helpen?",
+    "fr": "Bonjour, mon ordinateur ne démarre plus depuis hier soir. Pouvez-vous m'aider ?",
+    "es": "Hola, mi portátil no arranca desde ayer por la noche. ¿Me pueden ayudar, por favor?",
+    "en": "Hello, my laptop has not started since last night. Could you help me, please?",
+    "ru": "Здравствуйте, мой ноутбук не включается со вчерашнего вечера. Помогите, пожалуйста.",
+    "el": "Καλησπέρα, ο φορητός μου υπολογιστής δεν ανοίγει από χθες. Μπορείτε να βοηθήσετε;",
+}
+
+
+_AT_ONCE = f"""
+import json, pathlib, sys, time
+from aliasdesk.services import language_model
+cache, ready = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+unpack, unpacked = language_model._unpacked, []
+
+def both_at_once(source):
+    # Both processes unpack before either writes: they write the cache at the same time.
+    unpacked.append(source)
+    ready.touch()
+    deadline = time.monotonic() + 60
+    while len(list(ready.parent.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return unpack(source)
+
+language_model._unpacked = both_at_once
+model = language_model.load(cache)
+how = "mapped" if isinstance(model.tk_nextmove, memoryview) else "in memory"
+got = {{language: [model.classify(text)[0], how] for language, text in {TEXTS!r}.items()}}
+print(json.dumps({{"unpacked": len(unpacked), **got}}))
+"""
 
 _THREADS = """
 import json, sys, threading
@@ -34,19 +73,122 @@ print(json.dumps({"numpy_before": numpy_before, "loads": language_model.loads_so
 """
 
 
-def test_the_model_is_the_packages_own_model() -> None:
-    ours = identifier()
-    theirs = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+@pytest.fixture(scope="module")
+def theirs() -> LanguageIdentifier:
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def assert_same_model(ours: LanguageIdentifier, theirs: LanguageIdentifier) -> None:
     assert np.array_equal(ours.nb_ptc, theirs.nb_ptc) and ours.nb_ptc.dtype == np.float16
-    assert np.array_equal(ours.nb_pc, theirs.nb_pc)
+    assert np.array_equal(ours.nb_pc, theirs.nb_pc) and ours.nb_pc.dtype == theirs.nb_pc.dtype
     assert ours.nb_classes == theirs.nb_classes
-    assert ours.tk_nextmove == theirs.tk_nextmove
-    assert ours.tk_nextmove.typecode == theirs.tk_nextmove.typecode
-    assert ours.tk_row == theirs.tk_row
+    assert bytes(ours.tk_nextmove) == bytes(theirs.tk_nextmove)
+    assert memoryview(ours.tk_nextmove).format == theirs.tk_nextmove.typecode
+    assert list(ours.tk_row) == list(theirs.tk_row)
     assert ours.tk_output == theirs.tk_output
-    text = "Il portatile non si accende più da ieri sera, potete aiutarmi per favore?"
-    assert ours.classify(text) == theirs.classify(text)
-    assert ours.classify(text)[0] == "it"
+    for language, text in TEXTS.items():
+        assert ours.classify(text) == theirs.classify(text)
+        assert ours.classify(text)[0] == language
+
+
+def the_cache(directory: Path) -> Path:
+    (path,) = directory.iterdir()  # one file, no temporary one left behind
+    return path
+
+
+def test_the_model_is_the_packages_own_model(theirs: LanguageIdentifier) -> None:
+    assert_same_model(identifier(), theirs)
+
+
+def test_the_mapped_model_is_the_packages_own_model(
+    tmp_path: Path, theirs: LanguageIdentifier
+) -> None:
+    ours = language_model.load(tmp_path)
+    assert isinstance(ours.tk_nextmove, memoryview) and ours.tk_nextmove.readonly
+    assert not ours.nb_ptc.flags.writeable  # mapped read-only: shared, never copied
+    assert the_cache(tmp_path).name.startswith(f"py3langid-{py3langid.__version__}-")
+    assert_same_model(ours, theirs)
+
+
+def test_a_second_load_maps_the_cache_without_unpacking_the_model(
+    tmp_path: Path, theirs: LanguageIdentifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    language_model.load(tmp_path)
+    written = the_cache(tmp_path).stat()
+
+    def unpack(source: Path) -> None:
+        raise AssertionError(f"unpacked {source} again")
+
+    monkeypatch.setattr(language_model, "_unpacked", unpack)
+    assert_same_model(language_model.load(tmp_path), theirs)
+    again = the_cache(tmp_path).stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+@pytest.mark.parametrize("damage", ["cut short", "emptied", "tail overwritten", "grown"])
+def test_a_cache_file_that_is_not_whole_is_written_again(
+    tmp_path: Path, theirs: LanguageIdentifier, damage: str
+) -> None:
+    language_model.load(tmp_path)
+    path = the_cache(tmp_path)
+    size = path.stat().st_size
+    if damage == "cut short":
+        os.truncate(path, size // 2)
+    elif damage == "emptied":
+        os.truncate(path, 0)
+    elif damage == "tail overwritten":
+        with open(path, "r+b") as file:
+            file.seek(size - 40)
+            file.write(b"\xff" * 40)
+    else:
+        with open(path, "ab") as file:
+            file.write(b"\0" * 4096)
+    with pytest.raises(language_model_cache.Damaged):
+        language_model_cache.mapped(path)
+    assert_same_model(language_model.load(tmp_path), theirs)
+    assert the_cache(tmp_path).stat().st_size == size
+    language_model_cache.mapped(path)  # whole again
+
+
+def test_a_cache_that_cannot_be_written_falls_back_to_memory(
+    tmp_path: Path, theirs: LanguageIdentifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "a file"  # no folder can be made under it, not even by root
+    blocked.write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="aliasdesk.language"):
+        ours = language_model.load(blocked / "aliasdesk")
+    assert isinstance(ours.tk_nextmove, array)
+    assert_same_model(ours, theirs)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "loaded into memory" in warnings[0]
+
+
+def test_the_cache_lives_in_the_users_cache_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert language_model.cache_directory() == tmp_path / "aliasdesk"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as XDG says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert language_model.cache_directory() == tmp_path / "home" / ".cache" / "aliasdesk"
+
+
+def test_two_processes_writing_the_cache_at_once_both_get_a_whole_model(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", _AT_ONCE, str(cache), str(tmp_path / f"ready-{n}")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    answers = [json.loads(process.communicate(timeout=120)[0]) for process in started]
+    assert [process.returncode for process in started] == [0, 0]
+    expected = {language: [language, "mapped"] for language in TEXTS}
+    assert answers == [{"unpacked": 1, **expected}] * 2
+    language_model_cache.mapped(the_cache(cache))
 
 
 def test_detection_reads_the_languages_we_write_and_drops_the_others() -> None:
