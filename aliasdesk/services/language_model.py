@@ -7,26 +7,38 @@ Why this is not ``LanguageIdentifier.from_model_file``:
   asks before the first load ends start a load of its own: four threads held four models
   (about 390 MB) at once. One lock makes the others wait for the one load.
 * py3langid unpacks its model (lzma, then npz) into private memory in every process:
-  about 0.5 s of CPU and 75 MB each, most of which a text's walk never reads.
+  about 0.5 s of CPU and 75 MB each, most of which one text's walk never reads.
 * py3langid imports NumPy (about 20 MB). Importing it here, at the first load, leaves it out
   of the processes that never detect a language (the gateway, the web pages, the CLI).
 
 The cache (language_model_cache.py holds its layout): the model's arrays as raw bytes in
 this machine's byte order, in one file per model under ``$XDG_CACHE_HOME/aliasdesk/``
-(``~/.cache/aliasdesk/`` when that is unset). Its name holds py3langid's version, the
-size and modification time of the package's model file and the cache's own format, so
-an upgrade writes a new file instead of reading a stale one; an old file can be deleted
-at any time. Every process maps it read-only (``mmap``): a page is read from disk once,
-shared by all processes through the page cache, and counts in a process's memory only
-once its walk has touched it. The transition table and the per-class weights stay
-mapped (a ``memoryview`` is indexed as fast as an ``array``); the state-to-feature
-table becomes a list, which the walk indexes faster than a view.
+(``~/.cache/aliasdesk/`` when that is unset; no ``ALIASDESK_*`` setting, as nothing in it
+is the operator's to choose). Its name holds py3langid's version, the size and
+modification time of the package's model file and the cache's own format, so an upgrade
+writes a new file instead of reading a stale one; an old file can be deleted at any time.
+Every process maps it read-only (``mmap``): a page is read from disk once, shared by all
+processes through the page cache, and counts in a process's memory only once its walk
+has touched it (with the kernel's fault-around, the 64 KB around it). The transition
+table, the per-class weights and the row table stay mapped (a ``memoryview`` is indexed
+as fast as an ``array``); the state-to-feature table becomes a list, which the walk
+indexes about 10 % faster than a view (py3langid makes its own list of row offsets).
+
+What it measured (2 cores, 200 generated requests, then the 1,901 corpus mails): the load
+went from 0.35 s of CPU to about 0.01 s (the first process still pays the 0.35 s, once);
+a process's RSS after 200 requests from 111 to 85 MB. Many languages touch most of the
+model, so after the corpus the RSS is what it was (127 MB against 129), but two
+processes share those pages: each one's PSS is 78 MB against 113.
 
 The first process to load writes the cache into a temporary file and renames it into
-place, so two processes starting at once each write a whole file and read a whole file.
-A cache file that is not whole (cut short, damaged) is written again. When the cache can
-be neither read nor written (no home folder, a read-only one, a full disk), the model is
-unpacked into the process's memory as before, with one warning in the log.
+place, so two processes starting at once each write a whole file and read a whole file;
+a file is never changed in place, so a mapped one never shrinks under a process. A cache
+file that is not whole (cut short, damaged) is written again. When the cache can be
+neither read nor written (no home folder, a read-only one, a full disk), the model is
+unpacked into the process's memory as before, with one warning in the log. There is no
+second place to try: beside the installed package is read-only wherever it is installed
+by another user (the container image), and a shared temporary folder would let another
+user's file be mapped as the model.
 
 The layout read is py3langid 0.4.0's (``modelio.save_model``); the version is pinned,
 and a test compares the model loaded here with the package's own loader.

@@ -22,6 +22,7 @@ import math
 import mmap
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -33,6 +34,7 @@ TABLES = ("ptc", "pc", "nextmove", "nextmove_row", "out_feat")
 _MAGIC = b"aliasdesk-langid"
 _PAGE = mmap.PAGESIZE
 _SLICE = 1 << 20
+_STALE_SECONDS = 3600
 _TRAILER = 16 + len(_MAGIC)
 _KINDS = {"f2", "f4", "u2", "u4", "u8", "i4"}
 _INTEGERS: dict[str, Literal["H", "I", "Q", "i"]] = {"u2": "H", "u4": "I", "u8": "Q", "i4": "i"}
@@ -65,6 +67,7 @@ def write(npz: zipfile.ZipFile, classes: list[str], path: Path) -> None:
     it, flushed to disk, then renamed over ``path``. A reader sees the old file or the new
     one, never half of one; two processes writing at once each rename a whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with open(fd, "wb") as out:
@@ -82,6 +85,15 @@ def write(npz: zipfile.ZipFile, classes: list[str], path: Path) -> None:
         raise
 
 
+def _remove_stale(path: Path) -> None:
+    """Temporary files of writers that died (killed while unpacking): an hour is far
+    longer than any writer takes."""
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > _STALE_SECONDS:
+                leftover.unlink()
+
+
 def mapped(path: Path) -> tuple[list[str], dict[str, Table]]:
     """The language codes and the tables of the cache at ``path``, mapped read-only.
     FileNotFoundError if there is none; :class:`Damaged` if it is not whole."""
@@ -90,6 +102,8 @@ def mapped(path: Path) -> tuple[list[str], dict[str, Table]]:
         if size < _PAGE + _TRAILER:
             raise Damaged(f"{size} bytes")
         mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        # No read-ahead: a walk jumps about, so a page read from disk is a page it uses
+        # (after a restart, 200 requests left 28 MB of the file resident, not 49).
         mapping.madvise(mmap.MADV_RANDOM)
         view = memoryview(mapping)
     length = int.from_bytes(view[-_TRAILER : -_TRAILER + 8], "little")

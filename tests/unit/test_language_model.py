@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from array import array
 from pathlib import Path
 
@@ -148,6 +149,18 @@ def test_a_cache_file_that_is_not_whole_is_written_again(
     assert_same_model(language_model.load(tmp_path), theirs)
     assert the_cache(tmp_path).stat().st_size == size
     language_model_cache.mapped(path)  # whole again
+
+
+def test_writing_the_cache_removes_what_a_writer_that_died_left_behind(tmp_path: Path) -> None:
+    language_model.load(tmp_path)
+    path = the_cache(tmp_path)
+    old, fresh = tmp_path / f".{path.name}.old", tmp_path / f".{path.name}.fresh"
+    for leftover in (old, fresh):
+        leftover.write_bytes(b"half a model")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    os.truncate(path, 0)
+    language_model.load(tmp_path)
+    assert sorted(tmp_path.iterdir()) == sorted([path, fresh])  # a writer may still be at it
 
 
 def test_a_cache_that_cannot_be_written_falls_back_to_memory(
