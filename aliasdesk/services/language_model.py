@@ -18,17 +18,21 @@ is the operator's to choose). Its name holds py3langid's version, the size and
 modification time of the package's model file and the cache's own format, so an upgrade
 writes a new file instead of reading a stale one; an old file can be deleted at any time.
 Every process maps it read-only (``mmap``): a page is read from disk once, shared by all
-processes through the page cache, and counts in a process's memory only once its walk
-has touched it (with the kernel's fault-around, the 64 KB around it). The transition
-table, the per-class weights and the row table stay mapped (a ``memoryview`` is indexed
-as fast as an ``array``); the state-to-feature table becomes a list, which the walk
-indexes about 10 % faster than a view (py3langid makes its own list of row offsets).
+processes through the page cache, and counts in a process's memory only once a walk
+has touched it. The transition table, the per-class weights and the row table stay
+mapped (a ``memoryview`` is indexed as fast as an ``array``: the walk measured within
+2 %); the state-to-feature table becomes a list, which the walk indexes about 10 %
+faster than a view (py3langid makes its own list of row offsets).
 
-What it measured (2 cores, 200 generated requests, then the 1,901 corpus mails): the load
-went from 0.35 s of CPU to about 0.01 s (the first process still pays the 0.35 s, once);
-a process's RSS after 200 requests from 111 to 85 MB. Many languages touch most of the
-model, so after the corpus the RSS is what it was (127 MB against 129), but two
-processes share those pages: each one's PSS is 78 MB against 113.
+What it measured (2 cores; 200 generated requests, then the 1,901 corpus mails): a load
+went from 0.35 s of CPU to 0.01 s (the first process on the machine still pays 0.35 s,
+once); a process's RSS after the 200 requests from 112 to 56 MB, and
+``bench.worker_cpu``'s from 199 to 143 MB. The written file is dropped from the page
+cache, so only pages some walk read come back; the kernel maps the cached pages around
+each one a walk touches, so a machine whose walks have read more (many languages) shows
+more in every process: after the corpus, 109 MB against 129 (``worker_cpu`` then peaks
+at 162), but those pages are shared: with two processes each one's PSS is 68 MB
+against 112.
 
 The first process to load writes the cache into a temporary file and renames it into
 place, so two processes starting at once each write a whole file and read a whole file;

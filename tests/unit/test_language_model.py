@@ -111,6 +111,27 @@ def test_the_mapped_model_is_the_packages_own_model(
     assert_same_model(ours, theirs)
 
 
+def resident_megabytes(path: Path) -> float:
+    """How much of ``path`` this process's mappings hold in memory (/proc/self/smaps)."""
+    kilobytes, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+            inside = line.endswith(f" {path}")
+        elif inside and line.startswith("Rss:"):
+            kilobytes += int(line.split()[1])
+    return kilobytes / 1024
+
+
+def test_only_the_pages_a_text_walks_through_become_resident(tmp_path: Path) -> None:
+    ours = language_model.load(tmp_path)
+    path = the_cache(tmp_path)
+    assert resident_megabytes(path) < 1  # the header's pages
+    for text in TEXTS.values():
+        ours.classify(text)
+    # Eight texts, with the 60 KB around every page they touch: a few MB of the 68.
+    assert 0 < resident_megabytes(path) < 16 < path.stat().st_size / 2**20
+
+
 def test_a_second_load_maps_the_cache_without_unpacking_the_model(
     tmp_path: Path, theirs: LanguageIdentifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
