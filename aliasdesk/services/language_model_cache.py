@@ -113,7 +113,8 @@ def mapped(path: Path) -> tuple[list[str], dict[str, Table]]:
         mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         # No read-ahead: a walk jumps about, so a page read from disk is a page it uses
         # (after a restart, 200 requests left 28 MB of the file resident, not 49).
-        mapping.madvise(mmap.MADV_RANDOM)
+        if hasattr(mmap, "MADV_RANDOM"):
+            mapping.madvise(mmap.MADV_RANDOM)
         view = memoryview(mapping)
     length = int.from_bytes(view[-_TRAILER : -_TRAILER + 8], "little")
     start = size - _TRAILER - length
