@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from aliasdesk.db.write_turns import take_turns
 from aliasdesk.private_files import private_sqlite_file
 
 
@@ -127,12 +128,21 @@ def _has_large_value(params: Any) -> bool:
     return False
 
 
+def _a_file(database: str | None) -> Path | None:
+    """The file of a database in a file of its own (not ``:memory:``, not a ``file:`` URI)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            private_sqlite_file(Path(database))  # all the mail: 0600, never the umask's
+        file = _a_file(database)
+        if file is not None:
+            private_sqlite_file(file)  # all the mail: 0600, never the umask's
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        turns = take_turns(engine, file) if file is not None else None
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -149,8 +159,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # Take the write lock at the start: two writers never deadlock on upgrade.
             # A reader or a snapshot never writes, so it reads without the lock.
-            reads_only = conn.get_execution_options().get(READS_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READS_ONLY, False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            writer = conn.connection.dbapi_connection
+            if turns is not None:
+                turns.take(writer)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if turns is not None:
+                    turns.let_go(writer)
+                raise
 
         _let_go_of_large_values(engine)
         return engine

@@ -58,6 +58,9 @@ class ReadOnce:
     """Lower-cased address -> its ``#lang`` choice (None: none), for a batch's requesters."""
     earlier_languages: dict[str, str | None] = field(default_factory=dict)
     """Requester -> the language of their latest ticket that has one, for a batch's."""
+    detected_languages: dict[int, str | None] = field(default_factory=dict)
+    """Ticket id -> the language its request is written in (None: not sure), detected
+    before the transaction began so that no writer waits while a text is read."""
 
 
 class UnitOfWork:

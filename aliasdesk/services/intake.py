@@ -17,7 +17,7 @@ import json
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,13 @@ from aliasdesk.inbound.stages.dedupe import dedupe_key, earlier_mail, prefetch
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
 from aliasdesk.services.filing import file_mail
+from aliasdesk.services.intake_rows import (
+    FINAL_STATES,
+    IntakeResult,
+    Stored,
+    load_rows,
+    parsed_ahead,
+)
 from aliasdesk.services.intake_store import RawMail, content_hash, cut_batches, store_raw
 
 __all__ = [
@@ -50,7 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("aliasdesk.intake")
-FINAL_STATES = ("processed", "ignored", "quarantined", "duplicate")
 BATCH = 100
 STATE_OF = {
     "new_ticket": "processed",
@@ -63,59 +69,6 @@ _INBOUND = table_of(InboundMail)
 _KEYS = table_of(MessageKey)
 
 
-@dataclass(frozen=True)
-class IntakeResult:
-    inbound_id: int
-    outcome: str
-    ticket_refs: tuple[str, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """An inbound row as the processing needs it (read past the ORM: no object to track)."""
-
-    id: int
-    raw: bytes
-    state: str
-    send_mail: bool
-    attempts: int
-    outcome: str | None
-    reason: str | None
-    ticket_refs: str | None
-    header_only: bool
-
-    def result(self) -> IntakeResult:
-        refs = tuple(json.loads(self.ticket_refs or "[]"))
-        return IntakeResult(self.id, self.outcome or self.state, refs, self.reason or "")
-
-
-def _load(session: Session, ids: Sequence[int], *, lock: bool = True) -> list[_Stored]:
-    """The rows, locked for writing: a second gateway on the same mailbox finds them
-    pending too (process_pending takes every ``received`` row, not only its own) and must
-    wait for this transaction, then see the final state, instead of running the pipeline
-    on them again (SQLite serialises writers anyway; no-op there)."""
-    c = _INBOUND.c
-    statement = (
-        select(
-            c.id,
-            c.raw,
-            c.state,
-            c.send_mail,
-            c.attempts,
-            c.outcome,
-            c.reason,
-            c.ticket_refs,
-            c.header_only,
-        )
-        .where(c.id.in_(list(ids)))
-        .order_by(c.id)
-    )
-    if lock:
-        statement = statement.with_for_update()
-    return [_Stored(*row) for row in session.connection().execute(statement)]
-
-
 def _process_alone(
     db: Database, inbound_id: int, config: RoutingConfig, settings: PipelineSettings
 ) -> IntakeResult:
@@ -123,7 +76,7 @@ def _process_alone(
     unexpected error quarantines it with its traceback; never raises on bad mail."""
     try:
         with db.unit_of_work() as session:
-            rows = _load(session, [inbound_id])
+            rows = load_rows(session, [inbound_id])
             assert rows, f"inbound mail {inbound_id} vanished"
             if rows[0].state in FINAL_STATES:
                 return rows[0].result()
@@ -141,12 +94,14 @@ def _process_alone(
 
 def _run(
     session: Session,
-    mail: _Stored,
+    mail: Stored,
     config: RoutingConfig,
     settings: PipelineSettings,
     known_keys: dict[str, int | None],
+    parsed: ParsedMail | None = None,
 ) -> tuple[IntakeResult, str | None]:
-    """The pipeline for one mail; returns its result and the dedupe key it now holds."""
+    """The pipeline for one mail (``parsed`` already, if it was read ahead); returns its
+    result and the dedupe key it now holds."""
     if mail.header_only:
         return _hold(session, mail), None
     if not mail.send_mail:
@@ -159,6 +114,7 @@ def _run(
         inbound_id=mail.id,
         now=datetime.now(UTC),
         known_keys=known_keys,
+        parsed=parsed,
     )
     # Old mail imported with --no-mail changes tickets but must not mail anyone.
     work = work_of(session)
@@ -184,7 +140,7 @@ def _run(
     return IntakeResult(mail.id, outcome, tuple(ctx.ticket_refs), ctx.reason), key
 
 
-def _hold(session: Session, mail: _Stored) -> IntakeResult:
+def _hold(session: Session, mail: Stored) -> IntakeResult:
     """A mail too large to take in, quarantined on its header alone with the reason the
     intake stored. It holds no dedupe key: it was never read, and a copy of it that fits
     (the limit raised, another route in) must still be processed."""
@@ -225,7 +181,7 @@ def _after_conflict(db: Database, inbound_id: int, error: str) -> IntakeResult:
     "duplicate": it is quarantined as an internal error with the traceback.
     """
     with db.reader() as session:
-        rows = _load(session, [inbound_id], lock=False)
+        rows = load_rows(session, [inbound_id], lock=False)
         assert rows, f"inbound mail {inbound_id} vanished"
         if rows[0].state in FINAL_STATES:
             # Another process settled this very row first (its key is the one we hit):
@@ -329,9 +285,9 @@ def process_batch(
 
 def _load_with_keys(
     session: Session, ids: Sequence[int]
-) -> tuple[list[_Stored], dict[str, int | None]]:
+) -> tuple[list[Stored], dict[str, int | None]]:
     """The batch's inbound rows, and the dedupe keys already stored for those still to run."""
-    mails = _load(session, ids)
+    mails = load_rows(session, ids)
     return mails, prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
 
 
@@ -339,25 +295,29 @@ def _process_together(
     db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
 ) -> list[IntakeResult]:
     results: list[IntakeResult] = []
+    parsed = parsed_ahead(db, ids, settings)
     with db.unit_of_work() as session:
         mails, keys = _load_with_keys(session, ids)
         mails.reverse()
         while mails:  # popped, so each mail's bytes are let go before the commit writes rows
-            results.append(_settle(session, mails.pop(), config, settings, keys))
+            mail = mails.pop()
+            ahead = parsed.pop(mail.id, None)
+            results.append(_settle(session, mail, config, settings, keys, ahead))
     return results
 
 
 def _settle(
     session: Session,
-    mail: _Stored,
+    mail: Stored,
     config: RoutingConfig,
     settings: PipelineSettings,
     keys: dict[str, int | None],
+    parsed: ParsedMail | None = None,
 ) -> IntakeResult:
     """One mail of a batch processed together; the batch learns the dedupe key it holds."""
     if mail.state in FINAL_STATES:
         return mail.result()
-    result, key = _run(session, mail, config, settings, keys)
+    result, key = _run(session, mail, config, settings, keys, parsed)
     if key is not None:
         keys[key] = mail.id
     return result

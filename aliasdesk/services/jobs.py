@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.models import Job, Ticket
 from aliasdesk.db.session import Database
+from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.notify.render import TemplateRenderer
 from aliasdesk.services.assignment import assign_new_ticket, reserve_turns_for
 from aliasdesk.services.delivery import MailSender
 from aliasdesk.services.delivery_batch import deliver_many
 from aliasdesk.services.delivery_groups import delivery_groups
-from aliasdesk.services.languages import preload_requester_languages
+from aliasdesk.services.languages import detect_ahead, preload_requester_languages
 from aliasdesk.services.notifications import preload_notifications
 from aliasdesk.services.rendering import preload_first_texts
 
@@ -113,7 +114,9 @@ class JobRunner:
         queries, what exists of their mail in two more, then everything written at once."""
         now = datetime.now(UTC)
         config = self.config_source()
+        detected = self._languages_ahead(job_ids)
         with self.db.unit_of_work() as session:
+            work_of(session).known.detected_languages.update(detected)
             jobs = session.scalars(
                 select(Job)
                 .where(Job.id.in_(job_ids), Job.state != "done")
@@ -146,6 +149,18 @@ class JobRunner:
                     ticket = tickets.get(job.ticket_id) if job.ticket_id else None
                     details[job.id] = self._assign_loaded(session, job, ticket, config, now)
         return details
+
+    def _languages_ahead(self, job_ids: list[int]) -> dict[int, str | None]:
+        """The languages the batch's new tickets are written in, detected before its write
+        transaction begins (see ``detect_ahead``)."""
+        with self.db.reader() as session:
+            tickets = session.scalars(
+                select(Ticket)
+                .join(Job, Job.ticket_id == Ticket.id)
+                .where(Job.id.in_(job_ids), Job.state != "done", Ticket.language.is_(None))
+            ).all()
+            preload_first_texts(session, [ticket.id for ticket in tickets])
+            return detect_ahead(session, tickets)
 
     def _assign(self, session: Session, job_id: int, config: RoutingConfig, now: datetime) -> str:
         """Assign the job's ticket and finish the job, in the caller's transaction."""

@@ -144,10 +144,15 @@ def ticket_language(session: Session, ticket: Ticket, config: RoutingConfig) -> 
         _earlier_language(session, ticket)
     )
     if chosen is None:
+        detected = work_of(session).known.detected_languages
         chosen = choose_language(
             own_choice=None,
             earlier=None,
-            detected=detect_language(_request_text(session, ticket)),
+            detected=(
+                detected[ticket.id]
+                if ticket.id in detected
+                else detect_language(_request_text(session, ticket))
+            ),
             department_default=department.language if department else None,
         )
     preloaded = work_of(session).known.earlier_languages
@@ -216,3 +221,22 @@ def _member_language(
     if department is not None and department.language_of(address):
         return department.language_of(address)
     return config.member_language(address)
+
+
+def detect_ahead(session: Session, tickets: Sequence[Ticket]) -> dict[int, str | None]:
+    """The detected language of each new ticket whose requester's own choice or earlier
+    tickets will not decide, read in ``session`` (a reader) before the batch's write
+    transaction: detection is the costliest step of assigning a ticket, and the write
+    lock is the one thing every process waits for. The transaction takes the results
+    into its ``detected_languages`` and asks the same questions again in the same order;
+    a detection it no longer needs (another process's ``#lang`` in between) is unused."""
+    choosing = [ticket for ticket in tickets if ticket.language is None]
+    preload_requester_languages(session, [ticket.requester for ticket in choosing])
+    known = work_of(session).known
+    undecided = [
+        ticket
+        for ticket in choosing
+        if known_language(own_choice(session, ticket.requester)) is None
+        and known_language(known.earlier_languages.get(ticket.requester)) is None
+    ]
+    return {ticket.id: detect_language(_request_text(session, ticket)) for ticket in undecided}

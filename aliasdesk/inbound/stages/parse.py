@@ -25,7 +25,9 @@ def has_sender_address(mail: ParsedMail) -> bool:
 
 
 def run(ctx: InboundContext) -> None:
-    mail = parse_mail(ctx.raw, max_attachment_bytes=ctx.settings.max_attachment_bytes)
+    """Parse ``ctx.raw``, unless the caller parsed it already (outside its transaction,
+    services/intake.py) with the same limits: then that result is read."""
+    mail = ctx.parsed or parse_mail(ctx.raw, max_attachment_bytes=ctx.settings.max_attachment_bytes)
     ctx.parsed = mail
     defects = ", ".join(mail.defects[:8]) or "none"
     ctx.note(NAME, f"{mail.size} bytes, {mail.content_type}, defects: {defects}")
