@@ -30,12 +30,15 @@ def _serving_runtime(shared: RunFolder | None = None, *, keeps: bool = True) -> 
     """For the long-running commands, which send mail: every notification kind must render
     before anything starts, so a broken template stops the process instead of each mail.
     ``shared``: the folder where ``run``'s processes share the routing version in force;
-    the run process ``keeps`` it there, its job processes start from it."""
+    the run process ``keeps`` it there, its job processes start from it. They leave the
+    template check (about a second of CPU: every kind in every language) to the run
+    process, which made it on the same folder as it started them."""
     from aliasdesk.notify.template_check import require_templates
     from aliasdesk.services.routing_holder import RoutingHolder
 
     settings = _settings()
-    require_templates(settings.template_dir)
+    if shared is None or keeps:
+        require_templates(settings.template_dir)
     holder = None
     if shared is not None:
         path = Path(settings.routing_file)
