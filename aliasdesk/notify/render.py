@@ -38,6 +38,7 @@ from aliasdesk.notify.language import (
     load_catalog,
     speaking,
 )
+from aliasdesk.notify.translated_blocks import TRANSLATIONS_ATTRIBUTE, TranslatedBlocks
 
 TEMPLATE_FILES = ("subject.txt", "body.txt", "body.html")
 _DEPARTMENT_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -142,10 +143,11 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            extensions=["jinja2.ext.i18n"],
+            extensions=[TranslatedBlocks],
         )
         catalog = load_catalog(self.template_dir, language)
         env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+        setattr(env, TRANSLATIONS_ATTRIBUTE, catalog)  # read as templates compile
         self._catalogs[language] = catalog
         env.globals["language"] = language
         env.filters["when"] = format_when
