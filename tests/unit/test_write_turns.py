@@ -111,11 +111,10 @@ def test_a_write_holds_the_turn_until_it_commits(db: Database, path: Path) -> No
 
 
 def test_a_write_rolled_back_by_an_exception_lets_go_of_the_turn(db: Database, path: Path) -> None:
-    with pytest.raises(RuntimeError, match="on purpose"):
-        with db.unit_of_work() as session:
-            session.execute(INSERT, {"body": "lost"})
-            assert not turn_is_free(path)
-            raise RuntimeError("on purpose")
+    with pytest.raises(RuntimeError, match="on purpose"), db.unit_of_work() as session:
+        session.execute(INSERT, {"body": "lost"})
+        assert not turn_is_free(path)
+        raise RuntimeError("on purpose")
     assert turn_is_free(path)
     assert _count(db) == 0
 
