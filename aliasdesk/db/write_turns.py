@@ -50,6 +50,7 @@ class WriteTurns:
     def __init__(self, database: Path) -> None:
         self.path = database.with_name(database.name + SUFFIX)
         self._local = threading.local()
+        self._unavailable = False  # the file could not be opened: said once, not tried again
 
     def take(self, connection: object) -> None:
         """Wait for this thread's turn to write with ``connection``. A thread already
@@ -83,9 +84,12 @@ class WriteTurns:
     def _descriptor(self) -> int | None:
         descriptor: int | None = getattr(self._local, "descriptor", None)
         if descriptor is None:
+            if self._unavailable:
+                return None
             try:
                 descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
             except OSError as error:
+                self._unavailable = True
                 log.warning("event=write_turns_unavailable path=%s error=%s", self.path, error)
                 return None
             self._local.descriptor = descriptor
