@@ -169,10 +169,17 @@ def outlive_never(parent: int, stop: threading.Event, shared: Path | None = None
 
 def wait_for_schema(database_url: str, stop: threading.Event) -> bool:
     """Until the run process has brought the schema up to date (False: told to stop first).
-    Reading it is all a job process does before then, so it never migrates alongside."""
+    Reading it is all a job process does before then, so it never migrates alongside. A
+    SQLite file is not opened before the run process has made it: opening would create
+    it, and a run process that stops at a configuration error must leave none behind."""
     from aliasdesk.db import schema
+    from aliasdesk.db.existing import sqlite_file
     from aliasdesk.db.session import Database
 
+    file = sqlite_file(database_url)
+    while file is not None and not file.exists():
+        if stop.wait(LOOK_EVERY / 5):
+            return False
     db = Database(database_url)
     try:
         while not stop.is_set():

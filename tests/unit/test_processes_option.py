@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from aliasdesk.cli import main
-from aliasdesk.cli.processes import default_processes, job_process_command
+from aliasdesk.cli.processes import default_processes, job_process_command, wait_for_schema
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
@@ -41,3 +42,14 @@ def test_a_job_process_is_told_the_folder_it_shares(tmp_path: Path) -> None:
         "--shared",
         str(tmp_path),
     ]
+
+
+def test_a_job_process_waiting_for_the_schema_creates_no_database_file(tmp_path: Path) -> None:
+    """A run process that stops at a configuration error before it made its SQLite file
+    leaves none behind: its job process, started beside it, only waits for the file."""
+    database = tmp_path / "aliasdesk.db"
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    assert wait_for_schema(f"sqlite:///{database}", stop) is False
+    assert not database.exists()
+    assert list(tmp_path.iterdir()) == []
