@@ -16,6 +16,7 @@ import random
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.dovecot
 BACKLOG = 60
 KILLS = 3
 ROUND_MAILS = 80
+FEED_EVERY = 10.0
 
 
 def _children(run: AliasdeskProcess) -> list[psutil.Process]:
@@ -96,19 +98,29 @@ def _settled(backends: Backends, run: AliasdeskProcess, mails: int) -> None:
     time.sleep(2.0)  # a late second send would show up now
 
 
-def _kill_busy_job_process(run: AliasdeskProcess, backends: Backends, round_: int) -> int:
+def _kill_busy_job_process(
+    run: AliasdeskProcess, backends: Backends, round_: int, more_mail: Callable[[], None]
+) -> int:
     """SIGKILL the job process once it has jobs done and more are waiting; wait for the
-    run process to start another one. Returns the pid killed."""
-    busy = wait_until(
-        lambda: (
+    run process to start another one. Returns the pid killed.
+
+    The run process runs jobs too, and on a loaded machine it can work a round's mail off
+    alone before the job process claims any: then ``more_mail`` is delivered, every
+    ``FEED_EVERY`` seconds, until the job process has some of it in hand."""
+
+    def busy() -> bool:
+        return (
             bool(_children(run))
             and _children(run)[0].pid in _job_holders(backends.database_url)
             and backends.progress.unfinished_jobs() > 0
-        ),
-        90,
-        0.05,
-    )
-    assert busy, f"round {round_}: the job process never got work\n{run.log_tail()}"
+        )
+
+    deadline = time.monotonic() + 120
+    while not wait_until(busy, FEED_EVERY, 0.05):
+        assert time.monotonic() < deadline, (
+            f"round {round_}: the job process never got work\n{run.log_tail()}"
+        )
+        more_mail()
     victim = _children(run)[0]
     victim.kill()
     restarted = wait_until(
@@ -151,8 +163,12 @@ def test_a_job_process_killed_mid_backlog_is_restarted_and_loses_nothing(
     run, workload, env = _start(backends, dovecot_server, smtp_sink, log_dir, mails)
     killed: list[int] = []
     try:
+
+        def more_mail() -> None:
+            dovecot_server.append_many(workload.next_mails(ROUND_MAILS // 2))
+
         for round_ in range(KILLS):
-            killed.append(_kill_busy_job_process(run, backends, round_))
+            killed.append(_kill_busy_job_process(run, backends, round_, more_mail))
             if round_ < KILLS - 1:  # more mail for the next round's victim to be busy with
                 # (more than one claim of the run process, which runs jobs too, can take)
                 dovecot_server.append_many(workload.next_mails(ROUND_MAILS))
