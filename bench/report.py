@@ -120,6 +120,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         "2 workers/1 worker": _ratio(pg2, pg1),
         "2 processes/1 process": _ratio(sqlite2, sqlite),
         "2 processes/honest floor": _ratio(sqlite2, honest),
+        "2 processes/django-helpdesk": _ratio(sqlite2, djh),
     }
     ratios = r["ratios"]
     rows = [
@@ -150,6 +151,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         _at_least("scale-out 2 workers / 1 worker (pg+redis)", ratios["2 workers/1 worker"], 1.6),
         _at_least("run --processes 2 / 1 (sqlite)", ratios["2 processes/1 process"], 1.0),
         _at_least("run --processes 2 / honest floor", ratios["2 processes/honest floor"], 1),
+        _at_least("run --processes 2 / django-helpdesk", ratios["2 processes/django-helpdesk"], 6),
     ]
     rows += idle_rows(r["latency"] or {}) + lmtp_rows(r.get("lmtp_latency"))
     return rows + cpu_rows(r) + import_rows(r.get("import")) + memory_rows(r)
