@@ -42,6 +42,9 @@ WAIT_SECONDS = 30.0
 _FIRST_LOOK = 0.0002
 _LONGEST_LOOK = 0.002
 SUFFIX = "-writers"
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+"""Never through a link: whoever could place one beside the database must not choose
+which file aliasdesk opens for writing."""
 
 
 class WriteTurns:
@@ -87,7 +90,7 @@ class WriteTurns:
             if self._unavailable:
                 return None
             try:
-                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+                descriptor = os.open(self.path, _OPEN_FLAGS, FILE_MODE)
             except OSError as error:
                 self._unavailable = True
                 log.warning("event=write_turns_unavailable path=%s error=%s", self.path, error)

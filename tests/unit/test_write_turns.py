@@ -292,3 +292,23 @@ def test_threads_writing_many_small_transactions_lose_nothing(db: Database) -> N
     assert errors == []
     assert _count(db) == threads * writes
     assert elapsed < 10.0, elapsed
+
+
+def test_a_link_in_place_of_the_lock_file_is_not_followed(
+    path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not aliasdesk's\n")
+    _lock_file(path).symlink_to(elsewhere)
+    db = _open_database(path)
+    try:
+        with caplog.at_level(logging.WARNING, logger="aliasdesk.db"):
+            _create_table(db)
+            with db.unit_of_work() as session:
+                session.execute(INSERT, {"body": "written all the same"})
+        assert _count(db) == 1
+    finally:
+        db.dispose()
+    said = [r.getMessage() for r in caplog.records if "write_turns_unavailable" in r.getMessage()]
+    assert len(said) == 1
+    assert elsewhere.read_text() == "not aliasdesk's\n"
