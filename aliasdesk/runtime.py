@@ -56,6 +56,7 @@ class Runtime:
             require_authentication_results=self.settings.require_authentication_results,
             authserv_id=self.settings.authserv_id,
             snippet_dir=self.settings.snippet_dir,
+            template_dir=self.settings.template_dir,
         )
 
     @property

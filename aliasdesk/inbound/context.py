@@ -36,6 +36,8 @@ class PipelineSettings:
     send_mail: bool = True
     snippet_dir: Path | None = None
     """Where ``#reply NAME`` finds saved answers; None: the shipped ones."""
+    template_dir: Path | None = None
+    """Where the answers to commands find their words (the mail catalogs); None: shipped."""
 
 
 @dataclass

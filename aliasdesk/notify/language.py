@@ -65,6 +65,29 @@ def load_catalog(template_dir: Path, language: str) -> gettext.NullTranslations:
     return found
 
 
+_LOADED: dict[tuple[str, str], tuple[tuple[int, int] | None, gettext.NullTranslations]] = {}
+
+
+def cached_catalog(template_dir: Path, language: str) -> gettext.NullTranslations:
+    """``load_catalog``, read from disk again only when the compiled catalog changed: for
+    code that speaks outside the renderer on every mail (the answers to commands, the
+    dashboard's words), which would otherwise parse the same file each time."""
+    code = known_language(language) or SOURCE_LANGUAGE
+    file = Path(template_dir) / CATALOG_FOLDER / code / "LC_MESSAGES" / f"{CATALOG_DOMAIN}.mo"
+    try:
+        found = file.stat()
+        stamp: tuple[int, int] | None = (found.st_mtime_ns, found.st_size)
+    except OSError:
+        stamp = None
+    key = (str(template_dir), code)
+    known = _LOADED.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    catalog = load_catalog(template_dir, code)
+    _LOADED[key] = (stamp, catalog)
+    return catalog
+
+
 @dataclass(frozen=True, slots=True)
 class _Speaking:
     catalog: gettext.NullTranslations

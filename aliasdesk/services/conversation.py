@@ -23,7 +23,7 @@ from aliasdesk.domain.commands import Command, CommandBlock, parse_commands, spe
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.reply import drop_unseen_quotes, extract_reply
-from aliasdesk.notify.language import _, load_catalog, speaking
+from aliasdesk.notify.language import _, cached_catalog, speaking
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.feedback import try_record_feedback
 from aliasdesk.services.languages import mail_locale
@@ -33,7 +33,7 @@ from aliasdesk.services.refusals import MEMBERS_ONLY, UNPROVEN_REQUESTER
 from aliasdesk.services.ticket_figures import record_first_response
 from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
 from aliasdesk.services.transitions import CommandResult, change_status, requester_side
-from aliasdesk.settings.shipped import template_dir
+from aliasdesk.settings.shipped import template_dir as shipped_templates
 
 
 @dataclass
@@ -98,6 +98,7 @@ def apply_reply(
     requester_verified: bool = False,
     require_authentication: bool = False,
     snippet_dir: Path | None = None,
+    template_dir: Path | None = None,
 ) -> ReplyOutcome:
     """Add a reply to ``ticket`` and carry out what it asks for, if its sender may.
 
@@ -119,7 +120,8 @@ def apply_reply(
         # What became of each command is written in the language the sender's answer
         # to their commands is read in, chosen as that mail's own language is.
         locale = mail_locale(session, config, ticket, reply.sender, "member")
-        with speaking(load_catalog(template_dir(), locale.language), locale):
+        words = cached_catalog(template_dir or shipped_templates(), locale.language)
+        with speaking(words, locale):
             _commands_of_conversation(reply, new_text, block, outcome, requester_verified)
     else:
         outcome.refused += [f"{c}: not applied" for c in block.commands]

@@ -10,7 +10,6 @@ department's), with that mail's translated words.
 
 from __future__ import annotations
 
-import functools
 import gettext
 import hashlib
 import json
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.domain.organisation import Department, RoutingConfig
 from aliasdesk.notify.catalogue.weekly_report import WeeklyReportContext, report_context
-from aliasdesk.notify.language import MailLocale, load_catalog
+from aliasdesk.notify.language import MailLocale, cached_catalog
 from aliasdesk.services.dashboard import period_days
 from aliasdesk.services.languages import mail_locale
 from aliasdesk.services.scheduled_mail import department_zone
@@ -58,8 +57,7 @@ def viewer_report(
     return ViewerReport(report_context(facts, viewer), locale, version)
 
 
-@functools.cache
 def catalog(language: str) -> gettext.NullTranslations:
     """The mail catalog of ``language``: the weekly report's words are translated there,
-    once, for the mail and the dashboard alike."""
-    return load_catalog(template_dir(), language)
+    for the mail and the dashboard alike."""
+    return cached_catalog(template_dir(), language)

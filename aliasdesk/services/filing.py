@@ -94,6 +94,7 @@ def _reply(ctx: InboundContext, ticket: Ticket, filing: AddToTicket) -> None:
         requester_verified=filing.requester_verified,
         require_authentication=ctx.settings.require_authentication_results,
         snippet_dir=ctx.settings.snippet_dir,
+        template_dir=ctx.settings.template_dir,
     )
     for line in result.applied:
         ctx.note(STAGE, f"applied {line}")

@@ -5,13 +5,17 @@ refused commands, and the same commands from an English-speaking member in Engli
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 from aliasdesk.runtime import Runtime
+from aliasdesk.settings.env import TEMPLATE_DIR
 from tests.pipeline.conftest import AUTHSERV_ID
 from tests.pipeline.test_conversation import kind_of, mails_to, step, text_of
 from tests.pipeline.test_handover import VERIFIED
@@ -107,3 +111,42 @@ def test_members_read_what_became_of_their_commands_in_their_own_language(
     said = text_of(answer_to(smtp, "bob@example.com"))
     assert "#priority high  ->  priority is now high" in said, said
     assert "zoe is not a member of HR, so the ticket cannot be given to them" in said, said
+
+
+def test_the_answers_take_their_words_from_the_organisations_own_template_folder(
+    database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path
+) -> None:
+    """ALIASDESK_TEMPLATE_DIR's catalogs speak in the answers to commands as they do in
+    every mail; a catalog compiled again while the process runs is read again."""
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, folder)
+    german = folder / "locale" / "de" / "LC_MESSAGES"
+
+    def reword(status_now: str) -> None:
+        with open(german / "messages.po", "rb") as source:
+            catalog = read_po(source, locale="de")
+        catalog["status is now %(status)s"].string = status_now
+        with open(german / "messages.mo", "wb") as target:
+            write_mo(target, catalog)
+
+    reword("Stand der Dinge: %(status)s")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(ROUTING)
+    desk = runtime_for(
+        database_url,
+        smtp.port,
+        routing_file=routing,
+        authserv_id=AUTHSERV_ID,
+        template_dir=folder,
+    )
+    try:
+        assert step(desk, build_mail(DIETER, "hr@example.com", SUBJECT, TEXT)) == "new_ticket"
+        step(desk, member_says("Alice Hart <alice@example.com>", "#status pending\n#assign zoe"))
+        said = text_of(answer_to(smtp, "alice@example.com"))
+        assert "#status pending  ->  Stand der Dinge: pending" in said, said
+        reword("Neuer Stand: %(status)s!")
+        step(desk, member_says("Alice Hart <alice@example.com>", "#status open\n#assign zoe"))
+        said = text_of(answer_to(smtp, "alice@example.com"))
+        assert "#status open  ->  Neuer Stand: open!" in said, said
+    finally:
+        desk.close()
