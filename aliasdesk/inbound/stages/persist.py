@@ -75,14 +75,16 @@ def _verified_requester(ctx: InboundContext, ticket: Ticket, sender: str) -> boo
     return check.verified
 
 
-def _check(ctx: InboundContext, ticket: Ticket, sender: str, dmarc_only: bool) -> SenderCheck:
+def _check(
+    ctx: InboundContext, ticket: Ticket, sender: str, require_auth_results: bool
+) -> SenderCheck:
     return check_sender(
         ctx.session,
         ctx.mail,
         sender,
         ticket_id=ticket.id,
         authserv_id=ctx.settings.authserv_id,
-        require_auth_results=dmarc_only,
+        require_auth_results=require_auth_results,
     )
 
 
