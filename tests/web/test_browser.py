@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,11 +123,9 @@ def _links_in(sink: SmtpSink, base: str, words: str) -> list[str]:
 def test_a_requester_reads_the_status_and_rates_in_a_browser(
     served: tuple[Runtime, str], smtp_sink: SmtpSink, browser: object
 ) -> None:
-    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.select import Select
-    from selenium.webdriver.support.ui import WebDriverWait
 
     runtime, base = served
     driver = browser
@@ -159,11 +158,8 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
         ticket = ticket_by_ref(session, ref)
         assert ticket is not None and ticket.rating is None, "opening the page rated nothing"
     find(By.XPATH, '//button[text()="Send my rating"]').click()
-    # Waits for the new page's notice: the page being left may still answer for a moment,
-    # and an element of it read while it goes is an error of the browser, not a failure.
-    WebDriverWait(  # type: ignore[arg-type]
-        driver, 15, ignored_exceptions=(WebDriverException,)
-    ).until(
+    # Waits for the new page's notice (see _waiting).
+    _waiting(driver).until(
         expected_conditions.text_to_be_present_in_element(
             (By.CLASS_NAME, "notice"), "Thank you for your rating"
         )
@@ -177,9 +173,7 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
     # The requester switches the page (and their mail) to German at the foot of the page.
     Select(find(By.ID, "language")).select_by_value("de")
     find(By.XPATH, '//button[text()="Change language"]').click()
-    WebDriverWait(  # type: ignore[arg-type]
-        driver, 15, ignored_exceptions=(WebDriverException,)
-    ).until(
+    _waiting(driver).until(
         expected_conditions.text_to_be_present_in_element(
             (By.CLASS_NAME, "notice"), "Diese Seite und unsere Mails an Sie"
         )
@@ -190,16 +184,25 @@ def test_a_requester_reads_the_status_and_rates_in_a_browser(
     _shot(driver, "language-chosen.png")
 
 
+def _waiting(driver: object) -> Any:
+    """A 15 s wait for the page a click leads to. The page being left may still answer for
+    a moment, and a look at it while it goes ("aborted by navigation", a stale element) is
+    an error of the browser, not a failure: looked at again, within the same deadline."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,))  # type: ignore[arg-type]
+
+
 def test_a_reply_typed_on_the_page_waits_for_the_mailed_confirmation(
     served: tuple[Runtime, str], smtp_sink: SmtpSink, browser: object
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     runtime, base = served
     driver = browser
-    wait = WebDriverWait(driver, 15)  # type: ignore[arg-type]
+    wait = _waiting(driver)
     feed(runtime, build_mail(DAVE, body="Which form do I need?"))
     drain_jobs(runtime)
     (page,) = _links_in(smtp_sink, base, "Your request is now ticket")
@@ -231,11 +234,10 @@ def test_a_lead_signs_in_from_the_mailed_link_and_reads_the_dashboard(
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     runtime, base = served
     driver = browser
-    wait = WebDriverWait(driver, 15)  # type: ignore[arg-type]
+    wait = _waiting(driver)
     feed(runtime, build_mail(DAVE, body="Which form do I need?"))
     feed(runtime, build_mail(DAVE, subject="Payslip missing", body="November's is not there."))
     drain_jobs(runtime)
