@@ -43,11 +43,17 @@ FACTS += ["no-such-answer", "#cc two words"]
 
 @pytest.fixture
 def desk(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path) -> Iterator[Runtime]:
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(ROUTING)
-    runtime = runtime_for(database_url, smtp.port, routing_file=routing, authserv_id=AUTHSERV_ID)
+    runtime = _desk(database_url, smtp, tmp_path)
     yield runtime
     runtime.close()
+
+
+def _desk(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path, **more: Path) -> Runtime:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(ROUTING)
+    return runtime_for(
+        database_url, smtp.port, routing_file=routing, authserv_id=AUTHSERV_ID, **more
+    )
 
 
 def answer_to(smtp: ScriptedSmtpServer, address: str) -> EmailMessage:
@@ -130,15 +136,7 @@ def test_the_answers_take_their_words_from_the_organisations_own_template_folder
             write_mo(target, catalog)
 
     reword("Stand der Dinge: %(status)s")
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(ROUTING)
-    desk = runtime_for(
-        database_url,
-        smtp.port,
-        routing_file=routing,
-        authserv_id=AUTHSERV_ID,
-        template_dir=folder,
-    )
+    desk = _desk(database_url, smtp, tmp_path, template_dir=folder)
     try:
         assert step(desk, build_mail(DIETER, "hr@example.com", SUBJECT, TEXT)) == "new_ticket"
         step(desk, member_says("Alice Hart <alice@example.com>", "#status pending\n#assign zoe"))
