@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from aliasdesk.claim_sizes import CLAIM_BATCH, SHARED_BATCH
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.alerts import queue_admin_alerts
 from aliasdesk.services.jobs import JobRunner
@@ -19,12 +20,7 @@ from aliasdesk.services.sla import fire_due_timers
 
 log = logging.getLogger("aliasdesk.relay")
 Dispatch = Callable[[int, str], None]
-CLAIM_BATCH = 200
-"""Jobs one claim takes when this process is the only one running them."""
-SHARED_BATCH = 50
-"""Jobs one claim takes when several processes run them (``run --processes``): a burst
-of mail is shared out instead of going whole to whichever process looked first, and a
-batch is still large enough to read its tickets' links and files once."""
+__all__ = ["CLAIM_BATCH", "SHARED_BATCH", "Share", "drain", "inline_dispatch", "relay_forever"]
 
 
 class InlineDispatch:

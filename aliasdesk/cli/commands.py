@@ -26,7 +26,7 @@ def _runtime(*, migrate: bool = True) -> Runtime:
     return build_runtime(_settings(), migrate=migrate)
 
 
-def _serving_runtime(shared: RunFolder | None = None, *, keeps: bool = True) -> Runtime:
+def serving_runtime(shared: RunFolder | None = None, *, keeps: bool = True) -> Runtime:
     """For the long-running commands, which send mail: every notification kind must render
     before anything starts, so a broken template stops the process instead of each mail.
     ``shared``: the folder where ``run``'s processes share the routing version in force;
@@ -58,7 +58,7 @@ def _database() -> Database:
     return open_existing(_settings().database_url)
 
 
-def _verbose() -> None:
+def verbose() -> None:
     """Long-running processes log at ALIASDESK_LOG_LEVEL (default INFO): the gateway's
     own loggers too, where its IMAP login, the server's capabilities and IDLE show."""
     level = _settings().log_level.upper()
@@ -72,35 +72,12 @@ def demo(args: argparse.Namespace) -> int:
     return run_demo(serve=args.serve)
 
 
-def run(args: argparse.Namespace) -> int:
-    """This process takes the mail in, does the rounds and runs jobs; its job processes
-    run jobs. They start at once, beside this one's own start-up, so they are ready (the
-    language model loaded) when the first mail is: each waits until this process has the
-    schema current and the rules in force copied for it. ``--once`` is always one
-    process: what it finds waiting is one pass's work."""
-    from aliasdesk.cli.processes import default_processes, job_processes
-    from aliasdesk.cli.run import run_all
-
-    if not args.once:
-        _verbose()
-    others = 0 if args.once else (args.processes or default_processes()) - 1
-    with job_processes(others) as helpers:
-        if helpers is not None:
-            helpers.start()  # they start alongside: each waits for the schema and the rules
-        runtime = _serving_runtime(helpers.folder if helpers is not None else None)
-        try:
-            stop = None if args.once else stop_event()
-            return run_all(runtime, once=args.once, stop=stop, helpers=helpers)
-        finally:
-            runtime.close()
-
-
 def gateway(_args: argparse.Namespace) -> int:
     from gateway.process import run_gateway
     from worker.dispatch import broker_dispatch
 
-    _verbose()
-    runtime = _serving_runtime()
+    verbose()
+    runtime = serving_runtime()
     try:
         dispatch, _broker = broker_dispatch(runtime)
         return run_gateway(runtime, stop_event(), dispatch)
@@ -119,7 +96,7 @@ def worker(args: argparse.Namespace) -> int:
     stop = stop_event()
     if args.parent:
         outlive_never(args.parent, stop, Path(args.shared) if args.shared else None)
-    _verbose()
+    verbose()
     shared = RunFolder(Path(args.shared)) if args.shared else None
     if args.parent:
         settings = _settings()
@@ -128,7 +105,7 @@ def worker(args: argparse.Namespace) -> int:
         if shared is not None and not wait_for_rules(shared, stop):
             return 0
     # A job process of ``run``: its parent does the rounds and reports refusals.
-    runtime = _serving_runtime(shared, keeps=False)
+    runtime = serving_runtime(shared, keeps=False)
     share = Share.JOBS if args.parent else Share.ALL
     try:
         if shared is not None:
@@ -145,7 +122,7 @@ def web(_args: argparse.Namespace) -> int:
     from aliasdesk.settings.web import required_secret_key
     from web.server import serve_forever, web_context
 
-    _verbose()
+    verbose()
     logging.getLogger("web").setLevel(_settings().log_level.upper())
     settings = _settings()
     required_secret_key(settings)
@@ -163,12 +140,12 @@ def lmtp(args: argparse.Namespace) -> int:
     from aliasdesk.cli.lmtp import run_lmtp
     from worker.dispatch import broker_dispatch
 
-    _verbose()
+    verbose()
     port = args.port or _settings().lmtp_port
     if not port or not 0 < port < 65536:
         print("aliasdesk lmtp: set ALIASDESK_LMTP_PORT or give --port (1-65535)", file=sys.stderr)
         return 2
-    runtime = _serving_runtime()
+    runtime = serving_runtime()
     try:
         dispatch, _broker = broker_dispatch(runtime)
         return run_lmtp(runtime, stop_event(), dispatch, host=args.host, port=port)
@@ -178,8 +155,9 @@ def lmtp(args: argparse.Namespace) -> int:
 
 def db_upgrade(_args: argparse.Namespace) -> int:
     from aliasdesk.db import schema
-    from aliasdesk.db.existing import DatabaseUnavailable, unreachable
+    from aliasdesk.db.existing import unreachable
     from aliasdesk.db.session import Database
+    from aliasdesk.db.unavailable import DatabaseUnavailable
 
     settings = _settings()
     database = Database(settings.database_url)

@@ -136,12 +136,21 @@ def _report_parser(sub: _Sub) -> None:
     form.add_argument("--csv", action="store_true")
 
 
+def _handler(command: str) -> Handler:
+    """The command's function; ``run`` is looked up without importing the other commands
+    (see aliasdesk.cli.run_command)."""
+    if command == "run":
+        from aliasdesk.cli.run_command import run
+
+        return run
+    return _handlers()[command]
+
+
 def _handlers() -> dict[str, Handler]:
     from aliasdesk.cli import commands
 
     return {
         "demo": commands.demo,
-        "run": commands.run,
         "gateway": commands.gateway,
         "worker": commands.worker,
         "web": commands.web,
@@ -172,7 +181,7 @@ def without_passwords(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     restrict_process()  # every file aliasdesk makes is its own user's only
-    from aliasdesk.db.existing import DatabaseUnavailable
+    from aliasdesk.db.unavailable import DatabaseUnavailable
 
     logging.basicConfig(
         level=logging.WARNING,
@@ -180,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:
-        return _handlers()[args.command](args)
+        return _handler(args.command)(args)
     except ConfigurationError as error:
         for line in error.describe():
             print(line, file=sys.stderr)

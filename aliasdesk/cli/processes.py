@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from aliasdesk.claim_sizes import SHARED_BATCH
+
 log = logging.getLogger("aliasdesk.processes")
 LOOK_EVERY = 0.5
 """Seconds between a job process's looks at its parent, and the parent's at its children."""
@@ -82,8 +84,6 @@ class JobProcesses:
     """``count`` job processes, started again whenever one exits until :meth:`stop`."""
 
     def __init__(self, count: int) -> None:
-        from aliasdesk.relay import SHARED_BATCH  # not for every command's start
-
         self.count = count
         # The run process runs jobs too: every process shares each burst out.
         self.batch = SHARED_BATCH

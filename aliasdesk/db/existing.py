@@ -14,11 +14,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from aliasdesk.db import schema
 from aliasdesk.db.session import Database
+from aliasdesk.db.unavailable import DatabaseUnavailable
 from aliasdesk.settings.env import mask_url
-
-
-class DatabaseUnavailable(Exception):
-    """The database named by the settings is missing, unreachable or has no schema."""
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -53,3 +53,23 @@ def test_a_job_process_waiting_for_the_schema_creates_no_database_file(tmp_path:
     assert wait_for_schema(f"sqlite:///{database}", stop) is False
     assert not database.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_reaches_its_job_processes_start_without_importing_the_rest() -> None:
+    """What ``aliasdesk run`` imports before it spawns its job processes: the entry point,
+    the run command and the process keeper. SQLAlchemy and the relay (most of aliasdesk,
+    about a second of CPU) must not be among them, or the job processes start that much
+    later and the first mail finds them still starting."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import aliasdesk.cli.main, aliasdesk.cli.run_command, aliasdesk.cli.processes\n"
+        "import aliasdesk.db.unavailable\n"
+        "heavy = [m for m in ('sqlalchemy', 'aliasdesk.relay', 'aliasdesk.runtime', 'jinja2')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
