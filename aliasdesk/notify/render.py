@@ -28,6 +28,7 @@ import markupsafe
 
 from aliasdesk.domain.languages import LANGUAGES, SOURCE_LANGUAGE, known_language
 from aliasdesk.notify.catalogue import find_kind, kind_names
+from aliasdesk.notify.compiled_templates import bytecode_cache
 from aliasdesk.notify.kinds import MailContext
 from aliasdesk.notify.language import (
     ENGLISH,
@@ -135,8 +136,10 @@ class TemplateRenderer:
         known = self._envs.get(language)
         if known is not None:
             return known
+        catalog = load_catalog(self.template_dir, language)
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.template_dir)),
+            bytecode_cache=bytecode_cache(language, catalog),
             auto_reload=False,  # the whole folder is rechecked in _template, see there
             undefined=jinja2.StrictUndefined,
             autoescape=_select_autoescape,
@@ -145,7 +148,6 @@ class TemplateRenderer:
             keep_trailing_newline=False,
             extensions=[TranslatedBlocks],
         )
-        catalog = load_catalog(self.template_dir, language)
         env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
         setattr(env, TRANSLATIONS_ATTRIBUTE, catalog)  # read as templates compile
         self._catalogs[language] = catalog

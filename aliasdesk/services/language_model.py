@@ -64,8 +64,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from aliasdesk import user_cache
 from aliasdesk.services import language_model_cache as cache
-from aliasdesk.settings.environment import environment_value
 
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
@@ -96,15 +96,8 @@ def _load() -> LanguageIdentifier:
 
 
 def cache_directory() -> Path | None:
-    """Where the unpacked model is kept: ``$XDG_CACHE_HOME/aliasdesk``, else
-    ``~/.cache/aliasdesk``; None when there is no home to find it in."""
-    base = environment_value("XDG_CACHE_HOME")
-    if base and Path(base).is_absolute():  # the XDG rule: a relative path is ignored
-        return Path(base) / "aliasdesk"
-    try:
-        return Path.home() / ".cache" / "aliasdesk"
-    except RuntimeError:
-        return None
+    """Where the unpacked model is kept (aliasdesk.user_cache)."""
+    return user_cache.cache_directory()
 
 
 def load(directory: Path | None) -> LanguageIdentifier:

@@ -38,6 +38,8 @@ def test_every_kind_in_every_language_is_the_mail_jinjas_own_call_makes(
     compiled = _every_mail(TemplateRenderer(TEMPLATES))
     # Without a catalog to read, the extension keeps Jinja's own gettext call everywhere.
     monkeypatch.setattr(render_module, "TRANSLATIONS_ATTRIBUTE", "not_read_by_the_extension")
+    # Compiled anew, not loaded from the cache of templates compiled with translations.
+    monkeypatch.setattr(render_module, "bytecode_cache", lambda *_args: None)
     calling = TemplateRenderer(TEMPLATES)
     assert getattr(calling._environment("de"), TRANSLATIONS_ATTRIBUTE, None) is None
     called = _every_mail(calling)
