@@ -100,7 +100,7 @@ class Ticket(Base):
     __table_args__ = (
         UniqueConstraint("department", "number", name="uq_tickets_ref"),
         Index("ix_tickets_status", "status"),
-        Index("ix_tickets_owner", "owner"),
+        Index("ix_tickets_owner_status", "owner", "status"),
         Index("ix_tickets_requester", "requester", "id"),
     )
 

@@ -43,3 +43,33 @@ def test_migrations_build_exactly_the_models(empty_database_url: str) -> None:
         assert schema.is_current(db)
     finally:
         db.dispose()
+
+
+def test_open_tickets_are_counted_from_the_owner_and_status_index(tmp_path: Path) -> None:
+    """Least-loaded assignment counts each member's open tickets on every batch: SQLite
+    must answer from the index alone, without reading the member's closed history."""
+    from sqlalchemy import event
+
+    from aliasdesk.db.queries import active_counts
+
+    db = Database(f"sqlite:///{tmp_path}/plan.db")
+    try:
+        schema.upgrade(db)
+        statements: list[tuple[str, tuple[object, ...]]] = []
+
+        def keep(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+            statements.append((sql, tuple(params) if isinstance(params, (list, tuple)) else ()))
+
+        event.listen(db.engine, "before_cursor_execute", keep)
+        with db.reader() as session:
+            active_counts(session, ["ann@example.com", "bob@example.com"])
+        event.remove(db.engine, "before_cursor_execute", keep)
+        counting = [s for s in statements if "count(" in s[0].lower()]
+        assert len(counting) == 1
+        sql, params = counting[0]
+        with db.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+        details = " ".join(str(row[-1]) for row in plan)
+        assert "COVERING INDEX ix_tickets_owner_status" in details, details
+    finally:
+        db.dispose()
