@@ -31,7 +31,12 @@ MIN_LETTERS = 40
 """A text with fewer letters than this ("Thanks!", "see attachment") says too little to
 tell its language; the next rule in the order decides."""
 MIN_CONFIDENCE = 0.9
-_LETTER = re.compile(r"[^\W\d_]")
+TEXT_READ = 4000
+"""Characters of a text the detector reads: its first lines tell the language, and the
+walk's cost grows with every character."""
+_ENOUGH_LETTERS = re.compile(rf"(?:[\W\d_]*+[^\W\d_]){{{MIN_LETTERS}}}")
+"""Matches at the start of a text with at least MIN_LETTERS letters, stopping at the last
+one needed: counting every letter of a long text built a list of them all (40 µs a text)."""
 
 
 def warm_up() -> None:
@@ -46,9 +51,10 @@ def detect_language(text: str) -> str | None:
     The detector knows about a hundred languages, so an Italian request comes back as
     Italian (and falls back) instead of as the closest language we have texts in.
     """
-    if len(_LETTER.findall(text)) < MIN_LETTERS:
+    head = text[:TEXT_READ]
+    if _ENOUGH_LETTERS.match(head) is None:
         return None
-    code, probability = identifier().classify(text[:4000])
+    code, probability = identifier().classify(head)
     return known_language(str(code)) if probability >= MIN_CONFIDENCE else None
 
 

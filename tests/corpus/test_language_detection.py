@@ -44,3 +44,25 @@ def test_the_detector_picks_the_readers_language() -> None:
     assert accuracy >= MIN_ACCURACY, wrong
     # Never a wrong language: a miss may only fall back to the department's default.
     assert [(path, want, got) for path, want, got in wrong if got is not None] == []
+
+
+def test_too_few_letters_is_decided_as_counting_them_would() -> None:
+    """The start-up check of a text's letters stops at the fortieth; on every kind of text
+    (letters, digits, underscores, punctuation, accents, other scripts, long runs of
+    non-letters) it must decide exactly as counting all of them does."""
+    import random
+    import re
+
+    from aliasdesk.services import languages
+
+    letter = re.compile(r"[^\W\d_]")
+    pieces = ["a", "é", "ß", "я", "漢", "1", "_", " ", "\n", "!", "-", "٣", "  \t", "x" * 7]
+    chooser = random.Random(20261206)
+    texts = ["", "Thanks!", "a" * 39, "a" * 40, "1" * 5000 + "a" * 40, "a " * 39 + "_" * 9000]
+    for _ in range(400):
+        texts.append("".join(chooser.choice(pieces) for _ in range(chooser.randint(0, 120))))
+    for text in texts:
+        head = text[: languages.TEXT_READ]
+        counted = len(letter.findall(head)) >= languages.MIN_LETTERS
+        assert (languages._ENOUGH_LETTERS.match(head) is not None) == counted, repr(text[:80])
+    assert languages.detect_language("1" * 5000 + "Dies ist ein deutscher Satz " * 5) is None
