@@ -44,12 +44,18 @@ def _folder() -> Path | None:
 
 
 @functools.cache
-def _compiler_digest() -> str:
-    """What the compiled code depends on besides the template and the catalog."""
+def _compiler_digest() -> str | None:
+    """What the compiled code depends on besides the template and the catalog; None when
+    the compiling code's source cannot be read (an install without .py files), and with
+    it no cache, since a changed compiler could not be told from the old one."""
     digest = hashlib.sha256(jinja2.__version__.encode())
     here = Path(__file__).resolve().parent
-    for name in _COMPILING_MODULES:
-        digest.update((here / name).read_bytes())
+    try:
+        for name in _COMPILING_MODULES:
+            digest.update((here / name).read_bytes())
+    except OSError as error:
+        log.warning("event=template_cache_unusable error=%s; templates are compiled", error)
+        return None
     return digest.hexdigest()
 
 
@@ -64,10 +70,10 @@ def catalog_digest(catalog: gettext.NullTranslations) -> str:
 
 def bytecode_cache(language: str, catalog: gettext.NullTranslations) -> jinja2.BytecodeCache | None:
     """The cache for one language's environment; None when there is no usable folder."""
-    folder = _folder()
-    if folder is None:
+    folder, compiler = _folder(), _compiler_digest()
+    if folder is None or compiler is None:
         return None
-    salt = hashlib.sha256(
-        f"{language}:{catalog_digest(catalog)}:{_compiler_digest()}".encode()
-    ).hexdigest()[:24]
+    salt = hashlib.sha256(f"{language}:{catalog_digest(catalog)}:{compiler}".encode()).hexdigest()[
+        :24
+    ]
     return jinja2.FileSystemBytecodeCache(str(folder), pattern=f"{language}-{salt}-%s.cache")

@@ -152,3 +152,18 @@ def test_a_link_in_place_of_the_folder_is_never_followed(own_cache: Path, tmp_pa
         user_cache.private_folder(compiled_templates.FOLDER)
     assert _german_acknowledgement(TEMPLATES)
     assert not any(elsewhere.iterdir())
+
+
+def test_without_the_compiling_code_s_source_nothing_is_cached(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install that ships no .py files cannot tell a changed compiler from the old one:
+    it compiles every template, and still renders."""
+    monkeypatch.setattr(compiled_templates, "_COMPILING_MODULES", ("no_such_module.py",))
+    compiled_templates._compiler_digest.cache_clear()
+    try:
+        assert compiled_templates.bytecode_cache("de", gettext.NullTranslations()) is None
+        assert _german_acknowledgement(TEMPLATES)
+        assert not own_cache.exists() or not any(own_cache.iterdir())
+    finally:
+        compiled_templates._compiler_digest.cache_clear()
