@@ -17,12 +17,9 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 
 from aliasdesk.settings.env import BROKER_NAMESPACE
+from worker.embedded import EMBEDDED, is_embedded
 
-EMBEDDED = "embedded"
-
-
-def is_embedded(url: str) -> bool:
-    return url == EMBEDDED
+__all__ = ["EMBEDDED", "is_embedded", "make_broker"]
 
 
 def make_broker(url: str, namespace: str = BROKER_NAMESPACE) -> dramatiq.Broker:

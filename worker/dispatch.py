@@ -5,19 +5,23 @@ learns which it is, so gateway and worker stay independent of each other."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import dramatiq
+from typing import TYPE_CHECKING
 
 from aliasdesk.relay import Dispatch, inline_dispatch
 from aliasdesk.runtime import Runtime
-from worker.actors import declare_actors
-from worker.broker import is_embedded, make_broker
+from worker.embedded import is_embedded
+
+if TYPE_CHECKING:  # Dramatiq is loaded only where a broker is configured
+    import dramatiq
 
 
 def broker_dispatch(runtime: Runtime) -> tuple[Dispatch, dramatiq.Broker | None]:
     """The dispatch for the configured broker, and the broker itself (None when embedded)."""
     if is_embedded(runtime.settings.broker_url):
         return inline_dispatch(runtime), None
+    from worker.actors import declare_actors
+    from worker.broker import make_broker
+
     broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     return DramatiqDispatch(declare_actors(broker), broker), broker
 
@@ -28,7 +32,9 @@ class DramatiqDispatch:
 
     SLICE = 20
 
-    def __init__(self, actors: dict[str, dramatiq.Actor[[int], None]], broker: dramatiq.Broker):
+    def __init__(
+        self, actors: dict[str, dramatiq.Actor[[int], None]], broker: dramatiq.Broker
+    ) -> None:
         self.actors = actors
         self.batch = broker.get_actor("run_jobs")
 

@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import logging
 import threading
-
-import dramatiq
-from dramatiq import Worker
+from typing import TYPE_CHECKING
 
 from aliasdesk.relay import CLAIM_BATCH, Share, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.takeover import watching
 from aliasdesk.settings.environment import environment_value
-from worker.actors import declare_actors, install_runner
-from worker.broker import is_embedded, make_broker
+from worker.embedded import is_embedded
+
+if TYPE_CHECKING:  # Dramatiq is loaded only where a broker is configured
+    import dramatiq
 
 log = logging.getLogger("aliasdesk.worker")
 
 
-def start_dramatiq_worker(runtime: Runtime, broker: dramatiq.Broker, threads: int = 4) -> Worker:
+def start_dramatiq_worker(
+    runtime: Runtime, broker: dramatiq.Broker, threads: int = 4
+) -> dramatiq.Worker:
+    from dramatiq import Worker
+
+    from worker.actors import install_runner
+
     install_runner(runtime.job_runner())
     worker = Worker(
         broker,
@@ -45,6 +51,9 @@ def _run_worker(runtime: Runtime, stop: threading.Event, batch: int, share: Shar
         log.info("event=worker mode=embedded")
         relay_forever(runtime, inline_dispatch(runtime), stop, batch=batch, share=share)
         return 0
+    from worker.actors import declare_actors
+    from worker.broker import make_broker
+
     broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     declare_actors(broker)
     worker = start_dramatiq_worker(

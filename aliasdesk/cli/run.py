@@ -21,7 +21,6 @@ from aliasdesk.runtime import Runtime
 from aliasdesk.services.delivery import render_failures
 from aliasdesk.services.intake import process_pending
 from aliasdesk.services.takeover import Watch
-from gateway.lmtp import LmtpServer
 from gateway.poller import MailboxPoller
 from gateway.process import make_poller, serving_metrics
 from gateway.service import Intake
@@ -117,6 +116,8 @@ def _serve(
     with contextlib.ExitStack() as stack:
         port = runtime.settings.lmtp_port
         if port:
+            from gateway.lmtp import LmtpServer  # aiosmtpd only where an MTA delivers
+
             stack.enter_context(LmtpServer(runtime, port, after_processing=wake.set))
         if poller is not None:
             poller.run_forever(stop)

@@ -73,3 +73,35 @@ def test_open_tickets_are_counted_from_the_owner_and_status_index(tmp_path: Path
         assert "COVERING INDEX ix_tickets_owner_status" in details, details
     finally:
         db.dispose()
+
+
+def test_the_head_read_without_alembic_is_alembic_s_head() -> None:
+    """``is_current`` reads the newest migration file instead of loading Alembic; both
+    must name the same revision, or a process would wait for a schema that never comes."""
+    from alembic.script import ScriptDirectory
+
+    config = schema.alembic_config("sqlite://")
+    assert schema.head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_job_process_learns_the_schema_is_current_without_alembic(tmp_path: Path) -> None:
+    """What a job process of ``run`` loads to wait for the schema and run jobs on the
+    embedded broker: neither Alembic nor a broker's client."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/probe.db"
+    db = Database(url)
+    schema.upgrade(db)
+    db.dispose()
+    probe = (
+        "import sys\n"
+        "from aliasdesk.db import schema\n"
+        "from aliasdesk.db.session import Database\n"
+        "import aliasdesk.cli.commands, worker.process, worker.dispatch, aliasdesk.cli.run\n"
+        f"assert schema.is_current(Database({url!r}))\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(','.join(sorted(loaded & {'alembic', 'dramatiq', 'redis', 'pika', 'aiosmtpd'})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
