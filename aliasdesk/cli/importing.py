@@ -10,6 +10,7 @@ import json
 import mailbox
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -91,7 +92,7 @@ def import_path(runtime: Runtime, path: Path, *, send_mail: bool, out: TextIO = 
     # Without mail, a run killed before its owner assignments left them pending: the next
     # run finishes them even when it finds no mail new to it.
     if embedded and (result.fresh or not send_mail):
-        _finish_jobs(runtime, send_mail)
+        _finish_jobs(runtime, send_mail, result.languages)
     _print_summary(result, path)
     return 0
 
@@ -104,14 +105,15 @@ def _print_summary(result: ImportResult, path: Path) -> None:
     )
 
 
-def _finish_jobs(runtime: Runtime, send_mail: bool) -> None:
+def _finish_jobs(runtime: Runtime, send_mail: bool, languages: Mapping[int, str | None]) -> None:
     """On the embedded broker nobody else runs the jobs the import queued: run them here.
 
     With mail, everything is drained as ``run --once`` would. With ``--no-mail`` only the
     owner assignments of mail imported without mail run (this import's, and those an
     earlier one killed midway left pending), with a sender that refuses to send, so not
     even an alert about other pending work leaves the building; there may be no SMTP
-    server at all.
+    server at all. ``languages`` are the request texts the import's helper process
+    classified already.
     """
     if send_mail:
         drain(runtime, inline_dispatch(runtime))
@@ -122,6 +124,7 @@ def _finish_jobs(runtime: Runtime, send_mail: bool) -> None:
         renderer=runtime.renderer,
         sender=_NoSending(),
         instance_id=runtime.settings.instance_id,
+        known_languages=languages,
     )
     with runtime.db.reader() as session:
         jobs = session.execute(

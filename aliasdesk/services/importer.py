@@ -9,15 +9,18 @@ order at all and exported folders rarely keep one, and a follow-up processed bef
 request would open a ticket of its own instead of joining the request's.
 
 Archives can be large, so only a sort key and a digest per mail stay in memory; the bytes
-are read again, batch by batch, when the mail is processed.
+are read again, batch by batch, when the mail is processed. A helper process parses each
+batch and classifies its languages a batch or two ahead of the writer, on the second core
+(aliasdesk.services.import_ahead); without it, the same work is done here.
 """
 
 from __future__ import annotations
 
 import mailbox
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -29,10 +32,21 @@ from aliasdesk.db.models import InboundMail
 from aliasdesk.db.session import Database
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.inbound.context import PipelineSettings
-from aliasdesk.services.intake import RawMail, content_hash, process_pending, store_raw
+from aliasdesk.mail.model import ParsedMail
+from aliasdesk.services.import_ahead import Pending, ReadAhead
+from aliasdesk.services.intake import (
+    RawMail,
+    content_hash,
+    parsed_ahead,
+    process_pending,
+    store_raw,
+)
 from aliasdesk.services.intake_store import cut_batches, header_of, too_large
 
 BATCH = 50
+AHEAD = 2
+"""Batches given to the helper process before the one being written is taken back: it
+keeps the helper busy while the writer commits, and holds three batches' bytes."""
 MAIL_SUFFIXES = {".eml"}
 """A folder may hold notes and exports of other kinds next to the mail: only .eml files are
 mail (RFC 5322 text); Outlook's .msg is a binary format and would only be quarantined."""
@@ -98,6 +112,9 @@ class ImportResult:
     total: int
     fresh: int
     outcomes: dict[str, int]
+    languages: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
+    """The opening texts the helper process classified, by text key, for the owner
+    assignments that follow (``JobRunner.known_languages``)."""
 
 
 Progress = Callable[[int, int], None]
@@ -114,19 +131,31 @@ def import_mail(
     send_mail: bool,
     max_mail_bytes: int,
     progress: Progress,
+    read_ahead: bool = True,
 ) -> ImportResult:
     """Import every mail of ``path`` not imported from it before. Raises ``OSError`` or
-    ``mailbox.Error`` when the source cannot be read, before anything is stored."""
-    entries = _survey(path)
-    source = f"import:{path.resolve()}"
-    with db.reader() as session:
-        known = set(
-            session.scalars(select(InboundMail.content_hash).where(InboundMail.mailbox == source))
-        )
-    fresh = [entry for entry in entries if entry.digest not in known]
-    batches = _Batches(db, routing, pipeline, source, send_mail, max_mail_bytes)
-    outcomes = batches.run(fresh, progress)
-    return ImportResult(len(entries), len(fresh), outcomes)
+    ``mailbox.Error`` when the source cannot be read, before anything is stored.
+
+    With ``read_ahead`` a helper process starts first, so that it is ready when the
+    survey ends; without, everything runs in this process."""
+    helper = ReadAhead(pipeline.max_attachment_bytes)
+    if read_ahead:
+        helper.start()
+    try:
+        entries = _survey(path)
+        source = f"import:{path.resolve()}"
+        with db.reader() as session:
+            known = set(
+                session.scalars(
+                    select(InboundMail.content_hash).where(InboundMail.mailbox == source)
+                )
+            )
+        fresh = [entry for entry in entries if entry.digest not in known]
+        batches = _Batches(db, routing, pipeline, source, send_mail, max_mail_bytes, helper)
+        outcomes = batches.run(fresh, progress)
+    finally:
+        helper.close()
+    return ImportResult(len(entries), len(fresh), outcomes, helper.languages)
 
 
 @dataclass(frozen=True)
@@ -139,31 +168,64 @@ class _Batches:
     source: str
     send_mail: bool
     limit: int
+    helper: ReadAhead
 
     def run(self, fresh: list[_Entry], progress: Progress) -> dict[str, int]:
         outcomes: dict[str, int] = {}
         # An import killed between storing a batch and processing it left that batch
         # ``received``; it is taken in first, as it sorts before everything still to come.
-        self._process(outcomes)
+        self._process(outcomes, {})
         done = 0
-        for cut in cut_batches([entry.size for entry in fresh], count=BATCH, budget=self.limit):
-            batch = fresh[cut]
+        for mails, pending in self._read(fresh):
             store_raw(
                 self.db,
                 source="import",
                 mailbox=self.source,
                 uidvalidity=None,
-                mails=[_raw_mail(entry, self.limit) for entry in batch],
+                mails=mails,
                 send_mail=self.send_mail,
             )
-            self._process(outcomes)
-            done += len(batch)
+            self._process(outcomes, self.helper.collect(pending))
+            done += len(mails)
             progress(done, len(fresh))
         return outcomes
 
-    def _process(self, outcomes: dict[str, int]) -> None:
-        for result in process_pending(self.db, self.routing, self.pipeline):
+    def _read(self, fresh: list[_Entry]) -> Iterator[tuple[list[RawMail], Pending]]:
+        """Each batch's mails, read while the helper is given the batches after it."""
+        waiting: deque[tuple[list[RawMail], Pending]] = deque()
+        for cut in cut_batches([entry.size for entry in fresh], count=BATCH, budget=self.limit):
+            batch = fresh[cut]
+            mails = [_raw_mail(entry, self.limit) for entry in batch]
+            whole = {e.digest: m.raw for e, m in zip(batch, mails, strict=True) if not m.held_size}
+            waiting.append((mails, self.helper.submit(whole)))
+            if len(waiting) > AHEAD:
+                yield waiting.popleft()
+        yield from waiting
+
+    def _process(self, outcomes: dict[str, int], parsed: dict[str, ParsedMail]) -> None:
+        def ahead(
+            db: Database, ids: Sequence[int], settings: PipelineSettings
+        ) -> dict[int, ParsedMail]:
+            return _supplied(db, ids, settings, parsed)
+
+        for result in process_pending(self.db, self.routing, self.pipeline, ahead):
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+
+
+def _supplied(
+    db: Database, ids: Sequence[int], settings: PipelineSettings, parsed: dict[str, ParsedMail]
+) -> dict[int, ParsedMail]:
+    """A batch's parses from the helper, found by digest (each used once: a second copy
+    of the same bytes is parsed anew); what it did not parse is parsed here, ahead."""
+    if not parsed:
+        return parsed_ahead(db, ids, settings)
+    with db.reader() as session:
+        digests = session.execute(
+            select(InboundMail.id, InboundMail.content_hash).where(InboundMail.id.in_(list(ids)))
+        ).all()
+    found = {row_id: parsed.pop(digest) for row_id, digest in digests if digest in parsed}
+    missing = [row_id for row_id in ids if row_id not in found]
+    return found | (parsed_ahead(db, missing, settings) if missing else {})
 
 
 def _raw_mail(entry: _Entry, limit: int) -> RawMail:

@@ -48,8 +48,10 @@ from aliasdesk.services.intake_store import RawMail, content_hash, cut_batches, 
 __all__ = [
     "FINAL_STATES",
     "IntakeResult",
+    "ParseAhead",
     "RawMail",
     "content_hash",
+    "parsed_ahead",
     "pending_ids",
     "process_batch",
     "process_pending",
@@ -57,6 +59,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("aliasdesk.intake")
+ParseAhead = Callable[[Database, Sequence[int], PipelineSettings], dict[int, ParsedMail]]
+"""Parses a batch's mails before its write transaction (by inbound id); a mail it leaves
+out is parsed in the transaction. By default ``parsed_ahead`` reads them from the
+database; a caller that has parsed them already (aliasdesk import's helper process)
+supplies its own."""
 BATCH = 100
 STATE_OF = {
     "new_ticket": "processed",
@@ -248,16 +255,21 @@ def process_pending(
     db: Database,
     config_source: Callable[[], RoutingConfig],
     settings: PipelineSettings,
+    ahead: ParseAhead | None = None,
 ) -> list[IntakeResult]:
     """Process every stored mail still ``received`` (new ones and a crash's leftovers)."""
     results: list[IntakeResult] = []
     while ids := pending_ids(db, limit=BATCH, max_bytes=settings.max_mail_bytes):
-        results.extend(process_batch(db, ids, config_source(), settings))
+        results.extend(process_batch(db, ids, config_source(), settings, ahead))
     return results
 
 
 def process_batch(
-    db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
+    db: Database,
+    ids: Sequence[int],
+    config: RoutingConfig,
+    settings: PipelineSettings,
+    ahead: ParseAhead | None = None,
 ) -> list[IntakeResult]:
     """Process a fetch batch in one transaction: one commit per batch, not one per mail.
 
@@ -270,7 +282,7 @@ def process_batch(
     every mail ``received`` for the next run.
     """
     try:
-        return _process_together(db, ids, config, settings)
+        return _process_together(db, ids, config, settings, ahead)
     except OperationalError:
         raise
     except Exception as exc:
@@ -292,10 +304,14 @@ def _load_with_keys(
 
 
 def _process_together(
-    db: Database, ids: Sequence[int], config: RoutingConfig, settings: PipelineSettings
+    db: Database,
+    ids: Sequence[int],
+    config: RoutingConfig,
+    settings: PipelineSettings,
+    parse_ahead: ParseAhead | None = None,
 ) -> list[IntakeResult]:
     results: list[IntakeResult] = []
-    parsed = parsed_ahead(db, ids, settings)
+    parsed = (parse_ahead or parsed_ahead)(db, ids, settings)
     with db.unit_of_work() as session:
         mails, keys = _load_with_keys(session, ids)
         mails.reverse()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -43,6 +43,8 @@ class JobRunner:
     renderer: TemplateRenderer
     sender: MailSender
     instance_id: str = "aliasdesk"
+    known_languages: Mapping[int, str | None] = field(default_factory=dict)
+    """Texts already classified (``aliasdesk import``'s helper process), by text key."""
 
     def run(self, job_id: int) -> str:
         """One job: a batch of one. Returns what it did, for the log and the tests."""
@@ -160,7 +162,7 @@ class JobRunner:
                 .where(Job.id.in_(job_ids), Job.state != "done", Ticket.language.is_(None))
             ).all()
             preload_first_texts(session, [ticket.id for ticket in tickets])
-            return detect_ahead(session, tickets)
+            return detect_ahead(session, tickets, self.known_languages)
 
     def _assign(self, session: Session, job_id: int, config: RoutingConfig, now: datetime) -> str:
         """Assign the job's ticket and finish the job, in the caller's transaction."""

@@ -11,8 +11,9 @@ Members read their own language from the routing file, else their department's.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -56,6 +57,14 @@ def detect_language(text: str) -> str | None:
         return None
     code, probability = identifier().classify(head)
     return known_language(str(code)) if probability >= MIN_CONFIDENCE else None
+
+
+def text_key(text: str) -> int:
+    """A short key for a text whose language was detected elsewhere (aliasdesk import's
+    helper process): 64 bits of its digest, so that a result is only used for the very
+    text it was computed on."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def department_timezone(department: Department | None) -> str:
@@ -229,13 +238,20 @@ def _member_language(
     return config.member_language(address)
 
 
-def detect_ahead(session: Session, tickets: Sequence[Ticket]) -> dict[int, str | None]:
+def detect_ahead(
+    session: Session,
+    tickets: Sequence[Ticket],
+    classified: Mapping[int, str | None] | None = None,
+) -> dict[int, str | None]:
     """The detected language of each new ticket whose requester's own choice or earlier
     tickets will not decide, read in ``session`` (a reader) before the batch's write
     transaction: detection is the costliest step of assigning a ticket, and the write
     lock is the one thing every process waits for. The transaction takes the results
     into its ``detected_languages`` and asks the same questions again in the same order;
-    a detection it no longer needs (another process's ``#lang`` in between) is unused."""
+    a detection it no longer needs (another process's ``#lang`` in between) is unused.
+
+    ``classified`` holds texts already classified elsewhere, by :func:`text_key`: which tickets
+    are detected is decided here all the same, only the classifying is skipped."""
     choosing = [ticket for ticket in tickets if ticket.language is None]
     preload_requester_languages(session, [ticket.requester for ticket in choosing])
     known = work_of(session).known
@@ -245,4 +261,14 @@ def detect_ahead(session: Session, tickets: Sequence[Ticket]) -> dict[int, str |
         if known_language(own_choice(session, ticket.requester)) is None
         and known_language(known.earlier_languages.get(ticket.requester)) is None
     ]
-    return {ticket.id: detect_language(_request_text(session, ticket)) for ticket in undecided}
+    return {
+        ticket.id: _detected(_request_text(session, ticket), classified) for ticket in undecided
+    }
+
+
+def _detected(text: str, classified: Mapping[int, str | None] | None) -> str | None:
+    if classified:
+        key = text_key(text)
+        if key in classified:
+            return classified[key]
+    return detect_language(text)
