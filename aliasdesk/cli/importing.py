@@ -63,8 +63,16 @@ class _Progress:
         self.out.flush()
 
 
-def import_path(runtime: Runtime, path: Path, *, send_mail: bool, out: TextIO = sys.stderr) -> int:
-    """Import every mail of ``path`` not imported from it before; returns the exit code."""
+def import_path(
+    runtime: Runtime,
+    path: Path,
+    *,
+    send_mail: bool,
+    out: TextIO = sys.stderr,
+    read_ahead: bool = True,
+) -> int:
+    """Import every mail of ``path`` not imported from it before; returns the exit code.
+    ``read_ahead`` False keeps all of the work in this process (no helper process)."""
     embedded = runtime.settings.embedded_broker
     if send_mail and embedded and not runtime.settings.smtp_host:
         print(
@@ -83,6 +91,7 @@ def import_path(runtime: Runtime, path: Path, *, send_mail: bool, out: TextIO = 
             send_mail=send_mail,
             max_mail_bytes=runtime.settings.max_mail_bytes,
             progress=progress,
+            read_ahead=read_ahead,
         )
     except (OSError, mailbox.Error) as error:
         print(f"aliasdesk import: {error}", file=sys.stderr)

@@ -94,6 +94,7 @@ class ReadAhead:
     max_attachment_bytes: int
     languages: dict[int, str | None] = field(default_factory=dict)
     pool: ProcessPoolExecutor | None = None
+    lost: bool = False
 
     def start(self) -> None:
         try:
@@ -139,12 +140,16 @@ class ReadAhead:
             self.pool = None
 
     def _give_up(self, error: BaseException) -> None:
+        """Said once: the batches already given to a dead helper fail one by one."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = None
+        if self.lost:
+            return
+        self.lost = True
         log.warning(
             "event=import_helper_lost error=%s: %s; parsing and detecting languages in "
             "the importing process from here on",
             type(error).__name__,
             error,
         )
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = None
