@@ -1,7 +1,9 @@
 """Instruments the bench reads processes with: resident memory and CPU time.
 
 Resident memory is sampled every 100 ms per labelled process (peak and trajectory, so
-growth with backlog size shows).
+growth with backlog size shows); a process watched with its children (``aliasdesk
+import`` and its helper process) counts the sum of their resident sets, pages they share
+counted in each (an upper bound, never an under-count).
 
 CPU time answers where a run's time went. On a 2-core machine every contender shares the
 cores with the SMTP sink, Dovecot, the database and the broker. A throughput figure alone
@@ -39,13 +41,17 @@ class RssSampler:
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.processes: dict[str, psutil.Process] = {}
+        self.with_children: set[str] = set()
         self.peak: dict[str, int] = {}
         self.samples: dict[str, list[int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss", daemon=True)
 
-    def watch(self, label: str, pid: int) -> None:
+    def watch(self, label: str, pid: int, *, with_children: bool = False) -> None:
+        """Sample ``pid``; ``with_children``: and every process it starts, as one."""
         self.processes[label] = psutil.Process(pid)
+        if with_children:
+            self.with_children.add(label)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -60,11 +66,21 @@ class RssSampler:
             for label, process in list(self.processes.items()):
                 with contextlib.suppress(psutil.Error):
                     rss = process.memory_info().rss
+                    if label in self.with_children:
+                        rss += _children_rss(process)
                     self.peak[label] = max(self.peak.get(label, 0), rss)
                     self.samples.setdefault(label, []).append(rss)
 
     def peak_mb(self) -> dict[str, float]:
         return {label: round(rss / 2**20, 1) for label, rss in self.peak.items()}
+
+
+def _children_rss(process: psutil.Process) -> int:
+    total = 0
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # it may end between listing and reading
+            total += child.memory_info().rss
+    return total
 
 
 def _group(process: psutil.Process, labels: Mapping[int, str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench.instruments import CpuBudget, CpuMeter
+from bench.instruments import CpuBudget, CpuMeter, RssSampler
 from bench.report import cpu_rows
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass"
@@ -66,3 +66,26 @@ def test_budget_per_mail_and_cores() -> None:
     budget = CpuBudget(window_s=4.0, cpu_s={"run": 2.0, "dovecot": 0.6})
     assert budget.cores() == {"run": 0.5, "dovecot": 0.15}
     assert budget.ms_per_mail(500) == {"run": 4.0, "dovecot": 1.2}
+
+
+HOLD = "data = bytearray({mb} * 2**20)\nimport time\ntime.sleep({seconds})"
+PARENT = (
+    "import subprocess, sys\n"
+    "child = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+    "child.wait()"
+)
+
+
+def test_a_process_watched_with_children_counts_their_memory_too() -> None:
+    """``aliasdesk import`` parses in a helper process: its memory is the import's."""
+    child = HOLD.format(mb=120, seconds=1.5)
+    with RssSampler() as rss:
+        alone = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child)])
+        family = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child)])
+        rss.watch("alone", alone.pid)
+        rss.watch("family", family.pid, with_children=True)
+        alone.wait(timeout=30)
+        family.wait(timeout=30)
+    peak = rss.peak_mb()
+    assert peak["alone"] < 60, peak
+    assert peak["family"] > 120, peak
