@@ -42,6 +42,7 @@ from aliasdesk.services.intake import (
     store_raw,
 )
 from aliasdesk.services.intake_store import cut_batches, header_of, too_large
+from aliasdesk.services.mbox_reader import iter_mbox
 
 BATCH = 50
 AHEAD = 2
@@ -75,9 +76,7 @@ def iter_source(path: Path) -> Iterator[Callable[[], bytes]]:
         for file in files:
             yield file.read_bytes
     elif path.is_file():
-        box = mailbox.mbox(str(path), create=False)
-        for key in box.keys():  # noqa: SIM118 (keys, not messages: raw bytes)
-            yield partial(box.get_bytes, key)
+        yield from iter_mbox(path)
     else:
         raise FileNotFoundError(f"{path}: no such mbox, Maildir or folder")
 
