@@ -9,6 +9,7 @@ far, while the owners are assigned; each re-run must finish what the killed one 
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 import os
 import random
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -75,13 +77,20 @@ def _kill_when(
     process: subprocess.Popen[bytes], ready: Callable[[], bool], rng: random.Random
 ) -> bool:
     """SIGKILL the import once ``ready`` holds; False if it finished before that."""
+    helpers: list[psutil.Process] = []
     if not wait_until(lambda: process.poll() is not None or ready(), 120, 0.02):
         raise AssertionError("the import made no progress in 120 s")
     if process.poll() is not None:
         return False
     time.sleep(rng.uniform(0, 0.2))
+    with contextlib.suppress(psutil.Error):
+        helpers = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    # Its helper process (services/import_ahead.py) must not outlive it, waiting for
+    # work that never comes.
+    _gone, alive = psutil.wait_procs(helpers, timeout=15)
+    assert not alive, f"left running after the import was killed: {alive}"
     return True
 
 
