@@ -44,10 +44,13 @@ from aliasdesk.services.intake import (
 from aliasdesk.services.intake_store import cut_batches, header_of, too_large
 from aliasdesk.services.mbox_reader import iter_mbox
 
-BATCH = 50
-AHEAD = 2
-"""Batches given to the helper process before the one being written is taken back: it
-keeps the helper busy while the writer commits, and holds three batches' bytes."""
+BATCH = 200
+"""Mails stored, then processed, together (the intake takes them in its own batches).
+With the helper process, 200 took a tenth less of the importer's CPU than 50 did: fewer
+commits and fewer queries per mail."""
+AHEAD = 1
+"""Batches given to the helper process beyond the one being written: it reads the next
+while the writer works, and two batches' bytes are held at a time."""
 MAIL_SUFFIXES = {".eml"}
 """A folder may hold notes and exports of other kinds next to the mail: only .eml files are
 mail (RFC 5322 text); Outlook's .msg is a binary format and would only be quarantined."""

@@ -31,8 +31,8 @@ from tests.support.smtp_script import ScriptedSmtpServer
 require_corpus()
 
 BENCH_MAILS = 230
-"""Five batches: the helper is several batches ahead, and a kill after the second batch
-leaves some to finish without it."""
+"""Five batches of 50 (see ``small_batches``): a kill after the second batch leaves some
+to finish without the helper."""
 CORPUS_FILES = (
     *(f"django-helpdesk/test_files/{name}" for name in ("quoted_printable.eml", "pgp.eml")),
     "django-helpdesk/test_files/utf-nondecodable.eml",
@@ -60,6 +60,13 @@ def _archive(folder: Path) -> Path:
         box.add(raw)
     box.close()
     return path
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 50, so that a small archive is several batches and the helper reads
+    ahead of the writer as it does in a large import."""
+    monkeypatch.setattr(importer, "BATCH", 50)
 
 
 @pytest.fixture
