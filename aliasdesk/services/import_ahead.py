@@ -79,12 +79,18 @@ def _follow_parent() -> None:
     threading.Thread(target=watch, name="follow-importer", daemon=True).start()
 
 
+PART = 25
+"""Mails the helper is given at a time. A batch goes in parts so that the importer can
+take back the parts the helper has not begun when it needs the batch (a helper slowed
+by other work on the machine): it parses those itself instead of waiting."""
+
+
 @dataclass
 class Pending:
-    """A batch given to the helper: the digests of its mails, in the order sent."""
+    """A batch given to the helper, part by part: each part's digests, in the order
+    sent, and what the helper makes of them (None: not sent)."""
 
-    digests: list[str]
-    future: Future[list[Read]] | None
+    parts: list[tuple[list[str], Future[list[Read]] | None]]
 
 
 @dataclass
@@ -107,31 +113,42 @@ class ReadAhead:
 
     def submit(self, mails: dict[str, bytes]) -> Pending:
         """Send a batch (digest -> bytes) to be read; a no-op once the helper is gone."""
-        pending = Pending(list(mails), None)
-        if self.pool is None or not mails:
-            return pending
+        digests, raws = list(mails), list(mails.values())
+        return Pending(
+            [
+                (digests[start : start + PART], self._send(raws[start : start + PART]))
+                for start in range(0, len(raws), PART)
+            ]
+        )
+
+    def _send(self, raws: list[bytes]) -> Future[list[Read]] | None:
+        if self.pool is None:
+            return None
         try:
-            pending.future = self.pool.submit(
-                read_mails, list(mails.values()), self.max_attachment_bytes
-            )
+            return self.pool.submit(read_mails, raws, self.max_attachment_bytes)
         except Exception as error:
             self._give_up(error)
-        return pending
+            return None
 
     def collect(self, pending: Pending) -> dict[str, ParsedMail]:
-        """The batch's parses by digest, waiting for the helper; empty if it failed, and
-        the batch is then parsed by the pipeline's own read-ahead."""
-        if pending.future is None:
-            return {}
-        try:
-            read = pending.future.result()
-        except Exception as error:
-            self._give_up(error)
-            return {}
+        """The batch's parses by digest. Parts the helper has not begun are taken back
+        (cancelled), the others waited for; what is missing, taken back or lost with
+        the helper, the pipeline's own read-ahead parses."""
+        for _digests, future in pending.parts:
+            if future is not None:
+                future.cancel()  # only a part not yet begun is cancelled
         parsed: dict[str, ParsedMail] = {}
-        for digest, (mail, key, language) in zip(pending.digests, read, strict=True):
-            parsed.setdefault(digest, mail)
-            self.languages[key] = language
+        for digests, future in pending.parts:
+            if future is None or future.cancelled():
+                continue
+            try:
+                read = future.result()
+            except Exception as error:
+                self._give_up(error)
+                continue
+            for digest, (mail, key, language) in zip(digests, read, strict=True):
+                parsed.setdefault(digest, mail)
+                self.languages[key] = language
         return parsed
 
     def close(self) -> None:

@@ -121,6 +121,9 @@ def _count_detections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_the_helper_process_changes_nothing_but_where_the_work_is_done(
     make_runtime: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A batch in one part: the importer never takes work back from a slow helper, so
+    # every request is classified there, however busy the machine.
+    monkeypatch.setattr(import_ahead, "PART", 10**6)
     archive = _archive(tmp_path)
     detected = _count_detections(monkeypatch)
     alone = _outcome(make_runtime("alone"), archive, read_ahead=False)
@@ -137,6 +140,29 @@ def test_the_helper_process_changes_nothing_but_where_the_work_is_done(
     # request opens its ticket under another text) are classified here.
     assert detected_alone > BENCH_MAILS // 2
     assert len(detected) < detected_alone // 10
+
+
+def test_parts_taken_back_from_the_helper_are_read_by_the_importer(
+    make_runtime: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mail at a time: the parts of a batch the helper has not begun when the writer
+    needs them are cancelled and parsed (and later classified) by the importer."""
+    archive = _archive(tmp_path)
+    alone = _outcome(make_runtime("alone"), archive, read_ahead=False)
+    monkeypatch.setattr(import_ahead, "PART", 1)
+    taken_back: list[int] = []
+    real = import_ahead.ReadAhead.collect
+
+    def counted(self: import_ahead.ReadAhead, pending: import_ahead.Pending) -> Any:
+        parsed = real(self, pending)
+        taken_back.append(sum(1 for _, future in pending.parts if future and future.cancelled()))
+        return parsed
+
+    monkeypatch.setattr(import_ahead.ReadAhead, "collect", counted)
+    assert _outcome(make_runtime("shared"), archive, read_ahead=True) == alone
+    assert len(taken_back) == -(-len(alone[1]) // 50)  # a count per batch
+    # The first batch is needed while the helper is still starting: most of it is taken back.
+    assert taken_back[0] > 0
 
 
 def test_without_a_helper_process_the_import_runs_in_its_own(
