@@ -79,10 +79,12 @@ def _follow_parent() -> None:
     threading.Thread(target=watch, name="follow-importer", daemon=True).start()
 
 
-PART = 25
+PART = 10
 """Mails the helper is given at a time. A batch goes in parts so that the importer can
 take back the parts the helper has not begun when it needs the batch (a helper slowed
-by other work on the machine): it parses those itself instead of waiting."""
+by other work on the machine): it parses those itself instead of waiting. It still
+waits for the two parts the helper holds at a time: with parts of 25 that was 1.1 s of
+a 5,000-mail import, with 10 about 0.6 s (and 0.5 s less in all)."""
 
 
 @dataclass
