@@ -30,10 +30,12 @@ from multiprocessing.connection import wait
 
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
-from aliasdesk.services.languages import detect_language, text_key, warm_up
-from aliasdesk.services.tickets import SUBJECT_FALLBACK
+from aliasdesk.services.language_detection import detect_language, text_key, warm_up
 
 log = logging.getLogger("aliasdesk.import")
+SUBJECT_FALLBACK = "(no subject)"
+"""services/tickets.py's, which the helper does not import (it reads the database); a
+test holds the two equal."""
 
 Read = tuple[ParsedMail, int, str | None]
 """What the helper returns for one mail: its parse, the key of its opening text, and

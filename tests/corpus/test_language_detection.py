@@ -53,7 +53,7 @@ def test_too_few_letters_is_decided_as_counting_them_would() -> None:
     import random
     import re
 
-    from aliasdesk.services import languages
+    from aliasdesk.services import language_detection as languages
 
     letter = re.compile(r"[^\W\d_]")
     pieces = ["a", "é", "ß", "я", "漢", "1", "_", " ", "\n", "!", "-", "٣", "  \t", "x" * 7]

@@ -10,6 +10,7 @@ import logging
 import mailbox
 import os
 import signal
+import time
 from collections.abc import Iterator
 from multiprocessing import get_context
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from aliasdesk.cli.importing import import_path
 from aliasdesk.db.models import InboundMail, Ticket
 from aliasdesk.runtime import Runtime
-from aliasdesk.services import import_ahead, importer, languages
+from aliasdesk.services import import_ahead, importer, languages, tickets
 from bench.mailbox_gen import generate
 from tests.support.corpus import CORPUS, require_corpus
 from tests.support.harness import runtime_for
@@ -187,6 +188,20 @@ def _helpers() -> list[psutil.Process]:
     ]
 
 
+def _until_dead(process: psutil.Process) -> None:
+    """Wait for the kill to land without reaping the process (psutil's ``wait`` would):
+    multiprocessing must find its exit itself, or it counts it alive for ever."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{process} outlived SIGKILL")
+
+
 def test_a_helper_process_killed_midway_leaves_its_work_to_the_importer(
     make_runtime: Any,
     tmp_path: Path,
@@ -204,7 +219,7 @@ def test_a_helper_process_killed_midway_leaves_its_work_to_the_importer(
             helpers = _helpers()
             assert len(helpers) == 1
             os.kill(helpers[0].pid, signal.SIGKILL)
-            helpers[0].wait(timeout=10)
+            _until_dead(helpers[0])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(importer, "store_raw", then_kill_the_helper)
@@ -215,3 +230,9 @@ def test_a_helper_process_killed_midway_leaves_its_work_to_the_importer(
     lost = [r for r in caplog.records if "import_helper_lost" in r.getMessage()]
     assert len(lost) == 1
     assert _helpers() == []
+
+
+def test_the_helper_builds_a_ticket_s_text_as_the_ticket_stores_it() -> None:
+    """Its classifications are found by the text a ticket carries: a subject it filled
+    in otherwise would only be classified twice, but it should not be."""
+    assert import_ahead.SUBJECT_FALLBACK == tickets.SUBJECT_FALLBACK
