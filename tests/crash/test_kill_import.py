@@ -10,7 +10,6 @@ far, while the owners are assigned; each re-run must finish what the killed one 
 from __future__ import annotations
 
 import contextlib
-import mailbox
 import os
 import random
 import signal
@@ -26,6 +25,7 @@ from sqlalchemy import create_engine, text
 from tests.crash.procs import ALIASDESK, ROOT, migrate, wait_until
 from tests.e2e.test_import import old_mail
 from tests.support.harness import ROUTING
+from tests.support.mbox_files import write_mbox
 
 REQUESTS = 160
 FOLLOW_UPS = 60
@@ -55,12 +55,7 @@ def _archive(folder: Path) -> Path:
     mails += [b"X-Copy: second\r\n" + mails[n] for n in range(COPIES)]
     mails.append(UNREADABLE)
     random.Random(7).shuffle(mails)
-    path = folder / "archive.mbox"
-    box = mailbox.mbox(str(path))
-    for raw in mails:
-        box.add(raw)
-    box.close()
-    return path
+    return write_mbox(folder / "archive.mbox", mails)
 
 
 def _query(url: str) -> Callable[[str], int]:

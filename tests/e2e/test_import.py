@@ -19,6 +19,7 @@ import pytest
 
 from gateway.local_servers import LocalImapServer, SmtpSink
 from tests.support.harness import ROUTING
+from tests.support.mbox_files import write_mbox
 
 ROOT = Path(__file__).resolve().parents[2]
 ALIASDESK = shutil.which("aliasdesk", path=str(Path(sys.executable).parent)) or "aliasdesk"
@@ -55,12 +56,7 @@ MAILS = [
 
 
 def as_mbox(folder: Path, mails: list[bytes] = MAILS) -> Path:
-    path = folder / "archive.mbox"
-    box = mailbox.mbox(str(path))
-    for raw in mails:
-        box.add(raw)
-    box.close()
-    return path
+    return write_mbox(folder / "archive.mbox", mails)
 
 
 def as_maildir(folder: Path, mails: list[bytes] = MAILS) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import mailbox
 import os
 import signal
 import time
@@ -27,6 +26,7 @@ from aliasdesk.services import import_ahead, importer, languages, tickets
 from bench.mailbox_gen import generate
 from tests.support.corpus import CORPUS, require_corpus
 from tests.support.harness import runtime_for
+from tests.support.mbox_files import write_mbox
 from tests.support.smtp_script import ScriptedSmtpServer
 
 require_corpus()
@@ -55,12 +55,7 @@ def _archive(folder: Path) -> Path:
     mails = [mail.raw for mail in generate(BENCH_MAILS, tag="ahead")]
     mails += [_corpus_mail(name) for name in CORPUS_FILES]
     mails += mails[3:6]  # the same bytes twice in one archive
-    path = folder / "mixed.mbox"
-    box = mailbox.mbox(str(path))
-    for raw in mails:
-        box.add(raw)
-    box.close()
-    return path
+    return write_mbox(folder / "mixed.mbox", mails)
 
 
 @pytest.fixture(autouse=True)
