@@ -11,7 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["AddToTicket", "Filing", "OpenTickets", "Requester"]
+__all__ = [
+    "NO_SUBJECT",
+    "SUBJECT_LIMIT",
+    "AddToTicket",
+    "Filing",
+    "OpenTickets",
+    "Requester",
+    "ticket_subject",
+]
+
+NO_SUBJECT = "(no subject)"
+SUBJECT_LIMIT = 1000
+
+
+def ticket_subject(subject: str) -> str:
+    """The subject a new ticket stores for a mail's: trimmed, cut to SUBJECT_LIMIT
+    characters, "(no subject)" for none. ``aliasdesk import``'s helper process builds the
+    text it classifies from the same value, so its result is found for that ticket."""
+    return (subject.strip() or NO_SUBJECT)[:SUBJECT_LIMIT]
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,12 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context, parent_process
 from multiprocessing.connection import wait
 
+from aliasdesk.domain.filing import ticket_subject
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
 from aliasdesk.services.language_detection import detect_language, text_key, warm_up
 
 log = logging.getLogger("aliasdesk.import")
-SUBJECT_FALLBACK = "(no subject)"
-"""services/tickets.py's, which the helper does not import (it reads the database); a
-test holds the two equal."""
 
 Read = tuple[ParsedMail, int, str | None]
 """What the helper returns for one mail: its parse, the key of its opening text, and
@@ -45,8 +43,7 @@ that text's detected language."""
 def opening_text(mail: ParsedMail) -> str:
     """The text a ticket opened from ``mail`` is classified by (``_request_text`` in
     services/languages.py): its subject as the ticket stores it, then the mail's text."""
-    subject = (mail.subject.strip() or SUBJECT_FALLBACK)[:1000]
-    return f"{subject}\n{mail.text}"
+    return f"{ticket_subject(mail.subject)}\n{mail.text}"
 
 
 def read_mails(raws: Sequence[bytes], max_attachment_bytes: int) -> list[Read]:

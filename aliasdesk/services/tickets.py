@@ -23,11 +23,10 @@ from aliasdesk.db.models import (
 )
 from aliasdesk.db.queries import next_ticket_number
 from aliasdesk.db.unit_of_work import work_of
-from aliasdesk.domain.filing import Requester
+from aliasdesk.domain.filing import Requester, ticket_subject
 from aliasdesk.domain.organisation import RoutingConfig
 from aliasdesk.mail.model import Attachment, ParsedMail
 
-SUBJECT_FALLBACK = "(no subject)"
 _TICKETS = table_of(Ticket)
 _MESSAGES = table_of(TicketMessage)
 _ATTACHMENTS = table_of(StoredAttachment)
@@ -201,7 +200,7 @@ def open_ticket(
         {
             "department": department,
             "number": number,
-            "subject": (subject.strip() or SUBJECT_FALLBACK)[:1000],
+            "subject": ticket_subject(subject),
             "requester": who.address[:320],
             "requester_name": who.name[:255],
             "status": "new",

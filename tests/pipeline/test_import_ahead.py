@@ -22,7 +22,7 @@ from sqlalchemy import select
 from aliasdesk.cli.importing import import_path
 from aliasdesk.db.models import InboundMail, Ticket
 from aliasdesk.runtime import Runtime
-from aliasdesk.services import import_ahead, importer, languages, tickets
+from aliasdesk.services import import_ahead, importer, languages
 from bench.mailbox_gen import generate
 from tests.support.corpus import CORPUS, require_corpus
 from tests.support.harness import runtime_for
@@ -230,4 +230,9 @@ def test_a_helper_process_killed_midway_leaves_its_work_to_the_importer(
 def test_the_helper_builds_a_ticket_s_text_as_the_ticket_stores_it() -> None:
     """Its classifications are found by the text a ticket carries: a subject it filled
     in otherwise would only be classified twice, but it should not be."""
-    assert import_ahead.SUBJECT_FALLBACK == tickets.SUBJECT_FALLBACK
+    from aliasdesk.mail.parse import parse_mail
+
+    bare = parse_mail(b"From: a@example.com\r\nTo: it@example.com\r\n\r\nHello there\r\n")
+    assert import_ahead.opening_text(bare).split("\n", 1)[0] == "(no subject)"
+    long = parse_mail(b"From: a@example.com\r\nSubject: " + b"x" * 1500 + b"\r\n\r\nHello\r\n")
+    assert import_ahead.opening_text(long).split("\n", 1)[0] == "x" * 1000

@@ -17,14 +17,13 @@ import re
 from datetime import UTC, datetime
 
 from aliasdesk.db.models import Ticket, Watcher
-from aliasdesk.domain.filing import AddToTicket, Filing, OpenTickets, Requester
+from aliasdesk.domain.filing import NO_SUBJECT, AddToTicket, Filing, OpenTickets, Requester
 from aliasdesk.domain.sla_clock import history_moment
 from aliasdesk.inbound.context import InboundContext
 from aliasdesk.inbound.verification import SenderCheck, check_sender
 from aliasdesk.mail.forward import find_forwarded, without_forward_prefix
 
 NAME = "persist"
-NO_SUBJECT = "(no subject)"
 
 
 def run(ctx: InboundContext) -> None:
