@@ -10,6 +10,7 @@ current revision is the one row Alembic keeps in ``alembic_version``.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,8 +56,10 @@ def current_revision(database: Database) -> str | None:
     return str(row[0]) if row is not None else None
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest migration's revision: the last file of the numbered versions."""
+    """The newest migration's revision: the last file of the numbered versions (read
+    once: a job process asks several times a second while it waits for the schema)."""
     newest = max((MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
     found = _REVISION.search(newest.read_text(encoding="utf-8"))
     if found is None:
