@@ -20,6 +20,7 @@ import mailbox
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
@@ -42,7 +43,7 @@ from aliasdesk.services.intake import (
     store_raw,
 )
 from aliasdesk.services.intake_store import cut_batches, header_of, too_large
-from aliasdesk.services.mbox_reader import iter_mbox
+from aliasdesk.services.mbox_reader import open_mbox
 
 BATCH = 200
 """Mails stored, then processed, together (the intake takes them in its own batches).
@@ -66,20 +67,21 @@ class _Entry:
     load: Callable[[], bytes]
 
 
-def iter_source(path: Path) -> Iterator[Callable[[], bytes]]:
-    """Readers for each mail in ``path``: a Maildir (cur/new/tmp), a folder of .eml, or an mbox."""
+@contextmanager
+def open_source(path: Path) -> Iterator[list[Callable[[], bytes]]]:
+    """Readers for each mail in ``path``: a Maildir (cur/new/tmp), a folder of .eml, or an
+    mbox. They read only inside the context: an mbox is held open until it ends."""
     if path.is_dir() and (path / "cur").is_dir():
         maildir = mailbox.Maildir(str(path), factory=None, create=False)
-        for key in sorted(maildir.keys()):
-            yield partial(maildir.get_bytes, key)
+        yield [partial(maildir.get_bytes, key) for key in sorted(maildir.keys())]
     elif path.is_dir():
         files = sorted(
             p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MAIL_SUFFIXES
         )
-        for file in files:
-            yield file.read_bytes
+        yield [file.read_bytes for file in files]
     elif path.is_file():
-        yield from iter_mbox(path)
+        with open_mbox(path) as readers:
+            yield readers
     else:
         raise FileNotFoundError(f"{path}: no such mbox, Maildir or folder")
 
@@ -97,9 +99,9 @@ def _written_at(raw: bytes) -> float:
         return float("inf")
 
 
-def _survey(path: Path) -> list[_Entry]:
+def _survey(readers: list[Callable[[], bytes]]) -> list[_Entry]:
     entries = []
-    for position, load in enumerate(iter_source(path)):
+    for position, load in enumerate(readers):
         raw = load()
         entries.append(_Entry((_written_at(raw), position), content_hash(raw), len(raw), load))
     entries.sort(key=lambda entry: entry.order)
@@ -136,7 +138,8 @@ def import_mail(
     read_ahead: bool = True,
 ) -> ImportResult:
     """Import every mail of ``path`` not imported from it before. Raises ``OSError`` or
-    ``mailbox.Error`` when the source cannot be read, before anything is stored.
+    ``mailbox.Error`` when the source cannot be read, before anything is stored. An mbox
+    is closed when this returns or raises.
 
     With ``read_ahead`` a helper process starts first, so that it is ready when the
     survey ends; without, everything runs in this process."""
@@ -144,20 +147,23 @@ def import_mail(
     if read_ahead:
         helper.start()
     try:
-        entries = _survey(path)
-        source = f"import:{path.resolve()}"
-        with db.reader() as session:
-            known = set(
-                session.scalars(
-                    select(InboundMail.content_hash).where(InboundMail.mailbox == source)
-                )
-            )
-        fresh = [entry for entry in entries if entry.digest not in known]
-        batches = _Batches(db, routing, pipeline, source, send_mail, max_mail_bytes, helper)
-        outcomes = batches.run(fresh, progress)
+        with open_source(path) as readers:
+            entries = _survey(readers)
+            source = f"import:{path.resolve()}"
+            fresh = _not_imported_before(db, source, entries)
+            batches = _Batches(db, routing, pipeline, source, send_mail, max_mail_bytes, helper)
+            outcomes = batches.run(fresh, progress)
     finally:
         helper.close()
     return ImportResult(len(entries), len(fresh), outcomes, helper.languages)
+
+
+def _not_imported_before(db: Database, source: str, entries: list[_Entry]) -> list[_Entry]:
+    with db.reader() as session:
+        known = set(
+            session.scalars(select(InboundMail.content_hash).where(InboundMail.mailbox == source))
+        )
+    return [entry for entry in entries if entry.digest not in known]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ message's bytes are what ``mailbox.mbox.get_bytes`` returns: from the line after
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -56,14 +57,18 @@ def _from_lines(chunk: bytes) -> Iterator[int]:
 
 
 def _message(file: BinaryIO, start: int, stop: int) -> bytes:
+    if file.closed:  # else a bare "seek of closed file", naming neither file nor cause
+        raise ValueError(f"{file.name}: a message read after its mbox was closed")
     file.seek(start)
     file.readline()  # the From line
     return file.read(max(stop - file.tell(), 0))
 
 
-def iter_mbox(path: Path) -> Iterator[Callable[[], bytes]]:
-    """A reader for each message of the mbox at ``path``, in file order. The file stays
-    open while the readers are in use (as ``mailbox.mbox`` keeps its own open)."""
-    file = open(path, "rb")  # noqa: SIM115 (held open for the readers, closed with them)
-    for start, stop in mbox_spans(file):
-        yield partial(_message, file, start, stop)
+@contextmanager
+def open_mbox(path: Path) -> Iterator[list[Callable[[], bytes]]]:
+    """A reader for each message of the mbox at ``path``, in file order. The file is open
+    for as long as the context, and closed when it ends, however it ends: the readers
+    are kept for a whole import, and a file left for the garbage collector to close
+    stays open as long as anything (a traceback) still holds one of them."""
+    with open(path, "rb") as file:
+        yield [partial(_message, file, start, stop) for start, stop in mbox_spans(file)]

@@ -3,17 +3,24 @@ the caller and prints nothing; the command (tests/e2e/test_import.py) does the t
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
+import os
 from pathlib import Path
 
 import pytest
 
 from aliasdesk.runtime import Runtime
-from aliasdesk.services.importer import ImportResult, import_mail
+from aliasdesk.services.importer import ImportResult, Progress, import_mail
 from tests.e2e.test_import import MAILS, as_mbox
 
 
-def _import(runtime: Runtime, path: Path, seen: list[tuple[int, int]]) -> ImportResult:
+def _import(
+    runtime: Runtime,
+    path: Path,
+    seen: list[tuple[int, int]],
+    progress: Progress | None = None,
+) -> ImportResult:
     return import_mail(
         runtime.db,
         runtime.routing.current,
@@ -21,7 +28,7 @@ def _import(runtime: Runtime, path: Path, seen: list[tuple[int, int]]) -> Import
         path,
         send_mail=False,
         max_mail_bytes=runtime.settings.max_mail_bytes,
-        progress=lambda done, total: seen.append((done, total)),
+        progress=progress or (lambda done, total: seen.append((done, total))),
     )
 
 
@@ -52,3 +59,39 @@ def test_an_unreadable_source_raises_before_anything_is_stored(
 ) -> None:
     with pytest.raises((OSError, mailbox.Error)):
         _import(runtime, tmp_path / "no-such.mbox", [])
+
+
+def _opened(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path`` (Linux)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("no /proc/self/fd to count open files in")
+    count = 0
+    for fd in os.listdir(fds):
+        with contextlib.suppress(OSError):  # the descriptor that listed the folder, closed
+            count += Path(os.readlink(fds / fd)) == path.resolve()
+    return count
+
+
+class _Stopped(Exception):
+    pass
+
+
+def test_the_mbox_is_closed_when_the_import_returns_or_raises(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = as_mbox(tmp_path)
+    during: list[int] = []
+
+    def stop(done: int, total: int) -> None:
+        during.append(_opened(path))
+        raise _Stopped  # as the command's Ctrl-C would, between two batches
+
+    with pytest.raises(_Stopped) as stopped:
+        _import(runtime, path, [], progress=stop)
+    # The traceback still holds the import's frames and with them every message's reader:
+    # only an explicit close has closed the file.
+    assert stopped.traceback and during == [1]
+    assert _opened(path) == 0
+    _import(runtime, path, [])
+    assert _opened(path) == 0

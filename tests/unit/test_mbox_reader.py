@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aliasdesk.services import mbox_reader
-from aliasdesk.services.mbox_reader import iter_mbox
+from aliasdesk.services.mbox_reader import open_mbox
 from tests.support.corpus import CORPUS, MBOX
 
 ONE = b"From: a@example.com\nSubject: one\n\nHello\n"
@@ -35,6 +35,11 @@ def _expected(path: Path) -> list[bytes]:
     return [box.get_bytes(key) for key in box.keys()]  # noqa: SIM118
 
 
+def _read(path: Path) -> list[bytes]:
+    with open_mbox(path) as readers:
+        return [read() for read in readers]
+
+
 def _write(tmp_path: Path, shape: bytes | None) -> Path:
     path = tmp_path / "archive.mbox"
     if shape is None:
@@ -54,7 +59,7 @@ def test_the_same_messages_as_mailbox_mbox(
 ) -> None:
     monkeypatch.setattr(mbox_reader, "CHUNK", chunk)
     path = _write(tmp_path, SHAPES[name])
-    assert [read() for read in iter_mbox(path)] == _expected(path)
+    assert _read(path) == _expected(path)
 
 
 @pytest.mark.parametrize("chunk", [1 << 20, 64])
@@ -64,4 +69,12 @@ def test_the_corpus_mboxes_read_the_same(monkeypatch: pytest.MonkeyPatch, chunk:
     monkeypatch.setattr(mbox_reader, "CHUNK", chunk)
     paths = [CORPUS / MBOX, *sorted((CORPUS / "zammad" / "mail").glob("*.box"))]
     for path in paths:
-        assert [read() for read in iter_mbox(path)] == _expected(path), path
+        assert _read(path) == _expected(path), path
+
+
+def test_a_message_read_after_the_mbox_is_closed_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, None)
+    with open_mbox(path) as readers:
+        assert readers[0]() == _expected(path)[0]
+    with pytest.raises(ValueError, match="read after its mbox was closed"):
+        readers[0]()
