@@ -12,11 +12,12 @@ Why this is not ``LanguageIdentifier.from_model_file``:
   of the processes that never detect a language (the gateway, the web pages, the CLI).
 
 The cache (language_model_cache.py holds its layout): the model's arrays as raw bytes in
-this machine's byte order, in one file per model under ``$XDG_CACHE_HOME/aliasdesk/``
-(``~/.cache/aliasdesk/`` when that is unset; no ``ALIASDESK_*`` setting, as nothing in it
-is the operator's to choose). Its name holds py3langid's version, the size and
-modification time of the package's model file and the cache's own format, so an upgrade
-writes a new file instead of reading a stale one; an old file can be deleted at any time.
+this machine's byte order, in one file per model in the per-user cache's folder
+``language-model`` (aliasdesk.user_cache: ``$XDG_CACHE_HOME/aliasdesk/``, else
+``~/.cache/aliasdesk/``; no ``ALIASDESK_*`` setting, as nothing in it is the operator's to
+choose). Its name holds py3langid's version, the size and modification time of the
+package's model file and the cache's own format, so an upgrade writes a new file instead
+of reading a stale one; an old file can be deleted at any time.
 Every process maps it read-only (``mmap``): a page is read from disk once, shared by all
 processes through the page cache, and counts in a process's memory only once a walk
 has touched it. The transition table, the per-class weights and the row table stay
@@ -38,11 +39,12 @@ The first process to load writes the cache into a temporary file and renames it 
 place, so two processes starting at once each write a whole file and read a whole file;
 a file is never changed in place, so a mapped one never shrinks under a process. A cache
 file that is not whole (cut short, damaged) is written again. When the cache can be
-neither read nor written (no home folder, a read-only one, a full disk), the model is
-unpacked into the process's memory as before, with one warning in the log. There is no
-second place to try: beside the installed package is read-only wherever it is installed
-by another user (the container image), and a shared temporary folder would let another
-user's file be mapped as the model.
+neither read nor written (no home folder, a read-only one, a full disk), or its folder
+cannot be trusted (a link, another user's, one others may write to: user_cache refuses
+it), the model is unpacked into the process's memory as before, with one warning in the
+log. There is no second place to try: beside the installed package is read-only wherever
+it is installed by another user (the container image), and a shared temporary folder
+would let another user's file be mapped as the model.
 
 The layout read is py3langid 0.4.0's (``modelio.save_model``); the version is pinned,
 and a test compares the model loaded here with the package's own loader.
@@ -72,6 +74,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aliasdesk.language")
 
+FOLDER = "language-model"
+"""The model's folder in the per-user cache, beside the compiled templates'."""
 _SLICE = 1 << 20
 _TYPECODE = {2: "H", 4: "I", 8: "L"}
 _loading = threading.Lock()
@@ -96,8 +100,13 @@ def _load() -> LanguageIdentifier:
 
 
 def cache_directory() -> Path | None:
-    """Where the unpacked model is kept (aliasdesk.user_cache)."""
-    return user_cache.cache_directory()
+    """Where the unpacked model is kept: its folder in the per-user cache, made if it is
+    not there; None, with one warning, when that folder cannot be made or trusted."""
+    try:
+        return user_cache.private_folder(FOLDER)
+    except OSError as error:
+        log.warning("language model: no cache (%s); loaded into memory", error)
+        return None
 
 
 def load(directory: Path | None) -> LanguageIdentifier:

@@ -201,10 +201,63 @@ def test_the_cache_lives_in_the_users_cache_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert language_model.cache_directory() == tmp_path / "aliasdesk"
+    assert language_model.cache_directory() == tmp_path / "aliasdesk" / "language-model"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as XDG says
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert language_model.cache_directory() == tmp_path / "home" / ".cache" / "aliasdesk"
+    expected = tmp_path / "home" / ".cache" / "aliasdesk" / "language-model"
+    assert language_model.cache_directory() == expected
+
+
+def _refuse(cache_home: Path, how: str) -> Path:
+    """Make the cache under ``cache_home`` one that user_cache refuses, ``how``; returns
+    the folder a model would be written into if the cache were used all the same."""
+    root = cache_home / "aliasdesk"
+    elsewhere = cache_home.parent / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    if how == "a parent others may write to":
+        cache_home.mkdir(mode=0o777)
+        cache_home.chmod(0o777)  # no sticky bit: another user could swap our folder
+        return cache_home
+    root.mkdir(parents=True, mode=0o700)
+    if how == "a folder others may write to":
+        root.chmod(0o777)
+    elif how == "another user's folder":
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a folder to another user")
+        os.chown(root, 65534, 65534)
+    elif how == "a link in place of the cache":
+        root.rmdir()
+        root.symlink_to(elsewhere)
+        return elsewhere
+    else:  # a link in place of the model's own folder
+        (root / "language-model").symlink_to(elsewhere)
+        return elsewhere
+    return root
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "a folder others may write to",
+        "a parent others may write to",
+        "another user's folder",
+        "a link in place of the cache",
+        "a link in place of the model's folder",
+    ],
+)
+def test_a_cache_folder_that_cannot_be_trusted_is_never_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    """Another user could put a model of their own there: it would be mapped as ours."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    watched = _refuse(tmp_path / "cache", how)
+    with caplog.at_level(logging.INFO, logger="aliasdesk.language"):
+        ours = language_model.load(language_model.cache_directory())
+    assert isinstance(ours.tk_nextmove, array)  # unpacked into memory, not mapped
+    assert ours.classify(TEXTS["de"])[0] == "de"
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 1 and "loaded into memory" in logged[0]
+    assert [path for path in watched.rglob("*") if not path.is_dir()] == []
 
 
 def test_two_processes_writing_the_cache_at_once_both_get_a_whole_model(tmp_path: Path) -> None:
