@@ -23,7 +23,7 @@ from aliasdesk.services.importer import ImportResult, import_mail
 from aliasdesk.services.jobs import JobRunner
 
 JOB_BATCH = 200
-"""Owner assignments run together in one transaction after a ``--no-mail`` import."""
+"""Owner assignments run together in one transaction in a ``--no-mail`` import."""
 PROGRESS_EVERY = 0.2
 """Seconds between progress-bar redraws: often enough to look alive, rarely enough to cost
 nothing on a fast import."""
@@ -82,6 +82,10 @@ def import_path(
         )
         return 2
     progress = _Progress(out)
+    # Without mail, each batch's owner assignments run right after it, while the helper
+    # process reads the next batch: run after the last batch, they had the second core
+    # idle. With mail, everything is drained at the end as ``run --once`` would.
+    assign = _QuietAssignments(runtime) if embedded and not send_mail else None
     try:
         result = import_mail(
             runtime.db,
@@ -92,16 +96,19 @@ def import_path(
             max_mail_bytes=runtime.settings.max_mail_bytes,
             progress=progress,
             read_ahead=read_ahead,
+            after_batch=assign,
         )
     except (OSError, mailbox.Error) as error:
         print(f"aliasdesk import: {error}", file=sys.stderr)
         return 2
     if result.fresh:
         progress.finish()
-    # Without mail, a run killed before its owner assignments left them pending: the next
-    # run finishes them even when it finds no mail new to it.
-    if embedded and (result.fresh or not send_mail):
-        _finish_jobs(runtime, send_mail, result.languages)
+    if assign is not None:
+        # A run killed before its owner assignments left them pending: the next run
+        # finishes them even when it finds no mail new to it.
+        assign(result.languages)
+    elif embedded and result.fresh:
+        drain(runtime, inline_dispatch(runtime))
     _print_summary(result, path)
     return 0
 
@@ -114,40 +121,44 @@ def _print_summary(result: ImportResult, path: Path) -> None:
     )
 
 
-def _finish_jobs(runtime: Runtime, send_mail: bool, languages: Mapping[int, str | None]) -> None:
-    """On the embedded broker nobody else runs the jobs the import queued: run them here.
+class _QuietAssignments:
+    """The owner assignments of ``import --no-mail``, run in this process: on the embedded
+    broker nobody else would run them.
 
-    With mail, everything is drained as ``run --once`` would. With ``--no-mail`` only the
-    owner assignments of mail imported without mail run (this import's, and those an
+    Only the assignments of mail imported without mail run (this import's, and those an
     earlier one killed midway left pending), with a sender that refuses to send, so not
     even an alert about other pending work leaves the building; there may be no SMTP
-    server at all. ``languages`` are the request texts the import's helper process
-    classified already.
+    server at all. ``languages`` are the request texts the helper process classified.
     """
-    if send_mail:
-        drain(runtime, inline_dispatch(runtime))
-        return
-    runner = JobRunner(
-        db=runtime.db,
-        config_source=runtime.routing.current,
-        renderer=runtime.renderer,
-        sender=_NoSending(),
-        instance_id=runtime.settings.instance_id,
-        known_languages=languages,
-    )
-    with runtime.db.reader() as session:
-        jobs = session.execute(
-            select(Job.id, Job.payload).where(Job.kind == "ticket_created", Job.state == "pending")
-        ).all()
-    quiet = [
-        job_id
-        for job_id, payload in jobs
-        if json.loads(payload or "{}").get("send_mail", True) is False
-    ]
-    # A batch per transaction, as the workers assign live mail: one job per transaction
-    # took most of a large backfill's time.
-    for start in range(0, len(quiet), JOB_BATCH):
-        runner.run_many(quiet[start : start + JOB_BATCH])
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def __call__(self, languages: Mapping[int, str | None]) -> None:
+        runtime = self.runtime
+        runner = JobRunner(
+            db=runtime.db,
+            config_source=runtime.routing.current,
+            renderer=runtime.renderer,
+            sender=_NoSending(),
+            instance_id=runtime.settings.instance_id,
+            known_languages=languages,
+        )
+        with runtime.db.reader() as session:
+            jobs = session.execute(
+                select(Job.id, Job.payload).where(
+                    Job.kind == "ticket_created", Job.state == "pending"
+                )
+            ).all()
+        quiet = [
+            job_id
+            for job_id, payload in jobs
+            if json.loads(payload or "{}").get("send_mail", True) is False
+        ]
+        # A batch per transaction, as the workers assign live mail: one job per transaction
+        # took most of a large backfill's time.
+        for start in range(0, len(quiet), JOB_BATCH):
+            runner.run_many(quiet[start : start + JOB_BATCH])
 
 
 class _NoSending:

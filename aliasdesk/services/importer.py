@@ -19,7 +19,7 @@ from __future__ import annotations
 import mailbox
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -124,6 +124,10 @@ class ImportResult:
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each batch; the command draws it, this
 module never prints."""
+AfterBatch = Callable[[Mapping[int, str | None]], None]
+"""Called after each batch is processed with the texts the helper classified for it (by
+text key): the command runs the batch's owner assignments there, while the helper reads
+the next batch. The classifications are let go after the call."""
 
 
 def import_mail(
@@ -136,13 +140,15 @@ def import_mail(
     max_mail_bytes: int,
     progress: Progress,
     read_ahead: bool = True,
+    after_batch: AfterBatch | None = None,
 ) -> ImportResult:
     """Import every mail of ``path`` not imported from it before. Raises ``OSError`` or
     ``mailbox.Error`` when the source cannot be read, before anything is stored. An mbox
     is closed when this returns or raises.
 
     With ``read_ahead`` a helper process starts first, so that it is ready when the
-    survey ends; without, everything runs in this process."""
+    survey ends; without, everything runs in this process. Without ``after_batch`` the
+    helper's classifications are kept for the result, one per new ticket."""
     helper = ReadAhead(pipeline.max_attachment_bytes)
     if read_ahead:
         helper.start()
@@ -151,7 +157,9 @@ def import_mail(
             entries = _survey(readers)
             source = f"import:{path.resolve()}"
             fresh = _not_imported_before(db, source, entries)
-            batches = _Batches(db, routing, pipeline, source, send_mail, max_mail_bytes, helper)
+            batches = _Batches(
+                db, routing, pipeline, source, send_mail, max_mail_bytes, helper, after_batch
+            )
             outcomes = batches.run(fresh, progress)
     finally:
         helper.close()
@@ -177,6 +185,7 @@ class _Batches:
     send_mail: bool
     limit: int
     helper: ReadAhead
+    after_batch: AfterBatch | None
 
     def run(self, fresh: list[_Entry], progress: Progress) -> dict[str, int]:
         outcomes: dict[str, int] = {}
@@ -194,6 +203,9 @@ class _Batches:
                 send_mail=self.send_mail,
             )
             self._process(outcomes, self.helper.collect(pending))
+            if self.after_batch is not None:
+                self.after_batch(self.helper.languages)
+                self.helper.languages.clear()
             done += len(mails)
             progress(done, len(fresh))
         return outcomes

@@ -4,13 +4,18 @@ the caller and prints nothing; the command (tests/e2e/test_import.py) does the t
 from __future__ import annotations
 
 import contextlib
+import io
 import mailbox
 import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from aliasdesk.cli import importing
+from aliasdesk.db.models import Ticket
 from aliasdesk.runtime import Runtime
+from aliasdesk.services import importer
 from aliasdesk.services.importer import ImportResult, Progress, import_mail
 from tests.e2e.test_import import MAILS, as_mbox
 
@@ -95,3 +100,51 @@ def test_the_mbox_is_closed_when_the_import_returns_or_raises(
     assert _opened(path) == 0
     _import(runtime, path, [])
     assert _opened(path) == 0
+
+
+def test_each_batch_is_handed_on_with_its_classifications_then_let_go(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "BATCH", 2)
+    handed: list[dict[int, str | None]] = []
+    result = import_mail(
+        runtime.db,
+        runtime.routing.current,
+        runtime.pipeline_settings,
+        as_mbox(tmp_path),
+        send_mail=False,
+        max_mail_bytes=runtime.settings.max_mail_bytes,
+        progress=lambda done, total: None,
+        after_batch=lambda languages: handed.append(dict(languages)),
+    )
+    assert result.outcomes == {"new_ticket": 3, "update_ticket": 1}
+    assert len(handed) == 2  # four mails, two a batch
+    # every mail was classified for the batch it came in, and nothing is kept beyond it
+    assert sum(len(languages) for languages in handed) == len(MAILS)
+    assert not set(handed[0]) & set(handed[1])
+    assert result.languages == {}
+
+
+def test_import_without_mail_assigns_each_batch_before_the_next_is_counted(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner assignments run as the import goes, while the helper reads ahead, not
+    after the last batch: when a batch is counted done, its tickets have owners."""
+    monkeypatch.setattr(importer, "BATCH", 2)
+    unowned_when_counted: list[int] = []
+    drawn = importing._Progress.__call__
+
+    def counted(progress: importing._Progress, done: int, total: int) -> None:
+        with runtime.db.reader() as session:
+            unowned = select(func.count()).select_from(Ticket).where(Ticket.owner.is_(None))
+            unowned_when_counted.append(session.scalar(unowned) or 0)
+        drawn(progress, done, total)
+
+    monkeypatch.setattr(importing._Progress, "__call__", counted)
+    assert (
+        importing.import_path(runtime, as_mbox(tmp_path), send_mail=False, out=io.StringIO()) == 0
+    )
+    assert len(unowned_when_counted) == 2
+    assert unowned_when_counted == [0, 0]
+    with runtime.db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 3
