@@ -44,15 +44,22 @@ def private_folder(name: str) -> Path:
     base = root.parent
     if base.is_dir() and _others_may_rename_in(base):
         raise UnsafeFolder(f"{base} lets other users replace what is in it")
+    # The cache's own folder is checked before anything is made inside it: a link there
+    # must not get a folder of ours made wherever it points.
+    root.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    _check_owned(root)
     folder = root / name
-    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-    for path in (root, folder):
-        info = path.lstat()
-        if not stat.S_ISDIR(info.st_mode):
-            raise UnsafeFolder(f"{path} is not a folder")
-        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
-            raise UnsafeFolder(f"{path} is writable by another user")
+    folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
+    _check_owned(folder)
     return folder
+
+
+def _check_owned(path: Path) -> None:
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeFolder(f"{path} is not a folder")
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise UnsafeFolder(f"{path} is writable by another user")
 
 
 def _others_may_rename_in(folder: Path) -> bool:

@@ -140,7 +140,7 @@ def test_a_folder_others_may_write_to_is_never_used(
     assert compiled_templates.bytecode_cache("de", gettext.NullTranslations()) is None
     assert "template_cache_unusable" in caplog.text
     assert _german_acknowledgement(TEMPLATES)
-    assert not any(own_cache.iterdir())
+    assert not own_cache.exists()  # nothing is made inside a refused folder
 
 
 def test_a_link_in_place_of_the_folder_is_never_followed(own_cache: Path, tmp_path: Path) -> None:
@@ -151,6 +151,18 @@ def test_a_link_in_place_of_the_folder_is_never_followed(own_cache: Path, tmp_pa
     with pytest.raises(user_cache.UnsafeFolder):
         user_cache.private_folder(compiled_templates.FOLDER)
     assert _german_acknowledgement(TEMPLATES)
+    assert not any(elsewhere.iterdir())
+
+
+def test_a_link_in_place_of_the_cache_folder_gets_nothing_made_where_it_points(
+    own_cache: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    own_cache.parent.parent.mkdir(parents=True)
+    own_cache.parent.symlink_to(elsewhere)
+    with pytest.raises(user_cache.UnsafeFolder):
+        user_cache.private_folder(compiled_templates.FOLDER)
     assert not any(elsewhere.iterdir())
 
 
