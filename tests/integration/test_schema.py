@@ -105,3 +105,26 @@ def test_a_job_process_learns_the_schema_is_current_without_alembic(tmp_path: Pa
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_process_starting_on_a_current_schema_loads_no_alembic(tmp_path: Path) -> None:
+    """Every serving process upgrades the schema as it starts; on a schema already at the
+    head that must cost one query, not Alembic's 8 MB for the rest of the process."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/probe.db"
+    db = Database(url)
+    schema.upgrade(db)
+    db.dispose()
+    probe = (
+        "import sys\n"
+        "from aliasdesk.db import schema\n"
+        "from aliasdesk.db.session import Database\n"
+        f"db = Database({url!r})\n"
+        "schema.upgrade(db)\n"
+        "assert schema.is_current(db)\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
