@@ -1,5 +1,9 @@
 """Closed days from an iCalendar file (RFC 5545), such as a public-holiday feed.
 
+icalendar and dateutil's rules are imported only to read such a file: every process reads
+the routing file, few name one, and the two are about 100 modules and 3 MB that a
+process would otherwise hold for good.
+
 Every event closes the whole of each local date it touches: holiday feeds are all-day
 events, and a business calendar is kept by the day. A yearly (or any) ``RRULE`` is
 expanded ``YEARS_AHEAD`` years from the event's start, without its ``EXDATE`` dates, so one
@@ -10,10 +14,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
-from icalendar import Calendar, Event
+if TYPE_CHECKING:
+    from icalendar import Event
 
 YEARS_AHEAD = 30
 LONGEST_EVENT = timedelta(days=366)
@@ -26,6 +31,8 @@ class HolidayFileError(ValueError):
 
 def holidays_from_ical(path: Path, zone: ZoneInfo) -> frozenset[date]:
     """Every date an event in the file falls on, in ``zone`` for events with a time."""
+    from icalendar import Calendar, Event
+
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -57,6 +64,8 @@ def _event_dates(event: Event, zone: ZoneInfo) -> set[date]:
 
 def _occurrences(event: Event, start: date | datetime) -> list[date | datetime]:
     """The event's start and, with an RRULE, every repetition for ``YEARS_AHEAD`` years."""
+    from dateutil.rrule import rrulestr
+
     if not event.rrules:
         return [start]
     anchor = start if isinstance(start, datetime) else datetime.combine(start, time())

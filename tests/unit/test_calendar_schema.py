@@ -66,6 +66,24 @@ def test_a_calendar_with_hours_holidays_and_an_ical_feed(tmp_path: Path) -> None
     assert config.departments["IT"].calendar.round_the_clock
 
 
+def test_a_routing_file_without_a_feed_loads_no_icalendar() -> None:
+    """Every process reads the routing file; one that names no iCalendar feed (the
+    shipped one) must not hold icalendar and dateutil's rules for good."""
+    import subprocess
+    import sys
+
+    shipped = Path(__file__).resolve().parents[2] / "config" / "routing.yaml"
+    probe = (
+        "import sys\n"
+        "import aliasdesk.cli.commands, aliasdesk.cli.run, worker.process\n"
+        "from aliasdesk.settings.routing_file import load_routing\n"
+        f"assert load_routing({str(shipped)!r}).calendars\n"
+        "print(','.join(sorted(m for m in ('icalendar', 'dateutil.rrule') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_pause_on_lists_the_statuses_that_stop_the_clock(tmp_path: Path) -> None:
     text = with_calendar("    sla: {first_response: 4h, pause_on: [pending, new]}\n")
     (tmp_path / "holidays.ics").write_text(HOLIDAY_FEED, encoding="utf-8")
