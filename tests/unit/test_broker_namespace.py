@@ -100,3 +100,23 @@ def test_the_embedded_broker_ignores_a_namespace() -> None:
 def test_make_broker_refuses_a_namespace_on_rabbitmq() -> None:
     with pytest.raises(ValueError, match="ALIASDESK_BROKER_NAMESPACE"):
         make_broker("amqp://guest:guest@127.0.0.1:5672/", "desk-prod")
+
+
+@pytest.mark.parametrize(
+    ("url", "other"),
+    [(REDIS["ALIASDESK_BROKER_URL"], "pika"), (AMQP["ALIASDESK_BROKER_URL"], "redis")],
+)
+def test_a_broker_loads_only_its_own_client(url: str, other: str) -> None:
+    """A Redis worker holds no RabbitMQ client, and a RabbitMQ worker no Redis client
+    (neither broker connects before its first message)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from worker.broker import make_broker\n"
+        f"make_broker({url!r})\n"
+        f"print({other!r} in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
