@@ -86,7 +86,8 @@ def assert_same_model(ours: LanguageIdentifier, theirs: LanguageIdentifier) -> N
     assert bytes(ours.tk_nextmove) == bytes(theirs.tk_nextmove)
     assert memoryview(ours.tk_nextmove).format == theirs.tk_nextmove.typecode
     assert list(ours.tk_row) == list(theirs.tk_row)
-    assert ours.tk_output == theirs.tk_output
+    assert list(ours.tk_output) == list(theirs.tk_output)
+    assert list(ours._rowbase) == list(theirs._rowbase)  # what the walk reads
     for language, text in TEXTS.items():
         assert ours.classify(text) == theirs.classify(text)
         assert ours.classify(text)[0] == language
@@ -130,6 +131,23 @@ def test_only_the_pages_a_text_walks_through_become_resident(tmp_path: Path) -> 
         ours.classify(text)
     # Eight texts, with the 60 KB around every page they touch: a few MB of the 68.
     assert 0 < resident_megabytes(path) < 16 < path.stat().st_size / 2**20
+
+
+def test_a_mapped_model_holds_no_table_in_python_ints(tmp_path: Path) -> None:
+    """What a load keeps in the process's own memory, besides the mapped file: lists of
+    Python ints for the per-state tables would be 8 MB, for good, in every process that
+    detects; arrays and views of them are under a megabyte."""
+    import tracemalloc
+
+    language_model.load(tmp_path)  # writes the cache
+    tracemalloc.start()
+    try:
+        ours = language_model.load(tmp_path)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ours.classify(TEXTS["de"])[0] == "de"
+    assert held < 2**20
 
 
 def test_a_second_load_maps_the_cache_without_unpacking_the_model(
