@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from aliasdesk.cli.processes import RunFolder
-from aliasdesk.cli.run import stop_event
+from aliasdesk.cli.stopping import stop_event
 from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime, build_runtime
 from aliasdesk.settings.env import Settings, load_settings

@@ -21,7 +21,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from aliasdesk.cli.demo_mail import first_wave, second_wave, third_wave
-from aliasdesk.cli.run import run_all, stop_event
+from aliasdesk.cli.run import run_all
+from aliasdesk.cli.stopping import stop_event
 from aliasdesk.db.models import Delivery, InboundMail, Ticket
 from aliasdesk.notify.template_check import require_templates
 from aliasdesk.runtime import Runtime, build_runtime

@@ -4,7 +4,6 @@ lives in the entry-point layer; gateway and worker each know only their own side
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import threading
 
@@ -28,18 +27,6 @@ from worker.dispatch import broker_dispatch
 from worker.process import start_dramatiq_worker
 
 SHOWN_FAILURES = 10
-
-
-def stop_event() -> threading.Event:
-    """Set by SIGTERM or SIGINT: long-running commands finish their batch and return."""
-    stop = threading.Event()
-
-    def _handle(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _handle)
-    signal.signal(signal.SIGINT, _handle)
-    return stop
 
 
 def run_all(

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         if helpers is not None:
             helpers.start()  # they start alongside: each waits for the schema and the rules
         from aliasdesk.cli.commands import serving_runtime, verbose
-        from aliasdesk.cli.run import run_all, stop_event
+        from aliasdesk.cli.run import run_all
+        from aliasdesk.cli.stopping import stop_event
 
         if not args.once:
             verbose()

@@ -73,3 +73,21 @@ def test_run_reaches_its_job_processes_start_without_importing_the_rest() -> Non
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_worker_loads_neither_the_mailbox_poller_nor_the_intake() -> None:
+    """What ``aliasdesk worker`` (and so a job process of ``run``) imports to run jobs:
+    not the IMAP side, which only ``run`` and ``gateway`` use (about 70 modules and 2 MB
+    a worker would hold for nothing)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import aliasdesk.cli.main, aliasdesk.cli.commands, worker.process, worker.dispatch\n"
+        "from aliasdesk.services.languages import warm_up\n"
+        "side = ('imapclient', 'gateway.poller', 'aliasdesk.services.intake')\n"
+        "print(','.join(m for m in side if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
