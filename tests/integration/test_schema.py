@@ -15,6 +15,7 @@ from aliasdesk.db import schema
 from aliasdesk.db.base import Base
 from aliasdesk.db.session import Database
 from tests.support.backends import drop_postgres_database, make_postgres_database
+from tests.support.fresh_process import printed_by_fresh_process
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -84,47 +85,41 @@ def test_the_head_read_without_alembic_is_alembic_s_head() -> None:
     assert schema.head_revision() == ScriptDirectory.from_config(config).get_current_head()
 
 
-def test_a_job_process_learns_the_schema_is_current_without_alembic(tmp_path: Path) -> None:
-    """What a job process of ``run`` loads to wait for the schema and run jobs on the
-    embedded broker: neither Alembic nor a broker's client."""
-    import subprocess
-    import sys
-
+@pytest.fixture
+def current_schema(tmp_path: Path) -> str:
+    """The URL of a SQLite database already at the head, for a new process to start on."""
     url = f"sqlite:///{tmp_path}/probe.db"
     db = Database(url)
     schema.upgrade(db)
     db.dispose()
+    return url
+
+
+def test_a_job_process_learns_the_schema_is_current_without_alembic(current_schema: str) -> None:
+    """What a job process of ``run`` loads to wait for the schema and run jobs on the
+    embedded broker: neither Alembic nor a broker's client."""
     probe = (
         "import sys\n"
         "from aliasdesk.db import schema\n"
         "from aliasdesk.db.session import Database\n"
         "import aliasdesk.cli.commands, worker.process, worker.dispatch, aliasdesk.cli.run\n"
-        f"assert schema.is_current(Database({url!r}))\n"
+        f"assert schema.is_current(Database({current_schema!r}))\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print(','.join(sorted(loaded & {'alembic', 'dramatiq', 'redis', 'pika', 'aiosmtpd'})))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert printed_by_fresh_process(probe) == ""
 
 
-def test_a_process_starting_on_a_current_schema_loads_no_alembic(tmp_path: Path) -> None:
+def test_a_process_starting_on_a_current_schema_loads_no_alembic(current_schema: str) -> None:
     """Every serving process upgrades the schema as it starts; on a schema already at the
     head that must cost one query, not Alembic's 8 MB for the rest of the process."""
-    import subprocess
-    import sys
-
-    url = f"sqlite:///{tmp_path}/probe.db"
-    db = Database(url)
-    schema.upgrade(db)
-    db.dispose()
     probe = (
         "import sys\n"
         "from aliasdesk.db import schema\n"
         "from aliasdesk.db.session import Database\n"
-        f"db = Database({url!r})\n"
+        f"db = Database({current_schema!r})\n"
         "schema.upgrade(db)\n"
         "assert schema.is_current(db)\n"
         "print('alembic' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert printed_by_fresh_process(probe) == "False"

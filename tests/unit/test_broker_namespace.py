@@ -8,6 +8,7 @@ import pytest
 
 from aliasdesk.settings.env import BROKER_NAMESPACE, Settings, load_settings
 from aliasdesk.settings.errors import SettingsError
+from tests.support.fresh_process import printed_by_fresh_process
 from worker.broker import make_broker
 
 REDIS = {"ALIASDESK_BROKER_URL": "redis://localhost:6379/0"}
@@ -109,14 +110,10 @@ def test_make_broker_refuses_a_namespace_on_rabbitmq() -> None:
 def test_a_broker_loads_only_its_own_client(url: str, other: str) -> None:
     """A Redis worker holds no RabbitMQ client, and a RabbitMQ worker no Redis client
     (neither broker connects before its first message)."""
-    import subprocess
-    import sys
-
     probe = (
         "import sys\n"
         "from worker.broker import make_broker\n"
         f"make_broker({url!r})\n"
         f"print({other!r} in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert printed_by_fresh_process(probe) == "False"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aliasdesk.domain.sla_clock import SlaTargets, targets_for
 from aliasdesk.settings.routing_file import check_routing, load_routing
+from tests.support.fresh_process import printed_by_fresh_process
 from tests.unit.test_routing_file import VALID, errors_of, where, write
 
 CALENDARS = """\
@@ -69,9 +70,6 @@ def test_a_calendar_with_hours_holidays_and_an_ical_feed(tmp_path: Path) -> None
 def test_a_routing_file_without_a_feed_loads_no_icalendar() -> None:
     """Every process reads the routing file; one that names no iCalendar feed (the
     shipped one) must not hold icalendar and dateutil's rules for good."""
-    import subprocess
-    import sys
-
     shipped = Path(__file__).resolve().parents[2] / "config" / "routing.yaml"
     probe = (
         "import sys\n"
@@ -80,8 +78,7 @@ def test_a_routing_file_without_a_feed_loads_no_icalendar() -> None:
         f"assert load_routing({str(shipped)!r}).calendars\n"
         "print(','.join(sorted(m for m in ('icalendar', 'dateutil.rrule') if m in sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert printed_by_fresh_process(probe) == ""
 
 
 def test_pause_on_lists_the_statuses_that_stop_the_clock(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from aliasdesk.cli import main
 from aliasdesk.cli.processes import default_processes, job_process_command, wait_for_schema
+from tests.support.fresh_process import printed_by_fresh_process
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
@@ -60,9 +61,6 @@ def test_run_reaches_its_job_processes_start_without_importing_the_rest() -> Non
     the run command and the process keeper. SQLAlchemy and the relay (most of aliasdesk,
     about a second of CPU) must not be among them, or the job processes start that much
     later and the first mail finds them still starting."""
-    import subprocess
-    import sys
-
     probe = (
         "import sys\n"
         "import aliasdesk.cli.main, aliasdesk.cli.run_command, aliasdesk.cli.processes\n"
@@ -71,17 +69,13 @@ def test_run_reaches_its_job_processes_start_without_importing_the_rest() -> Non
         " if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert printed_by_fresh_process(probe) == ""
 
 
 def test_a_worker_loads_neither_the_mailbox_poller_nor_the_intake() -> None:
     """What ``aliasdesk worker`` (and so a job process of ``run``) imports to run jobs:
     not the IMAP side, which only ``run`` and ``gateway`` use (about 70 modules and 2 MB
     a worker would hold for nothing)."""
-    import subprocess
-    import sys
-
     probe = (
         "import sys\n"
         "import aliasdesk.cli.main, aliasdesk.cli.commands, worker.process, worker.dispatch\n"
@@ -89,5 +83,4 @@ def test_a_worker_loads_neither_the_mailbox_poller_nor_the_intake() -> None:
         "side = ('imapclient', 'gateway.poller', 'aliasdesk.services.intake')\n"
         "print(','.join(m for m in side if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert printed_by_fresh_process(probe) == ""
