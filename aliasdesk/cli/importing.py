@@ -133,6 +133,9 @@ class _QuietAssignments:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.left_pending: set[int] = set()
+        """Jobs this import tried that failed and stay pending: tried once per import, as
+        when the assignments ran after the last batch, not once more after every batch."""
 
     def __call__(self, languages: Mapping[int, str | None]) -> None:
         runtime = self.runtime
@@ -153,12 +156,18 @@ class _QuietAssignments:
         quiet = [
             job_id
             for job_id, payload in jobs
-            if json.loads(payload or "{}").get("send_mail", True) is False
+            if job_id not in self.left_pending
+            and json.loads(payload or "{}").get("send_mail", True) is False
         ]
         # A batch per transaction, as the workers assign live mail: one job per transaction
         # took most of a large backfill's time.
         for start in range(0, len(quiet), JOB_BATCH):
-            runner.run_many(quiet[start : start + JOB_BATCH])
+            batch = quiet[start : start + JOB_BATCH]
+            runner.run_many(batch)
+            with runtime.db.reader() as session:
+                self.left_pending.update(
+                    session.scalars(select(Job.id).where(Job.id.in_(batch), Job.state == "pending"))
+                )
 
 
 class _NoSending:

@@ -129,7 +129,8 @@ class ImportResult:
     outcomes: dict[str, int]
     languages: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
     """The opening texts the helper process classified, by text key, for the owner
-    assignments that follow (``JobRunner.known_languages``)."""
+    assignments that follow (``JobRunner.known_languages``); what was handed on batch by
+    batch (``after_batch``) is not kept here."""
 
 
 Progress = Callable[[int, int], None]

@@ -9,14 +9,16 @@ import mailbox
 import os
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from aliasdesk.cli import importing
 from aliasdesk.db.models import Ticket
 from aliasdesk.runtime import Runtime
-from aliasdesk.services import importer
+from aliasdesk.services import assignment, importer, jobs
 from aliasdesk.services.importer import ImportResult, Progress, import_mail
 from tests.e2e.test_import import MAILS, as_mbox
 
@@ -152,3 +154,29 @@ def test_import_without_mail_assigns_each_batch_before_the_next_is_counted(
     assert unowned_when_counted == [0, 0]
     with runtime.db.reader() as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 3
+
+
+def test_an_assignment_that_fails_is_tried_once_per_import_not_after_every_batch(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ticket whose assignment keeps failing stays pending for the next run, as when the
+    assignments ran after the last batch; it is not retried, and logged, after each one."""
+    monkeypatch.setattr(importer, "BATCH", 1)
+    tried: list[str] = []
+    assign = assignment.assign_new_ticket
+
+    def failing_for_the_vpn(session: Session, ticket: Ticket, *args: Any, **kwargs: Any) -> str:
+        tried.append(ticket.subject)
+        if ticket.subject == "VPN broken":
+            raise RuntimeError("a ticket this build cannot assign")
+        return assign(session, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "assign_new_ticket", failing_for_the_vpn)
+    assert (
+        importing.import_path(runtime, as_mbox(tmp_path), send_mail=False, out=io.StringIO()) == 0
+    )
+    # with its batch and then alone, once: two more batches and the last call came after
+    assert tried.count("VPN broken") == 2
+    with runtime.db.reader() as session:
+        unowned = session.scalars(select(Ticket.subject).where(Ticket.owner.is_(None))).all()
+    assert unowned == ["VPN broken"]
