@@ -27,14 +27,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, insert, text, update
 from sqlalchemy.orm import Session
+
+from aliasdesk.db import direct_writes
 
 __all__ = ["Draft", "RowBuffer", "table_of"]
 
 _FLUSH_BYTES = 8 * 1024 * 1024
 """Write out early past this much pending text and attachment data: memory stays flat on
 a backlog of big mails instead of holding a whole batch's attachments."""
+
+
+_SIZED = (bytes, str)
+"""The values whose size counts towards ``_FLUSH_BYTES`` (a tuple: tested per value)."""
 
 
 class Draft:
@@ -108,7 +114,7 @@ class RowBuffer:
 
     def _grow(self, values: Row) -> None:
         for value in values.values():
-            if isinstance(value, bytes | str):
+            if isinstance(value, _SIZED):
                 self._bytes += len(value)
         if self._bytes > _FLUSH_BYTES:
             self.flush()
@@ -176,7 +182,10 @@ def _write_inserts(connection: Connection, table: Table, rows: list[Row | Draft]
     if drafts:
         for values, draft in zip(params, drafts, strict=True):
             values["id"] = draft.id
-    connection.execute(insert(table), params)
+    if direct_writes.applies_to(connection):
+        direct_writes.insert_rows(connection, table, tuple(params[0]), params)
+    else:
+        connection.execute(insert(table), params)
 
 
 def _reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
@@ -194,10 +203,13 @@ def _reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
             "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
         )
         return list(connection.scalars(statement, {"table": table.name, "n": count}))
-    largest = connection.scalar(select(func.coalesce(func.max(table.c.id), 0)))
-    return list(range(int(largest or 0) + 1, int(largest or 0) + 1 + count))
+    largest = direct_writes.largest_id(connection, table)
+    return list(range(largest + 1, largest + 1 + count))
 
 
 def _write_updates(connection: Connection, table: Table, rows: list[Row]) -> None:
+    if direct_writes.applies_to(connection):
+        direct_writes.update_rows(connection, table, tuple(rows[0]), rows)
+        return
     statement = update(table).where(table.c.id == bindparam("_row_id"))
     connection.execute(statement, rows)
