@@ -81,6 +81,7 @@ def import_path(
             file=sys.stderr,
         )
         return 2
+    runtime.db.prefer_bulk_writes()
     progress = _Progress(out)
     # Without mail, each batch's owner assignments run right after it, while the helper
     # process reads the next batch: run after the last batch, they had the second core

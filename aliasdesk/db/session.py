@@ -80,6 +80,22 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def prefer_bulk_writes(self) -> None:
+        """Tune this process's SQLite connections for one long stream of writes (``aliasdesk
+        import``); a no-op on PostgreSQL. Connections already open are replaced.
+
+        A larger page cache keeps the indexes in memory while mail and attachment bytes
+        stream through it (2 MB by default: a batch's bytes pushed the index pages out and
+        every lookup read them again), and a longer WAL between checkpoints syncs the disk
+        a tenth as often. Measured in A/B runs of 2,000- and 5,000-mail imports: 4 to 9 %
+        less of the importer's CPU (medians; single pairs ranged from 15 % less to 4 %
+        more). Memory: at most 16 MB per connection; the WAL file grows to about 40 MB
+        before it is copied back."""
+        if not self.is_sqlite:
+            return
+        event.listen(self.engine, "connect", _bulk_pragmas)
+        self.engine.dispose()
+
 
 READS_ONLY = "aliasdesk_reads_only"
 """The execution option that marks a connection that only reads (``Database.reader``'s
@@ -109,21 +125,38 @@ def _let_go_of_large_values(engine: Engine) -> None:
             record.invalidate()
 
 
+_BLOBS = (bytes, memoryview)
+_CONTAINERS = (list, tuple, dict)
+"""Types as tuples, not ``bytes | memoryview``: the check runs after every statement, and
+building and testing a union took twice as long per value."""
+
+
+BULK_PRAGMAS = ("PRAGMA cache_size=-16000", "PRAGMA wal_autocheckpoint=10000")
+"""``Database.prefer_bulk_writes``: a 16 MB page cache, a checkpoint every 10,000 pages."""
+
+
+def _bulk_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in BULK_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
 def _has_large_value(params: Any) -> bool:
     """Whether the parameters (one row or many, as a tuple, list or dict) hold a value of
     LARGE_VALUE bytes or more. Runs after every statement, so it is plain loops."""
-    if isinstance(params, bytes | memoryview):
+    if isinstance(params, _BLOBS):
         return len(params) >= LARGE_VALUE
-    if not isinstance(params, list | tuple | dict):
+    if not isinstance(params, _CONTAINERS):
         return False
     for value in params.values() if isinstance(params, dict) else params:
-        if isinstance(value, bytes | memoryview):
+        if isinstance(value, _BLOBS):
             if len(value) >= LARGE_VALUE:
                 return True
-        elif isinstance(value, list | tuple | dict):
+        elif isinstance(value, _CONTAINERS):
             row = value.values() if isinstance(value, dict) else value
             for item in row:
-                if isinstance(item, bytes | memoryview) and len(item) >= LARGE_VALUE:
+                if isinstance(item, _BLOBS) and len(item) >= LARGE_VALUE:
                     return True
     return False
 

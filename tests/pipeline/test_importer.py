@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from aliasdesk.cli import importing
@@ -180,3 +180,30 @@ def test_an_assignment_that_fails_is_tried_once_per_import_not_after_every_batch
     with runtime.db.reader() as session:
         unowned = session.scalars(select(Ticket.subject).where(Ticket.owner.is_(None))).all()
     assert unowned == ["VPN broken"]
+
+
+def test_an_import_writes_through_connections_tuned_for_bulk_writes(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """On SQLite the import's connections hold a larger page cache and checkpoint less
+    often (``Database.prefer_bulk_writes``); on PostgreSQL nothing is changed."""
+
+    def pragmas() -> tuple[int, int]:
+        with runtime.db.unit_of_work() as session:
+            cache = session.execute(text("PRAGMA cache_size")).scalar_one()
+            checkpoint = session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+        return cache, checkpoint
+
+    if not runtime.db.is_sqlite:
+        assert (
+            importing.import_path(runtime, as_mbox(tmp_path), send_mail=False, out=io.StringIO())
+            == 0
+        )
+        return
+    assert pragmas() == (-2000, 1000)  # SQLite's own defaults
+    assert (
+        importing.import_path(runtime, as_mbox(tmp_path), send_mail=False, out=io.StringIO()) == 0
+    )
+    assert pragmas() == (-16000, 10000)
+    with runtime.db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 3
