@@ -86,7 +86,7 @@ class RowBuffer:
 
     def update(self, table: Table, row_id: int, values: Row) -> None:
         """Set ``values`` on the row of ``table`` whose ``id`` is ``row_id``, later."""
-        self._updates.setdefault(table, []).append({"_row_id": row_id, **values})
+        self._updates.setdefault(table, []).append({direct_writes.ROW_ID: row_id, **values})
         self._grow(values)
 
     def discard(self) -> None:
@@ -211,5 +211,5 @@ def _write_updates(connection: Connection, table: Table, rows: list[Row]) -> Non
     if direct_writes.applies_to(connection):
         direct_writes.update_rows(connection, table, tuple(rows[0]), rows)
         return
-    statement = update(table).where(table.c.id == bindparam("_row_id"))
+    statement = update(table).where(table.c.id == bindparam(direct_writes.ROW_ID))
     connection.execute(statement, rows)

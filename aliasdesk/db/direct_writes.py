@@ -5,8 +5,9 @@ Why: a 5,000-mail import wrote its buffered rows 2,833 times (every lookup a lat
 makes writes them out first), in about 4,500 statements of a few rows each. Per statement,
 SQLAlchemy built an execution context, a cache key and every row's parameters anew, and
 checked every value for size afterwards: under a profiler, more than three times what
-SQLite spent on the rows themselves. Here each (table, columns) statement is compiled by SQLAlchemy once, with
-its Python-side defaults and type conversions listed, and each row becomes one tuple.
+SQLite spent on the rows themselves. Here each (table, columns) statement is compiled by
+SQLAlchemy once, with its Python-side defaults and type conversions listed, and each row
+becomes one tuple.
 
 What SQLAlchemy did around the statement is kept: the same SQL and parameters in the same
 order; column defaults computed per row as it computes them; values converted by the same
@@ -33,6 +34,7 @@ from sqlalchemy.engine import Dialect
 __all__ = ["applies_to", "insert_rows", "largest_id", "update_rows"]
 
 ROW_ID = "_row_id"
+"""The parameter an update row names its row by (``RowBuffer.update`` sets it)."""
 
 
 @dataclass(frozen=True)

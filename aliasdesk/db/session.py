@@ -91,8 +91,8 @@ class Database:
         less of the importer's CPU (medians; single pairs ranged from 15 % less to 4 %
         more). Memory: at most 16 MB per connection; the WAL file grows to about 40 MB
         before it is copied back."""
-        if not self.is_sqlite:
-            return
+        if not self.is_sqlite or event.contains(self.engine, "connect", _bulk_pragmas):
+            return  # a second import in this process finds them set
         event.listen(self.engine, "connect", _bulk_pragmas)
         self.engine.dispose()
 

@@ -1,6 +1,7 @@
 """The row buffer's direct path on SQLite (aliasdesk.db.direct_writes) stores exactly what
 SQLAlchemy's own executemany stored: the same values, defaults and conversions, the same
-errors, and the same care for connections that bound a large value."""
+errors, and the same care for connections that bound a large value; and the import's bulk-write
+settings (``Database.prefer_bulk_writes``)."""
 
 from __future__ import annotations
 
@@ -176,3 +177,15 @@ def test_a_large_value_written_directly_still_closes_its_connection(db: Database
     with db.unit_of_work() as session:
         assert session.connection().connection.dbapi_connection is small
     assert [row[4] for row in _rows(db, "attachments")] == [LARGE_VALUE]
+
+
+def test_bulk_write_settings_are_applied_once_per_engine(db: Database) -> None:
+    """``prefer_bulk_writes`` replaces the open connections the first time only: a second
+    import in the same process keeps its warm connections."""
+    db.prefer_bulk_writes()
+    with db.unit_of_work() as session:
+        first = session.connection().connection.dbapi_connection
+        assert session.execute(text("PRAGMA cache_size")).scalar_one() == -16000
+    db.prefer_bulk_writes()
+    with db.unit_of_work() as session:
+        assert session.connection().connection.dbapi_connection is first
