@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from aliasdesk.cli.processes import RunFolder
 from aliasdesk.cli.stopping import stop_event
+from aliasdesk.collector import settle_after_start_up
 from aliasdesk.db.session import Database
 from aliasdesk.runtime import Runtime, build_runtime
 from aliasdesk.settings.env import Settings, load_settings
@@ -46,7 +47,9 @@ def serving_runtime(shared: RunFolder | None = None, *, keeps: bool = True) -> R
             holder = RoutingHolder(path, keep=shared.rules)
         else:
             holder = RoutingHolder(path, fallback=shared.rules, report_refusals=False)
-    return build_runtime(settings, routing=holder)
+    runtime = build_runtime(settings, routing=holder)
+    settle_after_start_up()
+    return runtime
 
 
 def _database() -> Database:
@@ -129,6 +132,7 @@ def web(_args: argparse.Namespace) -> int:
     db = _database()
     try:
         context = web_context(settings, db, RoutingHolder(Path(settings.routing_file)))
+        settle_after_start_up()
         log.info("event=web_start port=%d", settings.web_port)
         serve_forever(context, settings.web_port)
     finally:
@@ -226,6 +230,7 @@ def import_mail(args: argparse.Namespace) -> int:
     from aliasdesk.cli.importing import import_path
 
     runtime = _runtime()
+    settle_after_start_up()
     return import_path(runtime, Path(args.path), send_mail=not args.no_mail)
 
 

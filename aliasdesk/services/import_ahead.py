@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context, parent_process
 from multiprocessing.connection import wait
 
+from aliasdesk.collector import settle_after_start_up
 from aliasdesk.domain.filing import ticket_subject
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
@@ -61,6 +62,7 @@ def _start() -> None:
     """In the helper, while the importer surveys the source: the imports and the language
     model loaded before the first batch arrives."""
     warm_up()
+    settle_after_start_up()
 
 
 def _follow_parent() -> None:
