@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.bulk import table_of
-from aliasdesk.db.models import InboundMail
+from aliasdesk.db.models import InboundMail, InboundRaw
 from aliasdesk.db.session import Database
 from aliasdesk.inbound.context import PipelineSettings
 from aliasdesk.mail.model import ParsedMail
@@ -19,6 +19,7 @@ from aliasdesk.mail.parse import parse_mail
 
 FINAL_STATES = ("processed", "ignored", "quarantined", "duplicate")
 _INBOUND = table_of(InboundMail)
+_RAW = table_of(InboundRaw)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def load_rows(session: Session, ids: Sequence[int], *, lock: bool = True) -> lis
     statement = (
         select(
             c.id,
-            c.raw,
+            _RAW.c.raw,
             c.state,
             c.send_mail,
             c.attempts,
@@ -66,11 +67,12 @@ def load_rows(session: Session, ids: Sequence[int], *, lock: bool = True) -> lis
             c.ticket_refs,
             c.header_only,
         )
+        .join(_RAW, _RAW.c.id == c.id)
         .where(c.id.in_(list(ids)))
         .order_by(c.id)
     )
     if lock:
-        statement = statement.with_for_update()
+        statement = statement.with_for_update(of=_INBOUND)
     return [Stored(*row) for row in session.connection().execute(statement)]
 
 

@@ -25,10 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aliasdesk.db.bulk import table_of
-from aliasdesk.db.models import InboundMail
+from aliasdesk.db.models import InboundMail, InboundRaw
 from aliasdesk.db.session import Database
 
 _INBOUND = table_of(InboundMail)
+_RAW = table_of(InboundRaw)
 _LOCATION = ("mailbox", "uidvalidity", "uid")
 
 
@@ -107,6 +108,7 @@ def store_raw(
         known, held, movable = _already_stored(session, mailbox, uidvalidity, mails, digests)
         stored: dict[int | None, int] = dict(known)
         fresh: list[dict[str, Any]] = []
+        raws: dict[tuple[int | None, str], bytes] = {}
         now = datetime.now(UTC)
         for mail, digest in zip(mails, digests, strict=True):
             if mail.uid is not None and mail.uid in known:
@@ -118,13 +120,13 @@ def store_raw(
                 if moved is not None:
                     stored[mail.uid] = moved
                     continue
+            raws[(mail.uid, digest)] = mail.raw
             fresh.append(
                 {
                     "source": source,
                     "mailbox": mailbox,
                     "uidvalidity": uidvalidity,
                     "uid": mail.uid,
-                    "raw": mail.raw,
                     "size": len(mail.raw) if mail.held_size is None else mail.held_size,
                     "header_only": mail.held_size is not None,
                     "reason": mail.reason or None,
@@ -136,7 +138,7 @@ def store_raw(
                 }
             )
         if fresh:
-            stored.update(_insert_fresh(session, mailbox, uidvalidity, fresh))
+            stored.update(_insert_fresh(session, mailbox, uidvalidity, fresh, raws))
     return stored
 
 
@@ -180,11 +182,11 @@ def _already_stored(
 def _take_whole(session: Session, row_id: int, raw: bytes, digest: str) -> None:
     """A held mail fetched whole at last (the limit was raised): its header gives way to
     the mail, which is then processed like any other."""
-    session.connection().execute(
+    connection = session.connection()
+    taken = connection.execute(
         update(_INBOUND)
         .where(_INBOUND.c.id == row_id, _INBOUND.c.header_only.is_(True))
         .values(
-            raw=raw,
             size=len(raw),
             content_hash=digest,
             header_only=False,
@@ -194,6 +196,8 @@ def _take_whole(session: Session, row_id: int, raw: bytes, digest: str) -> None:
             processed_at=None,
         )
     )
+    if taken.rowcount:
+        connection.execute(update(_RAW).where(_RAW.c.id == row_id).values(raw=raw))
 
 
 def _relocate(
@@ -223,20 +227,33 @@ def _relocate(
 
 
 def _insert_fresh(
-    session: Session, mailbox: str, uidvalidity: int | None, rows: list[dict[str, Any]]
+    session: Session,
+    mailbox: str,
+    uidvalidity: int | None,
+    rows: list[dict[str, Any]],
+    raws: dict[tuple[int | None, str], bytes],
 ) -> dict[int | None, int]:
-    """Insert the batch in one statement; locations another gateway took are looked up."""
+    """Insert the batch in one statement, then the bytes of the rows it stored in one
+    more; locations another gateway took are looked up (their bytes are its own).
+
+    The bytes are found by (uid, digest): a mailbox's UIDs are unique in a batch, and
+    mails without one (imported, delivered over LMTP) that share a digest share their
+    bytes, so whichever row gets which copy, each gets its own mail's bytes."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(_INBOUND)
         .on_conflict_do_nothing(index_elements=list(_LOCATION))
-        .returning(_INBOUND.c.uid, _INBOUND.c.id)
+        .returning(_INBOUND.c.uid, _INBOUND.c.id, _INBOUND.c.content_hash)
     )
     connection = session.connection()
-    stored: dict[int | None, int] = {
-        uid: row_id for uid, row_id in connection.execute(statement, rows)
-    }
+    stored: dict[int | None, int] = {}
+    raw_rows: list[dict[str, Any]] = []
+    for uid, row_id, digest in connection.execute(statement, rows):
+        stored[uid] = row_id
+        raw_rows.append({"id": row_id, "raw": raws[(uid, digest)]})
+    if raw_rows:
+        connection.execute(_RAW.insert(), raw_rows)
     taken = [row["uid"] for row in rows if row["uid"] is not None and row["uid"] not in stored]
     if taken:
         found = _stored_at(session, mailbox, uidvalidity, taken)

@@ -25,6 +25,7 @@ from aliasdesk.db.models import (
     Delivery,
     GatewayState,
     InboundMail,
+    InboundRaw,
     StoredAttachment,
     Ticket,
     TicketEvent,
@@ -119,7 +120,8 @@ def _drop_raw_if_unused(session: Session, inbound_id: int) -> None:
 def _drop_raw(session: Session, inbound_id: int) -> None:
     row = session.get(InboundMail, inbound_id)
     if row is not None:
-        row.raw, row.subject, row.from_address, row.trace = b"", None, None, None
+        row.subject, row.from_address, row.trace = None, None, None
+        session.execute(update(InboundRaw).where(InboundRaw.id == inbound_id).values(raw=b""))
 
 
 def apply_retention(session: Session, config: RoutingConfig, now: datetime) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from aliasdesk.db.models import InboundMail
+from aliasdesk.db.models import InboundRaw
 from aliasdesk.services.privacy import NOBODY, REMOVED, retention_if_due
 from tests.support.harness import build_mail
 from tests.support.mail_desk import MailDesk, answer
@@ -56,7 +56,7 @@ def open_tickets(desk: MailDesk, *, closed: bool) -> None:
 def raw_mail(desk: MailDesk) -> bytes:
     """Every mail taken in, as the database keeps it."""
     with desk.runtime.db.reader() as session:
-        return b"".join(session.scalars(select(InboundMail.raw)))
+        return b"".join(session.scalars(select(InboundRaw.raw)))
 
 
 def report(desk: MailDesk) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from aliasdesk.db.models import InboundMail, TicketEvent
+from aliasdesk.db.models import InboundRaw, TicketEvent
 from aliasdesk.services.privacy import NOBODY
 from tests.e2e.test_cli import cli
 from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for
@@ -99,7 +99,7 @@ def test_erase_anonymises_their_tickets_and_removes_them_from_others(
     with ScriptedSmtpServer() as smtp:
         runtime = runtime_for(database_url, smtp.port)
         with runtime.db.reader() as session:
-            raws = session.scalars(select(InboundMail.raw).order_by(InboundMail.id)).all()
+            raws = session.scalars(select(InboundRaw.raw).order_by(InboundRaw.id)).all()
             kinds = set(session.scalars(select(TicketEvent.kind)))
         runtime.close()
     assert b"influenza" not in b"".join(raws) and b"Me too" not in b"".join(raws)

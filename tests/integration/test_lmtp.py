@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy import make_url, select
 
-from aliasdesk.db.models import InboundMail
+from aliasdesk.db.models import InboundMail, InboundRaw
 from aliasdesk.relay import inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.intake import FINAL_STATES
@@ -101,7 +101,11 @@ def test_every_recipient_is_answered_after_one_commit_and_routes_as_delivered_to
     assert handover.codes == [250, 250], handover
     assert all("2.0.0" in text for _, text in handover.data)
     with desk.runtime.db.reader() as session:
-        rows = session.execute(select(InboundMail.source, InboundMail.raw)).all()
+        rows = session.execute(
+            select(InboundMail.source, InboundRaw.raw).join(
+                InboundRaw, InboundRaw.id == InboundMail.id
+            )
+        ).all()
     assert len(rows) == 1  # one mail, stored once for both recipients
     source, stored = rows[0]
     assert source == "lmtp"

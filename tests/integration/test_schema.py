@@ -123,3 +123,39 @@ def test_a_process_starting_on_a_current_schema_loads_no_alembic(current_schema:
         "print('alembic' in sys.modules)\n"
     )
     assert printed_by_fresh_process(probe) == "False"
+
+
+def test_mail_stored_before_the_raw_table_keeps_its_bytes(empty_database_url: str) -> None:
+    """0013 moves the raw bytes to a table of their own: a desk upgraded with mail still
+    waiting, or quarantined, keeps every byte of it, and new mail is stored beside it."""
+    from sqlalchemy import select, text
+
+    from aliasdesk.db.models import InboundMail, InboundRaw
+    from aliasdesk.services.intake_store import RawMail, store_raw
+
+    db = Database(empty_database_url)
+    try:
+        schema.upgrade(db, "0012")
+        old = [b"Subject: waiting\r\n\r\nstill to do\r\n", b"\x00\xff not even text"]
+        with db.engine.begin() as connection:
+            for uid, raw in enumerate(old, start=1):
+                connection.execute(
+                    text(
+                        "INSERT INTO inbound_mail (source, mailbox, uidvalidity, uid, raw, size,"
+                        " header_only, content_hash, state, send_mail, attempts, received_at)"
+                        " VALUES ('imap', 'INBOX', 7, :uid, :raw, :size, false, 'h', 'received',"
+                        " true, 0, '2026-12-01 10:00:00+00:00')"
+                    ),
+                    {"uid": uid, "raw": raw, "size": len(raw)},
+                )
+        schema.upgrade(db)
+        store_raw(db, source="imap", mailbox="INBOX", uidvalidity=7, mails=[RawMail(b"new", 3)])
+        with db.reader() as session:
+            found = session.execute(
+                select(InboundMail.uid, InboundRaw.raw)
+                .join(InboundRaw, InboundRaw.id == InboundMail.id)
+                .order_by(InboundMail.uid)
+            ).all()
+        assert [tuple(row) for row in found] == [(1, old[0]), (2, old[1]), (3, b"new")]
+    finally:
+        db.dispose()

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from aliasdesk.db.models import (
     InboundMail,
+    InboundRaw,
     Job,
     MessageKey,
     StoredAttachment,
@@ -183,6 +184,47 @@ def test_a_refetch_and_a_renumbered_mailbox_keep_one_entry_per_mail(runtime: Run
         (8, 21, "received"),
         (8, 22, "received"),
         (8, 23, "received"),
+    ]
+
+
+def test_each_stored_row_holds_its_own_mail_s_bytes(runtime: Runtime) -> None:
+    """The bytes go to their own table after the rows (services/intake_store.py) and are
+    matched to them by UID and digest: mails without a UID that share bytes, a held mail
+    stored as its header, and a UID another gateway stored first each get the right ones."""
+    twice, other = _request(1), _request(2)
+    whole = _request(3) + b"x" * 5000
+    mails = [
+        RawMail(twice),
+        RawMail(other),
+        RawMail(twice),
+        RawMail(whole[:40], held_size=len(whole), reason="too large", digest="d" * 64),
+    ]
+    stored = store_raw(runtime.db, source="lmtp", mailbox="lmtp", uidvalidity=None, mails=mails)
+    assert len(stored) == 1  # no UIDs: the rows are found by their state, not by UID
+    first = store_raw(
+        runtime.db, source="imap", mailbox="INBOX", uidvalidity=5, mails=[RawMail(other, 9)]
+    )
+    again = store_raw(
+        runtime.db,
+        source="imap",
+        mailbox="INBOX",
+        uidvalidity=5,
+        mails=[RawMail(twice, 8), RawMail(other, 9)],
+    )
+    assert again[9] == first[9]
+    with runtime.db.reader() as session:
+        rows = session.execute(
+            select(InboundMail.mailbox, InboundMail.uid, InboundRaw.raw)
+            .join(InboundRaw, InboundRaw.id == InboundMail.id)
+            .order_by(InboundMail.id)
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("lmtp", None, twice),
+        ("lmtp", None, other),
+        ("lmtp", None, twice),
+        ("lmtp", None, whole[:40]),
+        ("INBOX", 9, other),
+        ("INBOX", 8, twice),
     ]
 
 
