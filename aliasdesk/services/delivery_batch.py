@@ -198,13 +198,21 @@ def record_sent_many(session: Session, accepted: Sequence[Delivery], now: dateti
 
     A delivery already marked sent (a stale claim taken over meanwhile) is not stored on
     its ticket a second time; one a bounce already failed stays failed.
+
+    The bytes built for a mail are kept only until it is sent: they are what a takeover
+    sends again after a crash, with the same Message-ID, and nothing reads them once the
+    server took the mail (the ticket keeps what was said, as a message). They were the
+    largest thing in the database (27 MB of 62 for 1,000 requests, the owners' notices
+    carrying the requests' files), and SQLite wrote them once more at this update, which
+    changes the row's length. A sent mail an admin queues again after a bounce is built
+    again from its facts, under its Message-ID.
     """
     ids = [delivery.id for delivery in accepted]
     newly = set(
         session.scalars(
             update(Delivery)
             .where(Delivery.id.in_(ids), Delivery.state != "sent", ~_bounced())
-            .values(state="sent", sent_at=now, last_error=None)
+            .values(state="sent", sent_at=now, last_error=None, rendered=None)
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )

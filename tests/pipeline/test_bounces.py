@@ -20,6 +20,7 @@ from sqlalchemy import select
 from aliasdesk.db.models import Delivery, InboundMail
 from aliasdesk.inbound.explain import explain
 from aliasdesk.runtime import Runtime
+from aliasdesk.services.attention import retry_deliveries
 from aliasdesk.services.delivery_batch import record_sent_many
 from tests.pipeline.test_conversation import kind_of, mails_to, shown, step, text_of
 from tests.support.corpus import CORPUS, require_corpus
@@ -211,6 +212,29 @@ def test_a_report_in_a_real_shape_lands_on_its_ticket(
     else:
         assert (delivery.state, notices) == ("sent", [])
     assert [kind_of(m) for m in mails_to(smtp, shape.address)] == ["acknowledgement"]
+
+
+def test_a_bounced_mail_queued_again_is_built_again_under_its_message_id(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """A sent mail's bytes are not kept (record_sent_many): an admin who queues a bounced
+    acknowledgement again (the address was fixed) sends it built again from its facts,
+    under the Message-ID the first one had, so a reply to either threads the same."""
+    acknowledgement = _open_for(runtime, "dave@partner.example")
+    assert acknowledgement.rendered is None
+    [first] = mails_to(smtp, "dave@partner.example")
+    report = delivery_status_report(acknowledgement.message_id, "dave@partner.example")
+    assert step(runtime, report) == "update_ticket"
+    assert _delivery(runtime, acknowledgement.id).state == "failed"
+
+    [handled] = retry_deliveries(runtime.db, [acknowledgement.id])
+    assert handled.done, handled
+    drain_jobs(runtime)
+    [_, again] = mails_to(smtp, "dave@partner.example")
+    assert again["Message-ID"] == first["Message-ID"] == acknowledgement.message_id
+    assert (kind_of(again), again["Subject"]) == (kind_of(first), first["Subject"])
+    assert text_of(again) == text_of(first)
+    assert _delivery(runtime, acknowledgement.id).state == "sent"
 
 
 def test_the_same_failure_reported_twice_tells_the_owner_once(
