@@ -1,5 +1,6 @@
-"""``{% trans %}`` blocks translated when a template compiles (notify/translated_blocks.py):
-the same mail, byte for byte, as Jinja's own call of ``gettext`` on every render."""
+"""``{% trans %}`` blocks translated when a template compiles (notify/translated_blocks.py),
+and ``_()`` called without Jinja's detour (notify/render.py): the same mail, byte for byte,
+as Jinja's own call of ``gettext`` on every render."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def test_every_kind_in_every_language_is_the_mail_jinjas_own_call_makes(
     monkeypatch.setattr(render_module, "TRANSLATIONS_ATTRIBUTE", "not_read_by_the_extension")
     # Compiled anew, not loaded from the cache of templates compiled with translations.
     monkeypatch.setattr(render_module, "bytecode_cache", lambda *_args: None)
+    # And ``_()`` in expressions as Jinja's i18n extension calls it, not render.py's own.
+    monkeypatch.setattr(render_module, "_translator", lambda _catalog: jinja2.ext._gettext_alias)
     calling = TemplateRenderer(TEMPLATES)
     assert getattr(calling._environment("de"), TRANSLATIONS_ATTRIBUTE, None) is None
     called = _every_mail(calling)
