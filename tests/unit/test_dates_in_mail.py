@@ -1,0 +1,33 @@
+"""Dates in mail (notify/language.py ``format_when``): the pattern for each language is
+looked up once, and must write every date as Babel's skeleton lookup does."""
+
+from __future__ import annotations
+
+import gettext
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.dates import format_datetime, format_skeleton
+
+from aliasdesk.domain.languages import LANGUAGES
+from aliasdesk.notify.language import MailLocale, format_when, speaking
+
+MOMENTS = [
+    datetime(2025, 3, 3, 10, 15, tzinfo=UTC),
+    datetime(2024, 12, 31, 23, 59, tzinfo=UTC),  # the next day, and year, in Berlin
+    datetime(2026, 7, 9, 4, 5),  # naive: read as UTC
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", None])
+def test_a_date_reads_as_babel_writes_it_in_every_language(language: str, zone: str | None) -> None:
+    for moment in MOMENTS:
+        with speaking(gettext.NullTranslations(), MailLocale(language, zone)):
+            written = format_when(moment)
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        local = aware.astimezone(ZoneInfo(zone)) if zone else aware
+        day = format_skeleton("yMMMEd", local, tzinfo=local.tzinfo, locale=language)
+        clock = format_datetime(local, "HH:mm", tzinfo=local.tzinfo, locale=language)
+        assert written == f"{day}, {clock} {local.tzname() or 'UTC'}"
