@@ -147,7 +147,10 @@ def _audit(count: Callable[[str], int], seed: int) -> None:
     assert count("SELECT count(*) FROM inbound_mail WHERE outcome = 'update_ticket'") == (
         FOLLOW_UPS
     )
-    quarantined = "SELECT count(*) FROM inbound_mail WHERE state = 'quarantined'"
+    quarantined = (
+        "SELECT count(*) FROM inbound_mail JOIN inbound_raw USING (id)"
+        " WHERE state = 'quarantined'"
+    )
     assert count(quarantined + " AND length(raw) = " + str(len(UNREADABLE))) == 1
     assert count("SELECT count(*) FROM tickets") == REQUESTS
     assert count("SELECT count(*) FROM tickets WHERE owner IS NULL OR NOT assigned") == 0
