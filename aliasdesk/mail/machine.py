@@ -16,12 +16,11 @@ signal, never a verdict on its own.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from aliasdesk.mail.addresses import normalise_address, parse_message_ids
-from aliasdesk.mail.model import ParsedMail
+from aliasdesk.mail.model import MachineVerdict, ParsedMail
 
-__all__ = ["KINDS", "MachineVerdict", "machine_verdict"]
+__all__ = ["KINDS", "MachineVerdict", "machine_verdict", "mail_signals"]
 
 KINDS = (
     "auto-reply",
@@ -35,19 +34,6 @@ KINDS = (
     "own-alias",
     "loop-marker",
 )
-
-
-@dataclass(frozen=True)
-class MachineVerdict:
-    """``kind`` None means human mail; ``reason`` says which evidence decided, for the trace."""
-
-    kind: str | None
-    reason: str
-    bounced_message_ids: tuple[str, ...] = ()
-
-    @property
-    def is_machine(self) -> bool:
-        return self.kind is not None
 
 
 HUMAN = MachineVerdict(None, "no machine-mail signal")
@@ -266,6 +252,14 @@ def machine_verdict(
     own = {normalise_address(a) for a in own_addresses}
     if mail.from_ is not None and mail.from_.address in own:
         return MachineVerdict("own-alias", f"sent from our own address {mail.from_.address}")
+    return mail.signals if mail.signals is not None else mail_signals(mail)
+
+
+def mail_signals(mail: ParsedMail) -> MachineVerdict:
+    """What the mail says of itself: the first of the structural, bounce, header and
+    subject checks that finds machine mail, else ``HUMAN``. It needs no rules, so
+    ``aliasdesk import``'s helper process reads it with the parse (``ParsedMail.signals``)
+    and the importer, the busier of the two, does not."""
     for stage in (_structural, _bounce_heuristic, _headers, _autoreply_subject):
         verdict = stage(mail)
         if verdict is not None:

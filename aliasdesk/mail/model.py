@@ -36,6 +36,20 @@ class Attachment:
         return self.data is None
 
 
+@dataclass(frozen=True)
+class MachineVerdict:
+    """``kind`` None means human mail; ``reason`` says which evidence decided, for the trace
+    (mail/machine.py decides)."""
+
+    kind: str | None
+    reason: str
+    bounced_message_ids: tuple[str, ...] = ()
+
+    @property
+    def is_machine(self) -> bool:
+        return self.kind is not None
+
+
 @dataclass(slots=True)
 class ParsedMail:
     """Everything aliasdesk reads from a mail, decoded to text.
@@ -66,6 +80,9 @@ class ParsedMail:
     size: int = 0
     is_empty: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    signals: MachineVerdict | None = field(default=None, compare=False)
+    """The machine-mail signals of the mail itself (mail/machine.py ``mail_signals``) when
+    they were read with the parse; None: not read yet, the loops stage reads them."""
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), or None."""

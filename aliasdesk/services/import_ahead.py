@@ -30,6 +30,7 @@ from multiprocessing.connection import wait
 
 from aliasdesk.collector import settle_after_start_up
 from aliasdesk.domain.filing import ticket_subject
+from aliasdesk.mail.machine import mail_signals
 from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
 from aliasdesk.services.language_detection import detect_language, text_key, warm_up
@@ -48,11 +49,13 @@ def opening_text(mail: ParsedMail) -> str:
 
 
 def read_mails(raws: Sequence[bytes], max_attachment_bytes: int) -> list[Read]:
-    """In the helper: each mail parsed as the pipeline parses it, and its opening text
-    classified as the owner assignment would classify it."""
+    """In the helper: each mail parsed as the pipeline parses it, with the machine-mail
+    signals it carries, and its opening text classified as the owner assignment would
+    classify it."""
     read: list[Read] = []
     for raw in raws:
         mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
+        mail.signals = mail_signals(mail)
         text = opening_text(mail)
         read.append((mail, text_key(text), detect_language(text)))
     return read

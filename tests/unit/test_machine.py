@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from aliasdesk.mail.machine import KINDS, MachineVerdict, machine_verdict
+from aliasdesk.mail.machine import KINDS, MachineVerdict, machine_verdict, mail_signals
+from aliasdesk.mail.model import ParsedMail
 from aliasdesk.mail.parse import parse_mail
 
 HUMAN_HEAD = "From: Dave <dave@example.com>\nTo: hr@example.com\nMessage-ID: <m1@example.com>\n"
@@ -184,3 +185,35 @@ def test_amazon_ses_notification() -> None:
 
 def test_kinds_are_closed() -> None:
     assert len(KINDS) == 10
+
+
+def _parsed(headers: str = "", sender: str = "Dave <dave@example.com>") -> ParsedMail:
+    head = HUMAN_HEAD.replace("Dave <dave@example.com>", sender) + headers
+    return parse_mail((head.strip("\n") + "\n\nHello, I need help.\n").encode())
+
+
+def test_signals_read_with_the_parse_decide_as_the_loops_stage_would() -> None:
+    """``aliasdesk import``'s helper reads ``mail_signals`` with the parse; the importer's
+    verdict then uses them instead of reading the mail again, after the checks that need
+    the rules (our loop marker, our own aliases), which still come first."""
+    samples = [
+        _parsed(),
+        _parsed("Auto-Submitted: auto-replied\n"),
+        _parsed("Precedence: bulk\n"),
+        _parsed("Subject: Undelivered Mail Returned to Sender\n", "MAILER-DAEMON@example.org"),
+        _parsed("X-Aliasdesk-Loop: desk-1\nAuto-Submitted: auto-replied\n"),
+        _parsed("Precedence: bulk\n", "hr@example.com"),
+    ]
+    own = frozenset({"hr@example.com"})
+    for sample in samples:
+        assert sample.signals is None  # the pipeline's own parse leaves them unread
+        expected = machine_verdict(sample, own_addresses=own)
+        sample.signals = mail_signals(sample)
+        assert machine_verdict(sample, own_addresses=own) == expected
+    # Read signals are what the verdict uses: a mail is not read a second time.
+    told = _parsed()
+    told.signals = MachineVerdict("bulk", "read with the parse")
+    assert machine_verdict(told) == told.signals
+    looped = _parsed("X-Aliasdesk-Loop: desk-1\n")
+    looped.signals = MachineVerdict(None, "no machine-mail signal")
+    assert machine_verdict(looped).kind == "loop-marker"
