@@ -148,8 +148,7 @@ def _audit(count: Callable[[str], int], seed: int) -> None:
         FOLLOW_UPS
     )
     quarantined = (
-        "SELECT count(*) FROM inbound_mail JOIN inbound_raw USING (id)"
-        " WHERE state = 'quarantined'"
+        "SELECT count(*) FROM inbound_mail JOIN inbound_raw USING (id) WHERE state = 'quarantined'"
     )
     assert count(quarantined + " AND length(raw) = " + str(len(UNREADABLE))) == 1
     assert count("SELECT count(*) FROM tickets") == REQUESTS
