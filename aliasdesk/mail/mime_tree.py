@@ -13,12 +13,16 @@ from email import policy
 from email.feedparser import BytesFeedParser
 from email.message import Message
 
+from aliasdesk.mail import boundary_lines
+
 __all__ = ["FEED_SLICE", "LARGE_PART", "decoded_payload", "message_from_bytes"]
 
 FEED_SLICE = 64 * 1024
 LARGE_PART = 1024 * 1024
 """Parts above this are decoded by binascii directly; small ones keep the stdlib's path,
 which also records padding and character defects."""
+
+boundary_lines.install()
 
 
 def message_from_bytes(data: bytes) -> Message:
