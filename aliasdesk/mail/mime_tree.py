@@ -34,9 +34,10 @@ def message_from_bytes(data: bytes) -> Message:
     """
     parser = BytesFeedParser(policy=policy.compat32)
     view = memoryview(data)
-    for start in range(0, len(data), FEED_SLICE):
-        parser.feed(bytes(view[start : start + FEED_SLICE]))
-    return parser.close()
+    with boundary_lines.parsing(len(data)):
+        for start in range(0, len(data), FEED_SLICE):
+            parser.feed(bytes(view[start : start + FEED_SLICE]))
+        return parser.close()
 
 
 def decoded_payload(part: Message) -> object:
