@@ -63,6 +63,9 @@ def test_installed_on_import_for_small_mails_only() -> None:
     with boundary_lines.parsing(boundary_lines.SMALL_MAIL):
         assert isinstance(module_re.compile(BOUNDARY_PATTERN), boundary_lines.BoundaryLine)
         assert module_re.compile(r"\d+").match("12") is not None  # others: the real re
+        with boundary_lines.parsing(boundary_lines.SMALL_MAIL + 1):  # a parse within a parse
+            assert isinstance(module_re.compile(BOUNDARY_PATTERN), re.Pattern)
+        assert isinstance(module_re.compile(BOUNDARY_PATTERN), boundary_lines.BoundaryLine)
     with boundary_lines.parsing(boundary_lines.SMALL_MAIL + 1):  # a long mail: tested in C
         assert isinstance(module_re.compile(BOUNDARY_PATTERN), re.Pattern)
     assert isinstance(module_re.compile(BOUNDARY_PATTERN), re.Pattern)  # outside a parse
