@@ -60,7 +60,7 @@ MAIL_SUFFIXES = {".eml"}
 mail (RFC 5322 text); Outlook's .msg is a binary format and would only be quarantined."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
     """One mail of the source: where to read it again, when it was written, its digest."""
 
