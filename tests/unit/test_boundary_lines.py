@@ -4,7 +4,6 @@ bench's mailbox and boundaries chosen to break a naive matcher."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email import feedparser
 from email.message import Message
 
@@ -37,13 +36,9 @@ def tree(message: Message) -> list[object]:
     return described
 
 
-@pytest.fixture
-def both_ways() -> Iterator[None]:
-    yield
-    boundary_lines.install()  # as aliasdesk.mail.mime_tree left it
-
-
 def parsed_both_ways(raw: bytes) -> tuple[list[object], list[object]]:
+    """The tree without the matcher, then with it (installed again whatever happens, as
+    aliasdesk.mail.mime_tree left it)."""
     boundary_lines.uninstall()
     try:
         stdlib = tree(message_from_bytes(raw))
@@ -76,7 +71,7 @@ def test_installed_on_import_for_small_mails_only() -> None:
     ["simple", "a.b*c+d?(e)[f]{g}|h^i$j\\k", "with space", "=_Part_0_12.34", "-", "x" * 70],
 )
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
-def test_hostile_boundaries(both_ways: None, boundary: str, newline: str) -> None:
+def test_hostile_boundaries(boundary: str, newline: str) -> None:
     lines = [
         "From: a@example.com",
         f'Content-Type: multipart/mixed; boundary="{boundary}"',
@@ -100,7 +95,7 @@ def test_hostile_boundaries(both_ways: None, boundary: str, newline: str) -> Non
     assert len(ours) >= 2  # the multipart was read as one
 
 
-def test_corpus_trees_are_the_stdlibs(both_ways: None) -> None:
+def test_corpus_trees_are_the_stdlibs() -> None:
     files = message_files()
     assert len(files) > 300
     different = []
@@ -111,7 +106,7 @@ def test_corpus_trees_are_the_stdlibs(both_ways: None) -> None:
     assert different == []
 
 
-def test_bench_mailbox_trees_are_the_stdlibs(both_ways: None) -> None:
+def test_bench_mailbox_trees_are_the_stdlibs() -> None:
     multiparts = 0
     for mail in generate(300, tag="boundary"):
         stdlib, ours = parsed_both_ways(mail.raw)
