@@ -8,16 +8,18 @@ Mail is processed oldest first by its Date header, not in file order: a Maildir 
 order at all and exported folders rarely keep one, and a follow-up processed before its
 request would open a ticket of its own instead of joining the request's.
 
-Archives can be large, so only a sort key and a digest per mail stay in memory; the bytes
-are read again, batch by batch, when the mail is processed. A helper process parses each
-batch and classifies its languages a batch or two ahead of the writer, on the second core
-(aliasdesk.services.import_ahead); without it, the same work is done here.
+Archives can be large, so only a date, a size and a digest per mail stay in memory, in
+arrays (``Survey``); the bytes are read again, batch by batch, when the mail is processed.
+A helper process parses each batch and classifies its languages a batch or two ahead of
+the writer, on the second core (aliasdesk.services.import_ahead); without it, the same
+work is done here.
 """
 
 from __future__ import annotations
 
 import mailbox
 import re
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,12 +39,17 @@ from aliasdesk.mail.model import ParsedMail
 from aliasdesk.services.import_ahead import Pending, ReadAhead
 from aliasdesk.services.intake import (
     RawMail,
-    content_hash,
     parsed_ahead,
     process_pending,
     store_raw,
 )
-from aliasdesk.services.intake_store import cut_batches, header_of, too_large
+from aliasdesk.services.intake_store import (
+    DIGEST_BYTES,
+    content_digest,
+    cut_batches,
+    header_of,
+    too_large,
+)
 from aliasdesk.services.mbox_reader import open_mbox
 
 BATCH = 200
@@ -62,16 +69,16 @@ mail (RFC 5322 text); Outlook's .msg is a binary format and would only be quaran
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """One mail of the source: where to read it again, when it was written, its digest."""
+    """One mail of the source, made for the batch it is read in: where to read it again and
+    the digest of its bytes."""
 
-    order: tuple[float, int]
     digest: str
     size: int
     load: Callable[[], bytes]
 
 
 @contextmanager
-def open_source(path: Path) -> Iterator[list[Callable[[], bytes]]]:
+def open_source(path: Path) -> Iterator[Sequence[Callable[[], bytes]]]:
     """Readers for each mail in ``path``: a Maildir (cur/new/tmp), a folder of .eml, or an
     mbox. They read only inside the context: an mbox is held open until it ends."""
     if path.is_dir() and (path / "cur").is_dir():
@@ -113,13 +120,33 @@ def _written_at(raw: bytes) -> float:
         return float("inf")
 
 
-def _survey(readers: list[Callable[[], bytes]]) -> list[_Entry]:
-    entries = []
-    for position, load in enumerate(readers):
-        raw = load()
-        entries.append(_Entry((_written_at(raw), position), content_hash(raw), len(raw), load))
-    entries.sort(key=lambda entry: entry.order)
-    return entries
+class Survey:
+    """Each mail's Date, size and digest, and the order mail is processed in, kept for the
+    whole import in arrays: 48 bytes a mail, where an object for each took about 316 (the
+    digest as hex text alone 113), 27 MB more for an archive of 100,000."""
+
+    def __init__(self, readers: Sequence[Callable[[], bytes]]) -> None:
+        self.readers = readers
+        written = array("d")
+        self.sizes = array("q")
+        self._digests = bytearray()
+        for load in readers:
+            raw = load()
+            written.append(_written_at(raw))
+            self.sizes.append(len(raw))
+            self._digests += content_digest(raw)
+        # A stable sort: mails written at the same moment (or with no date) keep file order.
+        self.order = array("q", sorted(range(len(readers)), key=written.__getitem__))
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def digest(self, position: int) -> str:
+        """The mail's content hash (``content_hash``): SHA-256 of its bytes, in hex."""
+        return self._digests[position * DIGEST_BYTES : (position + 1) * DIGEST_BYTES].hex()
+
+    def entry(self, position: int) -> _Entry:
+        return _Entry(self.digest(position), self.sizes[position], self.readers[position])
 
 
 @dataclass(frozen=True)
@@ -169,24 +196,27 @@ def import_mail(
         helper.start()
     try:
         with open_source(path) as readers:
-            entries = _survey(readers)
+            survey = Survey(readers)
             source = f"import:{path.resolve()}"
-            fresh = _not_imported_before(db, source, entries)
+            fresh = _not_imported_before(db, source, survey)
             batches = _Batches(
                 db, routing, pipeline, source, send_mail, max_mail_bytes, helper, after_batch
             )
-            outcomes = batches.run(fresh, progress)
+            outcomes = batches.run(survey, fresh, progress)
     finally:
         helper.close()
-    return ImportResult(len(entries), len(fresh), outcomes, helper.languages)
+    return ImportResult(len(survey), len(fresh), outcomes, helper.languages)
 
 
-def _not_imported_before(db: Database, source: str, entries: list[_Entry]) -> list[_Entry]:
+def _not_imported_before(db: Database, source: str, survey: Survey) -> array[int]:
+    """The positions of the mails still to import, in the order they are processed."""
     with db.reader() as session:
         known = set(
             session.scalars(select(InboundMail.content_hash).where(InboundMail.mailbox == source))
         )
-    return [entry for entry in entries if entry.digest not in known]
+    if not known:
+        return survey.order
+    return array("q", (at for at in survey.order if survey.digest(at) not in known))
 
 
 @dataclass(frozen=True)
@@ -202,13 +232,13 @@ class _Batches:
     helper: ReadAhead
     after_batch: AfterBatch | None
 
-    def run(self, fresh: list[_Entry], progress: Progress) -> dict[str, int]:
+    def run(self, survey: Survey, fresh: array[int], progress: Progress) -> dict[str, int]:
         outcomes: dict[str, int] = {}
         # An import killed between storing a batch and processing it left that batch
         # ``received``; it is taken in first, as it sorts before everything still to come.
         self._process(outcomes, {})
         done = 0
-        for mails, pending in self._read(fresh):
+        for mails, pending in self._read(survey, fresh):
             store_raw(
                 self.db,
                 source="import",
@@ -225,11 +255,12 @@ class _Batches:
             progress(done, len(fresh))
         return outcomes
 
-    def _read(self, fresh: list[_Entry]) -> Iterator[tuple[list[RawMail], Pending]]:
+    def _read(self, survey: Survey, fresh: array[int]) -> Iterator[tuple[list[RawMail], Pending]]:
         """Each batch's mails, read while the helper is given the batches after it."""
         waiting: deque[tuple[list[RawMail], Pending]] = deque()
-        for cut in cut_batches([entry.size for entry in fresh], count=BATCH, budget=self.limit):
-            batch = fresh[cut]
+        sizes = array("q", (survey.sizes[at] for at in fresh))
+        for cut in cut_batches(sizes, count=BATCH, budget=self.limit):
+            batch = [survey.entry(at) for at in fresh[cut]]
             mails = [_raw_mail(entry, self.limit) for entry in batch]
             whole = {e.digest: m.raw for e, m in zip(batch, mails, strict=True) if not m.held_size}
             waiting.append((mails, self.helper.submit(whole)))

@@ -57,6 +57,15 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+DIGEST_BYTES = hashlib.sha256().digest_size
+
+
+def content_digest(raw: bytes) -> bytes:
+    """``content_hash`` as its bytes, half the size, for keeping one for every mail of an
+    archive (aliasdesk import): ``content_digest(raw).hex() == content_hash(raw)``."""
+    return hashlib.sha256(raw).digest()
+
+
 def too_large(size: int, limit: int, left_in: str) -> str:
     """The quarantine reason of a mail that is held back for its size."""
     return (

@@ -78,3 +78,18 @@ def test_a_message_read_after_the_mbox_is_closed_is_an_error(tmp_path: Path) -> 
         assert readers[0]() == _expected(path)[0]
     with pytest.raises(ValueError, match="read after its mbox was closed"):
         readers[0]()
+
+
+def test_the_readers_are_a_sequence_made_on_demand(tmp_path: Path) -> None:
+    """Only the bounds are kept (an import holds the readers until it ends); each index or
+    slice makes readers of the same messages, in file order."""
+    path = _write(tmp_path, b"From x\n" + ONE + b"\nFrom y\n" + ONE + b"From z\n" + ONE)
+    expected = _expected(path)
+    with open_mbox(path) as readers:
+        assert len(readers) == len(expected) == 3
+        assert [readers[at]() for at in range(len(readers))] == expected
+        assert readers[-1]() == expected[-1]
+        assert [read() for read in readers[1:]] == expected[1:]
+        assert [read() for read in readers[::-2]] == expected[::-2]
+        with pytest.raises(IndexError):
+            readers[3]
