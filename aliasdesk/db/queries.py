@@ -28,24 +28,34 @@ def _locked_row(session: Session, model: type[Row], department: str, **initial: 
     transaction's already); the value is written when the session flushes. After any
     rollback the row is locked and read again: on PostgreSQL a rolled-back savepoint also
     gives up the locks taken inside it.
+
+    The row is read first and made only when it is missing (once per department, ever):
+    an INSERT that does nothing on every transaction cost more than the read.
     """
     held = work_of(session).known.locked_rows
     row: Row | None = held.get((model, department))
     if row is not None and row in session:
         return row
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(model).values(department=department, **initial)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["department"]))
-    row = session.scalar(
+    row = _lock(session, model, department)
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(model).values(department=department, **initial)
+        # Another transaction may make it first: then this waits for it, and reads it.
+        session.execute(statement.on_conflict_do_nothing(index_elements=["department"]))
+        row = _lock(session, model, department)
+    assert row is not None
+    held[(model, department)] = row
+    return row
+
+
+def _lock(session: Session, model: type[Row], department: str) -> Row | None:
+    return session.scalar(
         select(model)
         .where(model.department == department)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    assert row is not None
-    held[(model, department)] = row
-    return row
 
 
 def next_ticket_number(session: Session, department: str) -> int:
