@@ -15,6 +15,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -305,6 +306,7 @@ def run_backlog(
                     )
             finally:
                 stop_all(processes)
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     return RunResult(
         topology=topology.label,
         mails=len(mails),
@@ -361,6 +363,7 @@ def run_latency(
             client.logout()
         finally:
             stop_all([process])
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     delays = sorted(
         (watcher.arrivals[mid] - at) * 1000
         for mid, at in appended.items()

@@ -29,6 +29,7 @@ import asyncio
 import email
 import json
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -187,7 +188,8 @@ def honest_mails(mail: Message, number: int, owners: Owners) -> list[tuple[str, 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     started = time.monotonic()
-    db = sqlite3.connect(Path(tempfile.mkdtemp()) / "bare.db")
+    folder = Path(tempfile.mkdtemp(prefix="aliasdesk-bare-"))
+    db = sqlite3.connect(folder / "bare.db")
     db.execute(
         "CREATE TABLE mail (id INTEGER PRIMARY KEY, message_id TEXT, sender TEXT,"
         " subject TEXT, raw BLOB)"
@@ -221,6 +223,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     seconds = time.monotonic() - started
     await smtp.quit()
     imap.logout()
+    db.close()
+    shutil.rmtree(folder, ignore_errors=True)
     return {"mails": handled, "sent": sent, "seconds": seconds, "mails_per_s": handled / seconds}
 
 

@@ -13,6 +13,7 @@ with the reason and the rest of the benchmark goes on.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -196,5 +197,6 @@ def run_peer(
     if done.returncode != 0:
         return PeerResult(None, None, 0, 0, f"get_email failed: {_last_line(done.stderr)}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
+    shutil.rmtree(root, ignore_errors=True)  # the project and its database; kept on failure
     seconds = float(out["seconds"])
     return PeerResult(mails / seconds, seconds, int(out["tickets"]), sent() - before)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import smtplib
 import subprocess
 import tempfile
@@ -138,6 +139,7 @@ def run_lmtp_latency(
             cpu = _cpu_seconds(process.pid) - cpu_before
         finally:
             stop_all([process])
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     figures = _figures(requests, ended, watcher.arrivals, stored)
     figures["cpu_ms_per_mail"] = round(cpu * 1000 / max(1, len(requests)), 1)
     figures["load_average"] = round(os.getloadavg()[0], 2)
