@@ -26,14 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.instruments import (
-    CpuBudget,
-    CpuMeter,
-    RssSampler,
-    growth,
-    started_children,
-    stop_all,
-)
+from bench.instruments import CpuBudget, CpuMeter, RssSampler, growth, started_children, stop_all
 from bench.mailbox_gen import GeneratedMail
 from gateway.local_servers import SmtpSink
 from tests.support.dovecot import DovecotServer
