@@ -356,14 +356,14 @@ def run_latency(
             client.logout()
         finally:
             stop_all([process])
-    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     delays = sorted(
         (watcher.arrivals[mid] - at) * 1000
         for mid, at in appended.items()
         if mid in watcher.arrivals
     )
     if not delays:
-        raise BenchError("no acknowledgement arrived during the latency run")
+        raise BenchError(f"no acknowledgement arrived during the latency run; logs in {workdir}")
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     return LatencyResult(
         mails=len(requests),
         p50_ms=round(_percentile(delays, 50), 1),

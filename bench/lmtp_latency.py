@@ -139,8 +139,8 @@ def run_lmtp_latency(
             cpu = _cpu_seconds(process.pid) - cpu_before
         finally:
             stop_all([process])
-    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     figures = _figures(requests, ended, watcher.arrivals, stored)
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with its logs, when the run failed
     figures["cpu_ms_per_mail"] = round(cpu * 1000 / max(1, len(requests)), 1)
     figures["load_average"] = round(os.getloadavg()[0], 2)
     return figures

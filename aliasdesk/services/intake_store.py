@@ -53,17 +53,18 @@ class RawMail:
     """The whole mail's content hash when it is known but ``raw`` is only its header."""
 
 
-def content_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
-
-
-DIGEST_BYTES = hashlib.sha256().digest_size
-
-
 def content_digest(raw: bytes) -> bytes:
-    """``content_hash`` as its bytes, half the size, for keeping one for every mail of an
-    archive (aliasdesk import): ``content_digest(raw).hex() == content_hash(raw)``."""
+    """The SHA-256 of a mail's bytes: kept as bytes, half the size of ``content_hash``,
+    where one is held for every mail of an archive (aliasdesk import)."""
     return hashlib.sha256(raw).digest()
+
+
+def content_hash(raw: bytes) -> str:
+    """The digest as stored (``inbound_mail.content_hash``): ``content_digest`` in hex."""
+    return content_digest(raw).hex()
+
+
+DIGEST_BYTES = len(content_digest(b""))
 
 
 def too_large(size: int, limit: int, left_in: str) -> str:
