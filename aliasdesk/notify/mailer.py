@@ -30,6 +30,7 @@ from aliasdesk.notify.delivery_errors import (
     all_recipients_refused,
     classify_reply,
 )
+from aliasdesk.notify.smtp_data import send_data
 from aliasdesk.notify.smtp_pool import Item, SyncSmtpMailer
 from aliasdesk.transport.oauth import OAuthError, invalidate, xoauth2_response
 
@@ -290,7 +291,7 @@ class SmtpMailer:
             if len(refused) == len(recipients):
                 await self._reset(client)
                 raise all_recipients_refused(refused)
-            response = await client.data(message)
+            response = await send_data(client, message)
         except aiosmtplib.SMTPResponseException as e:
             await self._reset(client)
             raise classify_reply(e.code, e.message) from e

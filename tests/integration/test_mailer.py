@@ -93,6 +93,25 @@ def test_dot_and_from_lines_arrive_unchanged(
     assert body.replace("\r\n", "\n") == text + "\n"
 
 
+def test_large_mail_and_lone_line_ends_arrive_as_aiosmtplib_sends_them(
+    server: ScriptedSmtpServer, mailer: SyncSmtpMailer
+) -> None:
+    """Mail with CRLF line ends only is written as it is (dot-stuffed), a 100 KB file
+    included; mail with a lone LF or CR still goes through aiosmtplib's normalising."""
+    file = ("a.bin", "application/octet-stream", bytes(range(256)) * 400)
+    attached = compose(
+        from_address=SENDER, from_name="HR", to=[REQUESTER], subject="files", text=".\nx\n",
+        html=None, message_id="<files@example.com>", in_reply_to=None, references=[],
+        auto_submitted="auto-replied", attachments=[file],
+    )  # fmt: skip
+    ragged = b"Subject: ragged\r\n\r\nfirst\n.second\rthird\r\n"
+    mailer.send(SENDER, [REQUESTER], attached)
+    mailer.send(SENDER, [REQUESTER], ragged)
+    first, second = server.handler.received
+    assert first.data == attached
+    assert second.data == b"Subject: ragged\r\n\r\nfirst\r\n.second\r\nthird\r\n"
+
+
 def test_connection_reused_across_sends(server: ScriptedSmtpServer, mailer: SyncSmtpMailer) -> None:
     for n in range(3):
         mailer.send(SENDER, [REQUESTER], make_mail(n))
