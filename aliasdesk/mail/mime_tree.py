@@ -13,7 +13,7 @@ from email import policy
 from email.feedparser import BytesFeedParser
 from email.message import Message
 
-from aliasdesk.mail import boundary_lines
+from aliasdesk.mail import boundary_lines, long_bodies
 
 __all__ = ["FEED_SLICE", "LARGE_PART", "decoded_payload", "message_from_bytes"]
 
@@ -26,7 +26,18 @@ boundary_lines.install()
 
 
 def message_from_bytes(data: bytes) -> Message:
-    """``email.message_from_bytes``, fed slice by slice.
+    """``email.message_from_bytes``, with long base64 bodies set aside while the parser
+    reads the rest (``long_bodies``), and fed slice by slice."""
+    aside = long_bodies.set_aside(data)
+    if aside is not None:
+        message = _parsed(aside.stub)
+        if aside.put_back(message):
+            return message
+    return _parsed(data)
+
+
+def _parsed(data: bytes) -> Message:
+    """The stdlib's parse of ``data``, fed slice by slice.
 
     The stdlib decodes the whole mail to one str and wraps that in a StringIO, which keeps
     four bytes per character: a 40 MB mail briefly cost over 200 MB that way. Fed in
