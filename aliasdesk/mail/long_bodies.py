@@ -66,7 +66,8 @@ class LongBodies:
                         setattr(part, name, self._restored(text))
                         found += text.count("\x00") // 2
             else:
-                payload = part.get_payload()
+                # The text as parsed: get_payload() would decode a body with 8-bit bytes.
+                payload = vars(part).get("_payload")
                 if isinstance(payload, str) and "\x00" in payload:
                     part.set_payload(self._restored(payload))
                     found += payload.count("\x00") // 2
