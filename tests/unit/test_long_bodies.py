@@ -5,6 +5,7 @@ change it, and random line soups."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 from email import policy
 from email.message import Message
@@ -139,11 +140,12 @@ def _same(raw: bytes) -> bool:
 
 LINES = st.sampled_from(
     ["", "QUJD", "QUJDRA==", "--b", "--b--", "--bX", "-", "x: y", "Content-Type: multipart/mixed;"
-     ' boundary="c"', "--c", "--c--", " folded", "text with spaces", "AAAA\rBBBB"]
+     ' boundary="c"', "--c", "--c--", " folded", "text with spaces", "AAAA\rBBBB",
+     "Grüße", "=41=42", "Content-Transfer-Encoding: base64"]
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("SOUP_EXAMPLES", "300")), deadline=None)
 @given(st.lists(LINES, max_size=40), st.sampled_from(["\r\n", "\n"]), st.booleans())
 def test_random_line_soups_parse_the_same(lines: list[str], newline: str, ended: bool) -> None:
     """With the thresholds lowered so that short stretches are set aside too."""
