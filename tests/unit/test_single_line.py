@@ -1,0 +1,36 @@
+"""``single_line``'s shortcut for printable values gives what the two substitutions give."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aliasdesk.mail.addresses import single_line
+
+BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
+SPACES = re.compile(r"[ \t]{2,}")
+
+
+def substituted(value: str) -> str:
+    """The substitutions alone, as every value went through them before the shortcut."""
+    return SPACES.sub(" ", BREAKS.sub(" ", value)).strip() if value else ""
+
+
+EDGES = st.sampled_from(
+    [" ", "  ", "\t", "\r\n", "\n ", "\x85", "\u2028", "\u2029", "\x7f", "\x00", "\xa0", "a"]
+)
+
+
+@given(st.lists(st.one_of(EDGES, st.text(max_size=8)), max_size=12).map("".join))
+def test_same_as_the_substitutions(value: str) -> None:
+    assert single_line(value) == substituted(value)
+
+
+def test_examples() -> None:
+    assert single_line("  Nils  Weber\r\n <n@example.com> ") == "Nils Weber <n@example.com>"
+    assert single_line("Subject\u2028two") == "Subject two"
+    assert single_line("plain") == "plain"
+    assert single_line(" a\t\tb ") == "a b"
+    assert single_line("a\tb") == "a\tb"  # one tab is left alone, as it always was
