@@ -44,8 +44,9 @@ asked for was then read again from each of them (2,000 line ends and a "-", repe
 3.6 ms a block, minutes for a mail of the largest size allowed). A line must now hold a
 letter, so no two tries read the same line."""
 
-_LEFT_WHOLE = (b"message/", b"digest", b"\x00")
-"""Looked for in the mail without its stretches (which hold none of them), lower-cased."""
+_PARSED_AS_MAIL = (b"message/", b"digest")
+"""Named anywhere in the mail without its stretches (which cannot hold them), in any
+case: the mail is parsed whole."""
 
 
 def _marker(index: int) -> str:
@@ -108,6 +109,8 @@ def set_aside(data: bytes) -> LongBodies | None:
     pieces.append(data[kept_to:])
     stub = b"".join(pieces)
     lowered = stub.lower()
-    if any(word in lowered for word in _LEFT_WHOLE[:2]) or stub.count(b"\x00") != 2 * len(texts):
+    if any(word in lowered for word in _PARSED_AS_MAIL):
+        return None
+    if stub.count(b"\x00") != 2 * len(texts):  # a NUL of the mail's own: markers must be alone
         return None
     return LongBodies(stub, texts)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aliasdesk.mail import addresses
 from aliasdesk.mail.addresses import single_line
-
-BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
-SPACES = re.compile(r"[ \t]{2,}")
 
 
 def substituted(value: str) -> str:
-    """The substitutions alone, as every value went through them before the shortcut."""
-    return SPACES.sub(" ", BREAKS.sub(" ", value)).strip() if value else ""
+    """The module's two substitutions alone, as every value went through them before."""
+    if not value:
+        return ""
+    return addresses._SPACES.sub(" ", addresses._BREAKS.sub(" ", value)).strip()
 
 
 EDGES = st.sampled_from(
