@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aliasdesk.mail import addresses
@@ -22,6 +22,8 @@ EDGES = st.sampled_from(
 
 
 @given(st.lists(st.one_of(EDGES, st.text(max_size=8)), max_size=12).map("".join))
+@example("a  b")
+@example("a\u2028b")
 def test_same_as_the_substitutions(value: str) -> None:
     assert single_line(value) == substituted(value)
 
@@ -30,5 +32,6 @@ def test_examples() -> None:
     assert single_line("  Nils  Weber\r\n <n@example.com> ") == "Nils Weber <n@example.com>"
     assert single_line("Subject\u2028two") == "Subject two"
     assert single_line("plain") == "plain"
+    assert single_line(" Nils  Weber ") == "Nils Weber"  # printable, but two spaces
     assert single_line(" a\t\tb ") == "a b"
     assert single_line("a\tb") == "a\tb"  # one tab is left alone, as it always was
