@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from aliasdesk.claim_sizes import CLAIM_BATCH, SHARED_BATCH
+from aliasdesk.claim_sizes import ALONE, CLAIM_BATCH, ClaimSize
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.alerts import queue_admin_alerts
 from aliasdesk.services.jobs import JobRunner
@@ -20,7 +20,7 @@ from aliasdesk.services.sla import fire_due_timers
 
 log = logging.getLogger("aliasdesk.relay")
 Dispatch = Callable[[int, str], None]
-__all__ = ["CLAIM_BATCH", "SHARED_BATCH", "Share", "drain", "inline_dispatch", "relay_forever"]
+__all__ = ["CLAIM_BATCH", "ClaimSize", "Share", "drain", "inline_dispatch", "relay_forever"]
 
 
 class InlineDispatch:
@@ -52,7 +52,10 @@ class Share(enum.Enum):
 
 
 def relay_once(
-    runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH, share: Share = Share.ALL
+    runtime: Runtime,
+    dispatch: Dispatch,
+    claims: ClaimSize = ALONE,
+    share: Share = Share.ALL,
 ) -> int:
     """Publish (or run) every due job; fire due SLA timers, queue admin alerts
     (quarantined mail, a refused routing file), the members' morning digests and the
@@ -61,7 +64,7 @@ def relay_once(
     Returns jobs handed over."""
     if share is not Share.JOBS:
         scheduled_rounds(runtime)
-    return run_due_jobs(runtime, dispatch, batch)
+    return run_due_jobs(runtime, dispatch, claims)
 
 
 def scheduled_rounds(runtime: Runtime) -> None:
@@ -78,11 +81,12 @@ def scheduled_rounds(runtime: Runtime) -> None:
     _retention(runtime)
 
 
-def run_due_jobs(runtime: Runtime, dispatch: Dispatch, batch: int = CLAIM_BATCH) -> int:
-    """Claim due jobs ``batch`` at a time and run (or publish) them until none is due."""
+def run_due_jobs(runtime: Runtime, dispatch: Dispatch, claims: ClaimSize = ALONE) -> int:
+    """Claim due jobs (``claims``: how many at a time) and run (or publish) them until
+    none is due."""
     total = 0
     many = getattr(dispatch, "many", None)
-    while jobs := claim_due_jobs(runtime.db, limit=batch):
+    while jobs := claim_due_jobs(runtime.db, claims):
         if many is not None:
             try:
                 many(jobs)
@@ -132,7 +136,7 @@ def relay_forever(
     stop: threading.Event,
     interval: float = 0.2,
     wake: threading.Event | None = None,
-    batch: int = CLAIM_BATCH,
+    claims: ClaimSize = ALONE,
     share: Share = Share.ALL,
 ) -> None:
     """Relay (its ``share`` of the work) until ``stop``; idle, look again after
@@ -141,7 +145,7 @@ def relay_forever(
     idle = wake if wake is not None else stop
     while not stop.is_set():
         try:
-            if relay_once(runtime, dispatch, batch, share) == 0:
+            if relay_once(runtime, dispatch, claims, share) == 0:
                 idle.wait(interval)
                 if wake is not None:
                     wake.clear()

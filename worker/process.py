@@ -7,7 +7,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from aliasdesk.relay import CLAIM_BATCH, Share, inline_dispatch, relay_forever
+from aliasdesk.claim_sizes import ALONE, ClaimSize
+from aliasdesk.relay import Share, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.takeover import watching
 from aliasdesk.settings.environment import environment_value
@@ -37,19 +38,22 @@ def start_dramatiq_worker(
 
 
 def run_worker(
-    runtime: Runtime, stop: threading.Event, batch: int = CLAIM_BATCH, share: Share = Share.ALL
+    runtime: Runtime,
+    stop: threading.Event,
+    claims: ClaimSize = ALONE,
+    share: Share = Share.ALL,
 ) -> int:
     """The workers, with this process's heartbeat and takeover of dead holders' claims;
-    ``batch``: jobs per claim on the embedded broker; ``share``: only the jobs for a job
+    ``claims``: jobs per claim on the embedded broker; ``share``: only the jobs for a job
     process of ``run``, whose parent does the rounds."""
     with watching(runtime.db):
-        return _run_worker(runtime, stop, batch, share)
+        return _run_worker(runtime, stop, claims, share)
 
 
-def _run_worker(runtime: Runtime, stop: threading.Event, batch: int, share: Share) -> int:
+def _run_worker(runtime: Runtime, stop: threading.Event, claims: ClaimSize, share: Share) -> int:
     if is_embedded(runtime.settings.broker_url):
         log.info("event=worker mode=embedded")
-        relay_forever(runtime, inline_dispatch(runtime), stop, batch=batch, share=share)
+        relay_forever(runtime, inline_dispatch(runtime), stop, claims=claims, share=share)
         return 0
     from worker.actors import declare_actors
     from worker.broker import make_broker

@@ -92,7 +92,7 @@ def worker(args: argparse.Namespace) -> int:
     """A job process of ``run`` (``--parent``) leaves the schema to that process: it
     waits until the schema is current instead of migrating alongside it."""
     from aliasdesk.cli.processes import outlive_never, wait_for_rules, wait_for_schema
-    from aliasdesk.relay import CLAIM_BATCH, Share
+    from aliasdesk.relay import CLAIM_BATCH, ClaimSize, Share
     from aliasdesk.services.languages import warm_up
     from worker.process import run_worker
 
@@ -113,7 +113,8 @@ def worker(args: argparse.Namespace) -> int:
     try:
         if shared is not None:
             warm_up()  # the language model loads before the first job, not during it
-        return run_worker(runtime, stop, args.batch or CLAIM_BATCH, share)
+        claims = ClaimSize(args.batch or CLAIM_BATCH, args.sharers or 1)
+        return run_worker(runtime, stop, claims, share)
     finally:
         runtime.close()
 

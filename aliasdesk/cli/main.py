@@ -52,6 +52,7 @@ def _service_parsers(sub: _Sub) -> None:
     # Set by ``run --processes``: stop when that process is gone.
     worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     worker.add_argument("--batch", type=positive, help=argparse.SUPPRESS)  # jobs per claim
+    worker.add_argument("--sharers", type=positive, help=argparse.SUPPRESS)  # processes
     # Set by ``run --processes``: the folder it shares with its job processes.
     worker.add_argument("--shared", help=argparse.SUPPRESS)
     sub.add_parser("web", help="the requesters' ticket pages (ALIASDESK_WEB_URL)")

@@ -6,7 +6,7 @@ such as a refused routing file, digests, reports, retention), so everything a si
 process does besides the jobs happens once and where the admin watches; the others are
 ``aliasdesk worker`` processes that run the jobs from the outbox. The run process runs
 jobs too: taking mail in costs about a third of what its jobs do, so every process
-shares each burst of jobs out, a claim of ``SHARED_BATCH`` at a time. That spreads the
+claims an even share of the jobs it sees due (``ClaimSize``). That spreads the
 work without a new guarantee to prove: a job is claimed with a conditional UPDATE (two
 processes never run one), a delivery is claimed the same way before it is sent, and every
 process writes its heartbeat and takes over the claims of processes that died
@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aliasdesk.claim_sizes import SHARED_BATCH
+from aliasdesk.claim_sizes import CLAIM_BATCH, ClaimSize
 
 log = logging.getLogger("aliasdesk.processes")
 LOOK_EVERY = 0.5
@@ -72,11 +72,13 @@ class RunFolder:
         return self.path / "routing.yaml"
 
 
-def job_process_command(batch: int, folder: Path | None = None) -> list[str]:
+def job_process_command(claims: ClaimSize, folder: Path | None = None) -> list[str]:
     """``aliasdesk worker`` with this interpreter and this code, told whom to outlive never,
-    how many jobs to claim at a time and which folder it shares with this process."""
+    how many jobs to claim at a time, among how many processes, and which folder it shares
+    with this process."""
     parent = str(os.getpid())
-    command = [sys.executable, "-c", _ENTRY, "worker", "--parent", parent, "--batch", str(batch)]
+    command = [sys.executable, "-c", _ENTRY, "worker", "--parent", parent]
+    command += ["--batch", str(claims.most), "--sharers", str(claims.sharers)]
     return command + (["--shared", str(folder)] if folder is not None else [])
 
 
@@ -85,8 +87,8 @@ class JobProcesses:
 
     def __init__(self, count: int) -> None:
         self.count = count
-        # The run process runs jobs too: every process shares each burst out.
-        self.batch = SHARED_BATCH
+        # The run process runs jobs too: every process takes its share of each burst.
+        self.claims = ClaimSize(CLAIM_BATCH, sharers=count + 1)
         self._folder = tempfile.TemporaryDirectory(prefix="aliasdesk-run-")
         self.folder = RunFolder(Path(self._folder.name))
         self.children: list[subprocess.Popen[bytes]] = []
@@ -100,7 +102,7 @@ class JobProcesses:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # Same process group: a terminal's Ctrl-C reaches all of them at once.
-        command = job_process_command(self.batch, self.folder.path)
+        command = job_process_command(self.claims, self.folder.path)
         return subprocess.Popen(command, stdin=subprocess.DEVNULL)
 
     def _keep(self) -> None:

@@ -7,10 +7,9 @@ import contextlib
 import sys
 import threading
 
+from aliasdesk.claim_sizes import ALONE, ClaimSize
 from aliasdesk.cli.processes import JobProcesses
 from aliasdesk.relay import (
-    CLAIM_BATCH,
-    SHARED_BATCH,
     Dispatch,
     Share,
     drain,
@@ -70,32 +69,32 @@ def run_all(
             worker.stop()
 
 
-def _share(helpers: JobProcesses | None, embedded: bool) -> tuple[int, Share]:
+def _share(helpers: JobProcesses | None, embedded: bool) -> tuple[ClaimSize, Share]:
     """Claim size and share of the relay's work for this process. With job processes on
-    the embedded broker it does the rounds and runs jobs beside them, in shared batches:
+    the embedded broker it does the rounds and runs jobs beside them, claiming its share:
     taking mail in costs about a third of what running its jobs does, so a process that
     only took mail in would sit idle while the job processes fell behind. On a broker
     the relay publishes every job whoever runs it, so it keeps its whole share."""
     if helpers is None or not embedded:
-        return CLAIM_BATCH, Share.ALL
-    return SHARED_BATCH, Share.ALL
+        return ALONE, Share.ALL
+    return helpers.claims, Share.ALL
 
 
 def _serve(
     runtime: Runtime,
     poller: MailboxPoller | None,
-    relaying: tuple[Dispatch, int, Share],
+    relaying: tuple[Dispatch, ClaimSize, Share],
     stop: threading.Event,
     wake: threading.Event,
 ) -> None:
     """The relay (with its dispatch, claim size and share of the work: only the rounds
     when job processes run the jobs), plus the IMAP poller and the LMTP listener that are
     configured; both wake the relay when they processed mail."""
-    dispatch, batch, share = relaying
+    dispatch, claims, share = relaying
     relay = threading.Thread(
         target=relay_forever,
         args=(runtime, dispatch, stop),
-        kwargs={"wake": wake, "batch": batch, "share": share},
+        kwargs={"wake": wake, "claims": claims, "share": share},
         name="relay",
         daemon=True,
     )

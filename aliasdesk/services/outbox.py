@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from aliasdesk.claim_sizes import ALONE, ClaimSize
 from aliasdesk.db.models import Job
 from aliasdesk.db.session import Database
 from aliasdesk.services.holders import this_holder
@@ -36,7 +37,9 @@ def publish_lease() -> timedelta:
 PUBLISH_LEASE = publish_lease()
 
 
-def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
+def claim_due_jobs(db: Database, claims: ClaimSize = ALONE) -> list[tuple[int, str]]:
+    """Publish this process's share of the due jobs (``claims``), oldest first: the
+    ids and kinds it now answers for."""
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         session.execute(
@@ -48,10 +51,11 @@ def claim_due_jobs(db: Database, limit: int = 200) -> list[tuple[int, str]]:
             select(Job.id)
             .where(Job.state == "pending", Job.available_at <= now)
             .order_by(Job.id)
-            .limit(limit)
+            .limit(claims.looked_at)
         ).all()
         if not due:
             return []
+        due = due[: claims.share_of(len(due))]
         # One conditional UPDATE for the whole batch: a job another relay took meanwhile
         # is no longer pending and does not come back in RETURNING.
         claimed = [

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from aliasdesk.claim_sizes import CLAIM_BATCH, ClaimSize
 from aliasdesk.cli import main
-from aliasdesk.cli.processes import default_processes, job_process_command, wait_for_schema
+from aliasdesk.cli.processes import (
+    JobProcesses,
+    default_processes,
+    job_process_command,
+    wait_for_schema,
+)
 from tests.support.fresh_process import printed_by_fresh_process
 
 
@@ -28,21 +34,40 @@ def test_the_default_is_the_machine_s_cores() -> None:
 
 
 def test_a_job_process_is_a_worker_told_who_started_it() -> None:
-    command = job_process_command(20)
-    assert command[-5:] == ["worker", "--parent", str(os.getpid()), "--batch", "20"]
-
-
-def test_a_job_process_is_told_the_folder_it_shares(tmp_path: Path) -> None:
-    command = job_process_command(20, tmp_path)
+    command = job_process_command(ClaimSize(20, sharers=3))
     assert command[-7:] == [
         "worker",
         "--parent",
         str(os.getpid()),
         "--batch",
         "20",
+        "--sharers",
+        "3",
+    ]
+
+
+def test_a_job_process_is_told_the_folder_it_shares(tmp_path: Path) -> None:
+    command = job_process_command(ClaimSize(20, sharers=2), tmp_path)
+    assert command[-9:] == [
+        "worker",
+        "--parent",
+        str(os.getpid()),
+        "--batch",
+        "20",
+        "--sharers",
+        "2",
         "--shared",
         str(tmp_path),
     ]
+
+
+def test_job_processes_share_with_the_run_process() -> None:
+    """Three job processes and the run process: four take shares of what is due."""
+    helpers = JobProcesses(3)
+    try:
+        assert helpers.claims == ClaimSize(CLAIM_BATCH, sharers=4)
+    finally:
+        helpers.stop()
 
 
 def test_a_job_process_waiting_for_the_schema_creates_no_database_file(tmp_path: Path) -> None:
