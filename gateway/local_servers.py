@@ -95,6 +95,7 @@ class LocalImapServer(Lifetime):
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as pymap
         command = [
             sys.executable,
+            "-P",  # not the working folder first on the module path: a pymap there is not ours
             "-c",
             _PYMAP_MAIN,
             "--host",

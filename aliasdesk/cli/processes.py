@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aliasdesk.claim_sizes import CLAIM_BATCH, ClaimSize
+from aliasdesk.settings.shipped import package_folder
 
 log = logging.getLogger("aliasdesk.processes")
 LOOK_EVERY = 0.5
@@ -41,7 +42,18 @@ LOOK_EVERY = 0.5
 RESTART_PAUSE = 1.0
 """A job process that exits is started again after this long: one that cannot start at all
 (a database refusing connections) must not spin."""
-_ENTRY = "import sys\nfrom aliasdesk.cli import main\nsys.exit(main(sys.argv[1:]))"
+_ENTRY = """import os, sys
+code = sys.argv.pop(1)
+if os.path.realpath(code) not in {os.path.realpath(p) for p in sys.path if p}:
+    sys.path.insert(0, code)
+from aliasdesk.cli import main
+sys.exit(main(sys.argv[1:]))"""
+"""A job process's entry, run with ``-P`` so that the working folder is not on its module
+path: with ``-c`` Python puts it first, and an ``aliasdesk`` folder in the folder ``run``
+was started from (a checkout of another version, or one anybody could write to, such as
+/tmp) would have been the code the job processes ran. The folder this process's
+aliasdesk was imported from is added when it is not on the path already (a checkout run
+without installing)."""
 GRACE = 15.0
 """Seconds a job process has to finish its batch after SIGTERM (or its parent's death)."""
 
@@ -77,7 +89,8 @@ def job_process_command(claims: ClaimSize, folder: Path | None = None) -> list[s
     how many jobs to claim at a time, among how many processes, and which folder it shares
     with this process."""
     parent = str(os.getpid())
-    command = [sys.executable, "-c", _ENTRY, "worker", "--parent", parent]
+    command = [sys.executable, "-P", "-c", _ENTRY, str(package_folder().parent)]
+    command += ["worker", "--parent", parent]
     command += ["--batch", str(claims.most), "--sharers", str(claims.sharers)]
     return command + (["--shared", str(folder)] if folder is not None else [])
 

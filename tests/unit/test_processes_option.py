@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+import aliasdesk
 from aliasdesk.claim_sizes import CLAIM_BATCH, ClaimSize
 from aliasdesk.cli import main
 from aliasdesk.cli.processes import (
@@ -35,6 +38,7 @@ def test_the_default_is_the_machine_s_cores() -> None:
 
 def test_a_job_process_is_a_worker_told_who_started_it() -> None:
     command = job_process_command(ClaimSize(20, sharers=3))
+    assert command[:2] == [sys.executable, "-P"]
     assert command[-7:] == [
         "worker",
         "--parent",
@@ -59,6 +63,43 @@ def test_a_job_process_is_told_the_folder_it_shares(tmp_path: Path) -> None:
         "--shared",
         str(tmp_path),
     ]
+
+
+def test_a_job_process_runs_this_code_whatever_folder_it_starts_in(tmp_path: Path) -> None:
+    """An ``aliasdesk`` package in the working folder (another version, or one planted in
+    a folder anybody can write to) is not what a job process imports."""
+    impostor = tmp_path / "aliasdesk" / "cli"
+    impostor.mkdir(parents=True)
+    (tmp_path / "aliasdesk" / "__init__.py").write_text("")
+    (impostor / "__init__.py").write_text("import sys\nprint('impostor')\nsys.exit(3)\n")
+    entry = job_process_command(ClaimSize())[:5]  # the interpreter, -P, -c, entry, code
+    ran = subprocess.run(
+        [*entry, "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "impostor" not in ran.stdout
+    assert ran.stdout.startswith("aliasdesk ")
+
+
+def test_a_job_process_of_a_checkout_run_uninstalled_finds_that_checkout(tmp_path: Path) -> None:
+    """Where this aliasdesk is not on the module path a child would get (run from its
+    checkout without installing), the entry adds the folder it was imported from."""
+    code = str(Path(aliasdesk.__file__).resolve().parents[1])
+    entry = job_process_command(ClaimSize())[:4]
+    shown = "import aliasdesk, sys; print(aliasdesk.__file__); sys.exit(0)"
+    probe = entry[3].replace("from aliasdesk.cli import main\nsys.exit(main(sys.argv[1:]))", shown)
+    assert probe != entry[3]
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    ran = subprocess.run(
+        [sys.executable, "-P", "-S", "-c", probe, code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == str(Path(aliasdesk.__file__))
 
 
 def test_job_processes_share_with_the_run_process() -> None:
