@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aliasdesk.db.bulk import Draft, table_of
 from aliasdesk.db.models import Delivery, Job, Ticket
 from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.notify.catalogue import kind_named
@@ -159,7 +160,7 @@ def queue_notification(
     domain: str = MESSAGE_ID_DOMAIN,
     outside: bool = False,
     private: bool = False,
-) -> Delivery | None:
+) -> Draft | None:
     """Queue one mail; None when it exists already for this cause or is capped (RFC 3834),
     or when the unit of work sends no mail (``UnitOfWork.send_mail``, old mail imported
     with --no-mail).
@@ -170,8 +171,11 @@ def queue_notification(
     answer (``reply_relay``) still goes out, since a person wrote it. ``private``: the
     mail must not reveal the ticket, so its Message-ID does not name it either.
 
-    The delivery and its job are added unflushed (the job learns the delivery's id when
-    the session flushes both), so a batch writes its mail in one flush.
+    The delivery and its job go into the unit of work's row buffer (the job names the
+    delivery's draft, whose id is reserved when the buffer is written), so a batch writes
+    its mail with one multi-row INSERT per table. Through the ORM, the flush of a batch's
+    deliveries and jobs was about a twentieth of a job process's CPU under ``run
+    --processes 2``.
     """
     work = work_of(session)
     auto = auto_submitted_for(kind)
@@ -181,26 +185,30 @@ def queue_notification(
     if ticket is not None:
         work.known.notices_queued.add((ticket.id, kind, recipient))
     ref = "aliasdesk" if private else ticket.ref if ticket is not None else "admin"
-    delivery = Delivery(
-        ticket_id=ticket.id if ticket is not None else None,
-        kind=kind,
-        cause=cause,
-        recipient=recipient,
-        sender=sender,
-        message_id=_new_message_id(ref, kind, domain),
-        auto_submitted=auto,
-        context=json.dumps(context or {}, default=str),
-        created_at=now,
+    ticket_id = ticket.id if ticket is not None else None
+    delivery = work.rows.draft(
+        table_of(Delivery),
+        {
+            "ticket_id": ticket_id,
+            "kind": kind,
+            "cause": cause,
+            "recipient": recipient,
+            "sender": sender,
+            "message_id": _new_message_id(ref, kind, domain),
+            "auto_submitted": auto,
+            "context": json.dumps(context or {}, default=str),
+            "created_at": now,
+        },
     )
-    session.add(delivery)
-    session.add(
-        Job(
-            kind="deliver",
-            ticket_id=delivery.ticket_id,
-            delivery=delivery,
-            available_at=now,
-            created_at=now,
-        )
+    work.rows.insert(
+        table_of(Job),
+        {
+            "kind": "deliver",
+            "ticket_id": ticket_id,
+            "delivery_id": delivery,
+            "available_at": now,
+            "created_at": now,
+        },
     )
     return delivery
 
