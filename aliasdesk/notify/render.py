@@ -18,7 +18,7 @@ import gettext
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,21 @@ def _context_values(context: MailContext) -> dict[str, Any]:
     return {name: getattr(context, name) for name in _variable_names(type(context))}
 
 
+class MailEnvironment(jinja2.Environment):
+    """An environment whose templates keep their globals in a plain dict.
+
+    Jinja gives every template a ``ChainMap`` of its own globals over the environment's,
+    and copies it into a new dict for every render and every context made for an
+    ``extends`` or ``include``: through ``ChainMap``'s Python-level iteration and lookups,
+    a tenth of the time a notification took to render. Ours are all set before the first
+    template loads (``TemplateRenderer._environment``) and never change, so a template
+    can hold a copy.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 class TemplateRenderer:
     """Renders notification kinds from one template directory (normally templates/email)."""
 
@@ -155,7 +170,7 @@ class TemplateRenderer:
         if known is not None:
             return known
         catalog = load_catalog(self.template_dir, language)
-        env = jinja2.Environment(
+        env = MailEnvironment(
             loader=jinja2.FileSystemLoader(str(self.template_dir)),
             bytecode_cache=bytecode_cache(language, catalog),
             auto_reload=False,  # the whole folder is rechecked in _template, see there
