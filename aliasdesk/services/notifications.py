@@ -200,17 +200,14 @@ def queue_notification(
             "created_at": now,
         },
     )
-    work.rows.insert(
-        table_of(Job),
-        {
-            "kind": "deliver",
-            "ticket_id": ticket_id,
-            "delivery_id": delivery,
-            "available_at": now,
-            "created_at": now,
-        },
-    )
+    _deliver_job(session, delivery, ticket_id, now)
     return delivery
+
+
+def _deliver_job(session: Session, delivery: Draft, ticket_id: int | None, now: datetime) -> None:
+    """The ``deliver`` job that sends ``delivery``, in the same buffer (written after it)."""
+    values = {"kind": "deliver", "ticket_id": ticket_id, "delivery_id": delivery}
+    work_of(session).rows.insert(table_of(Job), {**values, "available_at": now, "created_at": now})
 
 
 def _may_queue(

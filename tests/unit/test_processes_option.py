@@ -36,33 +36,21 @@ def test_the_default_is_the_machine_s_cores() -> None:
     assert default_processes() == (os.cpu_count() or 1)
 
 
+def _worker_told(batch: int, sharers: int) -> list[str]:
+    """The worker command's arguments a job process of this process is given."""
+    parent = str(os.getpid())
+    return ["worker", "--parent", parent, "--batch", str(batch), "--sharers", str(sharers)]
+
+
 def test_a_job_process_is_a_worker_told_who_started_it() -> None:
     command = job_process_command(ClaimSize(20, sharers=3))
     assert command[:2] == [sys.executable, "-P"]
-    assert command[-7:] == [
-        "worker",
-        "--parent",
-        str(os.getpid()),
-        "--batch",
-        "20",
-        "--sharers",
-        "3",
-    ]
+    assert command[-7:] == _worker_told(20, 3)
 
 
 def test_a_job_process_is_told_the_folder_it_shares(tmp_path: Path) -> None:
     command = job_process_command(ClaimSize(20, sharers=2), tmp_path)
-    assert command[-9:] == [
-        "worker",
-        "--parent",
-        str(os.getpid()),
-        "--batch",
-        "20",
-        "--sharers",
-        "2",
-        "--shared",
-        str(tmp_path),
-    ]
+    assert command[-9:] == [*_worker_told(20, 2), "--shared", str(tmp_path)]
 
 
 def test_a_job_process_runs_this_code_whatever_folder_it_starts_in(tmp_path: Path) -> None:
