@@ -15,14 +15,22 @@ one per template, language and everything else the compiled code depends on:
 
 A folder that cannot be made or trusted (see user_cache) means no cache: every template
 is compiled as before, with one warning per process.
+
+Every edit of a template or a catalog, and every upgrade, adds files; the old ones are
+never read again. A file is touched whenever it is loaded, and each process removes the
+files nobody has loaded or written for ``KEPT_DAYS`` when it first uses the folder, so
+the folder holds what the versions in use need instead of growing for good.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import hashlib
 import logging
+import os
+import time
 from pathlib import Path
 
 import jinja2
@@ -32,15 +40,49 @@ from aliasdesk import user_cache
 log = logging.getLogger("aliasdesk.notify")
 FOLDER = "templates"
 _COMPILING_MODULES = ("render.py", "translated_blocks.py", "compiled_templates.py")
+KEPT_DAYS = 30
+"""A compiled template nobody loaded for this long is removed (any process re-makes it)."""
+_SUFFIX = ".cache"
 
 
 @functools.cache
 def _folder() -> Path | None:
     try:
-        return user_cache.private_folder(FOLDER)
+        folder = user_cache.private_folder(FOLDER)
     except OSError as error:
         log.warning("event=template_cache_unusable error=%s; templates are compiled", error)
         return None
+    removed = remove_unused(folder, time.time() - KEPT_DAYS * 86400)
+    if removed:
+        log.info("event=template_cache_pruned files=%d", removed)
+    return folder
+
+
+def remove_unused(folder: Path, before: float) -> int:
+    """Remove the compiled templates in ``folder`` last loaded or written before
+    ``before`` (a time in seconds); returns how many. Only regular files named as the
+    cache names them; one that goes meanwhile (another process pruning) is skipped."""
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.endswith(_SUFFIX):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < before:
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+class TouchedBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's file cache, touching a file each time it is loaded: its time then says
+    when a process last used it (see ``remove_unused``)."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        super().load_bytecode(bucket)
+        if bucket.code is not None:
+            with contextlib.suppress(OSError):
+                os.utime(os.path.join(self.directory, self.pattern % bucket.key))
 
 
 @functools.cache
@@ -76,4 +118,4 @@ def bytecode_cache(language: str, catalog: gettext.NullTranslations) -> jinja2.B
     salt = hashlib.sha256(f"{language}:{catalog_digest(catalog)}:{compiler}".encode()).hexdigest()[
         :24
     ]
-    return jinja2.FileSystemBytecodeCache(str(folder), pattern=f"{language}-{salt}-%s.cache")
+    return TouchedBytecodeCache(str(folder), pattern=f"{language}-{salt}-%s{_SUFFIX}")

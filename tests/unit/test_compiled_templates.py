@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,42 @@ def test_without_the_compiling_code_s_source_nothing_is_cached(
         assert not own_cache.exists() or not any(own_cache.iterdir())
     finally:
         compiled_templates._compiler_digest.cache_clear()
+
+
+def _aged(path: Path, days: float) -> None:
+    when = time.time() - days * 86400
+    os.utime(path, (when, when))
+
+
+def test_a_loaded_template_is_touched_and_a_long_unused_one_removed(own_cache: Path) -> None:
+    """Every edit and upgrade adds compiled files: one nobody loaded for KEPT_DAYS goes
+    when a process first uses the folder; one loaded since is kept."""
+    _german_acknowledgement(TEMPLATES)  # compiles and writes the files it needs
+    files = sorted(own_cache.glob("*.cache"))
+    assert files
+    for file in files:
+        _aged(file, compiled_templates.KEPT_DAYS + 5)
+    _german_acknowledgement(TEMPLATES)  # a new renderer loads them from the folder
+    assert all(time.time() - file.stat().st_mtime < 3600 for file in files)
+    stale = own_cache / f"de-{'0' * 24}-{'1' * 40}.cache"  # an old version's file
+    stale.write_bytes(b"old")
+    _aged(stale, compiled_templates.KEPT_DAYS + 1)
+    compiled_templates._folder.cache_clear()
+    assert compiled_templates._folder() == own_cache
+    assert not stale.exists()
+    assert all(file.exists() for file in files)
+
+
+def test_only_old_cache_files_are_removed(tmp_path: Path) -> None:
+    old, recent = tmp_path / "a-old.cache", tmp_path / "a-new.cache"
+    other, target = tmp_path / "notes.txt", tmp_path / "elsewhere"
+    for path in (old, recent, other, target):
+        path.write_bytes(b"x")
+    link = tmp_path / "b-link.cache"
+    link.symlink_to(target)
+    for path in (old, other, target):
+        _aged(path, 40)
+    now = time.time()
+    assert compiled_templates.remove_unused(tmp_path, now - 30 * 86400) == 1
+    assert not old.exists()
+    assert recent.exists() and other.exists() and target.exists() and link.is_symlink()
