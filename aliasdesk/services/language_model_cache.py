@@ -116,10 +116,11 @@ def mapped(path: Path) -> tuple[list[str], dict[str, Table]]:
         # (after a restart, 200 requests left 28 MB of the file resident, not 49).
         if hasattr(mmap, "MADV_RANDOM"):
             mapping.madvise(mmap.MADV_RANDOM)
-        # Pages another process read and left in the page cache (an import reads most of
-        # the file) would be mapped around every page a walk touches: after an import, a
-        # serving process held 29.4 MB of the file instead of 8.8. Pages that running
-        # processes have mapped stay; only the unmapped ones are let go.
+        # Pages another process read and left in the page cache (anything that reads the
+        # file whole, such as a comparison of every table) would be mapped around every
+        # page a walk touches: with the file read whole beforehand, a serving process held
+        # 29.4 MB of it instead of 8.8. Pages that running processes have mapped stay;
+        # only the unmapped ones are let go.
         _forget(file.fileno())
         view = memoryview(mapping)
     length = int.from_bytes(view[-_TRAILER : -_TRAILER + 8], "little")

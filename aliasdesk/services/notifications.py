@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aliasdesk.db.bulk import Draft, table_of
+from aliasdesk.db.bulk import Draft, RowBuffer, table_of
 from aliasdesk.db.models import Delivery, Job, Ticket
 from aliasdesk.db.unit_of_work import work_of
 from aliasdesk.notify.catalogue import kind_named
@@ -200,14 +200,14 @@ def queue_notification(
             "created_at": now,
         },
     )
-    _deliver_job(session, delivery, ticket_id, now)
+    _deliver_job(work.rows, delivery, ticket_id, now)
     return delivery
 
 
-def _deliver_job(session: Session, delivery: Draft, ticket_id: int | None, now: datetime) -> None:
+def _deliver_job(rows: RowBuffer, delivery: Draft, ticket_id: int | None, now: datetime) -> None:
     """The ``deliver`` job that sends ``delivery``, in the same buffer (written after it)."""
     values = {"kind": "deliver", "ticket_id": ticket_id, "delivery_id": delivery}
-    work_of(session).rows.insert(table_of(Job), {**values, "available_at": now, "created_at": now})
+    rows.insert(table_of(Job), {**values, "available_at": now, "created_at": now})
 
 
 def _may_queue(
