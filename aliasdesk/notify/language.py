@@ -171,9 +171,18 @@ _UNITS = (("duration-day", 24 * 60), ("duration-hour", 60), ("duration-minute", 
 
 
 def _unit(count: int, unit: str) -> str:
-    """'3 hours', '3 Stunden'. Some locales (Dutch) carry only the short plural forms of a
-    unit in Babel's data, which then answers with the unit's id: use those forms."""
-    language = current_locale().language
+    """'3 hours', '3 Stunden', in the language being spoken."""
+    return _unit_in(count, unit, current_locale().language)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unit_in(count: int, unit: str, language: str) -> str:
+    """Some locales (Dutch) carry only the short plural forms of a unit in Babel's data,
+    which then answers with the unit's id: use those forms.
+
+    Kept: a department's targets are a handful of durations, and Babel took longer to
+    write one (its plural rules and patterns looked up on every call) than the rest of
+    the acknowledgement's promise."""
     text = format_unit(count, unit, length="long", locale=language)
     if unit in text:
         text = format_unit(count, unit, length="short", locale=language)

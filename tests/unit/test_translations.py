@@ -5,8 +5,9 @@ and a language without texts falls back to English."""
 from __future__ import annotations
 
 import dataclasses
+import gettext
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,30 @@ def test_a_promise_in_working_time_says_by_when_on_the_departments_clock(
         "Alice kümmert sich darum und meldet sich innerhalb von 4 Stunden Arbeitszeit bei "
         "Ihnen (bis Mo., 7. Dez. 2026, 11:00 CET)." in german.text
     )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_durations_are_written_in_each_mails_language_every_time(language: str) -> None:
+    """Durations are kept once written; each language keeps its own words, and a kept
+    one reads exactly as Babel writes it."""
+    from babel.units import format_unit
+
+    from aliasdesk.notify.language import describe_duration, speaking
+
+    catalog = gettext.NullTranslations()  # the units' words are Babel's, not the catalog's
+    english = describe_duration(timedelta(hours=4))
+    for _ in range(2):
+        with speaking(catalog, MailLocale(language)):
+            four_hours = describe_duration(timedelta(hours=4))
+            two_days = describe_duration(timedelta(days=2, hours=3))
+        expected = format_unit(4, "duration-hour", length="long", locale=language)
+        if "duration-hour" in expected:
+            expected = format_unit(4, "duration-hour", length="short", locale=language)
+        assert four_hours == expected.replace("\xa0", " ")
+        assert two_days.startswith(
+            format_unit(2, "duration-day", length="long", locale=language)
+            .replace("\xa0", " ")
+            .split(" ")[0]
+        )
+    if language != SOURCE_LANGUAGE:
+        assert four_hours != english
