@@ -71,6 +71,10 @@ class InboundContext:
     ticket_refs: list[str] = field(default_factory=list)
     duplicate_of: int | None = None
     trace: list[str] = field(default_factory=list)
+    held: list[object] = field(default_factory=list)
+    """Rows read for this mail and kept alive while it is taken in: the session holds
+    unchanged rows weakly, so the stages after the thread stage read a reply's ticket
+    again, three more queries a reply."""
     known_keys: Mapping[str, int | None] = field(default_factory=dict)
     """Dedupe keys the batch already knows: looked up for the whole batch at once (None:
     no mail holds it), or held by a mail settled earlier in the batch, whose rows may still

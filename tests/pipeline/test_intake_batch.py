@@ -238,3 +238,23 @@ def test_a_batch_costs_a_few_statements_not_a_few_per_mail(
     assert len(statements) < 40, statements
     with runtime.db.reader() as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == mails
+
+
+@pytest.mark.parametrize("threaded_by", ["tag", "header"])
+def test_a_reply_reads_its_ticket_once(
+    runtime: Runtime, statements: list[str], threaded_by: str
+) -> None:
+    [opened] = feed(runtime, _request(1))
+    [ref] = opened.ticket_refs
+    reply = build_mail(
+        sender="Person 1 <person1@example.com>",
+        subject=f"Re: [{ref}] Question 1" if threaded_by == "tag" else "Re: Question 1",
+        message_id="<batch-reply@example.com>",
+        headers={} if threaded_by == "tag" else {"In-Reply-To": "<batch-1@example.com>"},
+    )
+    statements.clear()
+    [answered] = feed(runtime, reply)
+    assert answered.outcome == "update_ticket" and answered.ticket_refs == (ref,)
+    ticket_reads = [s for s in statements if s.lstrip().startswith("SELECT tickets.id,")]
+    # The thread stage finds it once; the persist and filing stages read the same row.
+    assert len(ticket_reads) == 1, ticket_reads

@@ -48,10 +48,12 @@ def _handed_on(ctx: InboundContext, match: ThreadMatch) -> ThreadMatch:
         ticket = following
     if ticket is None or ticket.id == match.ticket_id:
         return match
-    return _found(ticket, f"{match.how}, handed on from {match.ref}")
+    return _found(ctx, ticket, f"{match.how}, handed on from {match.ref}")
 
 
-def _found(ticket: Ticket, how: str) -> ThreadMatch:
+def _found(ctx: InboundContext, ticket: Ticket, how: str) -> ThreadMatch:
+    """The match; its ticket is kept for the stages after this one, which read it too."""
+    ctx.held.append(ticket)
     return ThreadMatch(ticket.id, ticket.ref, how, closed=ticket.status == "closed")
 
 
@@ -62,7 +64,7 @@ def _by_tag(ctx: InboundContext) -> ThreadMatch | None:
             select(Ticket).where(Ticket.department == ref.department, Ticket.number == ref.number)
         )
         if ticket is not None:
-            return _found(ticket, f"subject tag {ref.tag}")
+            return _found(ctx, ticket, f"subject tag {ref.tag}")
         ctx.note(NAME, f"subject tag {ref.tag} names no ticket")
     return None
 
@@ -87,7 +89,7 @@ def _by_headers(ctx: InboundContext) -> ThreadMatch | None:
     if ticket_id is None:
         return None
     ticket = ctx.session.get(Ticket, ticket_id)
-    return _found(ticket, "In-Reply-To/References") if ticket else None
+    return _found(ctx, ticket, "In-Reply-To/References") if ticket else None
 
 
 def _by_token(ctx: InboundContext) -> ThreadMatch | None:
@@ -99,5 +101,5 @@ def _by_token(ctx: InboundContext) -> ThreadMatch | None:
             continue
         ticket = ctx.session.scalar(select(Ticket).where(Ticket.reply_token == token.lower()))
         if ticket is not None:
-            return _found(ticket, f"reply address {address.address}")
+            return _found(ctx, ticket, f"reply address {address.address}")
     return None
