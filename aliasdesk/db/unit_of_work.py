@@ -20,9 +20,14 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from aliasdesk.db.bulk import RowBuffer
 
-__all__ = ["ReadOnce", "UnitOfWork", "work_of"]
+__all__ = ["BUFFER_NOT_READ", "ReadOnce", "UnitOfWork", "work_of"]
 
 _KEY = "aliasdesk_unit_of_work"
+BUFFER_NOT_READ = "aliasdesk_buffer_not_read"
+"""Execution option of a statement that needs none of the row buffer's rows, because what
+it looks for in them is known in memory already (``ReadOnce``): the buffer is not written
+out before it. Without it, a reply's check that its relay was not queued before wrote
+the previous mail's one or two rows, so a batch of replies wrote a row at a time."""
 
 
 @dataclass
@@ -106,7 +111,7 @@ def _before_orm_flush(session: Session, _context: object, _instances: object) ->
 @event.listens_for(Session, "do_orm_execute")
 def _before_orm_statement(state: ORMExecuteState) -> None:
     rows = _pending_rows(state.session)
-    if rows is not None:
+    if rows is not None and not state.execution_options.get(BUFFER_NOT_READ, False):
         rows.flush()
 
 

@@ -27,7 +27,7 @@ from aliasdesk.notify.language import _, cached_catalog, speaking
 from aliasdesk.services.command_effects import apply_command
 from aliasdesk.services.feedback import try_record_feedback
 from aliasdesk.services.languages import mail_locale
-from aliasdesk.services.notifications import queue_notification
+from aliasdesk.services.notifications import inbound_cause, queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
 from aliasdesk.services.refusals import MEMBERS_ONLY, UNPROVEN_REQUESTER
 from aliasdesk.services.ticket_figures import record_first_response
@@ -62,9 +62,7 @@ class _Reply:
 
     @property
     def cause(self) -> str:
-        return (
-            f"in:{self.inbound_id}" if self.inbound_id is not None else f"in:{self.mail.message_id}"
-        )
+        return inbound_cause(self.inbound_id, self.mail.message_id)
 
     @property
     def has_files(self) -> bool:

@@ -31,7 +31,7 @@ from aliasdesk.notify.catalogue.rating_facts import POOR_RATING
 from aliasdesk.notify.catalogue.rating_received import RATING_RECEIVED
 from aliasdesk.notify.catalogue.rating_thanks import RATING_THANKS
 from aliasdesk.services.mail_facts import person_name
-from aliasdesk.services.notifications import queue_notification, sent_recently
+from aliasdesk.services.notifications import inbound_cause, queue_notification, sent_recently
 from aliasdesk.services.tickets import add_event, add_message, department_sender
 
 _RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
@@ -92,7 +92,7 @@ def try_record_feedback(
     add_message(session, ticket, mail, text=text, internal=False, inbound_id=inbound_id, now=now)
     comment = f": {rating[1][:200]}" if rating[1] else ""
     add_event(session, ticket, "feedback", sender, f"rated {rating[0]}/5{comment}", now)
-    cause = f"in:{inbound_id}" if inbound_id is not None else f"in:{mail.message_id}"
+    cause = inbound_cause(inbound_id, mail.message_id)
     _tell(_Rating(session, ticket, config, cause, now), ticket.rating_comment or "")
     return True
 

@@ -44,6 +44,7 @@ from aliasdesk.services.intake_rows import (
     parsed_ahead,
 )
 from aliasdesk.services.intake_store import RawMail, content_hash, cut_batches, store_raw
+from aliasdesk.services.notifications import inbound_cause, preload_notifications
 
 __all__ = [
     "FINAL_STATES",
@@ -298,9 +299,16 @@ def process_batch(
 def _load_with_keys(
     session: Session, ids: Sequence[int]
 ) -> tuple[list[Stored], dict[str, int | None]]:
-    """The batch's inbound rows, and the dedupe keys already stored for those still to run."""
+    """The batch's inbound rows, and the dedupe keys already stored for those still to run.
+
+    What each of those has made aliasdesk send already (nothing, unless it is taken in
+    again) is read for all of them at once, instead of once for every relay or thanks a
+    reply queues."""
     mails = load_rows(session, ids)
-    return mails, prefetch(session, (mail.raw for mail in mails if mail.state not in FINAL_STATES))
+    waiting = [mail for mail in mails if mail.state not in FINAL_STATES]
+    causes = [inbound_cause(mail.id, None) for mail in waiting]
+    preload_notifications(session, causes=causes, recipients=(), now=datetime.now(UTC))
+    return mails, prefetch(session, (mail.raw for mail in waiting))
 
 
 def _process_together(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aliasdesk.db.bulk import Draft, RowBuffer, table_of
 from aliasdesk.db.models import Delivery, Job, Ticket
-from aliasdesk.db.unit_of_work import work_of
+from aliasdesk.db.unit_of_work import BUFFER_NOT_READ, work_of
 from aliasdesk.notify.catalogue import kind_named
 
 AUTO_REPLIED = "auto-replied"
@@ -60,6 +60,12 @@ def auto_answers_last_hour(
     return counts[(recipient, every_kind)]
 
 
+def inbound_cause(inbound_id: int | None, message_id: str | None) -> str:
+    """The cause of the mail an inbound mail makes aliasdesk send (a relay, a rating's
+    thanks): one per inbound mail, so that taking it in again queues nothing twice."""
+    return f"in:{inbound_id}" if inbound_id is not None else f"in:{message_id}"
+
+
 def preload_notifications(
     session: Session, causes: Sequence[str], recipients: Sequence[str], now: datetime
 ) -> None:
@@ -89,11 +95,14 @@ def _queued_already(session: Session, cause: str, kind: str, recipient: str) -> 
         return True
     if cause in known.queued_causes:
         return False  # preloaded: every delivery of this cause is in ``known``
-    with session.no_autoflush:  # rows this transaction added are in ``known`` already
+    # Every delivery this transaction queued is in ``known`` already (queue_notification
+    # adds it before drafting it, a rollback forgets both): the database is asked only for
+    # what came before, so neither the ORM's pending rows nor the buffer's are written first.
+    with session.no_autoflush:
         existing = session.scalar(
-            select(Delivery.id).where(
-                Delivery.cause == cause, Delivery.kind == kind, Delivery.recipient == recipient
-            )
+            select(Delivery.id)
+            .where(Delivery.cause == cause, Delivery.kind == kind, Delivery.recipient == recipient)
+            .execution_options(**{BUFFER_NOT_READ: True})
         )
     return existing is not None
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from aliasdesk.db.models import (
+    Delivery,
     InboundMail,
     InboundRaw,
     Job,
@@ -34,7 +35,7 @@ from aliasdesk.runtime import Runtime
 from aliasdesk.services import filing
 from aliasdesk.services.intake import RawMail, store_raw
 from aliasdesk.services.tickets import link_tickets
-from tests.support.harness import build_mail, feed
+from tests.support.harness import build_mail, drain_jobs, feed
 
 
 def _request(n: int, subject: str = "Question") -> bytes:
@@ -258,3 +259,34 @@ def test_a_reply_reads_its_ticket_once(
     ticket_reads = [s for s in statements if s.lstrip().startswith("SELECT tickets.id,")]
     # The thread stage finds it once; the persist and filing stages read the same row.
     assert len(ticket_reads) == 1, ticket_reads
+
+
+def test_a_batch_of_replies_asks_once_what_they_have_made_aliasdesk_send(
+    runtime: Runtime, statements: list[str]
+) -> None:
+    """Each reply is relayed to the ticket's owner under a cause of its own; whether that
+    relay exists already is read for the whole batch in one query, and the relays are
+    still queued once each."""
+    replies = 8
+    opened = feed(runtime, *(_request(n) for n in range(replies)))
+    drain_jobs(runtime)  # owners assigned, so every reply has someone to reach
+    answers = [
+        build_mail(
+            sender=f"Person {n} <person{n}@example.com>",
+            subject=f"Re: [{result.ticket_refs[0]}] Question {n}",
+            message_id=f"<batch-reply-{n}@example.com>",
+        )
+        for n, result in enumerate(opened)
+    ]
+    statements.clear()
+    results = feed(runtime, *answers)
+    assert [r.outcome for r in results] == ["update_ticket"] * replies
+    per_relay = [s for s in statements if "deliveries.cause =" in " ".join(s.split())]
+    assert per_relay == []
+    with runtime.db.reader() as session:
+        relays = session.execute(
+            select(Delivery.cause, func.count())
+            .where(Delivery.kind == "reply_relay")
+            .group_by(Delivery.cause)
+        ).all()
+    assert sorted(relays) == sorted((f"in:{r.inbound_id}", 1) for r in results)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from aliasdesk.db.bulk import table_of
 from aliasdesk.db.models import Job, Ticket, TicketMessage
-from aliasdesk.db.unit_of_work import work_of
+from aliasdesk.db.unit_of_work import BUFFER_NOT_READ, work_of
 from aliasdesk.runtime import Runtime
 
 JOBS, TICKETS, MESSAGES = table_of(Job), table_of(Ticket), table_of(TicketMessage)
@@ -103,3 +103,15 @@ def test_rows_that_need_ids_still_go_in_one_statement_per_table(
             )
         ).all()
     assert sorted(pairs) == sorted((n, f"text {n}") for n in range(1, 51))
+
+
+def test_a_statement_that_reads_none_of_the_buffer_leaves_it_pending(runtime: Runtime) -> None:
+    with runtime.db.unit_of_work() as session:
+        buffer = work_of(session).rows
+        buffer.insert(JOBS, _job("pending"))
+        unread = select(func.count()).select_from(Job).execution_options(**{BUFFER_NOT_READ: True})
+        assert session.scalar(unread) == 0  # asked of what came before: the row is not written
+        assert buffer.pending
+        assert session.scalar(select(func.count()).select_from(Job)) == 1  # any other: written
+        assert not buffer.pending
+    assert _kinds(runtime) == ["pending"]
