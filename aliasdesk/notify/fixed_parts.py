@@ -1,8 +1,9 @@
 """Parts of a mail that come out the same for every ticket, rendered once per language.
 
 The owner's mail lists the reply commands: the same table, in the same words, in every
-assignment of a language. Rendered as an include it was a third of that mail's rendering
-(a loop of twenty rows, each escaped, formatted and translated). A template asks for such
+assignment of a language, a loop of fourteen rows, each escaped, formatted and translated
+on every render. An acknowledgement and an owner's notice rendered in 557.7 µs with it
+as an include, 454.0 with it kept (medians of 7 rounds of 300). A template asks for such
 a part with ``{{ fixed_part("_commands.html", commands=commands) }}``; the part is
 rendered with those values and nothing else, so it cannot depend on the ticket without
 failing (the environment's undefined values are strict), and the text is kept for the

@@ -205,7 +205,9 @@ class DovecotServer(Lifetime):
                 raise DovecotError(f"dovecot exited at start:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise DovecotError(f"dovecot did not greet within {self.startup_timeout}s")
+                raise DovecotError(
+                    f"dovecot did not greet and take a login within {self.startup_timeout}s"
+                )
             time.sleep(0.02)
 
     def _takes_login(self) -> bool:
