@@ -79,8 +79,13 @@ def theirs() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def assert_same_model(ours: LanguageIdentifier, theirs: LanguageIdentifier) -> None:
-    assert np.array_equal(ours.nb_ptc, theirs.nb_ptc) and ours.nb_ptc.dtype == np.float16
+def assert_same_model(
+    ours: LanguageIdentifier, theirs: LanguageIdentifier, weights: type = np.float32
+) -> None:
+    """The same model and answers. A mapped model's class weights are single precision
+    (the package's half floats, widened exactly: scoring would widen them on every text);
+    one unpacked into memory keeps the package's half precision."""
+    assert np.array_equal(ours.nb_ptc, theirs.nb_ptc) and ours.nb_ptc.dtype == weights
     assert np.array_equal(ours.nb_pc, theirs.nb_pc) and ours.nb_pc.dtype == theirs.nb_pc.dtype
     assert ours.nb_classes == theirs.nb_classes
     assert bytes(ours.tk_nextmove) == bytes(theirs.tk_nextmove)
@@ -110,6 +115,24 @@ def test_the_mapped_model_is_the_packages_own_model(
     assert not ours.nb_ptc.flags.writeable  # mapped read-only: shared, never copied
     assert the_cache(tmp_path).name.startswith(f"py3langid-{py3langid.__version__}-")
     assert_same_model(ours, theirs)
+
+
+def test_widened_weights_give_the_very_same_scores(
+    tmp_path: Path, theirs: LanguageIdentifier
+) -> None:
+    """Mixed texts too, whose scores lie between languages: the same language and the
+    same probability to the last bit, so no text falls on the other side of a threshold."""
+    ours = language_model.load(tmp_path)
+    words = [text.split() for text in TEXTS.values()]
+    mixed = [
+        " ".join(a[i:] + b[: i + 3])
+        for a in words
+        for b in words
+        for i in range(0, min(len(a), len(b)), 3)
+    ]
+    assert len(mixed) > 100
+    for text in mixed:
+        assert ours.classify(text) == theirs.classify(text)
 
 
 def resident_megabytes(path: Path) -> float:
@@ -225,7 +248,7 @@ def test_a_cache_that_cannot_be_written_falls_back_to_memory(
     with caplog.at_level(logging.WARNING, logger="aliasdesk.language"):
         ours = language_model.load(blocked / "aliasdesk")
     assert isinstance(ours.tk_nextmove, array)
-    assert_same_model(ours, theirs)
+    assert_same_model(ours, theirs, weights=np.float16)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "loaded into memory" in warnings[0]
 
