@@ -49,15 +49,7 @@ class Runtime:
 
     @property
     def pipeline_settings(self) -> PipelineSettings:
-        return PipelineSettings(
-            max_attachment_bytes=self.settings.max_attachment_bytes,
-            max_mail_bytes=self.settings.max_mail_bytes,
-            instance_id=self.settings.instance_id,
-            require_authentication_results=self.settings.require_authentication_results,
-            authserv_id=self.settings.authserv_id,
-            snippet_dir=self.settings.snippet_dir,
-            template_dir=self.settings.template_dir,
-        )
+        return PipelineSettings.from_settings(self.settings)
 
     @property
     def mailer(self) -> SyncSmtpMailer:

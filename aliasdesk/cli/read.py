@@ -29,6 +29,7 @@ def rules_check(file: str | None) -> int:
 
 
 def rules_explain(mail_path: Path, *, as_json: bool) -> int:
+    from aliasdesk.inbound.context import PipelineSettings
     from aliasdesk.inbound.explain import explain
     from aliasdesk.settings.env import load_settings
 
@@ -42,7 +43,7 @@ def rules_explain(mail_path: Path, *, as_json: bool) -> int:
         return 2
     config = load_routing(settings.routing_file)
     db = _existing_database(settings.database_url)
-    result = explain(raw, config, db)
+    result = explain(raw, config, db, PipelineSettings.from_settings(settings))
     if as_json:
         print_json(result)
         return 0

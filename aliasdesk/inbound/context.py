@@ -20,6 +20,7 @@ from aliasdesk.domain.routing import RouteDecision
 from aliasdesk.inbound.decisions import Decision
 from aliasdesk.mail.machine import MachineVerdict
 from aliasdesk.mail.model import ParsedMail
+from aliasdesk.settings.env import Settings
 
 OUTCOMES = ("new_ticket", "update_ticket", "ignored", "quarantined", "duplicate")
 
@@ -38,6 +39,21 @@ class PipelineSettings:
     """Where ``#reply NAME`` finds saved answers; None: the shipped ones."""
     template_dir: Path | None = None
     """Where the answers to commands find their words (the mail catalogs); None: shipped."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineSettings:
+        """The pipeline's settings as ``run`` has them: the same for ``rules explain``,
+        whose answer would otherwise differ from what the live pipeline does (sender
+        verification by Authentication-Results, the attachment limit)."""
+        return cls(
+            max_attachment_bytes=settings.max_attachment_bytes,
+            max_mail_bytes=settings.max_mail_bytes,
+            instance_id=settings.instance_id,
+            require_authentication_results=settings.require_authentication_results,
+            authserv_id=settings.authserv_id,
+            snippet_dir=settings.snippet_dir,
+            template_dir=settings.template_dir,
+        )
 
 
 @dataclass

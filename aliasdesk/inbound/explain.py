@@ -20,9 +20,16 @@ ACTIONS = {
 }
 
 
-def explain(raw: bytes, config: RoutingConfig, db: Database | None) -> dict[str, Any]:
-    """What would happen to ``raw`` and why; reads the database (threading, dedupe) only."""
-    settings = PipelineSettings()
+def explain(
+    raw: bytes,
+    config: RoutingConfig,
+    db: Database | None,
+    settings: PipelineSettings | None = None,
+) -> dict[str, Any]:
+    """What would happen to ``raw`` and why; reads the database (threading, dedupe) only.
+    ``settings``: the live pipeline's (``PipelineSettings.from_settings``), so the answer
+    is the one ``run`` would give; the defaults when None."""
+    settings = settings or PipelineSettings()
     earlier: InboundMail | None = None
     if db is None:
         ctx = run_pipeline(

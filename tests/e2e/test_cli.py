@@ -93,6 +93,20 @@ def test_rules_check_names_file_line_and_field(
     assert f"{path}:{line}: {field}: " in result.stderr, result.stderr
 
 
+def test_rules_check_without_a_file_checks_the_one_env_file_names(tmp_path: Path) -> None:
+    """CONTRACT §2: ``.env`` in the working folder is read too, so ``rules check`` checks
+    the file ``run`` would load, not the default."""
+    broken = tmp_path / "ours.yaml"
+    broken.write_text(HEAD + "  HR:\n    aliases: [hr@x.com]\n    colour: blue\n")
+    (tmp_path / ".env").write_text(f"ALIASDESK_ROUTING_FILE={broken}\n")
+    result = cli("rules", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{broken}:5: departments.HR.colour: " in result.stderr, result.stderr
+    shipped = cli("rules", "check", cwd=tmp_path, env={"ALIASDESK_ROUTING_FILE": str(ROUTING)})
+    assert shipped.returncode == 0, shipped.stderr  # the environment wins over .env
+    assert f"{ROUTING}: ok" in shipped.stdout
+
+
 @pytest.fixture
 def filled_database(tmp_path: Path) -> dict[str, str]:
     url = f"sqlite:///{tmp_path}/cli.db"
@@ -162,6 +176,46 @@ def test_rules_explain_changes_nothing(filled_database: dict[str, str], tmp_path
     assert _json("mail", "list", env=filled_database) == before
     human = cli("rules", "explain", str(mail), env=filled_database)
     assert human.returncode == 0 and "FIN" in human.stdout
+
+
+def test_rules_explain_says_whether_a_reply_is_believed_under_the_live_settings(
+    filled_database: dict[str, str], tmp_path: Path
+) -> None:
+    """A member's reply: the dry run says whether the sender would be believed (and so
+    whether their commands would be carried out), checked with the settings ``run`` has."""
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(build_mail("alice@example.com", subject="Re: [HR-1] x", body="#resolve"))
+    strict = {
+        **filled_database,
+        "ALIASDESK_REQUIRE_AUTH_RESULTS": "true",
+        "ALIASDESK_AUTHSERV_ID": "mx.example.com",
+    }
+    lenient = _json("rules", "explain", str(reply), env=filled_database)
+    assert lenient["action"] == "update_ticket" and lenient["ticket"] == "HR-1"
+    assert any(
+        "alice@example.com is a member of HR: NOT verified" in line
+        and "not an answer to a mail aliasdesk sent" in line
+        for line in lenient["trace"]
+    ), lenient["trace"]
+    refused = _json("rules", "explain", str(reply), env=strict)
+    assert any("no dmarc=pass from the receiving server" in line for line in refused["trace"])
+    passed = tmp_path / "passed.eml"
+    passed.write_bytes(
+        build_mail(
+            "alice@example.com",
+            subject="Re: [HR-1] x",
+            body="#resolve",
+            headers={
+                "Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"
+            },
+        )
+    )
+    believed = _json("rules", "explain", str(passed), env=strict)
+    assert any(
+        "member of HR: verified (dmarc=pass reported by mx.example.com)" in line
+        for line in believed["trace"]
+    ), believed["trace"]
+    assert _json("tickets", "show", "HR-1", env=filled_database)["status"] == "new"
 
 
 def test_status_exits_1_with_quarantined_mail(filled_database: dict[str, str]) -> None:

@@ -167,8 +167,24 @@ def _describe_dry_run(ctx: InboundContext) -> None:
     if ctx.done:
         return
     if ctx.thread is not None and not ctx.thread.closed:
+        _note_sender(ctx)
         ctx.finish("update_ticket", f"would be added to {ctx.thread.ref}")
         ctx.ticket_refs = [ctx.thread.ref or ""]
     elif ctx.decision is not None:
         ctx.finish("new_ticket", f"would open a ticket in {', '.join(ctx.decision.departments)}")
     ctx.note(NAME, f"dry run: {ctx.reason}")
+
+
+def _note_sender(ctx: InboundContext) -> None:
+    """``rules explain`` on a reply: whether its sender would be believed, as a member or
+    as the requester. The live run decides by the same checks (and the same settings)
+    whether the reply's commands are carried out, so an admin asking why a member's
+    ``#resolve`` changed nothing finds the answer here. Reads only."""
+    if ctx.session is None or ctx.thread is None or ctx.thread.ticket_id is None:
+        return
+    ticket = ctx.session.get(Ticket, ctx.thread.ticket_id)
+    if ticket is None:
+        return
+    sender = ctx.mail.from_.address if ctx.mail.from_ else ""
+    if not _verified_member(ctx, ticket, sender):
+        _verified_requester(ctx, ticket, sender)
