@@ -209,9 +209,9 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
     def members(
         self, department: Located
     ) -> tuple[list[str], list[str], dict[str, str], dict[str, str], list[str]]:
-        """Member addresses, those marked away (``away: […]`` or ``{away: true}``), the
-        names and languages given as ``{address: …, name: Alice Hart, language: de}``, and
-        those with ``digest: false``."""
+        """Member addresses, those marked away (``away: […]``, ``{away: true}``, or all of
+        them with the department's ``away: true``), the names and languages given as
+        ``{address: …, name: Alice Hart, language: de}``, and those with ``digest: false``."""
         members: list[str] = []
         away: list[str] = []
         names: dict[str, str] = {}
@@ -231,12 +231,29 @@ class SchemaBuilder(RuleChecks, CalendarChecks):
                 language = self.member_language(entry)
                 languages.update({address: language} if language else {})
                 no_digest.extend([] if self.member_flag(entry, "digest", True) else [address])
+        return members, self.away(department, members, away), names, languages, no_digest
+
+    def away(self, department: Located, members: list[str], marked: list[str]) -> list[str]:
+        """The members assignment skips: those ``marked`` on their own entries, plus the
+        department's ``away``: ``true`` for all of them (CONTRACT §3), ``false`` for none
+        more, or a list of its members."""
+        whole = department["away"].value if department.has("away") else None
+        if isinstance(whole, bool):
+            return list(members) if whole else marked
+        if whole is not None and not isinstance(whole, list):
+            self.error(
+                department["away"],
+                "expected true, false or a list, e.g. [someone@example.com], "
+                f"got {value_kind(whole)}",
+            )
+            return marked
+        away = list(marked)
         for address, item in self.given(department, "away", self.addresses, []):
             if address not in members:
                 self.error(item, f"{address} is not a member of this department")
             elif address not in away:
                 away.append(address)
-        return members, away, names, languages, no_digest
+        return away
 
     def member_items(self, at: Located) -> list[Located]:
         return self.items(at, "bob@example.com")

@@ -138,6 +138,38 @@ def test_away_members_both_ways(tmp_path: Path) -> None:
     assert hr.available_members == ("alice@example.com",)
 
 
+@pytest.mark.parametrize(
+    ("department_away", "away"),
+    [
+        ("true", ("alice@example.com", "bob@example.com")),
+        ("false", ("bob@example.com",)),
+    ],
+)
+def test_a_whole_department_away(
+    tmp_path: Path, department_away: str, away: tuple[str, ...]
+) -> None:
+    """CONTRACT §3: ``away: true`` on a department skips all its members; ``false`` leaves
+    each member's own mark as it is."""
+    text = VALID.replace(
+        "    members: [alice@example.com, bob@example.com]\n",
+        "    members: [alice@example.com, {address: bob@example.com, away: true}]\n"
+        f"    away: {department_away}\n",
+    )
+    hr = load_routing(write(tmp_path, text)).departments["HR"]
+    assert hr.away == away
+    assert hr.available_members == tuple(m for m in hr.members if m not in away)
+
+
+def test_a_department_away_that_is_neither_a_flag_nor_a_list(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    members: [alice@example.com, bob@example.com]\n",
+        "    members: [alice@example.com, bob@example.com]\n    away: sometimes\n",
+    )
+    errors = check_routing(write(tmp_path, text))
+    assert [e.field for e in errors] == ["departments.HR.away"]
+    assert "expected true, false or a list" in errors[0].message
+
+
 def test_languages_of_departments_and_members(tmp_path: Path) -> None:
     text = VALID.replace(
         "    members: [alice@example.com, bob@example.com]\n",
