@@ -78,7 +78,7 @@ def _record_parsers(sub: _Sub) -> None:
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--department")
     listing.add_argument("--status", choices=["new", "open", "pending", "resolved", "closed"])
-    listing.add_argument("--limit", type=int, default=1000, help="newest N (default 1000)")
+    listing.add_argument("--limit", type=positive, help="only the newest N (default: all)")
     show = tickets_sub.add_parser("show")
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aliasdesk.cli.output import print_json
+from aliasdesk.cli.output import print_json, print_json_items
 from aliasdesk.db.queries import ticket_by_ref
 from aliasdesk.db.session import Database
 from aliasdesk.domain.refs import RefError
@@ -71,18 +71,21 @@ def _existing_database(url: str) -> Any:
 
 
 def tickets_list(
-    db: Database, department: str | None, status: str | None, *, as_json: bool, limit: int
+    db: Database, department: str | None, status: str | None, *, as_json: bool, limit: int | None
 ) -> int:
     with db.reader() as session:
-        rows = reports.list_tickets(session, department, status, limit=limit)
-    if as_json:
-        print_json(rows)
-        return 0
-    if not rows:
+        rows = reports.iter_tickets(session, department, status, limit=limit)
+        if as_json:
+            print_json_items(rows)
+            return 0
+        shown = 0
+        for t in rows:
+            owner = t["owner"] or "unassigned"
+            subject = printable(t["subject"])[:60]
+            print(f"{t['ref']:<9} {t['status']:<9} {t['priority']:<7} {owner:<28} {subject}")
+            shown += 1
+    if not shown:
         print("no tickets")
-    for t in rows:
-        owner = t["owner"] or "unassigned"
-        print(f"{t['ref']:<9} {t['status']:<9} {t['priority']:<7} {owner:<28} {t['subject'][:60]}")
     return 0
 
 
@@ -100,7 +103,7 @@ def tickets_show(db: Database, ref: str, *, as_json: bool) -> int:
     if as_json:
         print_json(data)
         return 0
-    print(f"{data['ref']}  {data['subject']}")
+    print(f"{data['ref']}  {printable(data['subject'])}")
     print(
         f"  status {data['status']}, priority {data['priority']}, "
         f"owner {data['owner'] or 'nobody'}, requester {data['requester']}"
@@ -115,7 +118,8 @@ def tickets_show(db: Database, ref: str, *, as_json: bool) -> int:
     print("messages:")
     for message in data["messages"]:
         flag = " (internal)" if message["internal"] else ""
-        print(f"  {message['at'][:19]}  {message['direction']} {message['from']}{flag}")
+        sender = printable(message["from"] or "")
+        print(f"  {message['at'][:19]}  {message['direction']} {sender}{flag}")
         for line in printable(message["text"]).splitlines():  # whole: an admin reads it all
             print(f"      {line}")
     if data["attachments"]:
@@ -141,8 +145,9 @@ def quarantine_list(db: Database, *, as_json: bool) -> int:
     if not rows:
         print("quarantine is empty")
     for r in rows:
-        print(f"#{r['id']:<6} {r['received_at'][:19]}  {r['from'] or '-'}  {r['subject'] or '-'}")
-        print(f"        reason: {r['reason']}")
+        sender, subject = printable(r["from"] or "-"), printable(r["subject"] or "-")
+        print(f"#{r['id']:<6} {r['received_at'][:19]}  {sender}  {subject}")
+        print(f"        reason: {printable(r['reason'] or '')}")
     return 0
 
 
@@ -155,8 +160,8 @@ def mail_list(db: Database, limit: int, *, as_json: bool) -> int:
     for r in rows:
         refs = ",".join(r["tickets"]) or "-"
         print(
-            f"#{r['id']:<6} {r['outcome']:<13} {refs:<12} {(r['from'] or '-')[:30]:<30} "
-            f"{(r['subject'] or '')[:50]}"
+            f"#{r['id']:<6} {r['outcome']:<13} {refs:<12} {printable(r['from'] or '-')[:30]:<30} "
+            f"{printable(r['subject'] or '')[:50]}"
         )
     return 0
 
@@ -166,5 +171,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def printable(text: str) -> str:
     """Text from a mail without the control characters (terminal escapes among them)
-    that could rewrite what the admin's terminal shows."""
+    that could rewrite what the admin's terminal shows. The parser already takes them
+    out of subjects and names; this is the last guard for every line a mail fills in."""
     return _CONTROL.sub("", text)
