@@ -11,7 +11,7 @@ from aliasdesk.claim_sizes import ALONE, ClaimSize
 from aliasdesk.relay import Share, inline_dispatch, relay_forever
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.takeover import watching
-from aliasdesk.settings.environment import environment_value
+from aliasdesk.settings.environment import environment_count
 from worker.embedded import is_embedded
 
 if TYPE_CHECKING:  # Dramatiq is loaded only where a broker is configured
@@ -31,7 +31,7 @@ def start_dramatiq_worker(
     worker = Worker(
         broker,
         worker_threads=threads,
-        worker_timeout=int(environment_value("ALIASDESK_WORKER_IDLE_MS", "100")),
+        worker_timeout=environment_count("ALIASDESK_WORKER_IDLE_MS", 100),
     )
     worker.start()
     return worker
@@ -61,7 +61,7 @@ def _run_worker(runtime: Runtime, stop: threading.Event, claims: ClaimSize, shar
     broker = make_broker(runtime.settings.broker_url, runtime.settings.broker_namespace)
     declare_actors(broker)
     worker = start_dramatiq_worker(
-        runtime, broker, threads=int(environment_value("ALIASDESK_WORKER_THREADS", "4"))
+        runtime, broker, threads=environment_count("ALIASDESK_WORKER_THREADS", 4)
     )
     log.info("event=worker mode=dramatiq broker=%s", type(broker).__name__)
     stop.wait()

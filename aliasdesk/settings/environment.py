@@ -12,6 +12,7 @@ knobs are settings too (CONTRACT §2): an ``ALIASDESK_*`` variable is looked up 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from functools import lru_cache
@@ -21,6 +22,7 @@ from dotenv import dotenv_values
 
 PREFIX = "ALIASDESK_"
 ENV_FILE = Path(".env")
+log = logging.getLogger("aliasdesk.settings")
 
 
 def environment_value(variable: str, default: str = "") -> str:
@@ -33,6 +35,23 @@ def environment_value(variable: str, default: str = "") -> str:
     if value is None:
         value = _env_file_values().get(variable)
     return default if value is None or not value.strip() else value
+
+
+def environment_count(variable: str, default: int, *, least: int = 1) -> int:
+    """A whole-number knob (worker threads, milliseconds). A value that is not a whole
+    number of at least ``least`` keeps the default, with one error in the log: a typo in
+    a tuning setting must not stop the process that reads it."""
+    text = environment_value(variable).strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        log.error("event=bad_setting variable=%s value=%r default=%s", variable, text, default)
+        return default
+    return value
 
 
 def _env_file_values() -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from aliasdesk.services.delivery import backoff, max_attempts
 from aliasdesk.services.holders import heartbeat_interval
-from aliasdesk.settings.environment import environment_value
+from aliasdesk.settings.environment import environment_count, environment_value
 
 
 @pytest.fixture
@@ -65,3 +65,17 @@ def test_other_variables_never_come_from_env_file(
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     (in_folder / ".env").write_text("XDG_CACHE_HOME=/elsewhere\n", encoding="utf-8")
     assert environment_value("XDG_CACHE_HOME") == ""
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5"])
+def test_a_bad_count_keeps_the_default_and_says_so(
+    in_folder: Path, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (in_folder / ".env").write_text(f"ALIASDESK_WORKER_THREADS={value}\n", encoding="utf-8")
+    assert environment_count("ALIASDESK_WORKER_THREADS", 4) == 4
+    assert "ALIASDESK_WORKER_THREADS" in caplog.text and repr(value) in caplog.text
+
+
+def test_a_good_count_is_read(in_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIASDESK_WORKER_IDLE_MS", " 250 ")
+    assert environment_count("ALIASDESK_WORKER_IDLE_MS", 100) == 250
