@@ -186,7 +186,10 @@ def _member_reply(reply: _Reply, block: CommandBlock, outcome: ReplyOutcome) -> 
 
 
 def _seen_by_requester(session: Session, ticket: Ticket) -> str:
-    """The text of the ticket's messages that are not internal: what the requester read.
+    """The text of the ticket's mail that is not internal: the requester's own and the
+    members' answers, what the requester read. Outgoing copies are left out: one sent to
+    the owner alone (a colleague's note, a stranger's mail passed on) was never the
+    requester's to read, and those the requester got repeat an answer already here.
 
     Read once per transaction and ticket: a batch with many member replies to one ticket
     would otherwise read its whole public conversation again for each of them
@@ -196,7 +199,11 @@ def _seen_by_requester(session: Session, ticket: Ticket) -> str:
         seen[ticket.id] = list(
             session.scalars(
                 select(TicketMessage.text)
-                .where(TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False))
+                .where(
+                    TicketMessage.ticket_id == ticket.id,
+                    TicketMessage.internal.is_(False),
+                    TicketMessage.direction == "in",
+                )
                 .order_by(TicketMessage.id)
             )
         )
@@ -259,7 +266,9 @@ def _outside_reply(
     The command lines stay in the stored text, so the owner sees what was asked for.
     """
     ticket, sender = reply.ticket, reply.sender
-    message = _store(reply, text, internal=internal)
+    # Only the requester's own words are theirs to see again (their page, the quotes a
+    # member may keep): a watcher's mail goes to the department only, as a stranger's does.
+    message = _store(reply, text, internal=internal or outcome.role != "requester")
     if internal:
         who = (
             "could not be verified as the member"

@@ -170,11 +170,14 @@ def outbound_message(delivery: Delivery, now: datetime) -> dict[str, Any] | None
     shows it), as column values; None for mail about no ticket."""
     if delivery.ticket_id is None:
         return None
-    text = json.loads(delivery.context or "{}").get("reply_text", "")
+    facts = json.loads(delivery.context or "{}")
+    text = facts.get("reply_text", "")
+    # A mail passed on to the owner alone is the department's, whatever its kind.
+    for_the_department = facts.get("audience") == "owner"
     return {
         "ticket_id": delivery.ticket_id,
         "direction": "out",
-        "internal": kind_named(delivery.kind).internal,
+        "internal": kind_named(delivery.kind).internal or for_the_department,
         "from_address": delivery.sender,
         "to_addresses": json.dumps([delivery.recipient]),
         "subject": f"({delivery.kind})",

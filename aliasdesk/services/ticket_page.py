@@ -126,8 +126,8 @@ def _public_messages(
 ) -> tuple[PageMessage, ...]:
     """Mail written on the ticket that the requester was meant to see.
 
-    Internal rows (notes, strangers' mail, unverified "members") are left out by the
-    query itself; outgoing copies are left out because the answers they pass on are
+    Internal rows (notes, watchers' and strangers' mail, unverified "members") are left
+    out by the query itself; outgoing copies are left out because the answers they pass on are
     already here as the member's own mail.
     """
     rows = session.execute(

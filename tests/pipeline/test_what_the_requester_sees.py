@@ -1,0 +1,94 @@
+"""The requester sees their own words and the members' answers, nothing the department
+kept for itself: not a colleague's note or a stranger's mail quoted back in an answer, not
+a watcher's mail on their page (CONTRACT §5: outsiders learn nothing)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from aliasdesk.db.models import Ticket, TicketMessage
+from aliasdesk.runtime import Runtime
+from aliasdesk.services.ticket_page import ticket_page
+from tests.pipeline.conftest import AUTHSERV_ID
+from tests.pipeline.test_conversation import (
+    ALICE,
+    kind_of,
+    mails_to,
+    member_reply,
+    open_request,
+    reply,
+    step,
+    text_of,
+)
+from tests.support.smtp_script import ScriptedSmtpServer
+
+BOB = "Bob Baker <bob@example.com>"
+PASS = {"Authentication-Results": f"{AUTHSERV_ID}; dmarc=pass header.from=example.com"}
+NOTE = "Confidential: his manager says no leave before March."
+STRANGER = "I am his landlord, he owes me 3000 EUR."
+
+
+def answered_inline(quoted: str, answer: str, after: str) -> str:
+    """A member's answer written under one line of the mail they got, the rest quoted."""
+    lines: list[str] = []
+    for line in quoted.splitlines():
+        lines.append(f"> {line}".rstrip())
+        if after in line:
+            lines += ["", answer, ""]
+    return "\n".join(lines)
+
+
+def test_a_note_quoted_in_an_answer_does_not_reach_the_requester(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    open_request(runtime, smtp)
+    step(runtime, reply(BOB, f"#note\n{NOTE}", headers=PASS))
+    passed_on = mails_to(smtp, "alice@example.com")[-1]
+    assert NOTE in text_of(passed_on)  # the owner reads the note...
+    answer = answered_inline(text_of(passed_on), "Dave, we will get back to you.", "Confidential")
+    step(runtime, member_reply(smtp, ALICE, answer))
+    to_dave = mails_to(smtp, "dave@example.com")[-1]
+    assert kind_of(to_dave) == "reply_relay"
+    assert "we will get back to you" in text_of(to_dave)
+    assert "Confidential" not in text_of(to_dave)  # ...the requester never does
+    with runtime.db.reader() as session:
+        copy = session.scalar(
+            select(TicketMessage).where(
+                TicketMessage.direction == "out", TicketMessage.text.contains("Confidential")
+            )
+        )
+        assert copy is not None and copy.internal  # the copy sent to the owner is theirs
+
+
+def test_a_strangers_mail_quoted_in_an_answer_does_not_reach_the_requester(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    open_request(runtime, smtp)
+    step(runtime, reply("Mallory <mallory@elsewhere.example>", STRANGER))
+    passed_on = mails_to(smtp, "alice@example.com")[-1]
+    assert STRANGER in text_of(passed_on)
+    step(runtime, member_reply(smtp, ALICE, answered_inline(text_of(passed_on), "Noted.", "owes")))
+    to_dave = mails_to(smtp, "dave@example.com")[-1]
+    assert "Noted." in text_of(to_dave) and "landlord" not in text_of(to_dave)
+
+
+def test_a_watchers_mail_reaches_the_owner_and_neither_the_requesters_mail_nor_page(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    open_request(runtime, smtp)
+    step(runtime, member_reply(smtp, ALICE, "#cc manager@partner.example\nCopying your manager."))
+    before = len(mails_to(smtp, "dave@example.com"))
+    words = "Between us: Dave is on notice, please delay his leave."
+    step(runtime, reply("Manager <manager@partner.example>", words))
+    assert words in text_of(mails_to(smtp, "alice@example.com")[-1])
+    assert mails_to(smtp, "dave@example.com")[before:] == []
+    with runtime.db.reader() as session:
+        ticket = session.scalar(select(Ticket))
+        assert ticket is not None
+        page = ticket_page(session, ticket, runtime.routing.current())
+    texts = [message.text for message in page.messages]
+    assert any("Copying your manager" in text for text in texts)  # the member's answer
+    assert not any("on notice" in text for text in texts)
+    answer = answered_inline(text_of(mails_to(smtp, "alice@example.com")[-1]), "Ok.", "notice")
+    step(runtime, member_reply(smtp, ALICE, answer))
+    assert "on notice" not in text_of(mails_to(smtp, "dave@example.com")[-1])
