@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aliasdesk.cli.output import print_json
+from aliasdesk.cli.output import print_json, printable
 from aliasdesk.db.session import Database
 from aliasdesk.services import attention
 
@@ -24,7 +24,7 @@ def deliveries_list(db: Database, *, failed: bool, as_json: bool) -> int:
             f"{row['recipient']}"
         )
         if row["error"]:
-            print(f"        error: {row['error']}")
+            print(f"        error: {printable(str(row['error']))}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Iterable
@@ -25,3 +26,13 @@ def print_json_items(items: Iterable[Any]) -> None:
         sys.stdout.write(textwrap.indent(json.dumps(item, indent=2, ensure_ascii=False), "  "))
         written = True
     sys.stdout.write("\n]\n" if written else "]\n")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a mail without the control characters (terminal escapes among them)
+    that could rewrite what the admin's terminal shows. The parser already takes them
+    out of subjects and names; this is the last guard for every line a mail fills in."""
+    return _CONTROL.sub("", text)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from aliasdesk.cli.output import print_json, print_json_items
+from aliasdesk.cli.output import print_json, print_json_items, printable
 from aliasdesk.db.queries import ticket_by_ref
 from aliasdesk.db.session import Database
 from aliasdesk.domain.refs import RefError
@@ -50,9 +49,9 @@ def rules_explain(mail_path: Path, *, as_json: bool) -> int:
     print(f"{mail_path}: {result['action']}", end="")
     if result["departments"]:
         print(f" in {', '.join(result['departments'])} (priority {result['priority']})", end="")
-    print(f"\n  why: {result['reason']}")
+    print(f"\n  why: {printable(result['reason'])}")
     for line in result["trace"]:
-        print(f"  - {line}")
+        print(f"  - {printable(line)}")
     return 0
 
 
@@ -111,10 +110,11 @@ def tickets_show(db: Database, ref: str, *, as_json: bool) -> int:
     if data["links"]:
         print(f"  linked: {', '.join(data['links'])}")
     if data["rating"]:
-        print(f"  rating: {data['rating']}/5 {data.get('rating_comment') or ''}")
+        print(f"  rating: {data['rating']}/5 {printable(data.get('rating_comment') or '')}")
     print("history:")
     for event in data["events"]:
-        print(f"  {event['at'][:19]}  {event['kind']:<9} {event['actor']}: {event['detail']}")
+        actor, detail = printable(event["actor"] or ""), printable(event["detail"] or "")
+        print(f"  {event['at'][:19]}  {event['kind']:<9} {actor}: {detail}")
     print("messages:")
     for message in data["messages"]:
         flag = " (internal)" if message["internal"] else ""
@@ -132,7 +132,7 @@ def tickets_show(db: Database, ref: str, *, as_json: bool) -> int:
         print(f"watchers: {', '.join(data['watchers'])}")
     failed = [d for d in data["deliveries"] if d["state"] == "failed"]
     for d in failed:
-        print(f"  FAILED delivery: {d['kind']} to {d['recipient']}: {d['error']}")
+        print(f"  FAILED delivery: {d['kind']} to {d['recipient']}: {printable(d['error'] or '')}")
     return 0
 
 
@@ -164,13 +164,3 @@ def mail_list(db: Database, limit: int, *, as_json: bool) -> int:
             f"{printable(r['subject'] or '')[:50]}"
         )
     return 0
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Text from a mail without the control characters (terminal escapes among them)
-    that could rewrite what the admin's terminal shows. The parser already takes them
-    out of subjects and names; this is the last guard for every line a mail fills in."""
-    return _CONTROL.sub("", text)

@@ -29,6 +29,7 @@ MAX_RECIPIENTS = 50
 MAX_SCAN = 60_000
 """Characters of text looked at: reports are short, hostile mail may not be."""
 DIAGNOSTIC_LIMIT = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _SMTP_REPLY = re.compile(r"(?<!\d)[245]\d\d[ -]")
@@ -278,4 +279,6 @@ def _action_from(status: str, *, permanent: bool = False, delayed: bool = False)
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:DIAGNOSTIC_LIMIT]
+    """A remote server's words on one line, without control characters: they are shown
+    to members and admins (an escape sequence must not reach a terminal)."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:DIAGNOSTIC_LIMIT]

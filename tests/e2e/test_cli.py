@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from aliasdesk.db.models import Ticket
 from tests.support.harness import ROUTING, build_mail, drain_jobs, feed, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
@@ -216,6 +218,40 @@ def test_rules_explain_says_whether_a_reply_is_believed_under_the_live_settings(
         for line in believed["trace"]
     ), believed["trace"]
     assert _json("tickets", "show", "HR-1", env=filled_database)["status"] == "new"
+
+
+def test_no_escape_sequence_from_mail_reaches_the_admins_terminal(
+    filled_database: dict[str, str], tmp_path: Path
+) -> None:
+    """A delivery report's diagnostic and a rating comment are a sender's words: printed
+    for an admin, their control characters are left out (they could rewrite the screen)."""
+    escapes = "\x1b[1A\x1b[2K\x1b[32mall fine\x1b[0m\x1b]0;owned\x07"
+    report = tmp_path / "report.eml"
+    report.write_bytes(
+        (
+            "From: Mail Delivery System <MAILER-DAEMON@mx.elsewhere.example>\r\n"
+            "To: hr@example.com\r\nSubject: Undelivered Mail\r\n"
+            "Message-ID: <dsn@elsewhere.example>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+            "--B\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--B\r\n"
+            "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+            "Final-Recipient: rfc822; dave@example.com\r\nAction: failed\r\n"
+            f"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 {escapes}\r\n--B--\r\n"
+        ).encode()
+    )
+    explained = cli("rules", "explain", str(report), env=filled_database)
+    assert explained.returncode == 0, explained.stderr
+    assert "all fine" in explained.stdout and "\x1b" not in explained.stdout
+    url = filled_database["ALIASDESK_DATABASE_URL"]
+    runtime = runtime_for(url, 1)  # the comment as a rating by mail would store it
+    with runtime.db.unit_of_work() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.number == 1, Ticket.department == "HR"))
+        assert ticket is not None
+        ticket.rating, ticket.rating_comment = 1, f"bad {escapes}"
+    runtime.close()
+    shown = cli("tickets", "show", "HR-1", env=filled_database)
+    assert "rating: 1/5 bad" in shown.stdout and "\x1b" not in shown.stdout
+    assert "\x07" not in shown.stdout
 
 
 def test_status_exits_1_with_quarantined_mail(filled_database: dict[str, str]) -> None:
