@@ -43,7 +43,8 @@ class ReadOnce:
     notices_queued: set[tuple[int, str, str]] = field(default_factory=set)
     """(ticket id, kind, recipient) of the mail this transaction queued."""
     member_notice_counts: dict[str, int] = field(default_factory=dict)
-    """Member -> "your mail changed nothing" notices within the hour."""
+    """"kind recipient" -> notices of that kind within the hour ("your mail changed
+    nothing" to a member, the neutral answer to staff outside the ticket)."""
     open_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     """Department -> member -> open tickets."""
     first_texts: dict[int, str] = field(default_factory=dict)

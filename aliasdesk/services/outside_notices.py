@@ -28,7 +28,8 @@ MEMBER_NOTICE_EVERY = timedelta(hours=1)
 """A member hears at most this often per ticket that mail in their name was not applied."""
 MEMBER_NOTICES_PER_HOUR = 10
 """And at most this many such notices an hour over all tickets: a forger writing to many
-tickets in a member's name must not bury the member in notices."""
+tickets in a member's name must not bury the member in notices. The same cap holds for
+the neutral answer to staff outside the ticket (a member of another department, an admin)."""
 STRANGER_NOTICE_EVERY = timedelta(days=1)
 """Someone outside a ticket gets at most one answer per ticket this often."""
 
@@ -61,12 +62,8 @@ def tell_member_unverified(
     since = facts.now - MEMBER_NOTICE_EVERY
     if not member or sent_recently(session, ticket, "unverified_member", member, since):
         return
-    counts = work_of(session).known.member_notice_counts
-    if member not in counts:
-        counts[member] = _notices_within_the_hour(session, member, facts.now)
-    if counts[member] >= MEMBER_NOTICES_PER_HOUR:
+    if not _within_the_hourly_cap(session, UNVERIFIED_MEMBER.name, member, facts.now):
         return
-    counts[member] += 1
     queue_notification(
         session,
         kind="unverified_member",
@@ -84,14 +81,27 @@ def tell_member_unverified(
     )
 
 
-def _notices_within_the_hour(session: Session, member: str, now: datetime) -> int:
+def _within_the_hourly_cap(session: Session, kind: str, recipient: str, now: datetime) -> bool:
+    """Whether ``recipient`` may get one more notice of ``kind`` this hour (counted once
+    per transaction, then kept up to date), and counts it if so."""
+    counts = work_of(session).known.member_notice_counts
+    key = f"{kind} {recipient}"
+    if key not in counts:
+        counts[key] = _notices_within_the_hour(session, kind, recipient, now)
+    if counts[key] >= MEMBER_NOTICES_PER_HOUR:
+        return False
+    counts[key] += 1
+    return True
+
+
+def _notices_within_the_hour(session: Session, kind: str, recipient: str, now: datetime) -> int:
     with session.no_autoflush:
         count = session.scalar(
             select(func.count())
             .select_from(Delivery)
             .where(
-                Delivery.recipient == member,
-                Delivery.kind == UNVERIFIED_MEMBER.name,
+                Delivery.recipient == recipient,
+                Delivery.kind == kind,
                 Delivery.created_at >= now - timedelta(hours=1),
             )
         )
@@ -105,6 +115,12 @@ def tell_stranger(session: Session, facts: NoticeFacts, commands: list[str]) -> 
         return
     since = facts.now - STRANGER_NOTICE_EVERY
     if sent_recently(session, ticket, "outside_notice", stranger, since):
+        return
+    staff = facts.config.is_staff(stranger)
+    # Mail to outside addresses has its own limit (10 an hour, any kind); a member of
+    # another department or an admin, whose address a forger may write from to many
+    # tickets, is held to the members' cap.
+    if staff and not _within_the_hourly_cap(session, "outside_notice", stranger, facts.now):
         return
     queue_notification(
         session,
@@ -121,6 +137,6 @@ def tell_stranger(session: Session, facts: NoticeFacts, commands: list[str]) -> 
             "commands": [command[:100] for command in commands][:10],
         },
         domain=facts.domain,
-        outside=not facts.config.is_staff(stranger),
+        outside=not staff,
         private=True,
     )

@@ -269,3 +269,18 @@ def test_forgeries_on_many_tickets_bury_no_member_in_notices(
     notices = [m for m in mails_to(smtp, "alice@example.com") if kind_of(m) == "unverified_member"]
     assert len(notices) == 10
     assert {shown(runtime, f"HR-{n}")["status"] for n in range(1, 13)} == {"new"}
+
+
+@pytest.mark.parametrize("staff", ["carol@example.com", "ops@example.com"])
+def test_forgeries_in_the_name_of_staff_outside_the_ticket_bury_nobody_in_answers(
+    runtime: Runtime, smtp: ScriptedSmtpServer, staff: str
+) -> None:
+    """A member of another department (carol, IT) or an admin (ops) is outside the limit
+    on mail to outside addresses, so the members' hourly cap holds their neutral answers."""
+    feed(runtime, *[build_mail(DAVE, subject=f"request {i}") for i in range(12)])
+    drain_jobs(runtime)
+    feed(runtime, *[reply(staff, "#close", subject=f"[HR-{n}]") for n in range(1, 13)])
+    drain_jobs(runtime)
+    answers = [m for m in mails_to(smtp, staff) if kind_of(m) == "outside_notice"]
+    assert len(answers) == 10
+    assert {shown(runtime, f"HR-{n}")["status"] for n in range(1, 13)} == {"new"}
