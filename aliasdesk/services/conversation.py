@@ -31,7 +31,13 @@ from aliasdesk.services.notifications import inbound_cause, queue_notification
 from aliasdesk.services.outside_notices import NoticeFacts, tell_member_unverified, tell_stranger
 from aliasdesk.services.refusals import MEMBERS_ONLY, UNPROVEN_REQUESTER
 from aliasdesk.services.ticket_figures import record_first_response
-from aliasdesk.services.tickets import AddedMessage, add_event, add_message, department_sender
+from aliasdesk.services.tickets import (
+    AddedMessage,
+    add_event,
+    add_message,
+    department_sender,
+    owner_side,
+)
 from aliasdesk.services.transitions import CommandResult, change_status, requester_side
 from aliasdesk.settings.shipped import template_dir as shipped_templates
 
@@ -295,7 +301,7 @@ def _outside_reply(
             else "the requester answered"
         )
         _open(reply, why)
-    _relay(reply, message, _owner_side(reply), "owner", external=internal)
+    _relay(reply, message, owner_side(reply.ticket, reply.config), "owner", external=internal)
 
 
 def _store(reply: _Reply, text: str, *, internal: bool) -> AddedMessage:
@@ -324,14 +330,6 @@ def _open(reply: _Reply, why: str, *, quiet: bool = False) -> None:
         quiet=quiet,
         why=why,
     )
-
-
-def _owner_side(reply: _Reply) -> list[str]:
-    """The owner; with nobody owning the ticket, every member of its department."""
-    if reply.ticket.owner:
-        return [reply.ticket.owner]
-    department = reply.config.departments.get(reply.ticket.department)
-    return list(department.members) if department else []
 
 
 def _relay(

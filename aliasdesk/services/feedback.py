@@ -32,7 +32,7 @@ from aliasdesk.notify.catalogue.rating_received import RATING_RECEIVED
 from aliasdesk.notify.catalogue.rating_thanks import RATING_THANKS
 from aliasdesk.services.mail_facts import person_name
 from aliasdesk.services.notifications import inbound_cause, queue_notification, sent_recently
-from aliasdesk.services.tickets import add_event, add_message, department_sender
+from aliasdesk.services.tickets import add_event, add_message, department_sender, owner_side
 
 _RATING_WORD = re.compile(r"^([1-5])(?:/5)?[.,:;!)]*$")
 ONCE_PER = timedelta(days=1)
@@ -130,7 +130,7 @@ def _tell(rating: _Rating, comment: str) -> None:
     alert; the conversation is read only when an alert will go."""
     ticket, config = rating.ticket, rating.config
     facts: dict[str, Any] = {"rating": ticket.rating, "comment": comment}
-    for person in _owner_side(ticket, config):
+    for person in owner_side(ticket, config):
         rating.queue(RATING_RECEIVED.name, person, facts)
     if rating.not_sent_lately(RATING_THANKS.name, ticket.requester):
         rating.queue(RATING_THANKS.name, ticket.requester, facts)
@@ -145,14 +145,6 @@ def _tell(rating: _Rating, comment: str) -> None:
         alert = {**facts, **_conversation(rating.session, ticket, config)}
         for lead in leads:
             rating.queue(POOR_RATING_ALERT.name, lead, alert)
-
-
-def _owner_side(ticket: Ticket, config: RoutingConfig) -> list[str]:
-    """The owner; an unowned ticket's rating goes to the department's members."""
-    if ticket.owner:
-        return [ticket.owner]
-    department = config.departments.get(ticket.department)
-    return list(department.members) if department else []
 
 
 def _leads(ticket: Ticket, config: RoutingConfig) -> list[str]:

@@ -284,6 +284,17 @@ def department_sender(ticket: Ticket, config: RoutingConfig) -> str:
     return department.primary_alias
 
 
+def owner_side(ticket: Ticket, config: RoutingConfig) -> list[str]:
+    """Who hears what is written on ``ticket`` for the department: its owner, while they
+    are still a member of its department; otherwise (nobody owns it, or the routing file
+    took them out of the department) every member of it. A former member keeps no view
+    of the department's tickets."""
+    department = config.departments.get(ticket.department)
+    if ticket.owner and department is not None and department.has_member(ticket.owner):
+        return [ticket.owner]
+    return list(department.members) if department else []
+
+
 def _watchers(
     mail: ParsedMail, config: RoutingConfig, department: str, skip: set[str]
 ) -> list[str]:

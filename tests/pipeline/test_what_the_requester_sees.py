@@ -4,6 +4,9 @@ a watcher's mail on their page (CONTRACT §5: outsiders learn nothing)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import select
 
 from aliasdesk.db.models import Ticket, TicketMessage
@@ -17,9 +20,11 @@ from tests.pipeline.test_conversation import (
     member_reply,
     open_request,
     reply,
+    shown,
     step,
     text_of,
 )
+from tests.support.harness import ROUTING, build_mail, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
 BOB = "Bob Baker <bob@example.com>"
@@ -92,3 +97,38 @@ def test_a_watchers_mail_reaches_the_owner_and_neither_the_requesters_mail_nor_p
     answer = answered_inline(text_of(mails_to(smtp, "alice@example.com")[-1]), "Ok.", "notice")
     step(runtime, member_reply(smtp, ALICE, answer))
     assert "on notice" not in text_of(mails_to(smtp, "dave@example.com")[-1])
+
+
+def test_an_owner_taken_out_of_the_department_no_longer_hears_its_tickets(
+    database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path
+) -> None:
+    """The routing file moves bob from HR to IT: a reply on the HR ticket he owned goes to
+    HR's members, not to him (he could no longer act on it, and must not read it)."""
+    routing = tmp_path / "routing.yaml"
+    text = ROUTING.read_text(encoding="utf-8")
+    routing.write_text(text, encoding="utf-8")
+    runtime = runtime_for(database_url, smtp.port, routing_file=routing)
+    try:
+        open_request(runtime, smtp)  # HR-1, alice's
+        step(runtime, build_mail("Dave Miller <dave@example.com>", subject="Second thing"))
+        assert shown(runtime, "HR-2")["owner"] == "bob@example.com"
+        moved = text.replace(
+            "members: [alice@example.com, bob@example.com]", "members: [alice@example.com]"
+        ).replace(
+            "      - carol@example.com\n", "      - carol@example.com\n      - bob@example.com\n"
+        )
+        assert moved != text
+        before = routing.stat().st_mtime_ns
+        routing.write_text(moved, encoding="utf-8")
+        os.utime(routing, ns=(before + 2_000_000_000, before + 2_000_000_000))
+        runtime.routing.check_every = 0
+        assert not runtime.routing.current().is_member("bob@example.com", "HR")
+        seen_by_bob = len(mails_to(smtp, "bob@example.com"))
+        step(
+            runtime,
+            reply("Dave Miller <dave@example.com>", "My IBAN is DE00 1234.", "Re: [HR-2] x"),
+        )
+        assert mails_to(smtp, "bob@example.com")[seen_by_bob:] == []
+        assert "DE00 1234" in text_of(mails_to(smtp, "alice@example.com")[-1])
+    finally:
+        runtime.close()
