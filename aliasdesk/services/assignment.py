@@ -141,7 +141,13 @@ def _open_counts(session: Session, department: str, members: Sequence[str]) -> d
 def _acknowledge(
     session: Session, ticket: Ticket, config: RoutingConfig, now: datetime, send_mail: bool
 ) -> None:
-    """CONTRACT §5: one acknowledgement, never to a no-reply address."""
+    """CONTRACT §5: one acknowledgement, never to a no-reply address.
+
+    It quotes the request back only to an address of the organisation. Anyone can write
+    with any From: quoted to an outside address, a forger's words (a link, a demand for
+    money) would reach their victim from the department's alias. The subject stays, as
+    the answer to a stranger keeps theirs (CONTRACT §5), and outside addresses get at
+    most 10 automatic mails an hour."""
     if not send_mail or is_noreply(ticket.requester):
         return
     queue_notification(
@@ -152,6 +158,7 @@ def _acknowledge(
         cause=f"ticket:{ticket.id}:created",
         now=now,
         ticket=ticket,
+        context={"quote_request": config.is_employee(ticket.requester)},
         domain=config.domains[0] if config.domains else "aliasdesk.invalid",
         outside=not config.is_staff(ticket.requester),
     )

@@ -132,3 +132,22 @@ def test_an_owner_taken_out_of_the_department_no_longer_hears_its_tickets(
         assert "DE00 1234" in text_of(mails_to(smtp, "alice@example.com")[-1])
     finally:
         runtime.close()
+
+
+def test_an_acknowledgement_quotes_the_request_only_to_the_organisations_addresses(
+    runtime: Runtime, smtp: ScriptedSmtpServer
+) -> None:
+    """Anyone can write with any From: a forger's words (a link, a demand) must not reach
+    an outside address from the department's alias. The organisation's own people still
+    get their request quoted back."""
+    words = "Claim your refund now at http://refund.evil.example/pay"
+    step(runtime, build_mail("Victim <victim@outside.example>", "hr@example.com", "Refund", words))
+    step(runtime, build_mail("Dave Miller <dave@example.com>", "hr@example.com", "Leave", "Form?"))
+    [outside] = mails_to(smtp, "victim@outside.example")
+    [inside] = mails_to(smtp, "dave@example.com")
+    assert kind_of(outside) == kind_of(inside) == "acknowledgement"
+    assert "[HR-1]" in str(outside["Subject"]) and "HR-1" in text_of(outside)
+    html = next(p for p in outside.walk() if p.get_content_type() == "text/html")
+    for shown_text in (text_of(outside), html.get_content()):
+        assert "evil.example" not in shown_text and "as we received it" not in shown_text
+    assert "Form?" in text_of(inside) and "as we received it" in text_of(inside)

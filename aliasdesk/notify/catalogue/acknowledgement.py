@@ -20,8 +20,11 @@ def _sample(department: str | None) -> AcknowledgementContext:
 
 
 def _build(source: DeliverySource) -> AcknowledgementContext:
+    values = source.ticket_values()
+    if not source.facts.get("quote_request", True):
+        values["ticket_text"] = ""  # see services/assignment.py: _acknowledge
     return AcknowledgementContext(
-        **source.ticket_values(),
+        **values,
         first_response_within=source.first_response_within(),
         first_response_by=source.first_response_due(),
         linked=source.linked_tickets(),
