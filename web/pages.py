@@ -62,6 +62,10 @@ DONE_WORDS: dict[str, str] = {
     ),
     "confirm-capped": N_("No confirmation mail could be sent just now: please reply to our mail."),
     "confirmed-already": N_("This was confirmed already."),
+    "closed": N_(
+        "This request is closed, so nothing more can be added here. Please write to us "
+        "again: your mail starts a new request."
+    ),
     "not-rated": N_("A rating can be given once the request is resolved."),
     "language": N_("Done: this page and our mail to you are now in this language."),
 }
@@ -211,6 +215,8 @@ async def reply(request: Request) -> Response:
     text = str(form.get("text") or "")
 
     def act(session: Session, ticket: Ticket, config: RoutingConfig, now: datetime) -> str:
+        if ticket.status == "closed":
+            return "closed"  # the page hides the form; a form kept open must not write
         if not text.strip():
             return "empty"
         asked = ask_confirmation(session, ticket, "reply", text, config, now)

@@ -40,6 +40,11 @@ def server_for(context: WebContext, port: int) -> uvicorn.Server:
         log_config=None,
         server_header=False,
         lifespan="off",
+        # The proxy in front, on this machine, says who the visitor is: the per-client
+        # limits count them, not the proxy. Said here, so no environment variable of
+        # uvicorn's (FORWARDED_ALLOW_IPS) widens whom the header is believed from.
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
     )
     return uvicorn.Server(config)
 

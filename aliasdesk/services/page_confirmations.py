@@ -45,6 +45,10 @@ class PendingAction:
     action: str
     text: str
     nonce: str
+    delivery_id: int = 0
+    """The confirmation mail's delivery, where carrying the action out is recorded."""
+    done: bool = False
+    """Carried out already: a confirmation link does its action once."""
 
 
 def ask_confirmation(
@@ -78,7 +82,7 @@ def pending_action(
     ``lock``: about to carry it out; a second press of the button (another tab, a double
     click) waits on the row until the first has committed, and then finds it done.
     """
-    if not _NONCE.match(nonce):
+    if not _NONCE.fullmatch(nonce):
         return None
     query = select(Delivery).where(
         Delivery.cause == f"page:{nonce}",
@@ -91,23 +95,45 @@ def pending_action(
     facts = json.loads(row.context or "{}")
     if not hmac.compare_digest(str(facts.get("nonce", "")).encode(), nonce.encode()):
         return None
-    return PendingAction(str(facts.get("action", "")), str(facts.get("reply_text", "")), nonce)
+    return PendingAction(
+        str(facts.get("action", "")),
+        str(facts.get("reply_text", "")),
+        nonce,
+        delivery_id=row.id,
+        done=bool(facts.get("carried_out")),
+    )
 
 
 def carry_out(
     session: Session, ticket: Ticket, pending: PendingAction, config: RoutingConfig, now: datetime
 ) -> str:
-    """Apply a confirmed action once; a second confirmation of the same reply adds nothing
-    (its Message-ID is made from the nonce)."""
-    if pending.action == "solve":
-        return "solved" if solve_from_page(session, ticket, config, now) else "not-solved"
-    message_id = page_message_id(pending.nonce, config)
-    done = session.scalar(
-        select(TicketMessage.id).where(
-            TicketMessage.ticket_id == ticket.id, TicketMessage.message_id == message_id
-        )
-    )
-    if done is not None:
+    """Apply a confirmed action once. The confirmation's delivery records that it was
+    carried out (a "solved" link pressed again a week later must not resolve a ticket a
+    member has opened since), and a reply's Message-ID is made from the nonce as well.
+    A closed ticket takes nothing from its page: mail opens a new ticket after it."""
+    if pending.done:
         return "confirmed-already"
-    reply_from_page(session, ticket, pending.text, config, now, message_id=message_id)
-    return "reply"
+    if ticket.status == "closed":
+        return "closed"
+    if pending.action == "solve":
+        outcome = "solved" if solve_from_page(session, ticket, config, now) else "not-solved"
+    else:
+        message_id = page_message_id(pending.nonce, config)
+        done = session.scalar(
+            select(TicketMessage.id).where(
+                TicketMessage.ticket_id == ticket.id, TicketMessage.message_id == message_id
+            )
+        )
+        if done is not None:
+            return "confirmed-already"
+        reply_from_page(session, ticket, pending.text, config, now, message_id=message_id)
+        outcome = "reply"
+    _record_carried_out(session, pending.delivery_id, now)
+    return outcome
+
+
+def _record_carried_out(session: Session, delivery_id: int, now: datetime) -> None:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is not None:
+        facts = json.loads(delivery.context or "{}")
+        delivery.context = json.dumps({**facts, "carried_out": now.isoformat()})

@@ -139,7 +139,7 @@ def ticket_for_token(connection: Connection, key: str, token: str, now: datetime
     still signed and compared against a made-up requester, so timing does not tell a
     stranger which reply tokens exist.
     """
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         raise LinkRefused()
     reply_token, given = match.groups()

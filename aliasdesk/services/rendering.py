@@ -182,7 +182,11 @@ class StoredDelivery:
             "priority": ticket.priority,
             "created_at": ticket.created_at,
             "ticket_text": trim_text(_first_text(self._session, ticket)),
-            "page_link": page_link(ticket, self.recipient),
+            # Only for the organisation's people: anyone can write with an outside From,
+            # and the page shows the request whole (see services/assignment.py).
+            "page_link": page_link(ticket, self.recipient)
+            if config.is_employee(ticket.requester)
+            else "",
         }
 
     def department_name(self) -> str:

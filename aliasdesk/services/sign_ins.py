@@ -122,7 +122,7 @@ def _fresh(token: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
 def link_address(session: Session, token: str, now: datetime) -> str | None:
     """Whom the link was mailed to, if it would sign in now (so its page can speak their
     language); reads only (its GET must use up nothing)."""
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         return None
     return session.scalar(select(SignIn.address).where(*_fresh(token, now)))
 
@@ -132,7 +132,7 @@ def use_link(
 ) -> str | None:
     """Use the link up and return the session cookie's value; None when it is malformed,
     unknown, used, stale, or its address may no longer sign in."""
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         return None
     taken = session.execute(
         update(SignIn)

@@ -269,6 +269,69 @@ def test_the_requester_can_mark_it_solved(
     assert _ticket(desk, ref).status == "resolved"
 
 
+def test_a_solved_confirmation_does_its_action_once(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient
+) -> None:
+    """Pressed again after a member opened the ticket once more (a forwarded mail, a
+    week-old tab), the link resolves nothing."""
+    ref, link = open_request(desk, smtp_sink)
+    token = _form_token(client.get(link).text)
+    client.post(f"{link}/solve", data={"form_token": token})
+    confirm = _confirmation(desk, smtp_sink)
+    form = {"form_token": _form_token(client.get(confirm).text)}
+    assert client.post(confirm, data=form).headers["location"].endswith("done=solved")
+    feed(desk, member_mail(ref, "#status open\nOne more thing to check."))
+    drain_jobs(desk)
+    assert _ticket(desk, ref).status == "open"
+    again = client.post(confirm, data=form)
+    assert again.headers["location"].endswith("done=confirmed-already")
+    assert _ticket(desk, ref).status == "open"
+
+
+def test_a_closed_ticket_takes_nothing_from_its_page(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient
+) -> None:
+    """The page hides its forms once the ticket is closed; a form kept open in a tab, and
+    a confirmation asked for before, add nothing to it."""
+    ref, link = open_request(desk, smtp_sink)
+    token = _form_token(client.get(link).text)
+    client.post(f"{link}/reply", data={"form_token": token, "text": "Asked before closing"})
+    confirm = _confirmation(desk, smtp_sink)
+    form = {"form_token": _form_token(client.get(confirm).text)}
+    feed(desk, member_mail(ref, "#close"))
+    drain_jobs(desk)
+    ticket = _ticket(desk, ref)
+    assert ticket.status == "closed"
+    before = _counts(desk, ticket.id)
+    late = client.post(f"{link}/reply", data={"form_token": token, "text": "LATE WORDS"})
+    assert late.headers["location"].endswith("done=closed")
+    assert client.post(confirm, data=form).headers["location"].endswith("done=closed")
+    assert _counts(desk, ticket.id) == before
+    assert "your mail starts a new request" in client.get(late.headers["location"]).text
+
+
+def test_mail_to_an_outside_requester_carries_no_page_link(
+    desk: Runtime, smtp_sink: SmtpSink
+) -> None:
+    """Anyone can write with an outside From; the page shows the request whole, so a
+    forger's victim must not get a link to it (their acknowledgement does not quote it)."""
+    words = "Confirm your salary at http://evil.example/login"
+    feed(desk, build_mail("Victim <victim@outside.example>", body=words))
+    drain_jobs(desk)
+    ack = mail_to(smtp_sink, "victim@outside.example", "Your request is now ticket")
+    assert ack.links() == [] and "evil.example" not in ack.text
+    _ref, link = open_request(desk, smtp_sink)  # the organisation's own people still do
+    assert "/t/" in link
+
+
+def test_a_token_with_anything_after_it_opens_nothing(
+    desk: Runtime, smtp_sink: SmtpSink, client: TestClient
+) -> None:
+    _ref, link = open_request(desk, smtp_sink)
+    assert client.get(link).status_code == 200
+    assert client.get(link + "%0A").status_code == 404
+
+
 @pytest.mark.parametrize("form", [{}, {"form_token": "forged"}, {"form_token": ""}])
 def test_a_post_without_the_pages_form_token_is_refused(
     desk: Runtime, smtp_sink: SmtpSink, client: TestClient, form: dict[str, str]
