@@ -23,7 +23,7 @@ from aliasdesk.db.models import Delivery, SignIn, SlaTimer
 from aliasdesk.db.queries import ticket_by_ref
 from aliasdesk.runtime import Runtime
 from aliasdesk.services.dashboard import period_days
-from aliasdesk.services.sign_ins import signed, use_link
+from aliasdesk.services.sign_ins import request_link, signed, use_link
 from gateway.local_servers import SmtpSink
 from tests.support.harness import build_mail, drain_jobs, feed
 from tests.web.conftest import BASE, DAVE, KEY, caught, open_request
@@ -133,6 +133,30 @@ def test_a_link_signs_in_once_even_when_two_presses_race(
     again = client.post(link, data={"form_token": signed(KEY, "link", token)})
     assert again.status_code == 404 and "aliasdesk_session" not in str(again.headers)
     assert [row.used_at is not None for row in _sign_ins(desk)] == [True]
+
+
+def test_asks_at_once_for_one_address_stay_within_its_three_links(
+    desk: Runtime, site: WebContext
+) -> None:
+    """Eight asks racing (the page runs each in its own thread): the count of recent links
+    and the new one are one step, on PostgreSQL too."""
+    start = threading.Barrier(8)
+    queued: list[bool] = []
+
+    def ask() -> None:
+        start.wait()
+        with desk.db.unit_of_work() as session:
+            queued.append(
+                request_link(session, site.routing(), "hanna@example.com", BASE, site.clock())
+            )
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(queued) == [False] * 5 + [True] * 3
+    assert len(_sign_ins(desk)) == 3
 
 
 def test_expired_used_and_forged_links_are_refused_with_no_data(
