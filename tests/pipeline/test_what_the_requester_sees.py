@@ -24,6 +24,7 @@ from tests.pipeline.test_conversation import (
     step,
     text_of,
 )
+from tests.pipeline.test_inline_answers import _quoted_with_answer_below
 from tests.support.harness import ROUTING, build_mail, runtime_for
 from tests.support.smtp_script import ScriptedSmtpServer
 
@@ -33,16 +34,6 @@ NOTE = "Confidential: his manager says no leave before March."
 STRANGER = "I am his landlord, he owes me 3000 EUR."
 
 
-def answered_inline(quoted: str, answer: str, after: str) -> str:
-    """A member's answer written under one line of the mail they got, the rest quoted."""
-    lines: list[str] = []
-    for line in quoted.splitlines():
-        lines.append(f"> {line}".rstrip())
-        if after in line:
-            lines += ["", answer, ""]
-    return "\n".join(lines)
-
-
 def test_a_note_quoted_in_an_answer_does_not_reach_the_requester(
     runtime: Runtime, smtp: ScriptedSmtpServer
 ) -> None:
@@ -50,7 +41,9 @@ def test_a_note_quoted_in_an_answer_does_not_reach_the_requester(
     step(runtime, reply(BOB, f"#note\n{NOTE}", headers=PASS))
     passed_on = mails_to(smtp, "alice@example.com")[-1]
     assert NOTE in text_of(passed_on)  # the owner reads the note...
-    answer = answered_inline(text_of(passed_on), "Dave, we will get back to you.", "Confidential")
+    answer = _quoted_with_answer_below(
+        text_of(passed_on), "Confidential", "Dave, we will get back to you."
+    )
     step(runtime, member_reply(smtp, ALICE, answer))
     to_dave = mails_to(smtp, "dave@example.com")[-1]
     assert kind_of(to_dave) == "reply_relay"
@@ -72,7 +65,10 @@ def test_a_strangers_mail_quoted_in_an_answer_does_not_reach_the_requester(
     step(runtime, reply("Mallory <mallory@elsewhere.example>", STRANGER))
     passed_on = mails_to(smtp, "alice@example.com")[-1]
     assert STRANGER in text_of(passed_on)
-    step(runtime, member_reply(smtp, ALICE, answered_inline(text_of(passed_on), "Noted.", "owes")))
+    step(
+        runtime,
+        member_reply(smtp, ALICE, _quoted_with_answer_below(text_of(passed_on), "owes", "Noted.")),
+    )
     to_dave = mails_to(smtp, "dave@example.com")[-1]
     assert "Noted." in text_of(to_dave) and "landlord" not in text_of(to_dave)
 
@@ -94,7 +90,9 @@ def test_a_watchers_mail_reaches_the_owner_and_neither_the_requesters_mail_nor_p
     texts = [message.text for message in page.messages]
     assert any("Copying your manager" in text for text in texts)  # the member's answer
     assert not any("on notice" in text for text in texts)
-    answer = answered_inline(text_of(mails_to(smtp, "alice@example.com")[-1]), "Ok.", "notice")
+    answer = _quoted_with_answer_below(
+        text_of(mails_to(smtp, "alice@example.com")[-1]), "notice", "Ok."
+    )
     step(runtime, member_reply(smtp, ALICE, answer))
     assert "on notice" not in text_of(mails_to(smtp, "dave@example.com")[-1])
 
