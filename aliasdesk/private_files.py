@@ -79,5 +79,24 @@ def private_sqlite_file(database: Path) -> None:
         return
     else:
         os.close(descriptor)
+    if not _is_sqlite_database(database):
+        return  # a mistyped URL (a folder, /etc/passwd): not ours to change
     for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_COMPANIONS)):
         tighten(path)
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_sqlite_database(path: Path) -> bool:
+    """A regular file that is empty (made just now) or begins as every SQLite database
+    does: only such a file, and its companions, have their permissions tightened."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        with open(path, "rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", _SQLITE_HEADER)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from aliasdesk import __version__
-from aliasdesk.cli.processes import positive
+from aliasdesk.cli.processes import positive, row_id
 from aliasdesk.private_files import restrict_process
 from aliasdesk.settings.errors import ConfigurationError
 
@@ -87,15 +88,15 @@ def _record_parsers(sub: _Sub) -> None:
     q_list = q_sub.add_parser("list")
     q_list.add_argument("--json", action="store_true")
     q_retry = q_sub.add_parser("retry")
-    q_retry.add_argument("ids", nargs="*", type=int)
+    q_retry.add_argument("ids", nargs="*", type=row_id)
     q_retry.add_argument("--all", action="store_true")
     q_dismiss = q_sub.add_parser("dismiss", help="keep the raw mail, stop counting it")
-    q_dismiss.add_argument("ids", nargs="+", type=int)
+    q_dismiss.add_argument("ids", nargs="+", type=row_id)
     mail = sub.add_parser("mail", help="the inbound log")
     mail_sub = mail.add_subparsers(dest="mail_command", required=True)
     m_list = mail_sub.add_parser("list")
     m_list.add_argument("--json", action="store_true")
-    m_list.add_argument("--limit", type=int, default=100)
+    m_list.add_argument("--limit", type=positive, default=100)
     importer = sub.add_parser("import", help="backfill from mbox, Maildir or .eml files")
     importer.add_argument("path")
     importer.add_argument("--no-mail", action="store_true", help="send no mail for old mail")
@@ -107,11 +108,11 @@ def _record_parsers(sub: _Sub) -> None:
     d_list.add_argument("--json", action="store_true")
     d_list.add_argument("--failed", action="store_true", help="only failed deliveries")
     for action, text in (("retry", "send again, same Message-ID"), ("dismiss", "stop counting")):
-        d_sub.add_parser(action, help=text).add_argument("ids", nargs="+", type=int)
+        d_sub.add_parser(action, help=text).add_argument("ids", nargs="+", type=row_id)
     files = sub.add_parser("attachments", help="save a ticket's attachment")
     get = files.add_subparsers(dest="attachments_command", required=True).add_parser("get")
     get.add_argument("ref")
-    get.add_argument("n", type=int, help="its number in tickets show")
+    get.add_argument("n", type=row_id, help="its number in tickets show")
     get.add_argument("-o", "--output", required=True, help="the file to write (mode 0600)")
     get.add_argument("-f", "--force", action="store_true", help="replace an existing file")
 
@@ -190,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:
-        return _handler(args.command)(args)
+        code = _handler(args.command)(args)
+        sys.stdout.flush()  # a closed pipe shows here, where it is answered, not at exit
+        return code
     except ConfigurationError as error:
         for line in error.describe():
             print(line, file=sys.stderr)
@@ -199,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aliasdesk: {without_passwords(str(error))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (``aliasdesk tickets list | head``): nothing left to say.
+        # What Python would still flush into the closed pipe goes nowhere instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as error:  # the last line of defence: one clear line, exit 1
         logging.getLogger("aliasdesk").debug("fatal", exc_info=True)

@@ -28,7 +28,9 @@ def print_json_items(items: Iterable[Any]) -> None:
     sys.stdout.write("\n]\n" if written else "]\n")
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters, and the marks that turn text right to left (a subject written
+"invoice\u202etxt.exe" would show as "invoiceexe.txt")."""
 
 
 def printable(text: str) -> str:

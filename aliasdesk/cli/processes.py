@@ -63,12 +63,22 @@ def default_processes() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+LARGEST = 2**63 - 1
+"""The largest integer SQLite and PostgreSQL store: an id or a limit past it is no row."""
+
+
 def positive(text: str) -> int:
-    """``--processes``'s type: a count of one or more (argparse turns the error into exit 2)."""
+    """A count of one or more (``--processes``, ``--limit``), at most what a database
+    integer holds; argparse turns the error into exit 2."""
     value = int(text)
-    if value < 1:
+    if not 1 <= value <= LARGEST:
         raise ValueError(text)
     return value
+
+
+def row_id(text: str) -> int:
+    """A row's id or number (``quarantine retry 7``): one or more, a database integer."""
+    return positive(text)
 
 
 @dataclass(frozen=True)

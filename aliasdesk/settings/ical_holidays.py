@@ -12,6 +12,7 @@ expanded ``YEARS_AHEAD`` years from the event's start, without its ``EXDATE`` da
 
 from __future__ import annotations
 
+import stat
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,10 @@ LONGEST_EVENT = timedelta(days=366)
 """An event longer than this is a mistake in the feed, not a year-long holiday."""
 
 
+MAX_ICAL_BYTES = 16 * 2**20
+"""A holiday feed past this is refused: a country's holidays for decades fit in a few KB."""
+
+
 class HolidayFileError(ValueError):
     """The file cannot be read or is no iCalendar file; the message says which."""
 
@@ -34,13 +39,19 @@ def holidays_from_ical(path: Path, zone: ZoneInfo) -> frozenset[date]:
     from icalendar import Calendar, Event
 
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a fifo would hang, a device never end
+            raise HolidayFileError(f"{path}: is not a regular file")
+        if info.st_size > MAX_ICAL_BYTES:
+            raise HolidayFileError(f"{path}: is larger than {MAX_ICAL_BYTES // 2**20} MB")
         data = path.read_bytes()
     except OSError as error:
         raise HolidayFileError(f"{path}: cannot be read: {error.strerror or error}") from error
     try:
         calendar = Calendar.from_ical(data)
     except (ValueError, IndexError, KeyError) as error:
-        raise HolidayFileError(f"{path}: not an iCalendar file: {error}") from error
+        # The parser's words may quote the file (a wrong path: /etc/passwd): not repeated.
+        raise HolidayFileError(f"{path}: not an iCalendar file") from error
     found: set[date] = set()
     try:
         for event in calendar.walk("VEVENT"):

@@ -15,6 +15,7 @@ File-level problems use the fields ``file`` (missing, unreadable, empty) and ``y
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,21 @@ def _reading_order(error: ConfigError) -> tuple[int, list[Any]]:
     return error.line, [int(part) if part.isdigit() else part for part in parts]
 
 
+MAX_ROUTING_BYTES = 4 * 1024 * 1024
+"""A routing file past this is refused: the largest organisation's fits in a few hundred KB,
+and a mistyped path (/dev/zero, a log) must not be read for ever."""
+
+
 def _read(path: Path) -> tuple[str, ConfigError | None]:
     source = str(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            # A fifo would hang the reader, a device never end.
+            return "", ConfigError(source, 0, "file", "is not a regular file")
+        if info.st_size > MAX_ROUTING_BYTES:
+            limit = MAX_ROUTING_BYTES // (1024 * 1024)
+            return "", ConfigError(source, 0, "file", f"is larger than {limit} MB")
         raw = path.read_bytes()
     except FileNotFoundError:
         return "", ConfigError(source, 0, "file", "no such file")
